@@ -1,0 +1,258 @@
+//! The command line (SPEC §1), and nothing else: clap definitions, and the step that turns raw
+//! arguments into checked values (periods parsed, encodings and formats mapped) before any
+//! work starts. Commands receive these typed values, never raw strings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::period::Period;
+
+#[derive(Debug, Parser)]
+#[command(name = "dangjian", version, about = "Grassroots Party-building analytics: ingest, warehouse, indicators, review pack", long_about = None)]
+pub struct Cli {
+    /// More log output on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log lines as text or as JSON (one event per line, for schedulers).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Load exports (CSV or XLSX files, or folders of them) into the warehouse.
+    Ingest(IngestArgs),
+    /// Compute the indicators of a period into the warehouse.
+    Compute(ComputeArgs),
+    /// Draw the charts of a period (PNG and SVG).
+    Chart(OutArgs),
+    /// Write the report of a period (HTML and XLSX).
+    Report(OutArgs),
+    /// Draw units for the roving inspection of a quarter.
+    Draw(DrawArgs),
+    /// Run read-only SQL over the warehouse tables.
+    Query(QueryArgs),
+    /// Run a pipeline file.
+    Run(RunArgs),
+    /// List the last pipeline runs.
+    Runs(RunsArgs),
+    /// Write the warehouse DDL and the indicator SQL for another engine.
+    Sql(SqlArgs),
+    /// Generate a realistic sample district's exports.
+    Sample(SampleArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    Units,
+    Attendance,
+    Points,
+    Assessment,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EncodingArg {
+    Auto,
+    #[value(name = "utf-8", alias = "utf8")]
+    Utf8,
+    #[value(alias = "gbk")]
+    Gb18030,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The warehouse folder (created if missing).
+    #[arg(long)]
+    pub warehouse: PathBuf,
+    /// The kind of every file; detected from each file's header when absent.
+    #[arg(long, value_enum)]
+    pub kind: Option<KindArg>,
+    /// The text encoding of CSV files.
+    #[arg(long, value_enum, default_value_t = EncodingArg::Auto)]
+    pub encoding: EncodingArg,
+    /// The sheet to read from XLSX files (default: the first).
+    #[arg(long)]
+    pub sheet: Option<String>,
+    /// Exit with code 3 when quarantined rows exceed this share of rows read.
+    #[arg(long, default_value_t = 0.05, value_parser = ratio)]
+    pub max_bad_ratio: f64,
+    /// Print the summary as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Files or folders to read (.csv, .xlsx).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+}
+
+fn ratio(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}' is not a ratio between 0 and 1")),
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ComputeArgs {
+    #[arg(long)]
+    pub warehouse: PathBuf,
+    /// A month (2026-03), a quarter (2026Q1) or a year (2026).
+    #[arg(long)]
+    pub period: Period,
+    /// The indicator catalogue (default: the built-in one, as in pipelines/indicators.toml).
+    #[arg(long)]
+    pub indicators: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct OutArgs {
+    #[arg(long)]
+    pub warehouse: PathBuf,
+    #[arg(long)]
+    pub period: Period,
+    /// The output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DrawArgs {
+    #[arg(long)]
+    pub warehouse: PathBuf,
+    /// The quarter to draw for (2026Q1).
+    #[arg(long)]
+    pub period: Period,
+    #[arg(long)]
+    pub count: Option<u32>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Draw again for a period already drawn (recorded as such).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Table,
+    Csv,
+    Json,
+    Parquet,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    #[arg(long)]
+    pub warehouse: PathBuf,
+    #[arg(long, value_enum, default_value_t = FormatArg::Table)]
+    pub format: FormatArg,
+    /// Write to this file instead of stdout (required for parquet).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// The SQL; tables: units, attendance, points, assessment, quarantine, ingests, indicators.
+    pub sql: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    pub pipeline: PathBuf,
+    /// A period, or `auto` for the last complete one.
+    #[arg(long)]
+    pub period: Option<String>,
+    #[arg(long)]
+    pub warehouse: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    #[arg(long)]
+    pub warehouse: PathBuf,
+    #[arg(long, default_value_t = 10)]
+    pub last: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Dialect {
+    Spark,
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    #[arg(long, value_enum)]
+    pub dialect: Dialect,
+    #[arg(long)]
+    pub warehouse: PathBuf,
+    #[arg(long)]
+    pub period: Option<Period>,
+    #[arg(long)]
+    pub indicators: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// The output folder (created).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Number of units (all levels).
+    #[arg(long, default_value_t = 30)]
+    pub units: u32,
+    /// Number of members.
+    #[arg(long, default_value_t = 150)]
+    pub members: u32,
+    /// Months of history, ending with the last month of the end year.
+    #[arg(long, default_value_t = 15)]
+    pub months: u32,
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
+    /// Share of rows to spoil on purpose, one spoil of each kind the validator knows in turn.
+    #[arg(long, default_value_t = 0.0, value_parser = ratio)]
+    pub dirty: f64,
+    /// The last month of the history (default 2026-03).
+    #[arg(long, default_value = "2026-03")]
+    pub end: Period,
+}
+
+impl KindArg {
+    pub fn kind(self) -> crate::ingest::Kind {
+        use crate::ingest::Kind;
+        match self {
+            KindArg::Units => Kind::Units,
+            KindArg::Attendance => Kind::Attendance,
+            KindArg::Points => Kind::Points,
+            KindArg::Assessment => Kind::Assessment,
+        }
+    }
+}
+
+impl EncodingArg {
+    pub fn choice(self) -> crate::ingest::EncodingChoice {
+        use crate::ingest::EncodingChoice;
+        match self {
+            EncodingArg::Auto => EncodingChoice::Auto,
+            EncodingArg::Utf8 => EncodingChoice::Utf8,
+            EncodingArg::Gb18030 => EncodingChoice::Gb18030,
+        }
+    }
+}
+
+impl FormatArg {
+    pub fn format(self) -> crate::query::Format {
+        use crate::query::Format;
+        match self {
+            FormatArg::Table => Format::Table,
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Json => Format::Json,
+            FormatArg::Parquet => Format::Parquet,
+        }
+    }
+}

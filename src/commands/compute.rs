@@ -1,0 +1,32 @@
+//! `dangjian compute`: compute a period's indicators and print a short summary.
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use crate::cli::ComputeArgs;
+use crate::exit::Outcome;
+use crate::indicators::{self, Catalogue};
+use crate::warehouse::Warehouse;
+
+pub fn run(a: ComputeArgs) -> Result<Outcome> {
+    // The catalogue is checked before any work starts.
+    let catalogue = match &a.indicators {
+        Some(p) => Catalogue::load(p)?,
+        None => Catalogue::builtin(),
+    };
+    let wh = Warehouse::open(&a.warehouse)?;
+    let s = indicators::compute(&wh, &catalogue, a.period)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "indicators for {}: {} units × {} indicators = {} rows (snapshot {})",
+        s.period, s.units, s.indicators, s.rows, s.snapshot
+    )?;
+    writeln!(out, "status: {} red, {} amber, {} green", s.red, s.amber, s.green)?;
+    writeln!(out, "weak-unit candidates: {}", s.weak_candidates.len())?;
+    for (id, name, why) in &s.weak_candidates {
+        writeln!(out, "  {id} {name}: {why}")?;
+    }
+    Ok(Outcome::Success)
+}

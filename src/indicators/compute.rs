@@ -1,0 +1,455 @@
+//! Computing the catalogue for one period (and the period before it, for change) over the unit
+//! tree.
+//!
+//! The heavy part runs in polars: one lazy plan per source table and filter, all collected
+//! together, reading only the partitions of the two periods. A ratio's figures for a unit come
+//! from the rows of the unit and all its descendants (a join on the unit closure, then one
+//! group-by), so a distinct count at a township counts each member once and nothing is an
+//! average of averages. Per-branch meeting and activity counts are small and are rolled up
+//! here; ranks, statuses, the composite and the weak-unit rules work on one row per unit and
+//! indicator.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::{Result, bail};
+use polars::prelude::*;
+
+use super::catalogue::{Catalogue, Direction, Indicator, IndicatorKind, Source};
+use crate::period::{Period, PeriodKind};
+use crate::warehouse::{self, Snapshot, Table};
+
+/// A unit as the indicators see it.
+#[derive(Debug, Clone)]
+pub struct UnitInfo {
+    pub id: String,
+    pub name: String,
+    pub level: String,
+    pub category: Option<String>,
+    /// Ids from the root down to the unit itself.
+    pub path: Vec<String>,
+}
+
+/// The figures of one indicator for one unit and period.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Figure {
+    pub value: Option<f64>,
+    pub numerator: Option<f64>,
+    pub denominator: Option<f64>,
+    pub status: Option<&'static str>,
+    pub rank: Option<u32>,
+    pub note: Option<String>,
+}
+
+/// How many events a branch held, and the most that count, for a per-branch indicator.
+type PerBranch<'a> = Option<(Box<dyn Fn(&str) -> f64 + 'a>, f64)>;
+
+/// Units grouped by (level, category), with their values.
+type Groups<'a> = BTreeMap<(&'a str, Option<&'a str>), Vec<(&'a str, f64)>>;
+
+/// Every figure: (period index 0 = the period, 1 = the previous one, unit, indicator).
+pub type Figures = HashMap<(usize, String, String), Figure>;
+
+/// Read the units table.
+pub fn load_units(snapshot: &Snapshot) -> Result<Vec<UnitInfo>> {
+    let Some(file) = snapshot.files(Table::Units)?.into_iter().next() else {
+        bail!("the warehouse has no units yet: ingest the units export (组织架构) first");
+    };
+    let df = warehouse::read_parquet_columns(&file, &["unit_id", "unit_name", "level", "category", "path"])?;
+    let s = |c: &str| -> Result<StringChunked> { Ok(df.column(c)?.str()?.clone()) };
+    let (id, name, level, cat, path) = (s("unit_id")?, s("unit_name")?, s("level")?, s("category")?, s("path")?);
+    Ok((0..df.height())
+        .map(|i| UnitInfo {
+            id: id.get(i).unwrap_or_default().to_string(),
+            name: name.get(i).unwrap_or_default().to_string(),
+            level: level.get(i).unwrap_or_default().to_string(),
+            category: cat.get(i).map(str::to_string),
+            path: path.get(i).unwrap_or_default().split('/').map(str::to_string).collect(),
+        })
+        .collect())
+}
+
+/// (unit_id, ancestor_id) for every unit and each of its ancestors, itself included.
+fn closure_frame(units: &[UnitInfo]) -> Result<DataFrame> {
+    let (mut u, mut a) = (Vec::new(), Vec::new());
+    for unit in units {
+        for anc in &unit.path {
+            u.push(unit.id.as_str());
+            a.push(anc.as_str());
+        }
+    }
+    Ok(DataFrame::new(u.len(), vec![Column::new("unit_id".into(), u), Column::new("ancestor_id".into(), a)])?)
+}
+
+const PERIOD_COL: &str = "_period";
+
+/// The rows of a source for the two periods, tagged with `_period` 0 (the period) or 1 (the
+/// one before). Only the partitions that can hold them are read.
+fn source_rows(snapshot: &Snapshot, source: Source, periods: [Period; 2]) -> Result<LazyFrame> {
+    let table = source.table();
+    let mut files = Vec::new();
+    match source {
+        Source::Attendance | Source::Points => {
+            for p in periods {
+                for (y, m) in p.months() {
+                    files.extend(snapshot.partition_files(table, &warehouse::month_partition(y, m))?);
+                }
+            }
+        }
+        Source::Assessment => {
+            let mut years: Vec<i32> = periods.iter().map(|p| p.year()).collect();
+            years.dedup();
+            for y in years {
+                files.extend(snapshot.partition_files(table, &warehouse::year_partition(y))?);
+            }
+        }
+    }
+    files.sort();
+    files.dedup();
+    let lf = if files.is_empty() {
+        crate::tables::empty_frame(table)?.lazy()
+    } else {
+        let paths: Vec<PlRefPath> = files
+            .iter()
+            .map(|f| PlRefPath::try_from_path(f).map_err(|e| anyhow::anyhow!("{e}")))
+            .collect::<Result<_>>()?;
+        let args = ScanArgsParquet { hive_options: HiveOptions::new_disabled(), ..Default::default() };
+        LazyFrame::scan_parquet_files(paths.into_iter().collect(), args)?
+    };
+    let tag = match source {
+        Source::Attendance | Source::Points => {
+            let date = if source == Source::Attendance { "event_date" } else { "entry_date" };
+            let in_p = |p: Period| col(date).gt_eq(lit(p.start())).and(col(date).lt(lit(p.end_exclusive())));
+            when(in_p(periods[0]))
+                .then(lit(0i32))
+                .when(in_p(periods[1]))
+                .then(lit(1i32))
+                .otherwise(lit(NULL).cast(DataType::Int32))
+        }
+        Source::Assessment => {
+            let is_one_of = |p: Period| {
+                p.assessment_labels().into_iter().fold(lit(false), |acc, l| acc.or(col("period").eq(lit(l))))
+            };
+            when(is_one_of(periods[0]))
+                .then(lit(0i32))
+                .when(is_one_of(periods[1]))
+                .then(lit(1i32))
+                .otherwise(lit(NULL).cast(DataType::Int32))
+        }
+    };
+    Ok(lf.with_column(tag.alias(PERIOD_COL)).filter(col(PERIOD_COL).is_not_null()))
+}
+
+/// Parse a catalogue SQL expression (checked when the catalogue was loaded).
+fn expr(sql: &str) -> Result<Expr> {
+    anyhow::Context::with_context(polars::sql::sql_expr(sql), || format!("in the expression '{sql}'"))
+}
+
+/// Compute every indicator of the catalogue for `period` and the period before it.
+pub fn compute_figures(snapshot: &Snapshot, catalogue: &Catalogue, period: Period) -> Result<(Vec<UnitInfo>, Figures)> {
+    let units = load_units(snapshot)?;
+    let periods = [period, period.previous()];
+    let closure = closure_frame(&units)?.lazy();
+    let branches: Vec<&UnitInfo> = units.iter().filter(|u| u.level == "branch").collect();
+    let branch_frame = DataFrame::new(
+        branches.len(),
+        vec![Column::new("unit_id".into(), branches.iter().map(|u| u.id.as_str()).collect::<Vec<_>>())],
+    )?
+    .lazy();
+
+    // One plan per (source, filter): the ratio indicators that share rows share a pass.
+    let mut groups: BTreeMap<(String, String), Vec<&Indicator>> = BTreeMap::new();
+    for ind in catalogue.indicator.iter().filter(|i| i.kind == IndicatorKind::Ratio) {
+        let src = format!("{:?}", ind.source.expect("checked"));
+        groups.entry((src, ind.filter.clone().unwrap_or_default())).or_default().push(ind);
+    }
+    let mut plans: Vec<LazyFrame> = Vec::new();
+    let mut plan_members: Vec<Vec<&Indicator>> = Vec::new();
+    for ((_, filter), inds) in &groups {
+        let source = inds[0].source.expect("checked");
+        let mut lf = source_rows(snapshot, source, periods)?;
+        if !filter.is_empty() {
+            lf = lf.filter(expr(filter)?);
+        }
+        let mut aggs = Vec::new();
+        for ind in inds {
+            aggs.push(
+                expr(ind.numerator.as_deref().expect("checked"))?
+                    .cast(DataType::Float64)
+                    .alias(format!("n:{}", ind.id)),
+            );
+            aggs.push(
+                expr(ind.denominator.as_deref().expect("checked"))?
+                    .cast(DataType::Float64)
+                    .alias(format!("d:{}", ind.id)),
+            );
+        }
+        let plan = lf
+            .join(closure.clone(), [col("unit_id")], [col("unit_id")], JoinArgs::new(JoinType::Inner))
+            .group_by([col("ancestor_id"), col(PERIOD_COL)])
+            .agg(aggs);
+        plans.push(plan);
+        plan_members.push(inds.clone());
+    }
+    // Branch-level counts for coverage and meetings.
+    let att = source_rows(snapshot, Source::Attendance, periods)?.join(
+        branch_frame,
+        [col("unit_id")],
+        [col("unit_id")],
+        JoinArgs::new(JoinType::Inner),
+    );
+    let coverage_types: Vec<String> = catalogue
+        .indicator
+        .iter()
+        .filter(|i| i.kind == IndicatorKind::ActivityCoverage)
+        .filter_map(|i| i.event_type.clone())
+        .collect();
+    let coverage_plan = att
+        .clone()
+        .filter(coverage_types.iter().fold(lit(false), |acc, t| acc.or(col("event_type").eq(lit(t.clone())))))
+        .select([col("unit_id"), col(PERIOD_COL), col("event_type"), col("event_date").dt().month().alias("month")])
+        .group_by([col("unit_id"), col(PERIOD_COL), col("event_type")])
+        .agg([col("month").n_unique().cast(DataType::Float64).alias("months")]);
+    let meeting_types: Vec<&String> = catalogue.meetings.required_per_quarter.keys().collect();
+    let meeting_plan = att
+        .filter(meeting_types.iter().fold(lit(false), |acc, t| acc.or(col("event_type").eq(lit(t.as_str())))))
+        .group_by([col("unit_id"), col(PERIOD_COL), col("event_type")])
+        .agg([col("event_id").n_unique().cast(DataType::Float64).alias("events")]);
+    plans.push(coverage_plan);
+    plans.push(meeting_plan);
+
+    let frames = anyhow::Context::context(
+        LazyFrame::collect_all_with_engine(
+            plans.into_iter().map(|p| p.logical_plan).collect(),
+            Engine::Auto,
+            OptFlags::default(),
+        ),
+        "computing the indicators",
+    )?;
+
+    let mut fig: Figures = HashMap::new();
+    // Start every ratio at 0/0 for every unit, so a unit without rows gets a null value.
+    for (pi, _) in periods.iter().enumerate() {
+        for u in &units {
+            for ind in catalogue.indicator.iter().filter(|i| i.kind == IndicatorKind::Ratio) {
+                fig.insert(
+                    (pi, u.id.clone(), ind.id.clone()),
+                    Figure { numerator: Some(0.0), denominator: Some(0.0), ..Default::default() },
+                );
+            }
+        }
+    }
+    for (df, inds) in frames.iter().zip(&plan_members) {
+        let anc = df.column("ancestor_id")?.str()?;
+        let per = df.column(PERIOD_COL)?.i32()?;
+        for ind in inds {
+            let n = df.column(&format!("n:{}", ind.id))?.f64()?;
+            let d = df.column(&format!("d:{}", ind.id))?.f64()?;
+            for i in 0..df.height() {
+                let key =
+                    (per.get(i).unwrap_or(0) as usize, anc.get(i).unwrap_or_default().to_string(), ind.id.clone());
+                if let Some(f) = fig.get_mut(&key) {
+                    f.numerator = Some(n.get(i).unwrap_or(0.0));
+                    f.denominator = Some(d.get(i).unwrap_or(0.0));
+                }
+            }
+        }
+    }
+    let n_plans = frames.len();
+    let (coverage, meetings) = (&frames[n_plans - 2], &frames[n_plans - 1]);
+
+    // Branch counts: (period, branch, event_type) → count.
+    let branch_counts = |df: &DataFrame, value: &str| -> Result<HashMap<(usize, String, String), f64>> {
+        let (u, p, t, v) = (
+            df.column("unit_id")?.str()?,
+            df.column(PERIOD_COL)?.i32()?,
+            df.column("event_type")?.str()?,
+            df.column(value)?.f64()?,
+        );
+        Ok((0..df.height())
+            .map(|i| {
+                (
+                    (
+                        p.get(i).unwrap_or(0) as usize,
+                        u.get(i).unwrap_or_default().to_string(),
+                        t.get(i).unwrap_or_default().to_string(),
+                    ),
+                    v.get(i).unwrap_or(0.0),
+                )
+            })
+            .collect())
+    };
+    let coverage = branch_counts(coverage, "months")?;
+    let meetings = branch_counts(meetings, "events")?;
+    for (pi, p) in periods.iter().enumerate() {
+        for ind in &catalogue.indicator {
+            let per_branch: PerBranch = match ind.kind {
+                IndicatorKind::ActivityCoverage => {
+                    let et = ind.event_type.clone().unwrap_or_default();
+                    let cov = &coverage;
+                    Some((
+                        Box::new(move |b: &str| cov.get(&(pi, b.to_string(), et.clone())).copied().unwrap_or(0.0)),
+                        p.month_count() as f64,
+                    ))
+                }
+                IndicatorKind::MeetingCompletion if p.kind() != PeriodKind::Month => {
+                    let quarters = p.month_count() / 3;
+                    let req: Vec<(String, f64)> = catalogue
+                        .meetings
+                        .required_per_quarter
+                        .iter()
+                        .map(|(t, n)| (t.clone(), (*n * quarters) as f64))
+                        .collect();
+                    let total: f64 = req.iter().map(|(_, r)| r).sum();
+                    let m = &meetings;
+                    Some((
+                        Box::new(move |b: &str| {
+                            req.iter()
+                                .map(|(t, r)| m.get(&(pi, b.to_string(), t.clone())).copied().unwrap_or(0.0).min(*r))
+                                .sum()
+                        }),
+                        total,
+                    ))
+                }
+                _ => None,
+            };
+            let Some((held, per_branch_den)) = per_branch else { continue };
+            // Roll each branch up to all its ancestors.
+            let mut sums: HashMap<&str, (f64, f64)> = units.iter().map(|u| (u.id.as_str(), (0.0, 0.0))).collect();
+            for b in &branches {
+                let h = held(&b.id);
+                for anc in &b.path {
+                    if let Some(s) = sums.get_mut(anc.as_str()) {
+                        s.0 += h;
+                        s.1 += per_branch_den;
+                    }
+                }
+            }
+            for u in &units {
+                let (n, d) = sums[u.id.as_str()];
+                fig.insert(
+                    (pi, u.id.clone(), ind.id.clone()),
+                    Figure { numerator: Some(n), denominator: Some(d), ..Default::default() },
+                );
+            }
+        }
+    }
+    // Values from numerators and denominators.
+    for ((_, _, id), f) in fig.iter_mut() {
+        let ind = catalogue.get(id).expect("figure of a known indicator");
+        f.value = match (f.numerator, f.denominator) {
+            (Some(n), Some(d)) if d > 0.0 => Some(ind.scale * n / d),
+            _ => None,
+        };
+    }
+    for (pi, p) in periods.iter().enumerate() {
+        composite(catalogue, &units, pi, &mut fig);
+        judge(catalogue, &units, pi, *p, &mut fig);
+        weak(catalogue, &units, pi, &mut fig);
+    }
+    Ok((units, fig))
+}
+
+/// The composite: weighted mean of the non-null parts, weights rescaled.
+fn composite(catalogue: &Catalogue, units: &[UnitInfo], pi: usize, fig: &mut Figures) {
+    for ind in catalogue.indicator.iter().filter(|i| i.kind == IndicatorKind::Composite) {
+        for u in units {
+            let (mut sum, mut weights) = (0.0, 0.0);
+            for part in &catalogue.composite.part {
+                if let Some(v) = fig.get(&(pi, u.id.clone(), part.indicator.clone())).and_then(|f| f.value) {
+                    sum += part.weight * (part.scale * v);
+                    weights += part.weight;
+                }
+            }
+            let value = if weights > 0.0 { Some(sum / weights) } else { None };
+            fig.insert((pi, u.id.clone(), ind.id.clone()), Figure { value, ..Default::default() });
+        }
+    }
+}
+
+/// Status against thresholds, and the competition rank within level and category.
+fn judge(catalogue: &Catalogue, units: &[UnitInfo], pi: usize, period: Period, fig: &mut Figures) {
+    for ind in &catalogue.indicator {
+        let mut groups: Groups = BTreeMap::new();
+        for u in units {
+            let Some(f) = fig.get_mut(&(pi, u.id.clone(), ind.id.clone())) else { continue };
+            let Some(v) = f.value else { continue };
+            let t = ind.thresholds_for(u.category.as_deref(), period.month_count());
+            f.status = Some(match ind.direction {
+                Direction::Higher if v >= t.green => "green",
+                Direction::Higher if v >= t.amber => "amber",
+                Direction::Lower if v <= t.green => "green",
+                Direction::Lower if v <= t.amber => "amber",
+                _ => "red",
+            });
+            groups.entry((u.level.as_str(), u.category.as_deref())).or_default().push((u.id.as_str(), v));
+        }
+        for members in groups.values() {
+            for (id, v) in members {
+                // Competition rank: 1 + the number of units strictly better.
+                let better = members
+                    .iter()
+                    .filter(|(_, w)| match ind.direction {
+                        Direction::Higher => w > v,
+                        Direction::Lower => w < v,
+                    })
+                    .count();
+                if let Some(f) = fig.get_mut(&(pi, id.to_string(), ind.id.clone())) {
+                    f.rank = Some(better as u32 + 1);
+                }
+            }
+        }
+    }
+}
+
+pub const WEAK: &str = "weak_candidate";
+const COMPOSITE: &str = "composite_score";
+const MEETINGS: &str = "meeting_completion";
+
+/// The weak-unit rules; the note says which fired.
+fn weak(catalogue: &Catalogue, units: &[UnitInfo], pi: usize, fig: &mut Figures) {
+    let w = &catalogue.weak;
+    // Group sizes by level and category, among units with a composite score.
+    let mut group_size: HashMap<(&str, Option<&str>), u32> = HashMap::new();
+    let mut group_last: HashMap<(&str, Option<&str>), u32> = HashMap::new();
+    for u in units {
+        if let Some(f) = fig.get(&(pi, u.id.clone(), COMPOSITE.to_string()))
+            && let Some(r) = f.rank
+        {
+            let g = (u.level.as_str(), u.category.as_deref());
+            *group_size.entry(g).or_default() += 1;
+            let last = group_last.entry(g).or_default();
+            *last = (*last).max(r);
+        }
+    }
+    for u in units {
+        let get = |id: &str| fig.get(&(pi, u.id.clone(), id.to_string())).cloned().unwrap_or_default();
+        let (comp, meet) = (get(COMPOSITE), get(MEETINGS));
+        let mut fired = Vec::new();
+        if let (Some(limit), Some(v)) = (w.composite_below, comp.value)
+            && v < limit
+        {
+            fired.push(format!("composite_score {v:.1} < {limit}"));
+        }
+        let g = (u.level.as_str(), u.category.as_deref());
+        let last = group_last.get(&g).copied().unwrap_or(0);
+        // "Last" needs a group of two or more and someone ahead: when all tie, none is last.
+        if w.last_in_group && group_size.get(&g).copied().unwrap_or(0) >= 2 && last > 1 && comp.rank == Some(last) {
+            fired.push(format!("last of {} {} units by composite_score", group_size[&g], u.level));
+        }
+        if let (Some(limit), Some(v)) = (w.meeting_completion_below, meet.value)
+            && v < limit
+        {
+            fired.push(format!("meeting_completion {v:.2} < {limit}"));
+        }
+        let flag = !fired.is_empty();
+        fig.insert(
+            (pi, u.id.clone(), WEAK.to_string()),
+            Figure {
+                value: Some(if flag { 1.0 } else { 0.0 }),
+                status: Some(if flag { "red" } else { "green" }),
+                note: if flag { Some(fired.join("; ")) } else { None },
+                ..Default::default()
+            },
+        );
+    }
+}

@@ -1,0 +1,118 @@
+//! Indicators (SPEC §4): the catalogue of definitions (`catalogue`), their computation over
+//! the unit tree (`compute`), and the long `indicators` table written to
+//! `indicators/period=PERIOD/`, replaced atomically when a period is recomputed.
+//!
+//! Never prints; `compute` returns a summary for the command to show.
+
+pub mod catalogue;
+pub mod compute;
+
+pub use catalogue::{Catalogue, CatalogueError};
+
+use anyhow::Result;
+use polars::prelude::*;
+
+use crate::period::Period;
+use crate::warehouse::{Table, Warehouse};
+use compute::{Figure, UnitInfo, WEAK};
+
+/// What `compute` reports.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ComputeSummary {
+    pub period: Period,
+    pub units: usize,
+    pub indicators: usize,
+    pub rows: usize,
+    pub red: usize,
+    pub amber: usize,
+    pub green: usize,
+    pub weak_candidates: Vec<(String, String, String)>,
+    pub snapshot: u64,
+}
+
+/// The columns of the `indicators` table (the partition column `period` is in the path).
+fn frame(rows: &[Row]) -> Result<DataFrame> {
+    let s = |f: &dyn Fn(&Row) -> Option<String>| rows.iter().map(f).collect::<Vec<Option<String>>>();
+    let n = |f: &dyn Fn(&Row) -> Option<f64>| rows.iter().map(f).collect::<Vec<Option<f64>>>();
+    Ok(DataFrame::new(
+        rows.len(),
+        vec![
+            Column::new("unit_id".into(), s(&|r| Some(r.unit.id.clone()))),
+            Column::new("unit_name".into(), s(&|r| Some(r.unit.name.clone()))),
+            Column::new("level".into(), s(&|r| Some(r.unit.level.clone()))),
+            Column::new("category".into(), s(&|r| r.unit.category.clone())),
+            Column::new("indicator".into(), s(&|r| Some(r.indicator.clone()))),
+            Column::new("value".into(), n(&|r| r.fig.value)),
+            Column::new("numerator".into(), n(&|r| r.fig.numerator)),
+            Column::new("denominator".into(), n(&|r| r.fig.denominator)),
+            Column::new("status".into(), s(&|r| r.fig.status.map(str::to_string))),
+            Column::new("rank".into(), rows.iter().map(|r| r.fig.rank.map(|x| x as i32)).collect::<Vec<Option<i32>>>()),
+            Column::new("previous_value".into(), n(&|r| r.previous)),
+            Column::new(
+                "change".into(),
+                n(&|r| match (r.fig.value, r.previous) {
+                    (Some(v), Some(p)) => Some(v - p),
+                    _ => None,
+                }),
+            ),
+            Column::new("note".into(), s(&|r| r.fig.note.clone())),
+        ],
+    )?)
+}
+
+/// An empty `indicators` frame, for readers of a warehouse that has none yet.
+pub fn empty_frame() -> Result<DataFrame> {
+    frame(&[])
+}
+
+struct Row {
+    unit: UnitInfo,
+    indicator: String,
+    fig: Figure,
+    previous: Option<f64>,
+}
+
+/// The indicators of `period` as the long table, ordered by indicator then unit (tree order).
+pub fn indicator_frame(wh: &Warehouse, catalogue: &Catalogue, period: Period) -> Result<(DataFrame, ComputeSummary)> {
+    let snapshot = wh.snapshot()?;
+    let (mut units, figs) = compute::compute_figures(&snapshot, catalogue, period)?;
+    units.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut ids: Vec<String> = catalogue.indicator.iter().map(|i| i.id.clone()).collect();
+    ids.push(WEAK.to_string());
+    let mut rows = Vec::new();
+    for id in &ids {
+        for u in &units {
+            let Some(fig) = figs.get(&(0, u.id.clone(), id.clone())) else { continue };
+            let previous = figs.get(&(1, u.id.clone(), id.clone())).and_then(|f| f.value);
+            rows.push(Row { unit: u.clone(), indicator: id.clone(), fig: fig.clone(), previous });
+        }
+    }
+    let count = |s: &str| rows.iter().filter(|r| r.indicator != WEAK && r.fig.status == Some(s)).count();
+    let weak_candidates = rows
+        .iter()
+        .filter(|r| r.indicator == WEAK && r.fig.value == Some(1.0))
+        .map(|r| (r.unit.id.clone(), r.unit.name.clone(), r.fig.note.clone().unwrap_or_default()))
+        .collect();
+    let summary = ComputeSummary {
+        period,
+        units: units.len(),
+        indicators: ids.len(),
+        rows: rows.len(),
+        red: count("red"),
+        amber: count("amber"),
+        green: count("green"),
+        weak_candidates,
+        snapshot: snapshot.id,
+    };
+    Ok((frame(&rows)?, summary))
+}
+
+/// Compute `period` and write it to `indicators/period=PERIOD/`, replacing an earlier run.
+pub fn compute(wh: &Warehouse, catalogue: &Catalogue, period: Period) -> Result<ComputeSummary> {
+    let lock = wh.lock("compute")?;
+    let (mut df, mut summary) = indicator_frame(wh, catalogue, period)?;
+    let mut txn = wh.begin(&lock)?;
+    txn.replace_partition(Table::Indicators, &crate::warehouse::period_partition(&period), &mut df)?;
+    summary.snapshot = txn.commit()?.id;
+    Ok(summary)
+}

@@ -1,0 +1,208 @@
+//! Turning an export's bytes into text: BOM, strict UTF-8, else GB18030 (a superset of GBK).
+//!
+//! Decoding is never lossy. A line whose bytes are invalid in the chosen encoding is blanked and
+//! reported by line number, so the caller quarantines it as a row; the line numbers of the
+//! other rows do not move. A file where most lines are invalid is a file-level error instead,
+//! since that means the wrong encoding was chosen, not a few damaged rows.
+
+use encoding_rs::GB18030;
+
+/// The encoding a file was read with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Encoding {
+    #[serde(rename = "utf-8")]
+    Utf8,
+    #[serde(rename = "utf-8-bom")]
+    Utf8Bom,
+    #[serde(rename = "gb18030")]
+    Gb18030,
+}
+
+impl Encoding {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "utf-8",
+            Encoding::Utf8Bom => "utf-8-bom",
+            Encoding::Gb18030 => "gb18030",
+        }
+    }
+}
+
+/// What the user asked for with `--encoding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EncodingChoice {
+    #[default]
+    Auto,
+    Utf8,
+    Gb18030,
+}
+
+/// A line that could not be decoded: 1-based line number and a hex excerpt of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    pub line: u64,
+    pub excerpt: String,
+}
+
+/// Decoded text with the lines that could not be decoded.
+#[derive(Debug)]
+pub struct Decoded {
+    pub text: String,
+    pub encoding: Encoding,
+    pub bad_lines: Vec<BadLine>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error(
+        "{bad} of {total} lines are not valid {encoding} (first at line {first}); \
+         the file is probably in another encoding: try --encoding {hint}"
+    )]
+    WrongEncoding { encoding: &'static str, bad: usize, total: usize, first: u64, hint: &'static str },
+    #[error("the file looks like UTF-16, which is not supported: save it as UTF-8 or GB18030")]
+    Utf16,
+}
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Decode `bytes` as the user chose, detecting the encoding when the choice is `Auto`.
+pub fn decode(bytes: &[u8], choice: EncodingChoice) -> Result<Decoded, DecodeError> {
+    if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
+        return Err(DecodeError::Utf16);
+    }
+    let (body, bom) = match bytes.strip_prefix(UTF8_BOM) {
+        Some(rest) => (rest, true),
+        None => (bytes, false),
+    };
+    let encoding = match choice {
+        EncodingChoice::Utf8 if bom => Encoding::Utf8Bom,
+        EncodingChoice::Utf8 => Encoding::Utf8,
+        EncodingChoice::Gb18030 => Encoding::Gb18030,
+        EncodingChoice::Auto if bom => Encoding::Utf8Bom,
+        // Valid UTF-8 is almost never valid-looking GBK by accident, and ASCII is both.
+        EncodingChoice::Auto if std::str::from_utf8(body).is_ok() => Encoding::Utf8,
+        EncodingChoice::Auto if mostly_utf8(body) => Encoding::Utf8,
+        EncodingChoice::Auto => Encoding::Gb18030,
+    };
+    // Fast path: the whole body decodes.
+    if let Some(text) = decode_all(body, encoding) {
+        return Ok(Decoded { text, encoding, bad_lines: Vec::new() });
+    }
+    decode_by_line(body, encoding)
+}
+
+/// A UTF-8 file with a few damaged lines must not be read as GB18030 (which would turn every
+/// Chinese character into wrong but valid characters): it is UTF-8 when most of its non-ASCII
+/// lines are valid UTF-8.
+fn mostly_utf8(body: &[u8]) -> bool {
+    let (mut non_ascii, mut invalid) = (0usize, 0usize);
+    for line in body.split(|b| *b == b'\n').filter(|l| !l.is_ascii()) {
+        non_ascii += 1;
+        if std::str::from_utf8(line).is_err() {
+            invalid += 1;
+        }
+    }
+    invalid * 2 < non_ascii
+}
+
+fn decode_all(body: &[u8], encoding: Encoding) -> Option<String> {
+    match encoding {
+        Encoding::Utf8 | Encoding::Utf8Bom => std::str::from_utf8(body).ok().map(str::to_owned),
+        Encoding::Gb18030 => GB18030.decode_without_bom_handling_and_without_replacement(body).map(|c| c.into_owned()),
+    }
+}
+
+/// Decode line by line, blanking the lines that do not decode. In UTF-8 and in GB18030 the byte
+/// 0x0A only ever means a newline (no multi-byte sequence contains it), so splitting on it first
+/// is safe.
+fn decode_by_line(body: &[u8], encoding: Encoding) -> Result<Decoded, DecodeError> {
+    let mut text = String::with_capacity(body.len() + body.len() / 2);
+    let mut bad_lines = Vec::new();
+    let mut total = 0usize;
+    for (i, line) in body.split(|b| *b == b'\n').enumerate() {
+        if i > 0 {
+            text.push('\n');
+        }
+        if !line.is_empty() {
+            total += 1;
+        }
+        match decode_all(line, encoding) {
+            Some(s) => text.push_str(&s),
+            None => bad_lines.push(BadLine { line: i as u64 + 1, excerpt: hex_excerpt(line) }),
+        }
+    }
+    // More than half the lines broken (or the header) means a wrong encoding, not bad rows.
+    let header_bad = bad_lines.first().is_some_and(|b| b.line == 1);
+    if header_bad || bad_lines.len() * 2 > total {
+        let hint = match encoding {
+            Encoding::Gb18030 => "utf-8",
+            _ => "gb18030",
+        };
+        return Err(DecodeError::WrongEncoding {
+            encoding: encoding.name(),
+            bad: bad_lines.len(),
+            total,
+            first: bad_lines[0].line,
+            hint,
+        });
+    }
+    Ok(Decoded { text, encoding, bad_lines })
+}
+
+fn hex_excerpt(line: &[u8]) -> String {
+    let shown: Vec<String> = line.iter().take(24).map(|b| format!("{b:02X}")).collect();
+    let more = if line.len() > 24 { " …" } else { "" };
+    format!("bytes {}{more}", shown.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gbk(s: &str) -> Vec<u8> {
+        GB18030.encode(s).0.into_owned()
+    }
+
+    #[test]
+    fn detects_bom_utf8_and_gb18030() {
+        let d = decode(b"\xEF\xBB\xBFa,b\n1,2\n", EncodingChoice::Auto).unwrap();
+        assert_eq!((d.encoding, d.text.as_str()), (Encoding::Utf8Bom, "a,b\n1,2\n"));
+        let d = decode("组织编码\n".as_bytes(), EncodingChoice::Auto).unwrap();
+        assert_eq!(d.encoding, Encoding::Utf8);
+        let d = decode(&gbk("组织编码,组织名称\nA,党支部\n"), EncodingChoice::Auto).unwrap();
+        assert_eq!(d.encoding, Encoding::Gb18030);
+        assert_eq!(d.text, "组织编码,组织名称\nA,党支部\n");
+    }
+
+    #[test]
+    fn a_bad_line_is_blanked_and_reported_not_replaced() {
+        let mut bytes = gbk("编号,名称\n1,第一\n");
+        bytes.extend_from_slice(b"2,\x81\n"); // a lone lead byte: invalid GB18030
+        bytes.extend_from_slice(&gbk("3,第三\n"));
+        let d = decode(&bytes, EncodingChoice::Gb18030).unwrap();
+        assert_eq!(d.bad_lines.len(), 1);
+        assert_eq!(d.bad_lines[0].line, 3);
+        assert_eq!(d.text, "编号,名称\n1,第一\n\n3,第三\n");
+        assert!(!d.text.contains('\u{FFFD}'));
+    }
+
+    #[test]
+    fn a_damaged_utf8_file_stays_utf8() {
+        let mut bytes = "编号,名称\n1,第一\n2,第二\n".as_bytes().to_vec();
+        bytes.extend_from_slice(b"3,\xE7\xAC\n");
+        let d = decode(&bytes, EncodingChoice::Auto).unwrap();
+        assert_eq!(d.encoding, Encoding::Utf8);
+        assert_eq!(d.bad_lines.iter().map(|b| b.line).collect::<Vec<_>>(), vec![4]);
+    }
+
+    #[test]
+    fn gbk_declared_utf8_is_a_file_error() {
+        let err = decode(&gbk("编号,名称\n1,第一\n2,第二\n"), EncodingChoice::Utf8).unwrap_err();
+        assert!(matches!(err, DecodeError::WrongEncoding { hint: "gb18030", .. }), "{err}");
+    }
+
+    #[test]
+    fn utf16_is_refused() {
+        assert_eq!(decode(b"\xFF\xFEa\0", EncodingChoice::Auto).unwrap_err(), DecodeError::Utf16);
+    }
+}

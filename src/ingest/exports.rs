@@ -1,0 +1,134 @@
+//! What an ingest hands back to people: the quarantine table (Parquet, in the warehouse) and
+//! two CSV files with a UTF-8 BOM that Excel opens directly: `quarantine.csv` (one line per
+//! problem) and, per input file, `<name>.rejects.csv` holding the refused rows with their
+//! original columns and a `问题说明` column, so a clerk can fix them and send the file back.
+//!
+//! Every cell we write that Excel would read as a formula is neutralised.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use polars::prelude::*;
+
+use super::validate::{RejectedRow, Rule};
+
+/// One quarantine record, as stored.
+#[derive(Debug, Clone)]
+pub struct QuarantineRecord {
+    pub kind: String,
+    pub source_file: String,
+    pub line: u64,
+    pub column: String,
+    pub value: String,
+    pub rule: Rule,
+    pub message: String,
+}
+
+/// The quarantine table's rows for one ingest.
+pub fn quarantine_frame(ingest_id: &str, at_us: i64, records: &[QuarantineRecord]) -> Result<DataFrame> {
+    let n = records.len();
+    let s = |f: &dyn Fn(&QuarantineRecord) -> String| records.iter().map(f).collect::<Vec<String>>();
+    Ok(DataFrame::new(
+        n,
+        vec![
+            Column::new("ingest_id".into(), vec![ingest_id; n]),
+            Column::new("kind".into(), s(&|r| r.kind.clone())),
+            Column::new("source_file".into(), s(&|r| r.source_file.clone())),
+            Column::new("line".into(), records.iter().map(|r| r.line as i64).collect::<Vec<i64>>()),
+            Column::new("column".into(), s(&|r| r.column.clone())),
+            Column::new("value".into(), s(&|r| r.value.clone())),
+            Column::new("rule".into(), s(&|r| r.rule.name().to_string())),
+            Column::new("message".into(), s(&|r| r.message.clone())),
+            Column::new("quarantined_at".into(), vec![at_us; n])
+                .cast(&DataType::Datetime(TimeUnit::Microseconds, None))?,
+        ],
+    )?)
+}
+
+/// Make a cell safe to open in a spreadsheet: text that starts like a formula gets a leading
+/// apostrophe (Excel's own escape). Plain numbers such as `-5` are left alone.
+pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    // A lone sign cannot start a formula; Excel shows it as text.
+    let starts_like_formula = cell != "-" && cell != "+" && cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if starts_like_formula && cell.trim().parse::<f64>().is_err() {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+fn csv_writer(path: &Path) -> Result<csv::Writer<std::fs::File>> {
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
+    }
+    let mut f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    std::io::Write::write_all(&mut f, b"\xEF\xBB\xBF")?;
+    Ok(csv::Writer::from_writer(f))
+}
+
+/// Write `quarantine.csv` (one line per problem) into `dir`.
+pub fn write_quarantine_csv(dir: &Path, records: &[QuarantineRecord]) -> Result<PathBuf> {
+    let path = dir.join("quarantine.csv");
+    let mut w = csv_writer(&path)?;
+    w.write_record(["文件 file", "行 line", "列 column", "值 value", "规则 rule", "说明 message", "类型 kind"])?;
+    for r in records {
+        let line = r.line.to_string();
+        let cells = [&r.source_file, &line, &r.column, &r.value, r.rule.name(), &r.message, &r.kind];
+        w.write_record(cells.iter().map(|c| neutralise(c)).collect::<Vec<_>>().iter().map(|c| c.as_ref()))?;
+    }
+    w.flush()?;
+    Ok(path)
+}
+
+/// Write the refused rows of one input file with its original header plus `问题说明`.
+/// Columns in `blank` (personal names) are left empty: names never rest in the warehouse.
+pub fn write_rejects_csv(
+    dir: &Path,
+    source_name: &str,
+    header: &[String],
+    blank: &[usize],
+    rows: &[RejectedRow],
+) -> Result<PathBuf> {
+    let stem = Path::new(source_name).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let path = dir.join(format!("{stem}.rejects.csv"));
+    let mut w = csv_writer(&path)?;
+    let mut head: Vec<&str> = header.iter().map(String::as_str).collect();
+    head.push("问题说明");
+    w.write_record(&head)?;
+    for r in rows {
+        let mut cells: Vec<String> = (0..header.len())
+            .map(|i| {
+                if blank.contains(&i) {
+                    String::new()
+                } else {
+                    neutralise(r.cells.get(i).map_or("", String::as_str)).into_owned()
+                }
+            })
+            .collect();
+        let why: Vec<String> = r
+            .reasons
+            .iter()
+            .map(|x| format!("第{}行 {}: {} [{}]", x.line, x.column, x.message, x.rule.name()))
+            .collect();
+        cells.push(neutralise(&why.join("; ")).into_owned());
+        w.write_record(&cells)?;
+    }
+    w.flush()?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas_are_neutralised_numbers_are_not() {
+        assert_eq!(neutralise("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(neutralise("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(neutralise("+86 123"), "'+86 123");
+        assert_eq!(neutralise("-5"), "-5");
+        assert_eq!(neutralise("-"), "-");
+        assert_eq!(neutralise("-1+2"), "'-1+2");
+        assert_eq!(neutralise("张三"), "张三");
+    }
+}

@@ -1,0 +1,497 @@
+//! Ingest: export files (CSV in UTF-8 or GB18030, XLSX) into the warehouse, validated, with
+//! every refused row in quarantine and every row accounted for:
+//! rows read = rows loaded + rows quarantined + duplicates dropped, per file and in total.
+//!
+//! Order of work: find and hash the files (already-ingested content is skipped, by hash);
+//! detect each file's kind from its header; validate units first and check the tree; validate
+//! the other kinds against the final units, in parallel; merge into one new snapshot; write the
+//! clerk-facing CSVs. A file that cannot be read at all fails the whole ingest, and nothing is
+//! written. This module reports through its return value and a progress callback; it never
+//! prints.
+
+pub mod decode;
+pub mod exports;
+pub mod files;
+pub mod merge;
+pub mod names;
+pub mod parse;
+pub mod read;
+pub mod schema;
+pub mod units;
+pub mod validate;
+pub mod values;
+
+pub use decode::EncodingChoice;
+pub use schema::Kind;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use crate::warehouse::{self, Table, Warehouse};
+use exports::QuarantineRecord;
+use files::InputFile;
+use names::NameHasher;
+use parse::{FileError, ParseOptions, ParsedFile};
+use units::{Origin, UnitRow};
+use validate::RejectedRow;
+
+/// How an ingest runs.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub parse: ParseOptions,
+    pub names: NameHasher,
+}
+
+/// Progress callbacks; the command turns them into a progress bar on a terminal.
+pub trait Progress: Sync {
+    fn start(&self, _files: u64) {}
+    fn file_done(&self, _name: &str) {}
+    fn finish(&self) {}
+}
+
+/// No progress reporting.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// What happened to one input file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum FileStatus {
+    Loaded,
+    /// The same bytes were ingested before (or earlier in this call).
+    AlreadyIngested {
+        by: String,
+    },
+    /// The whole file was refused.
+    Failed {
+        line: Option<u64>,
+        message: String,
+    },
+}
+
+/// Figures for one input file.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileReport {
+    pub file: String,
+    pub path: PathBuf,
+    pub blake3: String,
+    pub kind: Option<Kind>,
+    pub encoding: Option<&'static str>,
+    #[serde(flatten)]
+    pub status: FileStatus,
+    pub rows_read: u64,
+    pub loaded: u64,
+    pub quarantined: u64,
+    pub duplicates: u64,
+    pub superseded: u64,
+    pub quarantined_by_rule: BTreeMap<&'static str, u64>,
+    pub ignored_columns: Vec<String>,
+}
+
+impl FileReport {
+    fn new(f: &InputFile) -> Self {
+        FileReport {
+            file: f.name.clone(),
+            path: f.path.clone(),
+            blake3: f.hash.clone(),
+            kind: None,
+            encoding: None,
+            status: FileStatus::Loaded,
+            rows_read: 0,
+            loaded: 0,
+            quarantined: 0,
+            duplicates: 0,
+            superseded: 0,
+            quarantined_by_rule: BTreeMap::new(),
+            ignored_columns: Vec::new(),
+        }
+    }
+
+    /// rows read = loaded + quarantined + duplicates.
+    pub fn balanced(&self) -> bool {
+        self.rows_read == self.loaded + self.quarantined + self.duplicates
+    }
+}
+
+/// The outcome of an ingest.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IngestReport {
+    pub ingest_id: String,
+    pub files: Vec<FileReport>,
+    pub rows_read: u64,
+    pub loaded: u64,
+    pub quarantined: u64,
+    pub duplicates: u64,
+    pub superseded: u64,
+    pub quarantined_by_rule: BTreeMap<&'static str, u64>,
+    /// The snapshot committed, or `None` when nothing changed or the ingest failed.
+    pub snapshot: Option<u64>,
+    /// Where the clerk-facing CSV files went, when any row was quarantined.
+    pub exports_dir: Option<PathBuf>,
+    pub names_hashed: bool,
+}
+
+impl IngestReport {
+    pub fn failed(&self) -> Vec<&FileReport> {
+        self.files.iter().filter(|f| matches!(f.status, FileStatus::Failed { .. })).collect()
+    }
+
+    /// Quarantined rows over rows read (0 when nothing was read).
+    pub fn bad_ratio(&self) -> f64 {
+        if self.rows_read == 0 { 0.0 } else { self.quarantined as f64 / self.rows_read as f64 }
+    }
+
+    fn total(&mut self) {
+        let loaded = self.files.iter().filter(|f| f.status == FileStatus::Loaded);
+        let (mut r, mut l, mut q, mut d, mut s) = (0, 0, 0, 0, 0);
+        let mut by_rule = BTreeMap::new();
+        for f in loaded {
+            (r, l, q, d, s) = (r + f.rows_read, l + f.loaded, q + f.quarantined, d + f.duplicates, s + f.superseded);
+            for (k, v) in &f.quarantined_by_rule {
+                *by_rule.entry(*k).or_default() += v;
+            }
+        }
+        (self.rows_read, self.loaded, self.quarantined, self.duplicates, self.superseded) = (r, l, q, d, s);
+        self.quarantined_by_rule = by_rule;
+    }
+}
+
+/// A new ingest id: UTC time to the millisecond plus a digest of the inputs.
+fn new_ingest_id(inputs: &[InputFile]) -> String {
+    let mut h = blake3::Hasher::new();
+    for f in inputs {
+        h.update(f.hash.as_bytes());
+    }
+    let now = chrono::Utc::now();
+    format!("{}-{}", now.format("%Y%m%dT%H%M%S%3fZ"), &h.finalize().to_hex()[..6])
+}
+
+/// Hashes of the files already in the warehouse's ledger.
+fn ledger_hashes(snapshot: &warehouse::Snapshot) -> Result<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    for f in snapshot.files(Table::Ingests)? {
+        let df = warehouse::read_parquet_columns(&f, &["blake3", "ingest_id"])?;
+        let (h, id) = (df.column("blake3")?.str()?, df.column("ingest_id")?.str()?);
+        for (h, id) in h.iter().zip(id.iter()) {
+            if let (Some(h), Some(id)) = (h, id) {
+                out.insert(h.to_string(), id.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Ingest `paths` (files or folders) into the warehouse at `root`.
+pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &dyn Progress) -> Result<IngestReport> {
+    let list = files::expand(paths)?;
+    if list.is_empty() {
+        bail!(
+            "no .csv or .xlsx files under {}",
+            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    let wh = Warehouse::open_or_create(root)?;
+    let lock = wh.lock("ingest")?;
+    let base = wh.snapshot()?;
+    let ledger = ledger_hashes(&base)?;
+    progress.start(list.len() as u64);
+
+    let inputs: Vec<InputFile> = list.par_iter().map(|p| files::load(p)).collect::<Result<_>>()?;
+    let ingest_id = new_ingest_id(&inputs);
+    let now_us = chrono::Utc::now().timestamp_micros();
+    let mut reports: Vec<FileReport> = inputs.iter().map(FileReport::new).collect();
+
+    // Content already in the warehouse, or twice in this call, is skipped.
+    let mut fresh: Vec<usize> = Vec::new();
+    let mut seen: HashMap<&str, &str> = HashMap::new();
+    for (i, f) in inputs.iter().enumerate() {
+        if let Some(by) = ledger.get(&f.hash) {
+            reports[i].status = FileStatus::AlreadyIngested { by: format!("ingest {by}") };
+        } else if let Some(by) = seen.get(f.hash.as_str()) {
+            reports[i].status = FileStatus::AlreadyIngested { by: format!("{by} in this call") };
+        } else {
+            seen.insert(&f.hash, &f.name);
+            fresh.push(i);
+        }
+    }
+    for i in (0..inputs.len()).filter(|i| !fresh.contains(i)) {
+        progress.file_done(&inputs[i].name);
+    }
+
+    // Kinds first: units are validated before the rows that refer to them.
+    let kinds: Vec<(usize, Result<Kind, FileError>)> =
+        fresh.par_iter().map(|&i| (i, parse::detect_kind(&inputs[i], &opts.parse))).collect();
+    let mut unit_files = Vec::new();
+    let mut other_files = Vec::new();
+    for (i, k) in kinds {
+        match k {
+            Ok(Kind::Units) => unit_files.push(i),
+            Ok(k) => {
+                reports[i].kind = Some(k);
+                other_files.push(i);
+            }
+            Err(e) => reports[i].status = FileStatus::Failed { line: e.line, message: e.message },
+        }
+    }
+    let no_units = HashSet::new();
+    let parse_all = |idx: &[usize], units: &HashSet<String>| -> Vec<(usize, Result<ParsedFile, FileError>)> {
+        idx.par_iter()
+            .map(|&i| {
+                let r = parse::parse_file(&inputs[i], &opts.parse, units, &opts.names);
+                progress.file_done(&inputs[i].name);
+                (i, r)
+            })
+            .collect()
+    };
+    let mut parsed: BTreeMap<usize, ParsedFile> = BTreeMap::new();
+    absorb(parse_all(&unit_files, &no_units), &mut reports, &mut parsed);
+
+    // The unit tree: stored units plus the new exports.
+    let stored_units = match base.files(Table::Units)?.first() {
+        Some(f) => units::units_from_frame(&warehouse::read_parquet(f)?)?,
+        None => Vec::new(),
+    };
+    let mut incoming_units = Vec::new();
+    for &i in &unit_files {
+        if let Some(p) = parsed.get(&i) {
+            incoming_units.extend(unit_rows(&p.validated.frame, i, &inputs[i], &ingest_id)?);
+        }
+    }
+    let units_changed = !incoming_units.is_empty();
+    let unit_merge = units::merge_units(stored_units, incoming_units);
+    let unit_ids: HashSet<String> = unit_merge.units.iter().map(|u| u.unit_id.clone()).collect();
+
+    let mut absorb_others = parse_all(&other_files, &unit_ids);
+    absorb_others.sort_by_key(|(i, _)| *i);
+    absorb(absorb_others, &mut reports, &mut parsed);
+    progress.finish();
+
+    let mut report = IngestReport {
+        ingest_id: ingest_id.clone(),
+        files: Vec::new(),
+        rows_read: 0,
+        loaded: 0,
+        quarantined: 0,
+        duplicates: 0,
+        superseded: 0,
+        quarantined_by_rule: BTreeMap::new(),
+        snapshot: None,
+        exports_dir: None,
+        names_hashed: opts.names.is_keyed(),
+    };
+    if reports.iter().any(|r| matches!(r.status, FileStatus::Failed { .. })) || fresh.is_empty() {
+        report.files = reports;
+        report.total();
+        return Ok(report);
+    }
+
+    // Units: tree refusals join each file's quarantined rows.
+    let mut rejected: BTreeMap<usize, Vec<RejectedRow>> = BTreeMap::new();
+    for (&i, p) in parsed.iter_mut() {
+        rejected.insert(i, std::mem::take(&mut p.validated.rejected));
+    }
+    for r in &unit_merge.rejections {
+        rejected.entry(r.file).or_default().push(RejectedRow {
+            line: r.reason.line,
+            cells: Vec::new(),
+            reasons: vec![r.reason.clone()],
+        });
+    }
+    for &i in &unit_files {
+        let rep = &mut reports[i];
+        rep.loaded = unit_merge.loaded.get(&i).copied().unwrap_or(0);
+        rep.duplicates += unit_merge.duplicates.get(&i).copied().unwrap_or(0);
+        rep.superseded = unit_merge.superseded.get(&i).copied().unwrap_or(0);
+    }
+
+    let mut txn = wh.begin(&lock)?;
+    if units_changed {
+        txn.replace_partition(Table::Units, "", &mut units::units_frame(&unit_merge.units)?)?;
+    }
+    for kind in [Kind::Attendance, Kind::Points, Kind::Assessment] {
+        let mut batches = Vec::new();
+        for (&i, p) in parsed.iter_mut() {
+            if p.kind != kind {
+                continue;
+            }
+            let frame = std::mem::take(&mut p.validated.frame);
+            let keys = std::mem::take(&mut p.validated.keys);
+            batches.push(merge::Batch {
+                file: i,
+                mtime_us: inputs[i].mtime_us,
+                name: inputs[i].name.clone(),
+                frame,
+                keys,
+            });
+        }
+        if batches.is_empty() {
+            continue;
+        }
+        let counts = merge::merge_kind(kind, batches, &ingest_id, &base, &mut txn)
+            .with_context(|| format!("merging {kind} into the warehouse"))?;
+        for (i, c) in counts {
+            reports[i].loaded = c.loaded;
+            reports[i].duplicates += c.duplicates;
+            reports[i].superseded = c.superseded;
+        }
+    }
+
+    // Quarantine records, one per problem; rows are counted once, by their first rule.
+    let mut records = Vec::new();
+    for (&i, rows) in rejected.iter_mut() {
+        rows.sort_by_key(|r| r.line);
+        let rep = &mut reports[i];
+        rep.quarantined = rows.len() as u64;
+        for row in rows.iter() {
+            *rep.quarantined_by_rule.entry(row.reasons[0].rule.name()).or_default() += 1;
+            for x in &row.reasons {
+                records.push(QuarantineRecord {
+                    kind: rep.kind.map(|k| k.name()).unwrap_or("").to_string(),
+                    source_file: inputs[i].name.clone(),
+                    line: x.line,
+                    column: x.column.clone(),
+                    value: x.value.clone(),
+                    rule: x.rule,
+                    message: x.message.clone(),
+                });
+            }
+        }
+    }
+    for r in &reports {
+        if r.status == FileStatus::Loaded && !r.balanced() {
+            bail!(
+                "internal error: {} does not balance (read {} ≠ loaded {} + quarantined {} + duplicates {})",
+                r.file,
+                r.rows_read,
+                r.loaded,
+                r.quarantined,
+                r.duplicates
+            );
+        }
+    }
+    if !records.is_empty() {
+        txn.write_file(
+            Table::Quarantine,
+            &format!("{ingest_id}.parquet"),
+            &mut exports::quarantine_frame(&ingest_id, now_us, &records)?,
+        )?;
+    }
+    let fresh_reports: Vec<&FileReport> = fresh.iter().map(|&i| &reports[i]).collect();
+    let mut ledger = ledger_frame(&ingest_id, now_us, &fresh_reports, &inputs, &fresh)?;
+    txn.write_file(Table::Ingests, &format!("{ingest_id}.parquet"), &mut ledger)?;
+    let snap = txn.commit()?;
+    report.snapshot = Some(snap.id);
+    drop(lock);
+
+    // Clerk-facing CSVs, after the commit: they describe what the warehouse now holds.
+    if !records.is_empty() {
+        let dir = wh.rejects_dir(&ingest_id);
+        exports::write_quarantine_csv(&dir, &records)?;
+        for (&i, rows) in &rejected {
+            if !rows.is_empty()
+                && let Some(p) = parsed.get(&i)
+            {
+                let blank = personal_columns(&p.header, p.kind);
+                exports::write_rejects_csv(&dir, &inputs[i].name, &p.header, &blank, rows)?;
+            }
+        }
+        report.exports_dir = Some(dir);
+    }
+    report.files = reports;
+    report.total();
+    Ok(report)
+}
+
+/// Record parse results: figures into the reports, parsed files into `parsed`.
+fn absorb(
+    results: Vec<(usize, Result<ParsedFile, FileError>)>,
+    reports: &mut [FileReport],
+    parsed: &mut BTreeMap<usize, ParsedFile>,
+) {
+    for (i, r) in results {
+        match r {
+            Ok(p) => {
+                let rep = &mut reports[i];
+                rep.kind = Some(p.kind);
+                rep.encoding = p.encoding.map(|e| e.name());
+                rep.rows_read = p.validated.rows_read;
+                rep.duplicates = p.validated.duplicates;
+                rep.ignored_columns = p.ignored_columns.clone();
+                parsed.insert(i, p);
+            }
+            Err(e) => reports[i].status = FileStatus::Failed { line: e.line, message: e.message },
+        }
+    }
+}
+
+/// The columns of a header that hold personal names.
+fn personal_columns(header: &[String], kind: Kind) -> Vec<usize> {
+    let Ok(map) = schema::map_header(header, Some(kind)) else { return Vec::new() };
+    kind.fields()
+        .iter()
+        .zip(&map.columns)
+        .filter(|(f, _)| f.ty == schema::FieldType::PersonalName)
+        .filter_map(|(_, c)| *c)
+        .collect()
+}
+
+/// Unit rows from a validated units frame.
+fn unit_rows(df: &DataFrame, file: usize, input: &InputFile, ingest_id: &str) -> Result<Vec<UnitRow>> {
+    let s = |c: &str| -> Result<StringChunked> { Ok(df.column(c)?.str()?.clone()) };
+    let (id, name, parent, level, cat) = (s("unit_id")?, s("unit_name")?, s("parent_id")?, s("level")?, s("category")?);
+    let line = df.column("source_line")?.i64()?.clone();
+    Ok((0..df.height())
+        .map(|r| UnitRow {
+            unit_id: id.get(r).unwrap_or_default().to_string(),
+            unit_name: name.get(r).unwrap_or_default().to_string(),
+            parent_id: parent.get(r).map(str::to_string),
+            level: level.get(r).unwrap_or_default().to_string(),
+            category: cat.get(r).map(str::to_string),
+            source_file: input.name.clone(),
+            source_line: line.get(r).unwrap_or_default(),
+            source_mtime: input.mtime_us,
+            ingest_id: ingest_id.to_string(),
+            origin: Origin::Incoming { file, row: r },
+        })
+        .collect())
+}
+
+/// The ledger rows of this ingest: one per input file loaded.
+pub(crate) fn ledger_frame(
+    ingest_id: &str,
+    at_us: i64,
+    reps: &[&FileReport],
+    inputs: &[InputFile],
+    idx: &[usize],
+) -> Result<DataFrame> {
+    let n = reps.len();
+    let u = |f: &dyn Fn(&FileReport) -> u64| reps.iter().map(|r| f(r) as i64).collect::<Vec<i64>>();
+    let ts = DataType::Datetime(TimeUnit::Microseconds, None);
+    Ok(DataFrame::new(
+        n,
+        vec![
+            Column::new("ingest_id".into(), vec![ingest_id; n]),
+            Column::new("ingested_at".into(), vec![at_us; n]).cast(&ts)?,
+            Column::new("source_file".into(), reps.iter().map(|r| r.file.clone()).collect::<Vec<_>>()),
+            Column::new("blake3".into(), reps.iter().map(|r| r.blake3.clone()).collect::<Vec<_>>()),
+            Column::new("bytes".into(), idx.iter().map(|&i| inputs[i].bytes.len() as i64).collect::<Vec<_>>()),
+            Column::new("source_mtime".into(), idx.iter().map(|&i| inputs[i].mtime_us).collect::<Vec<_>>())
+                .cast(&ts)?,
+            Column::new("kind".into(), reps.iter().map(|r| r.kind.map(|k| k.name()).unwrap_or("")).collect::<Vec<_>>()),
+            Column::new("encoding".into(), reps.iter().map(|r| r.encoding.unwrap_or("xlsx")).collect::<Vec<_>>()),
+            Column::new("rows_read".into(), u(&|r| r.rows_read)),
+            Column::new("loaded".into(), u(&|r| r.loaded)),
+            Column::new("quarantined".into(), u(&|r| r.quarantined)),
+            Column::new("duplicates".into(), u(&|r| r.duplicates)),
+            Column::new("superseded".into(), u(&|r| r.superseded)),
+            Column::new(
+                "ignored_columns".into(),
+                reps.iter().map(|r| r.ignored_columns.join(", ")).collect::<Vec<_>>(),
+            ),
+        ],
+    )?)
+}

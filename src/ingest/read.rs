@@ -1,0 +1,286 @@
+//! Reading an export file into a header and rows: CSV (after decoding) through the `csv` crate,
+//! XLSX through `calamine`. Rows are handed to a callback one at a time with their line number
+//! (for XLSX, the sheet's row number), so a caller never needs the whole table as strings.
+
+use std::io::Read;
+use std::path::Path;
+
+use calamine::{Data, Reader};
+
+use super::decode::{self, BadLine, EncodingChoice};
+
+/// The format of an input file, from its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Xlsx,
+}
+
+impl Format {
+    pub fn of(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "csv" => Some(Format::Csv),
+            "xlsx" => Some(Format::Xlsx),
+            _ => None,
+        }
+    }
+}
+
+/// A file-level read error (the whole file is refused).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0}")]
+    Decode(#[from] decode::DecodeError),
+    #[error("CSV error at line {line}: {message}")]
+    Csv { line: u64, message: String },
+    #[error("cannot read the workbook: {0}")]
+    Xlsx(String),
+    #[error("the workbook has no sheet named '{0}'")]
+    NoSheet(String),
+    #[error("the file is empty: no header row")]
+    Empty,
+    #[error("the sheet would unpack to {0} MiB, over the limit of {1} MiB")]
+    TooLarge(u64, u64),
+}
+
+/// What a reader reports: the encoding it used (CSV), and the lines it could not decode.
+#[derive(Debug, Clone)]
+pub struct ReadInfo {
+    pub encoding: Option<decode::Encoding>,
+}
+
+/// Receives a file's header and rows.
+pub trait RowSink {
+    /// The header row and its line number. Returning an error stops the read.
+    fn header(&mut self, line: u64, cells: Vec<String>) -> Result<(), String>;
+    fn row(&mut self, line: u64, cells: &[&str]);
+    fn bad_line(&mut self, bad: &BadLine);
+}
+
+/// Read a CSV file's bytes (already in memory), decoding them first.
+pub fn read_csv(bytes: &[u8], choice: EncodingChoice, sink: &mut dyn RowSink) -> Result<ReadInfo, ReadOutcome> {
+    let decoded = decode::decode(bytes, choice).map_err(|e| ReadOutcome::Read(e.into()))?;
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(decoded.text.as_bytes());
+    let mut record = csv::StringRecord::new();
+    let mut have_header = false;
+    let mut bad = decoded.bad_lines.iter().peekable();
+    // Line numbers come from byte offsets: the csv crate does not count blank lines, and
+    // undecodable lines were blanked.
+    let text = decoded.text.as_bytes();
+    let (mut at_byte, mut at_line) = (0usize, 1u64);
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map_or(at_line, |p| {
+                    let end = (p.byte() as usize).min(text.len());
+                    at_line + text[at_byte..end].iter().filter(|b| **b == b'\n').count() as u64
+                });
+                return Err(ReadOutcome::Read(ReadError::Csv { line, message: e.to_string() }));
+            }
+        }
+        let mut start = record.position().map_or(at_byte, |p| p.byte() as usize).min(text.len());
+        // The position is where reading resumed: skip the blank lines before the record.
+        while start < text.len() && (text[start] == b'\n' || text[start] == b'\r') {
+            start += 1;
+        }
+        at_line += text[at_byte..start].iter().filter(|b| **b == b'\n').count() as u64;
+        at_byte = start;
+        let line = at_line;
+        // Undecodable lines were blanked; report them in line order among the rows.
+        while let Some(b) = bad.next_if(|b| b.line < line) {
+            if have_header {
+                sink.bad_line(b);
+            }
+        }
+        if record.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        if !have_header {
+            have_header = true;
+            let header = record.iter().map(|c| c.trim_start_matches('\u{feff}').to_string()).collect();
+            sink.header(line, header).map_err(ReadOutcome::Header)?;
+            continue;
+        }
+        let cells: Vec<&str> = record.iter().collect();
+        sink.row(line, &cells);
+    }
+    if !have_header {
+        return Err(ReadOutcome::Read(ReadError::Empty));
+    }
+    for b in bad {
+        sink.bad_line(b);
+    }
+    Ok(ReadInfo { encoding: Some(decoded.encoding) })
+}
+
+/// Either a read error or the sink's refusal of the header.
+#[derive(Debug)]
+pub enum ReadOutcome {
+    Read(ReadError),
+    Header(String),
+}
+
+/// The most a sheet may unpack to: an XLSX is a zip, and a hostile one inflates to gigabytes.
+pub const MAX_SHEET_BYTES: u64 = 512 * 1024 * 1024;
+
+/// Read the first sheet (or `sheet`) of an XLSX file.
+pub fn read_xlsx(path: &Path, sheet: Option<&str>, sink: &mut dyn RowSink) -> Result<ReadInfo, ReadOutcome> {
+    check_unpacked_size(path).map_err(ReadOutcome::Read)?;
+    let err = |e: calamine::Error| ReadOutcome::Read(ReadError::Xlsx(e.to_string()));
+    let mut wb = calamine::open_workbook_auto(path).map_err(err)?;
+    let range = match sheet {
+        Some(name) => wb.worksheet_range(name).map_err(|_| ReadOutcome::Read(ReadError::NoSheet(name.to_string())))?,
+        None => match wb.worksheet_range_at(0) {
+            Some(r) => r.map_err(err)?,
+            None => return Err(ReadOutcome::Read(ReadError::Empty)),
+        },
+    };
+    let first_row = range.start().map_or(0, |(r, _)| r as u64);
+    let mut have_header = false;
+    let mut width = 0usize;
+    let mut texts: Vec<String> = Vec::new();
+    for (i, row) in range.rows().enumerate() {
+        let line = first_row + i as u64 + 1;
+        texts.clear();
+        texts.extend(row.iter().map(cell_text));
+        // Trailing empty cells are Excel's formatting, not data.
+        while texts.last().is_some_and(|t| t.is_empty()) {
+            texts.pop();
+        }
+        if texts.is_empty() {
+            continue;
+        }
+        if !have_header {
+            have_header = true;
+            width = texts.len();
+            sink.header(line, texts.clone()).map_err(ReadOutcome::Header)?;
+            continue;
+        }
+        // A sheet has no ragged rows: empty trailing cells are simply not stored.
+        if texts.len() < width {
+            texts.resize(width, String::new());
+        }
+        let cells: Vec<&str> = texts.iter().map(String::as_str).collect();
+        sink.row(line, &cells);
+    }
+    if !have_header {
+        return Err(ReadOutcome::Read(ReadError::Empty));
+    }
+    Ok(ReadInfo { encoding: None })
+}
+
+/// Sum the declared unpacked sizes of the workbook's parts and refuse a zip bomb before
+/// calamine inflates anything.
+fn check_unpacked_size(path: &Path) -> Result<(), ReadError> {
+    let mut f = std::fs::File::open(path).map_err(|e| ReadError::Xlsx(e.to_string()))?;
+    let mut head = [0u8; 4];
+    if f.read_exact(&mut head).is_err() || &head != b"PK\x03\x04" {
+        return Err(ReadError::Xlsx("not an XLSX file (no zip signature); is it an old .xls or a CSV renamed?".into()));
+    }
+    let bytes = std::fs::read(path).map_err(|e| ReadError::Xlsx(e.to_string()))?;
+    let total =
+        zip_declared_size(&bytes).ok_or_else(|| ReadError::Xlsx("the zip directory is damaged or truncated".into()))?;
+    if total > MAX_SHEET_BYTES {
+        return Err(ReadError::TooLarge(total >> 20, MAX_SHEET_BYTES >> 20));
+    }
+    Ok(())
+}
+
+/// The sum of uncompressed sizes in a zip's central directory (ZIP64 sizes count as huge).
+fn zip_declared_size(bytes: &[u8]) -> Option<u64> {
+    // End of central directory: signature 0x06054b50 within the last 64 KiB + 22 bytes.
+    let tail_start = bytes.len().saturating_sub(65_557);
+    let eocd =
+        (tail_start..bytes.len().saturating_sub(21)).rev().find(|&i| bytes[i..i + 4] == [0x50, 0x4b, 0x05, 0x06])?;
+    let u16_at = |i: usize| -> Option<u64> { Some(u16::from_le_bytes(bytes.get(i..i + 2)?.try_into().ok()?) as u64) };
+    let u32_at = |i: usize| -> Option<u64> { Some(u32::from_le_bytes(bytes.get(i..i + 4)?.try_into().ok()?) as u64) };
+    let entries = u16_at(eocd + 10)?;
+    let mut at = u32_at(eocd + 16)? as usize;
+    let mut total = 0u64;
+    for _ in 0..entries {
+        if bytes.get(at..at + 4)? != [0x50, 0x4b, 0x01, 0x02] {
+            return None;
+        }
+        let size = u32_at(at + 24)?;
+        total += if size == 0xFFFF_FFFF { u64::MAX / 4 } else { size };
+        let (n, m, k) = (u16_at(at + 28)? as usize, u16_at(at + 30)? as usize, u16_at(at + 32)? as usize);
+        at += 46 + n + m + k;
+    }
+    Some(total)
+}
+
+/// A cell as text: dates as ISO dates, integral numbers without `.0`, errors as Excel shows them.
+fn cell_text(c: &Data) -> String {
+    match c {
+        Data::Empty => String::new(),
+        Data::String(s) => s.clone(),
+        Data::Int(i) => i.to_string(),
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        Data::Float(f) => f.to_string(),
+        Data::Bool(b) => b.to_string(),
+        Data::DateTime(dt) => {
+            let serial = dt.as_f64().floor() as i64;
+            chrono::NaiveDate::from_ymd_opt(1899, 12, 30)
+                .and_then(|d| d.checked_add_signed(chrono::Duration::days(serial)))
+                .map_or_else(|| serial.to_string(), |d| d.format("%Y-%m-%d").to_string())
+        }
+        Data::DateTimeIso(s) => s.split('T').next().unwrap_or(s).to_string(),
+        Data::DurationIso(s) => s.clone(),
+        Data::Error(e) => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Collect {
+        header: Vec<String>,
+        rows: Vec<(u64, Vec<String>)>,
+        bad: Vec<u64>,
+    }
+
+    impl RowSink for Collect {
+        fn header(&mut self, _line: u64, cells: Vec<String>) -> Result<(), String> {
+            self.header = cells;
+            Ok(())
+        }
+        fn row(&mut self, line: u64, cells: &[&str]) {
+            self.rows.push((line, cells.iter().map(|s| s.to_string()).collect()));
+        }
+        fn bad_line(&mut self, bad: &BadLine) {
+            self.bad.push(bad.line);
+        }
+    }
+
+    #[test]
+    fn csv_lines_survive_blank_lines_quotes_and_bad_bytes() {
+        let mut c = Collect::default();
+        let bytes = b"\xEF\xBB\xBFa,b\n\n1,\"x\ny\"\n2,\xFF\xFE\n3,z\n";
+        let info = read_csv(bytes, EncodingChoice::Auto, &mut c).unwrap();
+        assert_eq!(info.encoding, Some(decode::Encoding::Utf8Bom));
+        assert_eq!(c.header, vec!["a", "b"]);
+        assert_eq!(
+            c.rows,
+            vec![(3, vec!["1".to_string(), "x\ny".to_string()]), (6, vec!["3".to_string(), "z".to_string()])]
+        );
+        assert_eq!(c.bad, vec![5]);
+    }
+
+    #[test]
+    fn empty_csv_is_an_error() {
+        let mut c = Collect::default();
+        assert!(matches!(read_csv(b"\n\n", EncodingChoice::Auto, &mut c), Err(ReadOutcome::Read(ReadError::Empty))));
+    }
+
+    #[test]
+    fn excel_cells_become_text() {
+        assert_eq!(cell_text(&Data::Float(1001.0)), "1001");
+        assert_eq!(cell_text(&Data::Float(85.5)), "85.5");
+        assert_eq!(cell_text(&Data::Error(calamine::CellErrorType::Div0)), "#DIV/0!");
+    }
+}

@@ -1,0 +1,597 @@
+//! Row validation: one file's rows become typed columns for the warehouse, or quarantine
+//! records naming file, line, column, value and rule.
+//!
+//! The validator sees one row at a time (it never holds the file's text), checks types,
+//! enumerations, ranges, required columns and references to units, hashes personal names,
+//! and catches a natural key repeated inside the same file. It does no I/O.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+
+use polars::prelude::*;
+
+use super::names::NameHasher;
+use super::schema::{Field, FieldType, HeaderMap, Kind};
+use super::values::{self, DateError};
+
+/// A validation rule; the quarantine table names it in `rule`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// Bytes that are invalid in the file's encoding.
+    Encoding,
+    /// A row with more or fewer fields than the header.
+    Ragged,
+    /// A required value is empty.
+    Required,
+    /// A value that does not parse as its type (date, number, yes/no, period).
+    Type,
+    /// A value that is not one of the enumeration's codes or labels.
+    Enum,
+    /// A value out of its allowed range (scores, dates, signs, text length).
+    Range,
+    /// An Excel error value such as `#DIV/0!`.
+    ExcelError,
+    /// A `unit_id` or `parent_id` that is not in the units table.
+    Reference,
+    /// The same natural key twice in one file with different values.
+    KeyConflict,
+    /// A unit that breaks the tree: a cycle, a second root, a bad root, too deep.
+    Tree,
+}
+
+impl Rule {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Rule::Encoding => "encoding",
+            Rule::Ragged => "ragged",
+            Rule::Required => "required",
+            Rule::Type => "type",
+            Rule::Enum => "enum",
+            Rule::Range => "range",
+            Rule::ExcelError => "excel_error",
+            Rule::Reference => "reference",
+            Rule::KeyConflict => "key_conflict",
+            Rule::Tree => "tree",
+        }
+    }
+}
+
+/// One reason a row was quarantined. A row may have several; it is counted once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub line: u64,
+    /// The column as the file names it (its header cell), or `-` for the whole row.
+    pub column: String,
+    pub value: String,
+    pub rule: Rule,
+    pub message: String,
+}
+
+/// A quarantined row with the original cells, so a clerk can fix and resend it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectedRow {
+    pub line: u64,
+    pub cells: Vec<String>,
+    pub reasons: Vec<Rejection>,
+}
+
+enum Buf {
+    Text(StringChunkedBuilder),
+    Date(PrimitiveChunkedBuilder<Int32Type>),
+    Number(PrimitiveChunkedBuilder<Float64Type>),
+    Bool(BooleanChunkedBuilder),
+}
+
+/// The warehouse column a field is stored in (personal names are stored hashed).
+pub fn stored_name(field: &Field) -> String {
+    match field.ty {
+        FieldType::PersonalName => format!("{}_hash", field.name),
+        _ => field.name.to_string(),
+    }
+}
+
+/// The warehouse type of a field.
+pub fn stored_dtype(field: &Field) -> DataType {
+    match field.ty {
+        FieldType::Date => DataType::Date,
+        FieldType::Number => DataType::Float64,
+        FieldType::Bool => DataType::Boolean,
+        _ => DataType::String,
+    }
+}
+
+impl Buf {
+    fn new(field: &Field, cap: usize) -> Buf {
+        let name = PlSmallStr::from(stored_name(field));
+        match stored_dtype(field) {
+            DataType::Date => Buf::Date(PrimitiveChunkedBuilder::new(name, cap)),
+            DataType::Float64 => Buf::Number(PrimitiveChunkedBuilder::new(name, cap)),
+            DataType::Boolean => Buf::Bool(BooleanChunkedBuilder::new(name, cap)),
+            _ => Buf::Text(StringChunkedBuilder::new(name, cap)),
+        }
+    }
+
+    fn finish(self) -> Column {
+        match self {
+            Buf::Text(b) => b.finish().into_column(),
+            Buf::Date(b) => b.finish().into_date().into_column(),
+            Buf::Number(b) => b.finish().into_column(),
+            Buf::Bool(b) => b.finish().into_column(),
+        }
+    }
+}
+
+/// A parsed cell, before it is appended to its column.
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Null,
+    Text(String),
+    Date(i32),
+    Number(f64),
+    Bool(bool),
+}
+
+impl Value {
+    fn hash_into(&self, h: &mut impl Hasher) {
+        match self {
+            Value::Null => 0u8.hash(h),
+            Value::Text(s) => (1u8, s).hash(h),
+            Value::Date(d) => (2u8, d).hash(h),
+            Value::Number(n) => (3u8, n.to_bits()).hash(h),
+            Value::Bool(b) => (4u8, b).hash(h),
+        }
+    }
+}
+
+/// A 128-bit hash of a natural key: collisions are negligible even at billions of rows, and
+/// it costs no allocation per row (two SipHash passes with different prefixes).
+pub fn key_hash<'a>(parts: impl Iterator<Item = &'a str> + Clone) -> u128 {
+    let one = |seed: u8| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        seed.hash(&mut h);
+        for p in parts.clone() {
+            p.hash(&mut h);
+        }
+        h.finish()
+    };
+    ((one(1) as u128) << 64) | one(2) as u128
+}
+
+const EPOCH_DAYS_CE: i32 = 719_163; // days from 0001-01-01 to 1970-01-01
+
+/// The validated rows of one file.
+pub struct Validated {
+    /// Typed columns for the rows that passed, in file order, plus `source_line`.
+    pub frame: DataFrame,
+    /// Natural-key hash of each row of `frame`.
+    pub keys: Vec<u128>,
+    pub rows_read: u64,
+    pub duplicates: u64,
+    pub rejected: Vec<RejectedRow>,
+}
+
+/// Validates the rows of one file of one kind.
+pub struct Validator<'a> {
+    kind: Kind,
+    header: Vec<String>,
+    map: HeaderMap,
+    units: Option<&'a HashSet<String>>,
+    names: &'a NameHasher,
+    bufs: Vec<Buf>,
+    lines: Vec<i64>,
+    keys: Vec<u128>,
+    /// Key hash → (row index in the buffers, content hash, line).
+    seen: HashMap<u128, (usize, u64, u64)>,
+    /// Rows already appended that a later row with the same key turned into a conflict.
+    conflicted: HashSet<usize>,
+    rows_read: u64,
+    duplicates: u64,
+    rejected: Vec<RejectedRow>,
+}
+
+impl<'a> Validator<'a> {
+    /// `units` is the set of known unit ids for the reference check (`None` for units files,
+    /// whose references are checked on the whole tree afterwards).
+    pub fn new(
+        header: Vec<String>,
+        map: HeaderMap,
+        units: Option<&'a HashSet<String>>,
+        names: &'a NameHasher,
+        capacity: usize,
+    ) -> Self {
+        let kind = map.kind;
+        let bufs = kind.fields().iter().map(|f| Buf::new(f, capacity)).collect();
+        Validator {
+            kind,
+            header,
+            map,
+            units,
+            names,
+            bufs,
+            lines: Vec::with_capacity(capacity),
+            keys: Vec::with_capacity(capacity),
+            seen: HashMap::with_capacity(capacity),
+            conflicted: HashSet::new(),
+            rows_read: 0,
+            duplicates: 0,
+            rejected: Vec::new(),
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// A line that could not be decoded: read, and quarantined.
+    pub fn bad_line(&mut self, line: u64, excerpt: &str) {
+        self.rows_read += 1;
+        self.rejected.push(RejectedRow {
+            line,
+            cells: Vec::new(),
+            reasons: vec![Rejection {
+                line,
+                column: "-".into(),
+                value: excerpt.to_string(),
+                rule: Rule::Encoding,
+                message: "the line has bytes that are invalid in the file's encoding".into(),
+            }],
+        });
+    }
+
+    /// Validate one data row.
+    pub fn row(&mut self, line: u64, cells: &[&str]) {
+        self.rows_read += 1;
+        let mut reasons = Vec::new();
+        if cells.len() != self.header.len() {
+            // Trailing empty cells (a common Excel artefact) are not an error.
+            let extra_empty =
+                cells.len() > self.header.len() && cells[self.header.len()..].iter().all(|c| c.trim().is_empty());
+            if !extra_empty {
+                // The value names the count, not the cells: a cell may hold a personal name.
+                reasons.push(Rejection {
+                    line,
+                    column: "-".into(),
+                    value: format!("{} fields", cells.len()),
+                    rule: Rule::Ragged,
+                    message: format!("the row has {} fields, the header has {}", cells.len(), self.header.len()),
+                });
+                return self.reject(line, cells, reasons);
+            }
+        }
+        let fields = self.kind.fields();
+        let mut values = Vec::with_capacity(fields.len());
+        for (fi, field) in fields.iter().enumerate() {
+            let Some(ci) = self.map.columns[fi] else {
+                values.push(Value::Null);
+                continue;
+            };
+            let raw = cells.get(ci).copied().unwrap_or("");
+            match parse_cell(field, raw, self.names) {
+                Ok(v) => values.push(v),
+                Err((rule, message)) => {
+                    reasons.push(Rejection {
+                        line,
+                        column: self.header[ci].clone(),
+                        value: raw.chars().take(200).collect(),
+                        rule,
+                        message,
+                    });
+                    values.push(Value::Null);
+                }
+            }
+        }
+        if reasons.is_empty() {
+            self.row_rules(line, cells, &values, &mut reasons);
+        }
+        if !reasons.is_empty() {
+            return self.reject(line, cells, reasons);
+        }
+        self.accept(line, cells, values);
+    }
+
+    /// Rules across fields: ranges, signs, references.
+    fn row_rules(&self, line: u64, cells: &[&str], values: &[Value], reasons: &mut Vec<Rejection>) {
+        let fields = self.kind.fields();
+        let idx = |name: &str| fields.iter().position(|f| f.name == name).expect("known field");
+        let col = |name: &str| -> (String, String) {
+            let ci = self.map.columns[idx(name)].expect("required column present");
+            (self.header[ci].clone(), cells.get(ci).copied().unwrap_or("").to_string())
+        };
+        let mut push = |name: &str, rule: Rule, message: String| {
+            let (column, value) = col(name);
+            reasons.push(Rejection { line, column, value, rule, message });
+        };
+        if let Some(units) = self.units
+            && let Value::Text(u) = &values[idx("unit_id")]
+            && !units.contains(u)
+        {
+            push("unit_id", Rule::Reference, format!("unit '{u}' is not in the units table"));
+        }
+        match self.kind {
+            Kind::Assessment => {
+                let (Value::Number(max), Value::Number(score)) = (&values[idx("max_score")], &values[idx("score")])
+                else {
+                    return;
+                };
+                if *max <= 0.0 {
+                    push("max_score", Rule::Range, format!("max_score {max} must be above 0"));
+                } else if *score < 0.0 || score > max {
+                    push("score", Rule::Range, format!("score {score} is outside 0 to max_score {max}"));
+                }
+            }
+            Kind::Points => {
+                let (Value::Text(cat), Value::Number(p)) = (&values[idx("category")], &values[idx("points")]) else {
+                    return;
+                };
+                if cat == "deduction" && *p >= 0.0 {
+                    push("points", Rule::Range, format!("a deduction must be negative, got {p}"));
+                } else if cat != "deduction" && *p < 0.0 {
+                    push("points", Rule::Range, format!("only a deduction may be negative, got {p} for {cat}"));
+                }
+            }
+            Kind::Units => {
+                let (Value::Text(id), parent) = (&values[idx("unit_id")], &values[idx("parent_id")]) else {
+                    return;
+                };
+                if id.contains('/') {
+                    // `/` separates ids in the units table's `path` column.
+                    push("unit_id", Rule::Type, format!("unit id '{id}' must not contain '/'"));
+                }
+                if let Value::Text(p) = parent
+                    && p == id
+                {
+                    push("parent_id", Rule::Tree, format!("unit '{id}' is its own parent"));
+                }
+            }
+            Kind::Attendance => {}
+        }
+    }
+
+    fn reject(&mut self, line: u64, cells: &[&str], reasons: Vec<Rejection>) {
+        self.rejected.push(RejectedRow { line, cells: cells.iter().map(|c| c.to_string()).collect(), reasons });
+    }
+
+    fn accept(&mut self, line: u64, cells: &[&str], values: Vec<Value>) {
+        let fields = self.kind.fields();
+        let key_vals: Vec<&str> = self
+            .kind
+            .natural_key()
+            .iter()
+            .map(|k| match &values[fields.iter().position(|f| f.name == *k).expect("key field")] {
+                Value::Text(s) => s.as_str(),
+                _ => "",
+            })
+            .collect();
+        let key = key_hash(key_vals.iter().copied());
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for v in &values {
+            v.hash_into(&mut h);
+        }
+        let content = h.finish();
+        if let Some(&(row, first_content, first_line)) = self.seen.get(&key) {
+            if first_content == content && !self.conflicted.contains(&row) {
+                // The same row twice: keep the first, count the repeat.
+                self.duplicates += 1;
+                return;
+            }
+            let message = format!(
+                "the key ({}) appears at lines {first_line} and {line} with different values; \
+                 keep one in the export",
+                key_vals.join(", ")
+            );
+            let column = "-".to_string();
+            let value = key_vals.join(",");
+            if self.conflicted.insert(row) {
+                self.rejected.push(RejectedRow {
+                    line: first_line,
+                    cells: Vec::new(),
+                    reasons: vec![Rejection {
+                        line: first_line,
+                        column: column.clone(),
+                        value: value.clone(),
+                        rule: Rule::KeyConflict,
+                        message: message.clone(),
+                    }],
+                });
+            }
+            return self.reject(line, cells, vec![Rejection { line, column, value, rule: Rule::KeyConflict, message }]);
+        }
+        let row = self.lines.len();
+        self.seen.insert(key, (row, content, line));
+        self.keys.push(key);
+        self.lines.push(line as i64);
+        for (buf, v) in self.bufs.iter_mut().zip(values) {
+            match (buf, v) {
+                (Buf::Text(b), Value::Text(s)) => b.append_value(s),
+                (Buf::Text(b), Value::Null) => b.append_null(),
+                (Buf::Date(b), Value::Date(d)) => b.append_value(d),
+                (Buf::Date(b), Value::Null) => b.append_null(),
+                (Buf::Number(b), Value::Number(n)) => b.append_value(n),
+                (Buf::Number(b), Value::Null) => b.append_null(),
+                (Buf::Bool(b), Value::Bool(x)) => b.append_value(x),
+                (Buf::Bool(b), Value::Null) => b.append_null(),
+                _ => unreachable!("a parsed value always matches its column type"),
+            }
+        }
+    }
+
+    /// The typed frame of accepted rows (without rows later found in a key conflict).
+    pub fn finish(self) -> PolarsResult<Validated> {
+        let height = self.lines.len();
+        let mut columns: Vec<Column> = self.bufs.into_iter().map(Buf::finish).collect();
+        columns.push(Column::new("source_line".into(), self.lines));
+        let mut frame = DataFrame::new(height, columns)?;
+        // Optional flags default when the column is absent or empty.
+        if self.kind == Kind::Points {
+            let approved = frame.column("approved")?.bool()?.fill_null_with_values(true)?;
+            frame.with_column(approved.into_column())?;
+        }
+        let mut keys = self.keys;
+        if !self.conflicted.is_empty() {
+            let mask: BooleanChunked = (0..height).map(|i| !self.conflicted.contains(&i)).collect();
+            frame = frame.filter(&mask)?;
+            keys = keys.into_iter().enumerate().filter(|(i, _)| !self.conflicted.contains(i)).map(|(_, k)| k).collect();
+        }
+        let mut rejected = self.rejected;
+        rejected.sort_by_key(|r| r.line);
+        Ok(Validated { frame, keys, rows_read: self.rows_read, duplicates: self.duplicates, rejected })
+    }
+}
+
+fn parse_cell(field: &Field, raw: &str, names: &NameHasher) -> Result<Value, (Rule, String)> {
+    let t = raw.trim();
+    if values::is_excel_error(t) {
+        return Err((Rule::ExcelError, format!("{} holds the Excel error {t}", field.name)));
+    }
+    if t.is_empty() {
+        return if field.required {
+            Err((Rule::Required, format!("{} is required", field.name)))
+        } else {
+            Ok(Value::Null)
+        };
+    }
+    match field.ty {
+        FieldType::Text => {
+            if t.chars().count() > values::MAX_TEXT_CHARS {
+                return Err((
+                    Rule::Range,
+                    format!("{} is longer than {} characters", field.name, values::MAX_TEXT_CHARS),
+                ));
+            }
+            if t.chars().any(|c| c.is_control()) {
+                return Err((Rule::Type, format!("{} holds control characters", field.name)));
+            }
+            Ok(Value::Text(t.to_string()))
+        }
+        FieldType::PersonalName => Ok(names.hash(t).map_or(Value::Null, Value::Text)),
+        FieldType::Date => match values::parse_date(t) {
+            Ok(d) => Ok(Value::Date(chrono::Datelike::num_days_from_ce(&d) - EPOCH_DAYS_CE)),
+            Err(DateError::Form(m)) => Err((Rule::Type, m)),
+            Err(DateError::Range(m)) => Err((Rule::Range, m)),
+        },
+        FieldType::Number => values::parse_number(t).map(Value::Number).map_err(|m| (Rule::Type, m)),
+        FieldType::Bool => values::parse_bool(t).map(Value::Bool).map_err(|m| (Rule::Type, m)),
+        FieldType::AssessmentPeriod => values::parse_assessment_period(t).map(Value::Text).map_err(|m| (Rule::Type, m)),
+        FieldType::Enum(set) => {
+            super::schema::parse_enum(set, t).map(|c| Value::Text(c.to_string())).ok_or_else(|| {
+                let allowed: Vec<String> = set.iter().map(|v| format!("{} {}", v.code, v.labels[0])).collect();
+                (Rule::Enum, format!("'{t}' is not a valid {}; allowed: {}", field.name, allowed.join(", ")))
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::schema::map_header;
+    use super::*;
+
+    fn validate(kind: Kind, header: &[&str], rows: &[&str], units: Option<&HashSet<String>>) -> Validated {
+        let header: Vec<String> = header.iter().map(|s| s.to_string()).collect();
+        let map = map_header(&header, Some(kind)).unwrap();
+        let names = NameHasher::dropping();
+        let mut v = Validator::new(header, map, units, &names, 8);
+        for (i, r) in rows.iter().enumerate() {
+            let cells: Vec<&str> = r.split(',').collect();
+            v.row(i as u64 + 2, &cells);
+        }
+        v.finish().unwrap()
+    }
+
+    fn rules(v: &Validated) -> Vec<(u64, &'static str, String)> {
+        v.rejected.iter().flat_map(|r| r.reasons.iter().map(|x| (x.line, x.rule.name(), x.column.clone()))).collect()
+    }
+
+    const ATT: &[&str] = &["活动编号", "组织编码", "活动类型", "活动日期", "党员编号", "出勤状态", "姓名"];
+
+    #[test]
+    fn good_rows_become_typed_columns_and_names_vanish() {
+        let units: HashSet<String> = ["B1".to_string()].into();
+        let v = validate(
+            Kind::Attendance,
+            ATT,
+            &["E1,B1,主题党日,2026/3/6,M1,出席,张三", "E1,B1,主题党日,2026/3/6,M2,请假,"],
+            Some(&units),
+        );
+        assert_eq!(v.frame.height(), 2);
+        assert_eq!(v.rows_read, 2);
+        assert!(v.rejected.is_empty());
+        assert_eq!(v.frame.column("event_date").unwrap().dtype(), &DataType::Date);
+        assert_eq!(v.frame.column("status").unwrap().str().unwrap().get(1), Some("leave"));
+        assert_eq!(v.frame.column("member_name_hash").unwrap().null_count(), 2);
+        assert_eq!(v.frame.column("source_line").unwrap().i64().unwrap().get(1), Some(3));
+    }
+
+    #[test]
+    fn each_rule_names_line_and_column() {
+        let units: HashSet<String> = ["B1".to_string()].into();
+        let v = validate(
+            Kind::Attendance,
+            ATT,
+            &[
+                "E1,B1,主题党日,2026-02-30,M1,出席,", // line 2: bad date
+                "E1,B9,主题党日,2026-03-01,M2,出席,", // line 3: unknown unit
+                "E1,B1,开会,2026-03-01,M3,出席,",     // line 4: enum
+                "E1,B1,主题党日,2026-03-01,,出席,",   // line 5: required
+                "E1,B1,主题党日,2026-03-01,M5",       // line 6: ragged
+                "E1,B1,主题党日,#N/A,M6,出席,",       // line 7: excel error
+                "E1,B1,主题党日,1999-03-01,M7,出席,", // line 8: range
+            ],
+            Some(&units),
+        );
+        assert_eq!(v.frame.height(), 0);
+        assert_eq!(
+            rules(&v),
+            vec![
+                (2, "type", "活动日期".to_string()),
+                (3, "reference", "组织编码".to_string()),
+                (4, "enum", "活动类型".to_string()),
+                (5, "required", "党员编号".to_string()),
+                (6, "ragged", "-".to_string()),
+                (7, "excel_error", "活动日期".to_string()),
+                (8, "range", "活动日期".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn repeated_keys_in_one_file() {
+        let v = validate(
+            Kind::Attendance,
+            ATT,
+            &[
+                "E1,B1,主题党日,2026-03-01,M1,出席,",
+                "E1,B1,主题党日,2026-03-01,M1,出席,", // identical: a duplicate
+                "E1,B1,主题党日,2026-03-01,M2,出席,",
+                "E1,B1,主题党日,2026-03-01,M2,缺席,", // conflicting: both out
+            ],
+            None,
+        );
+        assert_eq!(v.frame.height(), 1);
+        assert_eq!(v.duplicates, 1);
+        assert_eq!(rules(&v), vec![(4, "key_conflict", "-".into()), (5, "key_conflict", "-".into())]);
+        assert_eq!(v.rows_read, 1 + 1 + 2);
+    }
+
+    #[test]
+    fn scores_and_signs() {
+        let h = ["unit_id", "period", "method", "item_code", "item_name", "max_score", "score"];
+        let v = validate(
+            Kind::Assessment,
+            &h,
+            &["U,2026Q1,regular,A1,x,10,11", "U,2026Q1,regular,A2,x,0,0", "U,2026Q1,regular,A3,x,10,9.5"],
+            None,
+        );
+        assert_eq!(rules(&v), vec![(2, "range", "score".into()), (3, "range", "max_score".into())]);
+        let h = ["entry_id", "member_id", "unit_id", "entry_date", "category", "rule_code", "points"];
+        let v = validate(
+            Kind::Points,
+            &h,
+            &["P1,M,U,2026-01-05,deduction,R,5", "P2,M,U,2026-01-05,reward,R,-5", "P3,M,U,2026-01-05,扣分,R,-2"],
+            None,
+        );
+        assert_eq!(rules(&v), vec![(2, "range", "points".into()), (3, "range", "points".into())]);
+        assert_eq!(v.frame.column("approved").unwrap().bool().unwrap().get(0), Some(true));
+    }
+}

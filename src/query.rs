@@ -1,0 +1,241 @@
+//! Ad hoc SQL over the warehouse: every table registered by name over one snapshot (so a
+//! query never sees a write half-way), polars SQL, read-only, and the result written as an
+//! aligned table, CSV, NDJSON or Parquet to any writer.
+//!
+//! This module never prints: the command hands it stdout or a file.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use polars::prelude::*;
+use polars::sql::SQLContext;
+
+use crate::warehouse::{Snapshot, Table, Warehouse};
+
+/// Output formats of `query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+    Parquet,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("only reading statements are allowed (SELECT, WITH, SHOW TABLES); got '{0}'")]
+pub struct NotReadOnly(pub String);
+
+/// A table scanned lazily from the snapshot, with Hive partition columns; an empty table is
+/// an empty frame with the table's columns, so queries over it still run.
+pub fn scan_table(snapshot: &Snapshot, table: Table) -> Result<LazyFrame> {
+    let files = snapshot.files(table)?;
+    if files.is_empty() {
+        return Ok(crate::tables::empty_frame(table)?.lazy());
+    }
+    let dir = snapshot.table_dir(table);
+    // Partition columns with fixed types: inference would read `period=2026` as a number.
+    let hive: Vec<(&str, DataType)> = match table {
+        Table::Attendance | Table::Points => vec![("year", DataType::Int32), ("month", DataType::Int32)],
+        Table::Assessment => vec![("year", DataType::Int32)],
+        Table::Indicators => vec![("period", DataType::String)],
+        _ => vec![],
+    };
+    let mut hive_options = HiveOptions::new_enabled();
+    if !hive.is_empty() {
+        hive_options.schema = Some(Arc::new(Schema::from_iter(hive.into_iter().map(|(n, t)| Field::new(n.into(), t)))));
+    } else {
+        hive_options.enabled = Some(false);
+    }
+    let args = ScanArgsParquet { hive_options, ..Default::default() };
+    let path = PlRefPath::try_from_path(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+    anyhow::Context::with_context(LazyFrame::scan_parquet(path, args), || format!("scanning {}", dir.display()))
+}
+
+/// A SQL context with every warehouse table registered.
+pub fn context(wh: &Warehouse) -> Result<SQLContext> {
+    let snapshot = wh.snapshot()?;
+    let ctx = SQLContext::new();
+    for t in Table::ALL {
+        ctx.register(t.name(), scan_table(&snapshot, t)?);
+    }
+    Ok(ctx)
+}
+
+/// Refuse anything but a reading statement. polars SQL cannot write files, but `CREATE` or
+/// `DROP` would suggest it does, and `query` promises to be read-only.
+pub fn check_read_only(sql: &str) -> Result<(), NotReadOnly> {
+    let first = sql.trim_start().trim_start_matches('(').split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+    match first.as_str() {
+        "SELECT" | "WITH" | "SHOW" | "FROM" => Ok(()),
+        _ => Err(NotReadOnly(first)),
+    }
+}
+
+/// Run `sql` over the warehouse.
+pub fn run(wh: &Warehouse, sql: &str) -> Result<DataFrame> {
+    check_read_only(sql)?;
+    let mut ctx = context(wh)?;
+    let lf = anyhow::Context::context(ctx.execute(sql), "in the SQL")?;
+    anyhow::Context::context(lf.collect(), "running the query")
+}
+
+/// Each column as display strings (dates ISO, nulls empty).
+fn string_columns(df: &DataFrame) -> Result<Vec<Vec<Option<String>>>> {
+    df.columns()
+        .iter()
+        .map(|c| {
+            let s = c.cast(&DataType::String)?;
+            Ok(s.str()?.iter().map(|v| v.map(str::to_string)).collect())
+        })
+        .collect()
+}
+
+/// Rows of column-major cells.
+fn rows_of(cols: &[Vec<Option<String>>]) -> impl Iterator<Item = Vec<&Option<String>>> {
+    let height = cols.first().map_or(0, Vec::len);
+    (0..height).map(move |i| cols.iter().map(|c| &c[i]).collect())
+}
+
+/// Display width: CJK and full-width characters take two columns in a terminal.
+pub fn width(s: &str) -> usize {
+    s.chars()
+        .map(|c| match c as u32 {
+            0x1100..=0x115F
+            | 0x2E80..=0xA4CF
+            | 0xAC00..=0xD7A3
+            | 0xF900..=0xFAFF
+            | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60
+            | 0xFFE0..=0xFFE6 => 2,
+            _ => 1,
+        })
+        .sum()
+}
+
+pub fn pad(s: &str, w: usize, right: bool) -> String {
+    let fill = " ".repeat(w.saturating_sub(width(s)));
+    if right { format!("{fill}{s}") } else { format!("{s}{fill}") }
+}
+
+/// Write `df` in `format`. Parquet needs a file path, not a stream.
+pub fn write(df: &mut DataFrame, format: Format, out: &mut dyn Write, parquet_path: Option<&Path>) -> Result<()> {
+    match format {
+        Format::Table => write_table(df, out),
+        Format::Csv => {
+            let cols = string_columns(df)?;
+            let mut w = csv::Writer::from_writer(out);
+            w.write_record(df.get_column_names().iter().map(|n| n.as_str()))?;
+            for i in 0..df.height() {
+                w.write_record(
+                    cols.iter().map(|c| crate::ingest::exports::neutralise(c[i].as_deref().unwrap_or("")).into_owned()),
+                )?;
+            }
+            w.flush()?;
+            Ok(())
+        }
+        Format::Json => {
+            let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+            let cols = string_columns(df)?;
+            let kinds: Vec<DataType> = df.dtypes();
+            for row in rows_of(&cols) {
+                let mut obj = serde_json::Map::new();
+                for (j, name) in names.iter().enumerate() {
+                    let v = match (row[j], &kinds[j]) {
+                        (None, _) => serde_json::Value::Null,
+                        (Some(s), DataType::Boolean) => serde_json::Value::Bool(s == "true"),
+                        (Some(s), t) if t.is_integer() => {
+                            s.parse::<i64>().map(Into::into).unwrap_or(serde_json::Value::Null)
+                        }
+                        (Some(s), t) if t.is_float() => s
+                            .parse::<f64>()
+                            .ok()
+                            .and_then(serde_json::Number::from_f64)
+                            .map_or(serde_json::Value::Null, Into::into),
+                        (Some(s), _) => serde_json::Value::String(s.clone()),
+                    };
+                    obj.insert(name.clone(), v);
+                }
+                serde_json::to_writer(&mut *out, &obj)?;
+                out.write_all(b"\n")?;
+            }
+            Ok(())
+        }
+        Format::Parquet => {
+            let Some(path) = parquet_path else { bail!("--format parquet needs --output FILE") };
+            crate::warehouse::write_parquet(df, path)?;
+            Ok(())
+        }
+    }
+}
+
+fn write_table(df: &DataFrame, out: &mut dyn Write) -> Result<()> {
+    const MAX_CELL: usize = 48;
+    let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+    let numeric: Vec<bool> = df.dtypes().iter().map(|t| t.is_primitive_numeric()).collect();
+    let cols = string_columns(df)?;
+    let cell = |v: &Option<String>| -> String {
+        let s = v.as_deref().unwrap_or("null").replace('\n', " ");
+        if s.chars().count() > MAX_CELL {
+            format!("{}…", s.chars().take(MAX_CELL - 1).collect::<String>())
+        } else {
+            s
+        }
+    };
+    let widths: Vec<usize> = names
+        .iter()
+        .enumerate()
+        .map(|(j, n)| cols[j].iter().map(|v| width(&cell(v))).chain([width(n)]).max().unwrap_or(0))
+        .collect();
+    let line: Vec<String> = names.iter().enumerate().map(|(j, n)| pad(n, widths[j], false)).collect();
+    writeln!(out, "{}", line.join("  ").trim_end())?;
+    let rule: Vec<String> = widths.iter().map(|w| "─".repeat(*w)).collect();
+    writeln!(out, "{}", rule.join("  "))?;
+    for row in rows_of(&cols) {
+        let line: Vec<String> = row.iter().enumerate().map(|(j, v)| pad(&cell(v), widths[j], numeric[j])).collect();
+        writeln!(out, "{}", line.join("  ").trim_end())?;
+    }
+    writeln!(out, "({} row{})", df.height(), if df.height() == 1 { "" } else { "s" })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_reading_statements_pass() {
+        assert!(check_read_only("select 1").is_ok());
+        assert!(check_read_only("  WITH x AS (SELECT 1) SELECT * FROM x").is_ok());
+        assert!(check_read_only("SHOW TABLES").is_ok());
+        for bad in [
+            "DROP TABLE units",
+            "CREATE TABLE x AS SELECT 1",
+            "COPY x TO 'f'",
+            "delete from units",
+            "INSERT INTO x VALUES (1)",
+        ] {
+            assert!(check_read_only(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tables_align_chinese_text() {
+        let mut df = df!("名称" => ["党支部", "a"], "n" => [1i64, 20]).unwrap();
+        let mut out = Vec::new();
+        write(&mut df, Format::Table, &mut out, None).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, "名称    n\n──────  ──\n党支部   1\na       20\n(2 rows)\n");
+    }
+
+    #[test]
+    fn json_keeps_types() {
+        let mut df = df!("a" => [Some(1i64), None], "b" => ["x", "y"], "c" => [0.5f64, 2.0]).unwrap();
+        let mut out = Vec::new();
+        write(&mut df, Format::Json, &mut out, None).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"a\":1,\"b\":\"x\",\"c\":0.5}\n{\"a\":null,\"b\":\"y\",\"c\":2.0}\n"
+        );
+    }
+}

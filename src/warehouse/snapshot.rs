@@ -1,0 +1,276 @@
+//! Snapshots and write transactions.
+//!
+//! A transaction stages snapshot N+1 in `.snapshots/N+1.tmp`: new files are written there, and
+//! every file of snapshot N that the transaction did not remove or replace is hard-linked in.
+//! Commit syncs, renames the staging folder to `.snapshots/N+1`, then atomically points
+//! `current` at it. Leftovers of a crash (a `.tmp` folder, or a finished snapshot newer than
+//! `current`) are removed by the next transaction.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use polars::prelude::DataFrame;
+
+use super::{CURRENT, SNAPSHOTS, Table, write_parquet};
+
+/// How many snapshots older than `current` are kept for readers still scanning them.
+const KEEP_OLD: u64 = 2;
+
+pub(super) fn snapshot_name(id: u64) -> String {
+    format!("{id:08}")
+}
+
+/// A consistent state of the warehouse.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub id: u64,
+    pub dir: PathBuf,
+}
+
+impl Snapshot {
+    pub fn table_dir(&self, table: Table) -> PathBuf {
+        self.dir.join(table.name())
+    }
+
+    /// All Parquet files of a table, sorted by path (so reads are deterministic).
+    pub fn files(&self, table: Table) -> Result<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        collect_files(&self.table_dir(table), &mut out)?;
+        out.retain(|p| p.extension().is_some_and(|e| e == "parquet"));
+        out.sort();
+        Ok(out)
+    }
+
+    /// The files of one partition folder (relative to the table), sorted.
+    pub fn partition_files(&self, table: Table, partition: &str) -> Result<Vec<PathBuf>> {
+        let dir = self.table_dir(table).join(partition);
+        if !dir.is_dir() {
+            return Ok(Vec::new());
+        }
+        let mut out: Vec<PathBuf> = fs::read_dir(&dir)
+            .with_context(|| format!("listing {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "parquet"))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// The partition folder of a file, relative to its table (`year=2026/month=03`, or `` for an
+    /// unpartitioned table).
+    pub fn partition_of(&self, table: Table, file: &Path) -> String {
+        file.parent()
+            .and_then(|p| p.strip_prefix(self.table_dir(table)).ok())
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    for entry in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_files(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The snapshot `current` points at.
+pub(super) fn current(root: &Path) -> Result<Snapshot> {
+    let link = root.join(CURRENT);
+    let target = fs::read_link(&link).with_context(|| format!("reading {}", link.display()))?;
+    let name = target.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let id: u64 =
+        name.parse().with_context(|| format!("{} points at {}, not a snapshot", link.display(), target.display()))?;
+    let dir = root.join(SNAPSHOTS).join(name);
+    if !dir.is_dir() {
+        bail!("{} points at a missing snapshot {}", link.display(), dir.display());
+    }
+    Ok(Snapshot { id, dir })
+}
+
+/// Point `link` at `target` atomically: make a new link beside it, then rename over it.
+pub(super) fn replace_symlink(target: &Path, link: &Path) -> Result<()> {
+    let tmp = link.with_file_name(format!(".{}.new", link.file_name().and_then(|n| n.to_str()).unwrap_or("link")));
+    let _ = fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp).with_context(|| format!("linking {}", tmp.display()))?;
+    fs::rename(&tmp, link).with_context(|| format!("swapping {}", link.display()))?;
+    sync_dir(link.parent().unwrap_or(Path::new(".")))
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    fs::File::open(dir).and_then(|f| f.sync_all()).with_context(|| format!("syncing {}", dir.display()))
+}
+
+/// A write in progress: a staged snapshot that becomes current on `commit`.
+#[derive(Debug)]
+pub struct Txn {
+    root: PathBuf,
+    base: Snapshot,
+    id: u64,
+    staging: PathBuf,
+    /// Paths relative to the snapshot that must not be carried over from the base.
+    removed: BTreeSet<PathBuf>,
+    /// Paths relative to the snapshot written by this transaction.
+    written: BTreeSet<PathBuf>,
+}
+
+impl Txn {
+    pub(super) fn begin(root: &Path) -> Result<Txn> {
+        let base = current(root)?;
+        let snaps = root.join(SNAPSHOTS);
+        // Remove leftovers of crashed writes: staging folders and snapshots newer than current.
+        for entry in fs::read_dir(&snaps).with_context(|| format!("listing {}", snaps.display()))? {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stale = match name.parse::<u64>() {
+                Ok(id) => id > base.id,
+                Err(_) => true,
+            };
+            if stale {
+                fs::remove_dir_all(entry.path()).with_context(|| format!("removing {}", entry.path().display()))?;
+            }
+        }
+        let id = base.id + 1;
+        let staging = snaps.join(format!("{}.tmp", snapshot_name(id)));
+        fs::create_dir_all(&staging)?;
+        Ok(Txn { root: root.to_path_buf(), base, id, staging, removed: BTreeSet::new(), written: BTreeSet::new() })
+    }
+
+    pub fn base(&self) -> &Snapshot {
+        &self.base
+    }
+
+    fn rel(table: Table, rel: &str) -> PathBuf {
+        let mut p = PathBuf::from(table.name());
+        if !rel.is_empty() {
+            p.push(rel);
+        }
+        p
+    }
+
+    /// Replace a partition folder's files with one file holding `df` (none if `df` is empty).
+    pub fn replace_partition(&mut self, table: Table, partition: &str, df: &mut DataFrame) -> Result<()> {
+        for f in self.base.partition_files(table, partition)? {
+            let rel = f.strip_prefix(&self.base.dir).expect("file under snapshot").to_path_buf();
+            self.removed.insert(rel);
+        }
+        if df.height() > 0 {
+            self.write_file(
+                table,
+                &format!("{}{}part-0.parquet", partition, if partition.is_empty() { "" } else { "/" }),
+                df,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Add (or overwrite) one file of a table, e.g. `quarantine/<ingest>.parquet`.
+    pub fn write_file(&mut self, table: Table, rel: &str, df: &mut DataFrame) -> Result<()> {
+        let rel = Self::rel(table, rel);
+        write_parquet(df, &self.staging.join(&rel))?;
+        self.written.insert(rel);
+        Ok(())
+    }
+
+    /// Make the staged snapshot current. Until the final rename, a crash changes nothing.
+    pub fn commit(self) -> Result<Snapshot> {
+        // Carry over every base file this transaction did not touch, as a hard link.
+        for table in Table::ALL {
+            fs::create_dir_all(self.staging.join(table.name()))?;
+            for f in self.base.files(table)? {
+                let rel = f.strip_prefix(&self.base.dir).expect("file under snapshot").to_path_buf();
+                if self.removed.contains(&rel) || self.written.contains(&rel) {
+                    continue;
+                }
+                let dest = self.staging.join(&rel);
+                if let Some(parent) = dest.parent() {
+                    fs::create_dir_all(parent)?;
+                }
+                fs::hard_link(&f, &dest).with_context(|| format!("linking {} into the new snapshot", f.display()))?;
+            }
+        }
+        sync_dir(&self.staging)?;
+        let snaps = self.root.join(SNAPSHOTS);
+        let final_dir = snaps.join(snapshot_name(self.id));
+        fs::rename(&self.staging, &final_dir).with_context(|| format!("finishing {}", final_dir.display()))?;
+        sync_dir(&snaps)?;
+        replace_symlink(&Path::new(SNAPSHOTS).join(snapshot_name(self.id)), &self.root.join(CURRENT))?;
+        // Old snapshots: keep a couple for readers still scanning them.
+        if let Ok(entries) = fs::read_dir(&snaps) {
+            for entry in entries.flatten() {
+                if let Ok(id) = entry.file_name().to_string_lossy().parse::<u64>()
+                    && id + KEEP_OLD < self.id
+                {
+                    let _ = fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        Ok(Snapshot { id: self.id, dir: final_dir })
+    }
+
+    /// Abandon the write; the staging folder is removed (or by the next transaction).
+    pub fn abort(self) {
+        let _ = fs::remove_dir_all(&self.staging);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Warehouse, read_parquet};
+    use super::*;
+    use polars::prelude::*;
+
+    fn df(v: &[i32]) -> DataFrame {
+        DataFrame::new_infer_height(vec![Column::new("x".into(), v)]).unwrap()
+    }
+
+    #[test]
+    fn commit_swaps_all_tables_and_keeps_untouched_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = Warehouse::open_or_create(dir.path()).unwrap();
+        let lock = wh.lock("test").unwrap();
+        let mut t = wh.begin(&lock).unwrap();
+        t.replace_partition(Table::Attendance, "year=2026/month=01", &mut df(&[1, 2])).unwrap();
+        t.replace_partition(Table::Attendance, "year=2026/month=02", &mut df(&[3])).unwrap();
+        let s1 = t.commit().unwrap();
+        assert_eq!(s1.id, 1);
+        let mut t = wh.begin(&lock).unwrap();
+        t.replace_partition(Table::Attendance, "year=2026/month=02", &mut df(&[4, 5])).unwrap();
+        t.replace_partition(Table::Units, "", &mut df(&[9])).unwrap();
+        let s2 = t.commit().unwrap();
+        assert_eq!(wh.snapshot().unwrap().id, 2);
+        let files = s2.files(Table::Attendance).unwrap();
+        assert_eq!(files.len(), 2);
+        let jan = read_parquet(&files[0]).unwrap();
+        assert_eq!(jan.height(), 2, "January was carried over");
+        // The public path reads the new state.
+        let feb = read_parquet(&dir.path().join("attendance/year=2026/month=02/part-0.parquet")).unwrap();
+        assert_eq!(feb.height(), 2);
+        assert_eq!(read_parquet(&dir.path().join("units/part-0.parquet")).unwrap().height(), 1);
+    }
+
+    #[test]
+    fn an_uncommitted_write_leaves_no_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = Warehouse::open_or_create(dir.path()).unwrap();
+        let lock = wh.lock("test").unwrap();
+        let mut t = wh.begin(&lock).unwrap();
+        t.replace_partition(Table::Units, "", &mut df(&[1])).unwrap();
+        drop(t); // as if the process died here
+        assert_eq!(wh.snapshot().unwrap().id, 0);
+        assert!(wh.snapshot().unwrap().files(Table::Units).unwrap().is_empty());
+        let t = wh.begin(&lock).unwrap(); // cleans the leftover staging folder
+        t.abort();
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join(SNAPSHOTS)).unwrap().flatten().collect();
+        assert_eq!(leftovers.len(), 1);
+    }
+}

@@ -1,0 +1,225 @@
+//! `dangjian compute` on tests/fixtures/indicators, every figure worked out by hand.
+//!
+//! The fixture: D → T1 (community) → C1 → B1, B2; D → T2 (rural) → C2 → B3, B4.
+//! 2026Q1 attendance rows (present/leave/absent):
+//!   B1: 20 rows, 16 present, 2 leave, 2 absent, members M1-M3; activity days in Jan and Feb;
+//!       meetings: member 1, committee 4 (capped at 3), group 2, lesson 1 → 7 of 8.
+//!   B2: 3 rows, 2 present, 1 absent, members M4, M5; activity day in Jan; no meetings → 0 of 8.
+//!   B3: 13 rows, 11 present, 1 leave, 1 absent, members M6, M7; activity days every month;
+//!       member 1, committee 3, group 0 (a missed type), lesson 1 → 5 of 8.
+//!   B4: no rows at all.
+//!   C1 itself: 2 rows (training): M1 present, M4 absent.
+//! 2025Q4: B1 only, 3 rows, 2 present.
+//! Points 2026Q1 (approved unless noted): B1 M1 +2, M1 −3, M2 +5 (not approved); B2 M4 +4;
+//!   B3 M6 +2, M6 −2, M7 +6.
+//! Assessment 2026Q1 (score/max): B1 18/20 and 16/20, B2 8/20, B3 20/20, C1 14/20;
+//!   annual 2026: T1 80/100.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::*;
+
+/// (unit, indicator) → (value, status, rank, change).
+type Figures = HashMap<(String, String), (Option<f64>, String, String, Option<f64>)>;
+
+fn warehouse(dir: &Path) -> std::path::PathBuf {
+    let files = stage(
+        &dir.join("inbox"),
+        &["indicators/units.csv", "indicators/attendance.csv", "indicators/points.csv", "indicators/assessment.csv"],
+    );
+    let wh = dir.join("wh");
+    run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).args(&files), 0);
+    wh
+}
+
+/// (unit, indicator) → (value, status, rank, change) of a computed period.
+fn figures(wh: &Path, period: &str) -> Figures {
+    let csv = query_csv(
+        wh,
+        &format!("SELECT unit_id, indicator, value, status, rank, change FROM indicators WHERE period = '{period}'"),
+    );
+    let mut out = HashMap::new();
+    for line in csv.lines().skip(1) {
+        let c: Vec<&str> = line.split(',').collect();
+        let num = |s: &str| if s.is_empty() { None } else { Some(s.parse::<f64>().unwrap()) };
+        out.insert((c[0].to_string(), c[1].to_string()), (num(c[2]), c[3].to_string(), c[4].to_string(), num(c[5])));
+    }
+    out
+}
+
+fn check(f: &Figures, unit: &str, ind: &str, want: Option<f64>) {
+    let got = f.get(&(unit.to_string(), ind.to_string())).unwrap_or_else(|| panic!("no {unit} {ind}")).0;
+    match (got, want) {
+        (Some(g), Some(w)) => assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0), "{unit} {ind}: got {g}, want {w}"),
+        (g, w) => assert_eq!(g, w, "{unit} {ind}"),
+    }
+}
+
+#[test]
+fn a_quarter_matches_the_hand_computation() {
+    let t = tempfile::tempdir().unwrap();
+    let wh = warehouse(t.path());
+    let out = run_expect(dangjian().args(["compute", "--warehouse"]).arg(&wh).args(["--period", "2026Q1"]), 0);
+    assert!(stdout(&out).contains("9 units × 11 indicators = 99 rows"), "{}", stdout(&out));
+    let f = figures(&wh, "2026Q1");
+    assert_eq!(f.len(), 9 * 11);
+
+    // attendance_rate = present / all rows, over the subtree's rows (never a mean of means:
+    // C1's mean of B1, B2 and its own rate would be (0.8 + 0.667 + 0.5) / 3 = 0.656).
+    check(&f, "B1", "attendance_rate", Some(16.0 / 20.0));
+    check(&f, "B2", "attendance_rate", Some(2.0 / 3.0));
+    check(&f, "B3", "attendance_rate", Some(11.0 / 13.0));
+    check(&f, "B4", "attendance_rate", None); // no rows: 0/0 is null, not 0
+    check(&f, "C1", "attendance_rate", Some((16.0 + 2.0 + 1.0) / (20.0 + 3.0 + 2.0)));
+    check(&f, "C2", "attendance_rate", Some(11.0 / 13.0));
+    check(&f, "T1", "attendance_rate", Some(19.0 / 25.0));
+    check(&f, "D", "attendance_rate", Some(30.0 / 38.0));
+    // Leave excused: present / (rows − leave).
+    check(&f, "B1", "attendance_rate_excused", Some(16.0 / 18.0));
+    check(&f, "C1", "attendance_rate_excused", Some(19.0 / 23.0));
+    check(&f, "D", "attendance_rate_excused", Some(30.0 / 35.0));
+    // Absent / rows.
+    check(&f, "B2", "absence_rate", Some(1.0 / 3.0));
+    check(&f, "C1", "absence_rate", Some(4.0 / 25.0));
+    check(&f, "D", "absence_rate", Some(5.0 / 38.0));
+    // Activity day: branch-months held / (branches × 3). B4 has none: 0, not null.
+    check(&f, "B1", "activity_day_coverage", Some(2.0 / 3.0));
+    check(&f, "B4", "activity_day_coverage", Some(0.0));
+    check(&f, "C1", "activity_day_coverage", Some(3.0 / 6.0));
+    check(&f, "C2", "activity_day_coverage", Some(3.0 / 6.0));
+    check(&f, "D", "activity_day_coverage", Some(6.0 / 12.0));
+    // Meetings: Σ min(held, required) / (branches × 8).
+    check(&f, "B1", "meeting_completion", Some(7.0 / 8.0));
+    check(&f, "B2", "meeting_completion", Some(0.0));
+    check(&f, "B3", "meeting_completion", Some(5.0 / 8.0));
+    check(&f, "C1", "meeting_completion", Some(7.0 / 16.0));
+    check(&f, "C2", "meeting_completion", Some(5.0 / 16.0));
+    check(&f, "D", "meeting_completion", Some(12.0 / 32.0));
+    // Present rows / distinct members: C1 counts M1 and M4 once although they attend twice.
+    check(&f, "B1", "participation_per_member", Some(16.0 / 3.0));
+    check(&f, "C1", "participation_per_member", Some(19.0 / 5.0));
+    check(&f, "D", "participation_per_member", Some(30.0 / 7.0));
+    check(&f, "B4", "participation_per_member", None);
+    // Approved points / distinct approved members (M2's unapproved +5 is out).
+    check(&f, "B1", "points_per_member", Some((2.0 - 3.0) / 1.0));
+    check(&f, "B3", "points_per_member", Some((2.0 - 2.0 + 6.0) / 2.0));
+    check(&f, "C1", "points_per_member", Some((2.0 - 3.0 + 4.0) / 2.0));
+    check(&f, "D", "points_per_member", Some(9.0 / 4.0));
+    // Deductions per 100 approved members.
+    check(&f, "B1", "deduction_rate", Some(100.0));
+    check(&f, "B2", "deduction_rate", Some(0.0));
+    check(&f, "D", "deduction_rate", Some(100.0 * 2.0 / 4.0));
+    // 100 × Σ score / Σ max; the annual row of T1 is not in a quarter.
+    check(&f, "B1", "assessment_score", Some(100.0 * 34.0 / 40.0));
+    check(&f, "C1", "assessment_score", Some(100.0 * 56.0 / 80.0));
+    check(&f, "T1", "assessment_score", Some(70.0));
+    check(&f, "D", "assessment_score", Some(100.0 * 76.0 / 100.0));
+    check(&f, "B4", "assessment_score", None);
+    // Composite: 0.3·100·attendance + 0.3·100·meetings + 0.4·assessment, null parts dropped.
+    check(&f, "B1", "composite_score", Some(0.3 * 80.0 + 0.3 * 87.5 + 0.4 * 85.0)); // 84.25
+    check(&f, "B2", "composite_score", Some(0.3 * 200.0 / 3.0 + 0.0 + 0.4 * 40.0)); // 36
+    check(&f, "C1", "composite_score", Some(0.3 * 76.0 + 0.3 * 43.75 + 0.4 * 70.0)); // 63.925
+    check(&f, "C2", "composite_score", Some(0.3 * 1100.0 / 13.0 + 0.3 * 31.25 + 0.4 * 100.0));
+    check(&f, "D", "composite_score", Some(0.3 * 3000.0 / 38.0 + 0.3 * 37.5 + 0.4 * 76.0));
+    // B4: attendance and assessment null, meetings 0 → weights rescaled to 0.3 alone → 0.
+    check(&f, "B4", "composite_score", Some(0.0));
+
+    // Status: rural thresholds are lower. B3 0.846 is green for rural (≥ 0.80), would be amber
+    // by the default 0.85; B1 0.8 is amber; B2 0.667 red; D (no category) 0.789 amber.
+    let status = |u: &str, i: &str| f[&(u.to_string(), i.to_string())].1.clone();
+    assert_eq!(status("B3", "attendance_rate"), "green");
+    assert_eq!(status("B1", "attendance_rate"), "amber");
+    assert_eq!(status("B2", "attendance_rate"), "red");
+    assert_eq!(status("D", "attendance_rate"), "amber");
+    assert_eq!(status("B4", "attendance_rate"), "", "null value, null status");
+    // absence is lower-better: B2 0.333 > 0.12 red; B3 0.077 ≤ 0.12 amber.
+    assert_eq!(status("B2", "absence_rate"), "red");
+    assert_eq!(status("B3", "absence_rate"), "amber");
+
+    // Ranks within level and category: community branches B1 > B2; rural B3 > B4.
+    let rank = |u: &str, i: &str| f[&(u.to_string(), i.to_string())].2.clone();
+    assert_eq!((rank("B1", "composite_score"), rank("B2", "composite_score")), ("1".into(), "2".into()));
+    assert_eq!((rank("B3", "composite_score"), rank("B4", "composite_score")), ("1".into(), "2".into()));
+    assert_eq!(rank("B1", "absence_rate"), "1", "lower is better: 0.1 beats 0.333");
+    assert_eq!(rank("B4", "attendance_rate"), "", "no value, no rank");
+
+    // Weak candidates: B2 (all three rules), B4 (composite, last, meetings), C1 and T1
+    // (meetings 0.4375), C2 and T2 (0.3125), D (0.375). B1 and B3 are not.
+    let weak: Vec<&str> = ["D", "T1", "T2", "C1", "C2", "B1", "B2", "B3", "B4"]
+        .into_iter()
+        .filter(|u| f[&(u.to_string(), "weak_candidate".to_string())].0 == Some(1.0))
+        .collect();
+    assert_eq!(weak, vec!["D", "T1", "T2", "C1", "C2", "B2", "B4"]);
+    let note = query_csv(&wh, "SELECT note FROM indicators WHERE unit_id = 'B2' AND indicator = 'weak_candidate'");
+    assert!(
+        note.contains("composite_score 36.0 < 60")
+            && note.contains("last of 2 branch units")
+            && note.contains("meeting_completion 0.00 < 0.5"),
+        "{note}"
+    );
+
+    // Change against 2025Q4: B1 had 2 of 3 present.
+    let change = |u: &str, i: &str| f[&(u.to_string(), i.to_string())].3;
+    assert!((change("B1", "attendance_rate").unwrap() - (0.8 - 2.0 / 3.0)).abs() < 1e-12);
+    assert_eq!(change("B2", "attendance_rate"), None, "no rows in 2025Q4: no change");
+}
+
+#[test]
+fn a_year_and_a_month() {
+    let t = tempfile::tempdir().unwrap();
+    let wh = warehouse(t.path());
+    run_expect(dangjian().args(["compute", "--warehouse"]).arg(&wh).args(["--period", "2026"]), 0);
+    let y = figures(&wh, "2026");
+    // A year takes its quarters and its annual rows: T1 = (34 + 8 + 14 + 80) / (40 + 20 + 20 + 100).
+    check(&y, "T1", "assessment_score", Some(100.0 * 136.0 / 180.0));
+    check(&y, "C1", "assessment_score", Some(70.0));
+    check(&y, "D", "assessment_score", Some(100.0 * 156.0 / 200.0));
+    // Meetings over a year require four times a quarter: B1 1 + 4 + 2 + 1 = 8 of 32.
+    check(&y, "B1", "meeting_completion", Some(8.0 / 32.0));
+    check(&y, "B1", "activity_day_coverage", Some(2.0 / 12.0));
+
+    run_expect(dangjian().args(["compute", "--warehouse"]).arg(&wh).args(["--period", "2026-03"]), 0);
+    let m = figures(&wh, "2026-03");
+    // March, B1: E106, E107 (1 row each), E109 (2), E110 (3): 7 rows, 6 present.
+    check(&m, "B1", "attendance_rate", Some(6.0 / 7.0));
+    // No meeting completion for a month, so the composite is attendance alone.
+    assert!(!m.contains_key(&("B1".to_string(), "meeting_completion".to_string())));
+    check(&m, "B1", "assessment_score", None);
+    check(&m, "B1", "composite_score", Some(600.0 / 7.0));
+    // February, B1: E102 (3 present), E103 (2 of 3), E105 (1): 6 of 7 as well → change 0.
+    let ch = m[&("B1".to_string(), "attendance_rate".to_string())].3.unwrap();
+    assert!(ch.abs() < 1e-12, "{ch}");
+}
+
+#[test]
+fn recomputing_gives_the_same_bytes() {
+    let t = tempfile::tempdir().unwrap();
+    let wh = warehouse(t.path());
+    let file = wh.join("indicators/period=2026Q1/part-0.parquet");
+    run_expect(dangjian().args(["compute", "--warehouse"]).arg(&wh).args(["--period", "2026Q1"]), 0);
+    let first = std::fs::read(&file).unwrap();
+    run_expect(dangjian().args(["compute", "--warehouse"]).arg(&wh).args(["--period", "2026Q1"]), 0);
+    assert_eq!(first, std::fs::read(&file).unwrap());
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM indicators"), 99.0, "replaced, not appended");
+}
+
+#[test]
+fn a_broken_catalogue_exits_2_naming_line_and_key() {
+    let t = tempfile::tempdir().unwrap();
+    let wh = warehouse(t.path());
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/indicators.toml")).unwrap();
+    let bad = text.replacen("direction = \"lower\"", "direction = \"down\"", 1);
+    let line = bad.lines().position(|l| l.contains("\"down\"")).unwrap() + 1;
+    let path = t.path().join("bad.toml");
+    std::fs::write(&path, bad).unwrap();
+    let out = run_expect(
+        dangjian().args(["compute", "--warehouse"]).arg(&wh).args(["--period", "2026Q1", "--indicators"]).arg(&path),
+        2,
+    );
+    let err = stderr(&out);
+    assert!(err.contains(&format!("bad.toml:{line}:")), "{err}");
+    assert!(err.contains("unknown variant `down`"), "{err}");
+    assert!(!wh.join("indicators/period=2026Q1").exists(), "nothing computed");
+}

@@ -1,0 +1,315 @@
+//! `dangjian ingest` on the fixtures in tests/fixtures/ingest.
+//!
+//! Hand counts (see the fixture files):
+//! - units_gbk.csv (GB18030, Chinese headers and labels): 8 units, all valid.
+//! - attendance_bom.csv (UTF-8 with BOM, English headers): 15 data rows, lines 2-16.
+//!   Loaded: lines 2, 3, 4, 5 (2026/2/5), 16 (label 出席) = 5. Names on lines 2-4 and 6.
+//!   Quarantined: 6 type (2026-02-30), 7 reference (B9), 8 enum (lecture), 9 required
+//!   (member_id), 10 ragged (5 fields), 11 excel_error (#N/A), 12 range (1999), 14 and 15
+//!   key_conflict (E3/M11 present vs absent) = 9.
+//!   Duplicates: line 13 repeats line 2 exactly = 1.  5 + 9 + 1 = 15.
+//! - assessment_utf8.csv (UTF-8, no BOM, Chinese headers): 5 rows. Loaded lines 2, 4
+//!   (2026年第1季度 → 2026Q1), 5 (2026 annual) = 3; quarantined line 3 (score 25 > 20) and
+//!   line 6 (max_score 0) = 2.
+//! - points.xlsx (built below): 6 rows; loaded 3 (rows 2-4), quarantined 3: row 5 range
+//!   (positive deduction), row 6 reference (B9), row 7 excel_error (#DIV/0!).
+
+use std::path::{Path, PathBuf};
+
+use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+
+use super::*;
+
+/// The points workbook: Chinese headers, Excel date cells, an error cell.
+pub fn write_points_xlsx(path: &Path) {
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    let header = ["流水号", "党员编号", "组织编码", "日期", "积分类别", "积分项目", "分值", "审核状态", "姓名"];
+    for (c, h) in header.iter().enumerate() {
+        ws.write_string(0, c as u16, *h).unwrap();
+    }
+    let date_fmt = Format::new().set_num_format("yyyy/m/d");
+    type PointsRow<'a> = (&'a str, &'a str, &'a str, (u16, u8, u8), &'a str, &'a str, Option<f64>, &'a str, &'a str);
+    let rows: [PointsRow; 6] = [
+        ("P1", "M1", "B1", (2026, 1, 5), "基础", "B01", Some(2.0), "是", "张三"),
+        ("P2", "M1", "B1", (2026, 1, 20), "扣分", "D01", Some(-3.0), "是", "张三"),
+        ("P3", "M2", "B2", (2026, 2, 11), "奖励", "R01", Some(5.0), "否", "李四"),
+        ("P4", "M3", "B3", (2026, 2, 11), "扣分", "D01", Some(3.0), "是", "王五"),
+        ("P5", "M4", "B9", (2026, 2, 11), "任务", "T01", Some(4.0), "是", ""),
+        ("P6", "M5", "B1", (2026, 3, 2), "任务", "T01", None, "是", ""),
+    ];
+    for (i, r) in rows.iter().enumerate() {
+        let row = i as u32 + 1;
+        ws.write_string(row, 0, r.0).unwrap();
+        ws.write_string(row, 1, r.1).unwrap();
+        ws.write_string(row, 2, r.2).unwrap();
+        let d = ExcelDateTime::from_ymd(r.3.0, r.3.1, r.3.2).unwrap();
+        ws.write_datetime_with_format(row, 3, &d, &date_fmt).unwrap();
+        ws.write_string(row, 4, r.4).unwrap();
+        ws.write_string(row, 5, r.5).unwrap();
+        match r.6 {
+            Some(v) => ws.write_number(row, 6, v).unwrap(),
+            // A formula whose cached result is an error, as Excel saves a broken cell.
+            None => ws.write_formula(row, 6, rust_xlsxwriter::Formula::new("=1/0").set_result("#DIV/0!")).unwrap(),
+        };
+        ws.write_string(row, 7, r.7).unwrap();
+        if !r.8.is_empty() {
+            ws.write_string(row, 8, r.8).unwrap();
+        }
+    }
+    wb.save(path).unwrap();
+}
+
+/// All four fixtures in one folder, points last.
+pub fn stage_all(dir: &Path) -> Vec<PathBuf> {
+    let mut files = stage(dir, &["ingest/units_gbk.csv", "ingest/attendance_bom.csv", "ingest/assessment_utf8.csv"]);
+    let xlsx = dir.join("points.xlsx");
+    write_points_xlsx(&xlsx);
+    set_mtime(&xlsx, 1_767_225_600 + 600);
+    files.push(xlsx);
+    files
+}
+
+#[test]
+fn every_kind_and_encoding_loads_with_hand_counted_figures() {
+    let t = tempfile::tempdir().unwrap();
+    let inbox = t.path().join("inbox");
+    stage_all(&inbox);
+    let wh = t.path().join("wh");
+    // The folder, not the files: units must be loaded first although attendance sorts first.
+    let s = ingest_json(&wh, &[inbox], 3, &["--max-bad-ratio", "0.3"]);
+
+    let units = file_report(&s, "units_gbk.csv");
+    assert_eq!((units["kind"].as_str(), units["encoding"].as_str()), (Some("units"), Some("gb18030")));
+    assert_eq!(
+        (units["rows_read"].as_u64(), units["loaded"].as_u64(), units["quarantined"].as_u64()),
+        (Some(8), Some(8), Some(0))
+    );
+
+    let att = file_report(&s, "attendance_bom.csv");
+    assert_eq!(att["encoding"], "utf-8-bom");
+    assert_eq!(
+        (att["rows_read"].as_u64(), att["loaded"].as_u64(), att["quarantined"].as_u64(), att["duplicates"].as_u64()),
+        (Some(15), Some(5), Some(9), Some(1))
+    );
+    let by_rule = &att["quarantined_by_rule"];
+    for (rule, n) in [
+        ("type", 1),
+        ("reference", 1),
+        ("enum", 1),
+        ("required", 1),
+        ("ragged", 1),
+        ("excel_error", 1),
+        ("range", 1),
+        ("key_conflict", 2),
+    ] {
+        assert_eq!(by_rule[rule].as_u64(), Some(n), "{rule} in {by_rule}");
+    }
+
+    let ass = file_report(&s, "assessment_utf8.csv");
+    assert_eq!(
+        (ass["encoding"].as_str(), ass["loaded"].as_u64(), ass["quarantined"].as_u64()),
+        (Some("utf-8"), Some(3), Some(2))
+    );
+
+    let pts = file_report(&s, "points.xlsx");
+    assert_eq!(
+        (pts["kind"].as_str(), pts["loaded"].as_u64(), pts["quarantined"].as_u64()),
+        (Some("points"), Some(3), Some(3))
+    );
+
+    // Totals: read 8+15+5+6 = 34 = loaded 8+5+3+3 = 19 + quarantined 0+9+2+3 = 14 + duplicates 1.
+    assert_eq!(
+        (s["rows_read"].as_u64(), s["loaded"].as_u64(), s["quarantined"].as_u64(), s["duplicates"].as_u64()),
+        (Some(34), Some(19), Some(14), Some(1))
+    );
+
+    // The warehouse holds exactly the loaded rows, in month partitions.
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM units"), 8.0);
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM attendance"), 5.0);
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM attendance WHERE month = 1"), 3.0);
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM points"), 3.0);
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM assessment WHERE period = '2026Q1'"), 2.0);
+    assert_eq!(query_csv(&wh, "SELECT status FROM attendance WHERE member_id = 'M12'"), "status\npresent\n");
+    assert_eq!(query_csv(&wh, "SELECT entry_date FROM points WHERE entry_id = 'P2'"), "entry_date\n2026-01-20\n");
+    assert_eq!(query_csv(&wh, "SELECT approved FROM points WHERE entry_id = 'P3'"), "approved\nfalse\n");
+    assert_eq!(query_csv(&wh, "SELECT path, depth FROM units WHERE unit_id = 'B3'"), "path,depth\nD/T2/C2/B3,3\n");
+    for month in ["01", "02", "03"] {
+        assert!(wh.join(format!("attendance/year=2026/month={month}/part-0.parquet")).is_file(), "month {month}");
+    }
+}
+
+#[test]
+fn every_rule_is_quarantined_with_file_line_and_column() {
+    let t = tempfile::tempdir().unwrap();
+    let files = stage_all(&t.path().join("inbox"));
+    let wh = t.path().join("wh");
+    ingest_json(&wh, &files, 3, &[]);
+    let got = query_csv(
+        &wh,
+        "SELECT source_file, line, \"column\", rule FROM quarantine WHERE kind = 'attendance' ORDER BY line, rule",
+    );
+    let expected = "source_file,line,column,rule\n\
+        attendance_bom.csv,6,event_date,type\n\
+        attendance_bom.csv,7,unit_id,reference\n\
+        attendance_bom.csv,8,event_type,enum\n\
+        attendance_bom.csv,9,member_id,required\n\
+        attendance_bom.csv,10,-,ragged\n\
+        attendance_bom.csv,11,event_date,excel_error\n\
+        attendance_bom.csv,12,event_date,range\n\
+        attendance_bom.csv,14,-,key_conflict\n\
+        attendance_bom.csv,15,-,key_conflict\n";
+    assert_eq!(got, expected);
+    let got = query_csv(
+        &wh,
+        "SELECT line, \"column\", value, rule FROM quarantine WHERE kind <> 'attendance' ORDER BY source_file, line",
+    );
+    let expected = "line,column,value,rule\n3,得分,25,range\n6,满分,0,range\n5,分值,3,range\n6,组织编码,B9,reference\n7,分值,#DIV/0!,excel_error\n";
+    assert_eq!(got, expected);
+
+    // The clerk's copies: UTF-8 with a BOM, the original columns plus 问题说明.
+    let rejects: Vec<PathBuf> = std::fs::read_dir(wh.join("rejects")).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(rejects.len(), 1);
+    let att = std::fs::read(rejects[0].join("attendance_bom.rejects.csv")).unwrap();
+    assert!(att.starts_with(b"\xEF\xBB\xBF"));
+    let text = String::from_utf8(att[3..].to_vec()).unwrap();
+    assert!(
+        text.starts_with("event_id,unit_id,event_type,event_date,member_id,status,member_name,问题说明\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("E2,B2,lecture,2026-02-05,M7,present,,\"第8行 event_type: 'lecture' is not a valid event_type"),
+        "{text}"
+    );
+    assert!(
+        text.contains("E2,B2,party_lesson,2026-02-30,M5,present,,第6行 event_date:"),
+        "the name 钱七 is blanked: {text}"
+    );
+    assert!(std::fs::read(rejects[0].join("quarantine.csv")).unwrap().starts_with(b"\xEF\xBB\xBF"));
+}
+
+#[test]
+fn the_same_file_twice_changes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let files = stage(&t.path().join("inbox"), &["ingest/units_gbk.csv"]);
+    let wh = t.path().join("wh");
+    let first = ingest_json(&wh, &files, 0, &[]);
+    assert_eq!(first["snapshot"].as_u64(), Some(1));
+    let second = ingest_json(&wh, &files, 0, &[]);
+    assert_eq!(second["snapshot"], serde_json::Value::Null);
+    assert_eq!(file_report(&second, "units_gbk.csv")["status"], "already_ingested");
+    assert_eq!(std::fs::read_link(wh.join("current")).unwrap(), Path::new(".snapshots/00000001"));
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM units"), 8.0);
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM ingests"), 1.0);
+}
+
+#[test]
+fn a_later_correction_supersedes_and_an_older_export_does_not() {
+    let t = tempfile::tempdir().unwrap();
+    let inbox = t.path().join("inbox");
+    let files =
+        stage(&inbox, &["ingest/units_gbk.csv", "ingest/attendance_bom.csv", "ingest/attendance_correction.csv"]);
+    let wh = t.path().join("wh");
+    ingest_json(&wh, &files[..2], 3, &[]);
+    assert_eq!(
+        query_csv(&wh, "SELECT status FROM attendance WHERE event_id = 'E1' AND member_id = 'M2'"),
+        "status\nabsent\n"
+    );
+    // The correction is newer: it replaces the stored row.
+    let s = ingest_json(&wh, &files[2..], 0, &[]);
+    let c = file_report(&s, "attendance_correction.csv");
+    assert_eq!((c["loaded"].as_u64(), c["superseded"].as_u64(), c["duplicates"].as_u64()), (Some(1), Some(1), Some(0)));
+    assert_eq!(
+        query_csv(&wh, "SELECT status FROM attendance WHERE event_id = 'E1' AND member_id = 'M2'"),
+        "status\nleave\n"
+    );
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM attendance"), 5.0);
+    // An export older than what is stored loses, and is counted as a duplicate.
+    let old = inbox.join("old_export.csv");
+    std::fs::write(
+        &old,
+        "event_id,unit_id,event_type,event_date,member_id,status\nE1,B1,activity_day,2026-01-10,M2,present\n",
+    )
+    .unwrap();
+    set_mtime(&old, 1_700_000_000);
+    let s = ingest_json(&wh, &[old], 0, &[]);
+    let o = file_report(&s, "old_export.csv");
+    assert_eq!((o["loaded"].as_u64(), o["duplicates"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(
+        query_csv(&wh, "SELECT status FROM attendance WHERE event_id = 'E1' AND member_id = 'M2'"),
+        "status\nleave\n"
+    );
+}
+
+#[test]
+fn names_never_reach_the_warehouse() {
+    let t = tempfile::tempdir().unwrap();
+    let files = stage_all(&t.path().join("inbox"));
+    for (key, dir) in [(None, "dropped"), (Some("a-long-secret-key-for-tests"), "hashed")] {
+        let wh = t.path().join(dir);
+        let mut cmd = dangjian();
+        cmd.args(["ingest", "--warehouse"]).arg(&wh).args(&files);
+        if let Some(k) = key {
+            cmd.env("DANGJIAN_NAME_KEY", k);
+        }
+        run_expect(&mut cmd, 3);
+        let everything = ["units", "attendance", "points", "assessment", "quarantine", "ingests"]
+            .map(|t| query_csv(&wh, &format!("SELECT * FROM {t}")))
+            .join("\n");
+        // Names in clear text are nowhere: not in the tables, not in the clerk's CSV copies
+        // (钱七 is on a quarantined row).
+        let raw = walk_bytes(&wh);
+        for name in ["张三", "李四", "王五", "赵六", "钱七"] {
+            assert!(!everything.contains(name), "{name} found in the {dir} warehouse");
+            assert!(!raw.windows(name.len()).any(|w| w == name.as_bytes()), "{name} in a file of the {dir} warehouse");
+        }
+        let hashes = query_number(&wh, "SELECT count(member_name_hash) FROM attendance");
+        assert_eq!(hashes, if key.is_some() { 3.0 } else { 0.0 }, "three loaded rows carry a name");
+        if let Some(k) = key {
+            assert!(!raw.windows(k.len()).any(|w| w == k.as_bytes()), "the key is never written");
+        }
+    }
+}
+
+fn walk_bytes(dir: &Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() && !p.is_symlink() {
+            out.extend(walk_bytes(&p));
+        } else if p.is_file() {
+            out.extend(std::fs::read(&p).unwrap());
+        }
+    }
+    out
+}
+
+#[test]
+fn an_unreadable_file_fails_the_ingest_and_writes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let inbox = t.path().join("inbox");
+    let files = stage(&inbox, &["ingest/units_gbk.csv"]);
+    let bad = inbox.join("mystery.csv");
+    std::fs::write(&bad, "foo,bar\n1,2\n").unwrap();
+    let wh = t.path().join("wh");
+    let out = run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).arg(&files[0]).arg(&bad), 1);
+    let err = stderr(&out);
+    assert!(err.contains("mystery.csv:1: the header does not match any record kind"), "{err}");
+    assert!(err.contains("attendance: event_id (活动编号)"), "{err}");
+    assert_eq!(std::fs::read_link(wh.join("current")).unwrap(), Path::new(".snapshots/00000000"));
+    // GBK declared as UTF-8: a file-level error that suggests the fix.
+    let out = run_expect(dangjian().args(["ingest", "--encoding", "utf-8", "--warehouse"]).arg(&wh).arg(&files[0]), 1);
+    assert!(stderr(&out).contains("try --encoding gb18030"), "{}", stderr(&out));
+}
+
+#[test]
+fn quarantine_above_the_ratio_exits_3_but_loads() {
+    let t = tempfile::tempdir().unwrap();
+    let files = stage(&t.path().join("inbox"), &["ingest/units_gbk.csv", "ingest/assessment_utf8.csv"]);
+    let wh = t.path().join("wh");
+    // 2 of 13 rows quarantined: 15.4%.
+    run_expect(dangjian().args(["ingest", "--max-bad-ratio", "0.15", "--warehouse"]).arg(&wh).args(&files), 3);
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM assessment"), 3.0);
+    let wh2 = t.path().join("wh2");
+    run_expect(dangjian().args(["ingest", "--max-bad-ratio", "0.16", "--warehouse"]).arg(&wh2).args(&files), 0);
+}

@@ -1,0 +1,74 @@
+//! `dangjian query`: formats, read-only, empty tables, a closed pipe.
+
+use std::io::Read;
+use std::process::Stdio;
+
+use super::*;
+
+fn small_warehouse(dir: &std::path::Path) -> std::path::PathBuf {
+    let files = stage(&dir.join("inbox"), &["ingest/units_gbk.csv"]);
+    let wh = dir.join("wh");
+    run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).args(&files), 0);
+    wh
+}
+
+#[test]
+fn formats_table_csv_json_parquet() {
+    let t = tempfile::tempdir().unwrap();
+    let wh = small_warehouse(t.path());
+    let sql = "SELECT level, count(*) AS n FROM units GROUP BY level ORDER BY level";
+    // By hand from units_gbk.csv: 3 branches, 2 communities, 1 district, 2 townships.
+    let table = stdout(&run_expect(dangjian().args(["query", "--warehouse"]).arg(&wh).arg(sql), 0));
+    assert_eq!(table, "level      n\n─────────  ─\nbranch     3\ncommunity  2\ndistrict   1\ntownship   2\n(4 rows)\n");
+    assert_eq!(query_csv(&wh, sql), "level,n\nbranch,3\ncommunity,2\ndistrict,1\ntownship,2\n");
+    let json = stdout(&run_expect(dangjian().args(["query", "--format", "json", "--warehouse"]).arg(&wh).arg(sql), 0));
+    assert_eq!(json.lines().next(), Some("{\"level\":\"branch\",\"n\":3}"));
+    let pq = t.path().join("out.parquet");
+    run_expect(
+        dangjian().args(["query", "--format", "parquet", "--output"]).arg(&pq).arg("--warehouse").arg(&wh).arg(sql),
+        0,
+    );
+    let back = query_csv(&wh, &format!("SELECT sum(n) AS total FROM read_parquet('{}')", pq.display()));
+    assert_eq!(back, "total\n8\n");
+    // Parquet to stdout makes no sense: usage error.
+    run_expect(dangjian().args(["query", "--format", "parquet", "--warehouse"]).arg(&wh).arg(sql), 2);
+}
+
+#[test]
+fn query_is_read_only_and_empty_tables_answer() {
+    let t = tempfile::tempdir().unwrap();
+    let wh = small_warehouse(t.path());
+    for sql in ["DROP TABLE units", "CREATE TABLE x AS SELECT 1 AS a", "INSERT INTO units VALUES (1)"] {
+        let out = run_expect(dangjian().args(["query", "--warehouse"]).arg(&wh).arg(sql), 2);
+        assert!(stderr(&out).contains("only reading statements"), "{}", stderr(&out));
+    }
+    // No attendance yet: an empty table with its columns, not an error.
+    assert_eq!(query_csv(&wh, "SELECT count(*) AS n FROM attendance"), "n\n0\n");
+    assert_eq!(query_csv(&wh, "SELECT event_id, member_name_hash FROM attendance"), "event_id,member_name_hash\n");
+    // A folder that is not a warehouse is a clear error.
+    let out = run_expect(dangjian().args(["query", "--warehouse"]).arg(t.path()).arg("SELECT 1"), 1);
+    assert!(stderr(&out).contains("is not a dangjian warehouse"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_closed_pipe_is_not_an_error() {
+    let t = tempfile::tempdir().unwrap();
+    let wh = small_warehouse(t.path());
+    // A result far larger than a pipe buffer: every unit paired 8 × 8 × 8 × 8 × 8 times.
+    let sql = "SELECT a.unit_name AS a, b.unit_name AS b, c.unit_name AS c, d.unit_name AS d, e.unit_name AS e \
+               FROM units a CROSS JOIN units b CROSS JOIN units c CROSS JOIN units d CROSS JOIN units e";
+    let mut child = dangjian()
+        .args(["query", "--format", "csv", "--warehouse"])
+        .arg(&wh)
+        .arg(sql)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 64];
+    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    drop(child.stdout.take()); // like `| head -c 64`
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "nothing on stderr: {}", String::from_utf8_lossy(&out.stderr));
+}

@@ -124,6 +124,9 @@ pub struct OutArgs {
     /// The output folder.
     #[arg(long)]
     pub out: PathBuf,
+    /// The indicator catalogue the period was computed with (default: the built-in one).
+    #[arg(long)]
+    pub indicators: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -133,10 +136,24 @@ pub struct DrawArgs {
     /// The quarter to draw for (2026Q1).
     #[arg(long)]
     pub period: Period,
+    /// How many units to draw (default 2).
+    #[arg(long, default_value_t = 2)]
+    pub count: u32,
+    /// The seed; anyone can re-derive the draw from it and the candidate list.
     #[arg(long)]
-    pub count: Option<u32>,
+    pub seed: u64,
+    /// The level drawn from.
+    #[arg(long, default_value = "community", value_parser = ["township", "community", "branch"])]
+    pub level: String,
+    /// Draw one unit per category in turn.
     #[arg(long)]
-    pub seed: Option<u64>,
+    pub stratify: bool,
+    /// Leave out units drawn in the last K quarters.
+    #[arg(long, default_value_t = 0)]
+    pub exclude_recent: u32,
+    /// Weight of weak-unit candidates (1 = no preference; needs the quarter computed).
+    #[arg(long, default_value_t = 1.0)]
+    pub weak_weight: f64,
     /// Draw again for a period already drawn (recorded as such).
     #[arg(long)]
     pub force: bool,
@@ -166,11 +183,21 @@ pub struct QueryArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     pub pipeline: PathBuf,
-    /// A period, or `auto` for the last complete one.
+    /// A period, a range FROM..TO (backfilled in order), or `auto` for the last complete one.
     #[arg(long)]
     pub period: Option<String>,
+    /// Another warehouse than the pipeline's.
     #[arg(long)]
     pub warehouse: Option<PathBuf>,
+    /// The day `auto` counts from (default: today), for tests and backfills.
+    #[arg(long)]
+    pub today: Option<chrono::NaiveDate>,
+    /// Resume from this stage (the earlier ones are skipped).
+    #[arg(long, value_parser = ["ingest", "compute", "draw", "chart", "report"])]
+    pub from: Option<String>,
+    /// Wait for another run on the warehouse to finish instead of giving up.
+    #[arg(long)]
+    pub wait: bool,
 }
 
 #[derive(Debug, Args)]

@@ -33,6 +33,7 @@ pub fn code_of_error(err: &anyhow::Error) -> ExitCode {
             || c.is::<crate::query::NotReadOnly>()
             || c.is::<crate::indicators::CatalogueError>()
             || c.is::<crate::period::PeriodError>()
+            || c.is::<crate::pipeline::ConfigError>()
     });
     if usage { ExitCode::from(2) } else { ExitCode::from(1) }
 }

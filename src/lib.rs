@@ -5,13 +5,18 @@
 //! SQL runs over it all (`query`). `commands` maps each verb of the command line to these
 //! modules; `cli` owns the argument parsing. Only `commands` and `main` print.
 
+pub mod charts;
 pub mod cli;
 pub mod commands;
 pub mod exit;
 pub mod indicators;
 pub mod ingest;
 pub mod period;
+pub mod pipeline;
 pub mod query;
+pub mod report;
+pub mod review;
+pub mod rng;
 pub mod sample;
 pub mod tables;
 pub mod warehouse;

@@ -38,7 +38,7 @@ pub fn scan_table(snapshot: &Snapshot, table: Table) -> Result<LazyFrame> {
     let hive: Vec<(&str, DataType)> = match table {
         Table::Attendance | Table::Points => vec![("year", DataType::Int32), ("month", DataType::Int32)],
         Table::Assessment => vec![("year", DataType::Int32)],
-        Table::Indicators => vec![("period", DataType::String)],
+        Table::Indicators | Table::Problems => vec![("period", DataType::String)],
         _ => vec![],
     };
     let mut hive_options = HiveOptions::new_enabled();
@@ -59,6 +59,8 @@ pub fn context(wh: &Warehouse) -> Result<SQLContext> {
     for t in Table::ALL {
         ctx.register(t.name(), scan_table(&snapshot, t)?);
     }
+    // The run history lives beside the snapshots (a log, not a table of the warehouse).
+    ctx.register("runs", crate::pipeline::history::runs_frame(&crate::pipeline::history::load(wh)?)?.lazy());
     Ok(ctx)
 }
 

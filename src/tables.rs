@@ -31,5 +31,7 @@ pub fn empty_frame(table: Table) -> Result<DataFrame> {
         Table::Quarantine => exports::quarantine_frame("", 0, &[]),
         Table::Ingests => crate::ingest::ledger_frame("", 0, &[], &[], &[]),
         Table::Indicators => crate::indicators::empty_frame(),
+        Table::Problems => crate::review::problems_frame(&[]),
+        Table::Draws => crate::review::draws_frame(&[]),
     }
 }

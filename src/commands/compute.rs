@@ -6,15 +6,12 @@ use anyhow::Result;
 
 use crate::cli::ComputeArgs;
 use crate::exit::Outcome;
-use crate::indicators::{self, Catalogue};
+use crate::indicators;
 use crate::warehouse::Warehouse;
 
 pub fn run(a: ComputeArgs) -> Result<Outcome> {
     // The catalogue is checked before any work starts.
-    let catalogue = match &a.indicators {
-        Some(p) => Catalogue::load(p)?,
-        None => Catalogue::builtin(),
-    };
+    let catalogue = super::catalogue(a.indicators.as_deref())?;
     let wh = Warehouse::open(&a.warehouse)?;
     let s = indicators::compute(&wh, &catalogue, a.period)?;
     let mut out = std::io::stdout().lock();

@@ -1,9 +1,14 @@
 //! One file per verb: each maps its checked arguments onto the domain modules and prints the
 //! result (data on stdout, logs on stderr). `run` dispatches.
 
+mod chart;
 mod compute;
+mod draw;
 mod ingest;
 mod query;
+mod report;
+mod run;
+mod runs;
 mod sample;
 
 use anyhow::Result;
@@ -28,6 +33,14 @@ pub fn init_logging(cli: &Cli) {
     };
 }
 
+/// The catalogue named on the command line, or the built-in one.
+pub(crate) fn catalogue(path: Option<&std::path::Path>) -> Result<crate::indicators::Catalogue> {
+    Ok(match path {
+        Some(p) => crate::indicators::Catalogue::load(p)?,
+        None => crate::indicators::Catalogue::builtin(),
+    })
+}
+
 /// Run the command the arguments name.
 pub fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
@@ -35,11 +48,11 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Compute(a) => compute::run(a),
         Command::Query(a) => query::run(a),
         Command::Sample(a) => sample::run(a),
-        Command::Chart(_) => not_yet("chart", 4),
-        Command::Report(_) => not_yet("report", 4),
-        Command::Draw(_) => not_yet("draw", 4),
-        Command::Run(_) => not_yet("run", 5),
-        Command::Runs(_) => not_yet("runs", 5),
+        Command::Chart(a) => chart::run(a),
+        Command::Report(a) => report::run(a),
+        Command::Draw(a) => draw::run(a),
+        Command::Run(a) => run::run(a),
+        Command::Runs(a) => runs::run(a),
         Command::Sql(_) => not_yet("sql", 6),
     }
 }

@@ -10,7 +10,7 @@
 //! dropped as duplicates.
 
 mod names;
-mod rng;
+
 mod write;
 
 use std::collections::{BTreeMap, HashSet};
@@ -20,7 +20,7 @@ use anyhow::{Result, bail};
 use chrono::{Datelike, NaiveDate};
 
 use crate::period::Period;
-use rng::Rng;
+use crate::rng::Rng;
 use write::{CsvOut, Enc, XlsxOut};
 
 /// What to generate.

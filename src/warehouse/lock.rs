@@ -22,7 +22,13 @@ pub struct WarehouseLock {
 
 impl WarehouseLock {
     pub fn acquire(root: &Path, what: &str) -> Result<Self, LockError> {
-        let path = root.join(".lock");
+        Self::acquire_named(root, ".lock", what)
+    }
+
+    /// A lock on another file of the warehouse folder (`.run.lock`: one pipeline run at a time,
+    /// while its stages take the write lock in turn).
+    pub fn acquire_named(root: &Path, file: &str, what: &str) -> Result<Self, LockError> {
+        let path = root.join(file);
         let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
         match file.try_lock() {
             Ok(()) => {}
@@ -47,9 +53,9 @@ impl WarehouseLock {
     }
 
     /// Wait for the lock instead of failing.
-    pub fn acquire_blocking(root: &Path, what: &str) -> Result<Self, LockError> {
+    pub fn acquire_named_blocking(root: &Path, file: &str, what: &str) -> Result<Self, LockError> {
         loop {
-            match Self::acquire(root, what) {
+            match Self::acquire_named(root, file, what) {
                 Err(LockError::Busy { .. }) => std::thread::sleep(std::time::Duration::from_millis(200)),
                 other => return other,
             }

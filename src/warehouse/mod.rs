@@ -33,10 +33,12 @@ pub enum Table {
     Quarantine,
     Ingests,
     Indicators,
+    Problems,
+    Draws,
 }
 
 impl Table {
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 9] = [
         Table::Units,
         Table::Attendance,
         Table::Points,
@@ -44,6 +46,8 @@ impl Table {
         Table::Quarantine,
         Table::Ingests,
         Table::Indicators,
+        Table::Problems,
+        Table::Draws,
     ];
 
     pub fn name(&self) -> &'static str {
@@ -55,6 +59,8 @@ impl Table {
             Table::Quarantine => "quarantine",
             Table::Ingests => "ingests",
             Table::Indicators => "indicators",
+            Table::Problems => "problems",
+            Table::Draws => "draws",
         }
     }
 
@@ -111,7 +117,9 @@ impl Warehouse {
             std::fs::create_dir_all(root).with_context(|| format!("creating warehouse {}", root.display()))?;
         }
         let wh = Warehouse { root: root.to_path_buf() };
-        if !root.join(MARKER).exists() {
+        if root.join(MARKER).exists() {
+            wh.link_tables()?;
+        } else {
             let non_empty =
                 std::fs::read_dir(root).with_context(|| format!("reading {}", root.display()))?.next().is_some();
             if non_empty {
@@ -131,7 +139,21 @@ impl Warehouse {
                 root.display()
             );
         }
-        Ok(Warehouse { root: root.to_path_buf() })
+        let wh = Warehouse { root: root.to_path_buf() };
+        wh.link_tables()?;
+        Ok(wh)
+    }
+
+    /// One link per table; tables added by a newer version get theirs on first open.
+    fn link_tables(&self) -> Result<()> {
+        for t in Table::ALL {
+            let link = self.root.join(t.name());
+            if std::fs::symlink_metadata(&link).is_err() {
+                std::os::unix::fs::symlink(Path::new(CURRENT).join(t.name()), &link)
+                    .with_context(|| format!("linking {}", link.display()))?;
+            }
+        }
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {
@@ -145,13 +167,7 @@ impl Warehouse {
             std::fs::create_dir_all(snap0.join(t.name()))?;
         }
         snapshot::replace_symlink(&Path::new(SNAPSHOTS).join(snapshot::snapshot_name(0)), &self.root.join(CURRENT))?;
-        for t in Table::ALL {
-            let link = self.root.join(t.name());
-            if !link.exists() {
-                std::os::unix::fs::symlink(Path::new(CURRENT).join(t.name()), &link)
-                    .with_context(|| format!("linking {}", link.display()))?;
-            }
-        }
+        self.link_tables()?;
         std::fs::create_dir_all(self.root.join("rejects"))?;
         std::fs::write(
             self.root.join(MARKER),

@@ -2,11 +2,16 @@
 //! temporary folder, one module per subcommand. Expected numbers are worked out by hand from
 //! the fixtures (see the comments beside them), never copied from the program's output.
 
+mod browser;
+mod chart;
 mod compute;
 mod crash;
+mod draw;
 mod ingest;
 mod interop;
 mod query;
+mod report;
+mod run;
 mod sample;
 
 use std::path::{Path, PathBuf};

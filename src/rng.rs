@@ -1,6 +1,7 @@
-//! A small seeded generator (SplitMix64). Written here rather than taken from `rand` because
-//! the sample's bytes must stay the same for a seed across dependency upgrades, and `rand`
-//! does not promise that for its distributions.
+//! A small seeded generator (SplitMix64), for the sample generator and the inspection draw.
+//! Written here rather than taken from `rand` because both must give the same output for a
+//! seed across dependency upgrades (the sample's bytes, a draw anyone can re-derive), and
+//! `rand` does not promise that for its distributions. The algorithm is in the README.
 
 #[derive(Debug, Clone)]
 pub struct Rng(u64);

@@ -1,0 +1,21 @@
+//! `dangjian report`: the problem list (also written to the warehouse) and the report.
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use crate::cli::OutArgs;
+use crate::exit::Outcome;
+use crate::report::{self, grading::GradingRules};
+use crate::review::problems::ProblemRules;
+use crate::warehouse::Warehouse;
+
+pub fn run(a: OutArgs) -> Result<Outcome> {
+    let catalogue = super::catalogue(a.indicators.as_deref())?;
+    let wh = Warehouse::open(&a.warehouse)?;
+    let files = report::build(&wh, &catalogue, a.period, &ProblemRules::default(), &GradingRules::default(), &a.out)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "report for {}: {} ({} charts inline)", a.period, files.html.display(), files.charts)?;
+    writeln!(out, "workbook: {}", files.xlsx.display())?;
+    Ok(Outcome::Success)
+}

@@ -1,0 +1,43 @@
+//! `dangjian run`: a pipeline file, for one period, a range, or `auto`.
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use crate::cli::RunArgs;
+use crate::exit::{Outcome, UsageError};
+use crate::ingest::names::NameHasher;
+use crate::pipeline::{self, Pipeline, RunOptions, Stage};
+
+pub fn run(a: RunArgs) -> Result<Outcome> {
+    // Everything is checked before any work starts.
+    let p = Pipeline::load(&a.pipeline)?;
+    let names = NameHasher::from_env().map_err(|e| UsageError(e.to_string()))?;
+    let opts = RunOptions {
+        period: a.period.clone(),
+        warehouse: a.warehouse.clone(),
+        today: a.today.unwrap_or_else(|| chrono::Local::now().date_naive()),
+        from: a.from.as_deref().and_then(Stage::parse),
+        wait: a.wait,
+    };
+    let (manifests, outcome) = pipeline::run(&p, &opts, &names)?;
+    let mut out = std::io::stdout().lock();
+    for m in &manifests {
+        writeln!(
+            out,
+            "{} {}: {} ({} ms)",
+            p.name,
+            m.period,
+            if m.exit_code == 0 { "done" } else { "done, quarantine over the ratio" },
+            m.duration_ms
+        )?;
+        for s in &m.stages {
+            writeln!(out, "  {:<8} {:<7} {}", s.stage, s.status, s.detail)?;
+        }
+        if p.stages.contains(&Stage::Report) {
+            let period = m.period.parse().expect("a manifest's period parses");
+            writeln!(out, "report: {}", p.out_dir(period).join("report.html").display())?;
+        }
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,281 @@
+//! Pipeline files (TOML): what a scheduled run does. Checked whole before any work starts; a
+//! wrong key or value is a `ConfigError` naming the file, the line and the key.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::period::{Period, PeriodKind};
+use crate::report::grading::GradingRules;
+use crate::review::DrawOptions;
+use crate::review::problems::ProblemRules;
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// Remove `.` and `name/..` from a path without touching the file system, so messages show
+/// `out/2026Q1`, not `pipelines/../out/2026Q1`.
+pub fn normalise(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    if out.is_empty() { PathBuf::from(".") } else { out.iter().collect() }
+}
+
+/// A stage of a pipeline, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Ingest,
+    Compute,
+    Draw,
+    Chart,
+    Report,
+}
+
+impl Stage {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Stage::Ingest => "ingest",
+            Stage::Compute => "compute",
+            Stage::Draw => "draw",
+            Stage::Chart => "chart",
+            Stage::Report => "report",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Stage> {
+        [Stage::Ingest, Stage::Compute, Stage::Draw, Stage::Chart, Stage::Report].into_iter().find(|x| x.name() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Month,
+    Quarter,
+    Year,
+}
+
+impl Kind {
+    pub fn period_kind(self) -> PeriodKind {
+        match self {
+            Kind::Month => PeriodKind::Month,
+            Kind::Quarter => PeriodKind::Quarter,
+            Kind::Year => PeriodKind::Year,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComputeSection {
+    /// Also compute the period before (the review compares the two).
+    #[serde(default)]
+    pub previous: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    name: String,
+    kind: Kind,
+    /// The default period when `--period` is not given (`auto` or a period).
+    period: Option<String>,
+    inbox: Option<String>,
+    warehouse: String,
+    out: String,
+    indicators: Option<String>,
+    stages: Vec<Stage>,
+    #[serde(default = "ratio")]
+    max_bad_ratio: f64,
+    #[serde(default)]
+    compute: ComputeSection,
+    draw: Option<DrawOptions>,
+    #[serde(default)]
+    problems: Option<ProblemRules>,
+    #[serde(default)]
+    grading: Option<GradingRules>,
+}
+
+fn ratio() -> f64 {
+    0.05
+}
+
+/// A checked pipeline: paths resolved against the pipeline file's folder.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub path: PathBuf,
+    pub text: String,
+    pub name: String,
+    pub kind: Kind,
+    pub period: Option<String>,
+    pub inbox: Option<PathBuf>,
+    pub warehouse: PathBuf,
+    /// The output folder; `{period}` is replaced by the period.
+    pub out: String,
+    pub indicators: Option<PathBuf>,
+    pub stages: Vec<Stage>,
+    pub max_bad_ratio: f64,
+    pub compute: ComputeSection,
+    pub draw: DrawOptions,
+    pub problems: ProblemRules,
+    pub grading: GradingRules,
+}
+
+impl Pipeline {
+    pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: path.to_path_buf(),
+            line: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        Pipeline::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Pipeline, ConfigError> {
+        let err = |line: Option<usize>, message: String| ConfigError { path: path.to_path_buf(), line, message };
+        let raw: Raw = toml::from_str(text).map_err(|e| {
+            let message = e.message().trim().to_string();
+            let mut line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
+            if let (Some(from), Some(key)) =
+                (line, message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()))
+            {
+                let is_key =
+                    |l: &str| l.trim_start().strip_prefix(key).is_some_and(|r| r.trim_start().starts_with('='));
+                if let Some(i) = text.lines().enumerate().skip(from - 1).find(|(_, l)| is_key(l)).map(|(i, _)| i) {
+                    line = Some(i + 1);
+                }
+            }
+            err(line, message)
+        })?;
+        let line_of = |key: &str| text.lines().position(|l| l.trim_start().starts_with(key)).map(|i| i + 1);
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let resolve = |p: &str| if Path::new(p).is_absolute() { PathBuf::from(p) } else { normalise(&base.join(p)) };
+        if raw.stages.is_empty() {
+            return Err(err(line_of("stages"), "`stages` lists no stage".into()));
+        }
+        let mut sorted = raw.stages.clone();
+        sorted.sort();
+        sorted.dedup();
+        if sorted != raw.stages {
+            return Err(err(
+                line_of("stages"),
+                "stages must be in order (ingest, compute, draw, chart, report), each once".into(),
+            ));
+        }
+        if raw.stages.contains(&Stage::Ingest) && raw.inbox.is_none() {
+            return Err(err(None, "the ingest stage needs `inbox`".into()));
+        }
+        if raw.stages.contains(&Stage::Draw) && raw.kind != Kind::Quarter {
+            return Err(err(
+                line_of("stages"),
+                "the draw is per quarter: only a quarterly pipeline can have it".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&raw.max_bad_ratio) {
+            return Err(err(line_of("max_bad_ratio"), "max_bad_ratio must be between 0 and 1".into()));
+        }
+        if let Some(p) = &raw.period
+            && p != "auto"
+        {
+            let period: Period =
+                p.parse().map_err(|e: crate::period::PeriodError| err(line_of("period"), e.to_string()))?;
+            if period.kind() != raw.kind.period_kind() {
+                return Err(err(line_of("period"), format!("period {p} is not a {:?}", raw.kind).to_lowercase()));
+            }
+        }
+        let draw = raw.draw.clone().unwrap_or_default();
+        if !["township", "community", "branch"].contains(&draw.level.as_str()) {
+            return Err(err(
+                line_of("level"),
+                format!("[draw] level '{}' is not township, community or branch", draw.level),
+            ));
+        }
+        Ok(Pipeline {
+            path: path.to_path_buf(),
+            text: text.to_string(),
+            name: raw.name,
+            kind: raw.kind,
+            period: raw.period,
+            inbox: raw.inbox.as_deref().map(resolve),
+            warehouse: resolve(&raw.warehouse),
+            out: resolve(&raw.out).to_string_lossy().into_owned(),
+            indicators: raw.indicators.as_deref().map(resolve),
+            stages: raw.stages,
+            max_bad_ratio: raw.max_bad_ratio,
+            compute: raw.compute,
+            draw,
+            problems: raw.problems.unwrap_or_default(),
+            grading: raw.grading.unwrap_or_default(),
+        })
+    }
+
+    /// The pipeline file's BLAKE3.
+    pub fn hash(&self) -> String {
+        blake3::hash(self.text.as_bytes()).to_hex().to_string()
+    }
+
+    pub fn out_dir(&self, period: Period) -> PathBuf {
+        PathBuf::from(self.out.replace("{period}", &period.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "q"
+kind = "quarter"
+inbox = "in"
+warehouse = "wh"
+out = "out/{period}"
+stages = ["ingest", "compute", "draw", "report"]
+[draw]
+count = 1
+seed = 5
+"#;
+
+    #[test]
+    fn paths_are_normalised() {
+        assert_eq!(normalise(Path::new("pipelines/../out/./x")), PathBuf::from("out/x"));
+        assert_eq!(normalise(Path::new("../a")), PathBuf::from("../a"));
+        assert_eq!(normalise(Path::new("p/..")), PathBuf::from("."));
+    }
+
+    #[test]
+    fn paths_resolve_against_the_file() {
+        let p = Pipeline::parse(GOOD, Path::new("/srv/pipes/q.toml")).unwrap();
+        assert_eq!(p.warehouse, PathBuf::from("/srv/pipes/wh"));
+        assert_eq!(p.out_dir("2026Q1".parse().unwrap()), PathBuf::from("/srv/pipes/out/2026Q1"));
+        assert_eq!(p.draw.count, 1);
+    }
+
+    #[test]
+    fn errors_name_line_and_key() {
+        let bad = GOOD.replace("count = 1", "count = 1\ncolour = 2");
+        let e = Pipeline::parse(&bad, Path::new("q.toml")).unwrap_err();
+        assert_eq!(e.line, Some(10), "{e}");
+        assert!(e.message.contains("unknown field `colour`"), "{e}");
+        let e = Pipeline::parse(&GOOD.replace("\"draw\", \"report\"", "\"report\", \"draw\""), Path::new("q.toml"))
+            .unwrap_err();
+        assert!(e.message.contains("in order"), "{e}");
+        let e =
+            Pipeline::parse(&GOOD.replace("kind = \"quarter\"", "kind = \"month\""), Path::new("q.toml")).unwrap_err();
+        assert!(e.message.contains("only a quarterly pipeline"), "{e}");
+    }
+}

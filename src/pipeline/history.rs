@@ -1,0 +1,66 @@
+//! The run history: one JSON manifest per run under `DIR/runs/`, written atomically, read back
+//! for `dangjian runs` and as the `runs` table of `query`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use polars::prelude::*;
+
+use super::Manifest;
+use crate::warehouse::Warehouse;
+
+fn dir(wh: &Warehouse) -> PathBuf {
+    wh.root().join("runs")
+}
+
+pub fn write_manifest(wh: &Warehouse, m: &Manifest) -> Result<()> {
+    let d = dir(wh);
+    std::fs::create_dir_all(&d)?;
+    let path = d.join(format!("{}.json", m.run_id));
+    crate::report::write_atomically(&path, serde_json::to_string_pretty(m)?.as_bytes())
+}
+
+/// Every manifest, oldest first.
+pub fn load(wh: &Warehouse) -> Result<Vec<Manifest>> {
+    let d = dir(wh);
+    if !d.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&d)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(f)?;
+            serde_json::from_str(&text).with_context(|| format!("reading {}", f.display()))
+        })
+        .collect()
+}
+
+/// The `runs` table: one row per run.
+pub fn runs_frame(list: &[Manifest]) -> Result<DataFrame> {
+    let s = |f: &dyn Fn(&Manifest) -> String| list.iter().map(f).collect::<Vec<String>>();
+    Ok(DataFrame::new(
+        list.len(),
+        vec![
+            Column::new("run_id".into(), s(&|m| m.run_id.clone())),
+            Column::new("pipeline".into(), s(&|m| m.pipeline_name.clone())),
+            Column::new("period".into(), s(&|m| m.period.clone())),
+            Column::new("started_at".into(), s(&|m| m.started_at.clone())),
+            Column::new("duration_ms".into(), list.iter().map(|m| m.duration_ms as i64).collect::<Vec<_>>()),
+            Column::new("exit_code".into(), list.iter().map(|m| m.exit_code).collect::<Vec<_>>()),
+            Column::new(
+                "stages".into(),
+                s(&|m| m.stages.iter().map(|x| format!("{}:{}", x.stage, x.status)).collect::<Vec<_>>().join(" ")),
+            ),
+            Column::new("inputs".into(), list.iter().map(|m| m.inputs.len() as i64).collect::<Vec<_>>()),
+            Column::new("error".into(), list.iter().map(|m| m.error.clone()).collect::<Vec<_>>()),
+            Column::new("version".into(), s(&|m| m.version.clone())),
+            Column::new("pipeline_blake3".into(), s(&|m| m.pipeline_blake3.clone())),
+        ],
+    )?)
+}

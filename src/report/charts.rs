@@ -1,0 +1,197 @@
+//! Which charts a review pack shows, built from its data.
+
+use std::collections::BTreeMap;
+
+use super::grading::Grading;
+use crate::charts::{BoxGroup, Card, Chart, GradeBar, HeatRow, Panel, RankBar, Series};
+use crate::indicators::catalogue::Direction;
+use crate::indicators::compute::WEAK;
+use crate::period::PeriodKind;
+use crate::review::{KEY_INDICATORS, Pack};
+
+pub fn level_zh(level: &str) -> &'static str {
+    crate::ingest::schema::label_of(crate::ingest::schema::LEVELS, level)
+}
+
+pub fn category_zh(category: Option<&str>) -> &'static str {
+    category.map_or("全区", |c| crate::ingest::schema::label_of(crate::ingest::schema::CATEGORIES, c))
+}
+
+/// Indicators ranked in the pack, in order.
+pub fn ranked_indicators(pack: &Pack) -> Vec<&'static str> {
+    let mut v = vec!["composite_score", "attendance_rate"];
+    if pack.period.kind() != PeriodKind::Month {
+        v.extend(["meeting_completion", "assessment_score"]);
+    }
+    v.retain(|id| pack.catalogue.get(id).is_some());
+    v
+}
+
+/// The charts of a pack, in report order. `max_cards` limits the diagnosis cards.
+pub fn pack_charts(pack: &Pack, grading: Option<&Grading>, max_cards: usize) -> Vec<Chart> {
+    let mut out = Vec::new();
+    // Rankings within each level and category of two or more units.
+    for ind_id in ranked_indicators(pack) {
+        let ind = pack.catalogue.get(ind_id).expect("ranked indicators exist");
+        let mut groups: BTreeMap<(usize, &str, Option<&str>), Vec<RankBar>> = BTreeMap::new();
+        for u in pack.units.iter().filter(|u| matches!(u.level.as_str(), "township" | "community" | "branch")) {
+            if let Some(r) = pack.row(&u.id, ind_id)
+                && let Some(v) = r.value
+            {
+                let depth = u.path.len();
+                groups.entry((depth, u.level.as_str(), u.category.as_deref())).or_default().push(RankBar {
+                    label: u.name.clone(),
+                    value: v,
+                    status: r.status.clone().unwrap_or_default(),
+                });
+            }
+        }
+        for ((_, level, cat), mut bars) in groups {
+            if bars.len() < 2 {
+                continue;
+            }
+            match ind.direction {
+                Direction::Higher => bars.sort_by(|a, b| b.value.total_cmp(&a.value).then(a.label.cmp(&b.label))),
+                Direction::Lower => bars.sort_by(|a, b| a.value.total_cmp(&b.value).then(a.label.cmp(&b.label))),
+            }
+            let t = ind.thresholds_for(cat, pack.period.month_count());
+            out.push(Chart::Ranking {
+                id: format!("rank-{ind_id}-{level}-{}", cat.unwrap_or("all")),
+                title: format!("{} · {} · {}（{}）", ind.name_zh, level_zh(level), category_zh(cat), pack.period),
+                unit: ind.unit.clone(),
+                bars,
+                thresholds: vec![(t.green, "green".into()), (t.amber, "amber".into())],
+                higher_is_better: ind.direction == Direction::Higher,
+            });
+        }
+    }
+    // Trends of key indicators by township over 12 months.
+    let townships: Vec<_> = pack.units.iter().filter(|u| u.level == "township").collect();
+    for ind_id in ["attendance_rate", "activity_day_coverage", "composite_score"] {
+        let Some(ind) = pack.catalogue.get(ind_id) else { continue };
+        let series = townships
+            .iter()
+            .map(|u| Series {
+                label: u.name.clone(),
+                points: pack.trends.get(&(u.id.clone(), ind_id.to_string())).cloned().unwrap_or_default(),
+            })
+            .collect();
+        out.push(Chart::Trend {
+            id: format!("trend-{ind_id}"),
+            title: format!("{} · 各街道/镇近12个月走势", ind.name_zh),
+            unit: ind.unit.clone(),
+            x_labels: pack.trend_months.iter().map(|m| m.to_string()[2..].to_string()).collect(),
+            series,
+        });
+    }
+    // The heatmap: units in grid order; branches left out of large districts.
+    let columns: Vec<&str> = pack.catalogue.indicator.iter().map(|i| i.id.as_str()).collect();
+    let big = pack.units.len() > 200;
+    let rows = pack
+        .units
+        .iter()
+        .filter(|u| !(big && u.level == "branch"))
+        .map(|u| HeatRow {
+            label: u.name.clone(),
+            depth: u.path.len().saturating_sub(1),
+            cells: columns
+                .iter()
+                .map(|c| pack.row(&u.id, c).and_then(|r| r.status.clone()).unwrap_or_default())
+                .collect(),
+        })
+        .collect();
+    out.push(Chart::Heatmap {
+        id: "heatmap".into(),
+        title: format!("指标状态热力图（{}）{}", pack.period, if big { " · 街道/镇与村/社区" } else { "" }),
+        columns: columns.iter().map(|c| pack.catalogue.get(c).map(|i| i.name_zh.clone()).unwrap_or_default()).collect(),
+        rows,
+    });
+    // Member points by category.
+    let mut by_cat: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (c, v) in &pack.member_points {
+        by_cat.entry(c.clone()).or_default().push(*v);
+    }
+    out.push(Chart::Boxes {
+        id: "points-by-category".into(),
+        title: format!("党员积分分布 · 按类别（{}）", pack.period),
+        unit: "points".into(),
+        groups: by_cat
+            .into_iter()
+            .map(|(c, values)| BoxGroup { label: category_zh(Some(&c)).to_string(), values })
+            .collect(),
+    });
+    if let Some(g) = grading {
+        out.push(Chart::Grades {
+            id: "grades".into(),
+            title: format!("年度星级评定分布（{}，五星限额 {:.0}%）", pack.period, g.quota_share * 100.0),
+            bars: g.bands.iter().map(|(label, n)| GradeBar { label: label.clone(), count: *n }).collect(),
+            quota: Some(g.five_star_quota),
+        });
+    }
+    // A diagnosis card per weak candidate.
+    let medians = history_medians(pack);
+    let weak: Vec<_> =
+        pack.rows.iter().filter(|r| r.indicator == WEAK && r.value == Some(1.0)).take(max_cards).collect();
+    for r in weak {
+        let Some(u) = pack.unit(&r.unit_id) else { continue };
+        let panels = KEY_INDICATORS
+            .iter()
+            .filter_map(|id| {
+                let ind = pack.catalogue.get(id)?;
+                let mine = pack.history.get(&(u.id.clone(), id.to_string()))?.clone();
+                let med =
+                    medians.get(&(u.level.clone(), u.category.clone(), id.to_string())).cloned().unwrap_or_default();
+                Some(Panel { name: ind.name_zh.clone(), unit: ind.unit.clone(), mine, median: med })
+            })
+            .collect();
+        out.push(Chart::Diagnosis {
+            id: format!("card-{}", u.id),
+            title: format!("诊断卡 · {}（{} · {}）", u.name, level_zh(&u.level), category_zh(u.category.as_deref())),
+            card: Card {
+                reasons: super::weak_note_zh(r.note.as_deref().unwrap_or_default())
+                    .split('；')
+                    .map(str::to_string)
+                    .collect(),
+                x_labels: pack.history_periods.iter().map(|p| p.to_string()).collect(),
+                panels,
+            },
+        });
+    }
+    out
+}
+
+/// Per (level, category, indicator), the median over units of each history period.
+fn history_medians(pack: &Pack) -> BTreeMap<(String, Option<String>, String), Vec<Option<f64>>> {
+    let mut vals: BTreeMap<(String, Option<String>, String), Vec<Vec<f64>>> = BTreeMap::new();
+    let n = pack.history_periods.len();
+    for u in &pack.units {
+        for id in KEY_INDICATORS {
+            if let Some(series) = pack.history.get(&(u.id.clone(), id.to_string())) {
+                let slot = vals
+                    .entry((u.level.clone(), u.category.clone(), id.to_string()))
+                    .or_insert_with(|| vec![Vec::new(); n]);
+                for (i, v) in series.iter().enumerate() {
+                    if let Some(v) = v {
+                        slot[i].push(*v);
+                    }
+                }
+            }
+        }
+    }
+    vals.into_iter()
+        .map(|(k, per)| {
+            let meds = per
+                .into_iter()
+                .map(|mut v| {
+                    if v.is_empty() {
+                        return None;
+                    }
+                    v.sort_by(f64::total_cmp);
+                    let m = v.len();
+                    Some(if m % 2 == 1 { v[m / 2] } else { (v[m / 2 - 1] + v[m / 2]) / 2.0 })
+                })
+                .collect();
+            (k, meds)
+        })
+        .collect()
+}

@@ -1,0 +1,357 @@
+//! The review pack's report: one self-contained HTML file (inline CSS and SVG charts, no
+//! request leaves it, prints on A4 landscape) in Chinese, and an XLSX workbook beside it with
+//! the indicator table, the problem list, the draw and, for a year, the grading.
+//!
+//! A month gives the shorter bulletin (党建月报); a quarter the think-tank pack; a year adds
+//! the annual star grading. All text from the data is escaped by the template engine
+//! (minijinja, auto-escaping for `.html`). Never prints.
+
+pub mod charts;
+pub mod grading;
+mod xlsx;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::charts::Chart;
+use crate::indicators::compute::WEAK;
+use crate::period::PeriodKind;
+use crate::review::problems::Problem;
+use crate::review::{DrawRecord, Pack};
+use charts::{category_zh, level_zh};
+use grading::{Grading, GradingRules};
+
+const TEMPLATE: &str = include_str!("report.html");
+
+/// What a report run wrote.
+#[derive(Debug, Clone)]
+pub struct ReportFiles {
+    pub html: PathBuf,
+    pub xlsx: PathBuf,
+    pub charts: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn weak_notes_read_in_chinese() {
+        assert_eq!(
+            super::weak_note_zh(
+                "composite_score 36.0 < 60; last of 2 branch units by composite_score; meeting_completion 0.00 < 0.5"
+            ),
+            "综合得分 36.0 低于 60；综合得分在同级同类 2 个支部中排名末位；三会一课完成率 0.00 低于 0.5"
+        );
+    }
+}
+
+#[derive(Serialize)]
+struct ChartCtx {
+    svg: String,
+}
+
+#[derive(Serialize)]
+struct Cell {
+    value: String,
+    status: String,
+}
+
+#[derive(Serialize)]
+struct UnitRowCtx {
+    name: String,
+    level: &'static str,
+    cells: Vec<Cell>,
+    weak: String,
+}
+
+#[derive(Serialize)]
+struct Project {
+    title: String,
+    rows: Vec<UnitRowCtx>,
+}
+
+fn fmt_opt(v: Option<f64>, unit: &str) -> String {
+    v.map_or("—".to_string(), |v| crate::charts::format_value(v, unit))
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+}
+
+/// The project names of the four categories (the district's "136" plan).
+pub fn project_title(category: &str) -> &'static str {
+    match category {
+        "community" => "社区“融合”工程 · 街道社区",
+        "rural" => "农村“磁铁”工程 · 乡镇农村",
+        "organ" => "机关“先锋”工程 · 区直机关",
+        _ => "非公“红领”工程 · 非公企业和社会组织",
+    }
+}
+
+fn kind_zh(kind: &str) -> (&'static str, &'static str) {
+    match kind {
+        "weak" => ("软弱涣散候选", "red"),
+        "red" => ("指标不达标", "red"),
+        "drop" => ("较上期明显下滑", "amber"),
+        _ => ("同类异常值", "amber"),
+    }
+}
+
+/// A weak-unit note (stored in English, as the rules are named) in Chinese for the report.
+pub fn weak_note_zh(note: &str) -> String {
+    note.split("; ")
+        .map(|part| {
+            let words: Vec<&str> = part.split_whitespace().collect();
+            match words.as_slice() {
+                ["composite_score", v, "<", l] => format!("综合得分 {v} 低于 {l}"),
+                ["meeting_completion", v, "<", l] => format!("三会一课完成率 {v} 低于 {l}"),
+                ["last", "of", n, level, "units", "by", "composite_score"] => {
+                    format!("综合得分在同级同类 {n} 个{}中排名末位", level_zh(level))
+                }
+                _ => part.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("；")
+}
+
+/// Grade the pack when it is a year.
+pub fn grading_of(pack: &Pack, rules: &GradingRules) -> Option<Grading> {
+    (pack.period.kind() == PeriodKind::Year).then(|| grading::grade(pack, rules))
+}
+
+/// Render the report into `out` (report.html, report.xlsx).
+pub fn write_report(
+    pack: &Pack,
+    problems: &[Problem],
+    draw: Option<&DrawRecord>,
+    rules: &GradingRules,
+    out: &Path,
+) -> Result<ReportFiles> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let grading = grading_of(pack, rules);
+    let charts = charts::pack_charts(pack, grading.as_ref(), 30);
+    let svgs: Vec<(String, String)> =
+        charts.iter().map(|c| Ok((c.id().to_string(), crate::charts::to_svg(c)?))).collect::<Result<_>>()?;
+    let pick = |prefix: &str| -> Vec<ChartCtx> {
+        svgs.iter().filter(|(id, _)| id.starts_with(prefix)).map(|(_, s)| ChartCtx { svg: s.clone() }).collect()
+    };
+    let is_month = pack.period.kind() == PeriodKind::Month;
+    // Rankings: in a bulletin only the composite.
+    let charts_rank: Vec<ChartCtx> = svgs
+        .iter()
+        .filter(|(id, _)| id.starts_with("rank-") && (!is_month || id.starts_with("rank-composite")))
+        .map(|(_, s)| ChartCtx { svg: s.clone() })
+        .collect();
+    let mut charts_other = Vec::new();
+    if !is_month {
+        charts_other.extend(pick("heatmap"));
+        charts_other.extend(pick("points-by-category"));
+        charts_other.extend(pick("grades"));
+    }
+
+    let root = pack.units.iter().find(|u| u.path.len() == 1);
+    let district = root.map_or("本区".to_string(), |u| u.name.clone());
+    let kind_name = match pack.period.kind() {
+        PeriodKind::Month => "党建月报",
+        PeriodKind::Quarter => "基层党建季度会诊报告",
+        PeriodKind::Year => "基层党建年度评定报告",
+    };
+    let title = format!("{district}{kind_name}（{}）", pack.period);
+    let headline_ids = [
+        "composite_score",
+        "attendance_rate",
+        "meeting_completion",
+        "activity_day_coverage",
+        "assessment_score",
+        "points_per_member",
+    ];
+    let headline: Vec<_> = headline_ids
+        .iter()
+        .filter_map(|id| {
+            let ind = pack.catalogue.get(id)?;
+            let r = pack.row(&root?.id, id)?;
+            let change = match (r.change, r.previous) {
+                (Some(c), Some(_)) if c > 0.0 => format!("较上期 ▲ {}", crate::charts::format_value(c, &ind.unit)),
+                (Some(c), Some(_)) if c < 0.0 => format!("较上期 ▼ {}", crate::charts::format_value(-c, &ind.unit)),
+                (Some(_), Some(_)) => "与上期持平".to_string(),
+                _ => "上期无数据".to_string(),
+            };
+            Some(serde_json::json!({"name": ind.name_zh, "value": fmt_opt(r.value, &ind.unit), "status": r.status.clone().unwrap_or_default(), "change": change}))
+        })
+        .collect();
+    let key_ids: Vec<&str> = ["composite_score", "attendance_rate", "meeting_completion", "assessment_score"]
+        .into_iter()
+        .filter(|id| pack.catalogue.get(id).is_some() && pack.rows.iter().any(|r| r.indicator == *id))
+        .collect();
+    let key_columns: Vec<String> =
+        key_ids.iter().map(|id| pack.catalogue.get(id).map(|i| i.name_zh.clone()).unwrap_or_default()).collect();
+    let weak_of = |id: &str| {
+        pack.row(id, WEAK).filter(|r| r.value == Some(1.0)).map(|r| weak_note_zh(r.note.as_deref().unwrap_or_default()))
+    };
+    let projects: Vec<Project> = ["community", "rural", "organ", "nonpublic"]
+        .iter()
+        .map(|cat| Project {
+            title: project_title(cat).to_string(),
+            rows: pack
+                .units
+                .iter()
+                .filter(|u| u.category.as_deref() == Some(*cat) && matches!(u.level.as_str(), "township" | "community"))
+                .map(|u| UnitRowCtx {
+                    name: u.name.clone(),
+                    level: level_zh(&u.level),
+                    cells: key_ids
+                        .iter()
+                        .map(|id| {
+                            let unit = pack.catalogue.get(id).map(|i| i.unit.clone()).unwrap_or_default();
+                            let r = pack.row(&u.id, id);
+                            Cell {
+                                value: fmt_opt(r.and_then(|r| r.value), &unit),
+                                status: r.and_then(|r| r.status.clone()).unwrap_or_else(|| "none".into()),
+                            }
+                        })
+                        .collect(),
+                    weak: if weak_of(&u.id).is_some() { "是".into() } else { String::new() },
+                })
+                .collect(),
+        })
+        .collect();
+    // 固本: branch medians per category; 星火: the top five branches by composite.
+    let mut gu_ben = Vec::new();
+    let mut xing_huo = Vec::new();
+    for cat in ["community", "rural", "organ", "nonpublic"] {
+        let branches: Vec<_> =
+            pack.units.iter().filter(|u| u.level == "branch" && u.category.as_deref() == Some(cat)).collect();
+        let vals =
+            |id: &str| branches.iter().filter_map(|u| pack.row(&u.id, id).and_then(|r| r.value)).collect::<Vec<f64>>();
+        let meetings = vals("meeting_completion");
+        gu_ben.push(serde_json::json!({
+            "category": category_zh(Some(cat)),
+            "branches": branches.len(),
+            "meetings": fmt_opt(median(meetings.clone()), "percent"),
+            "coverage": fmt_opt(median(vals("activity_day_coverage")), "percent"),
+            "below_half": meetings.iter().filter(|v| **v < 0.5).count(),
+        }));
+        let mut top: Vec<(&str, f64)> = branches
+            .iter()
+            .filter_map(|u| pack.row(&u.id, "composite_score").and_then(|r| r.value).map(|v| (u.name.as_str(), v)))
+            .collect();
+        top.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+        for (name, v) in top.into_iter().take(5) {
+            xing_huo.push(
+                serde_json::json!({"category": category_zh(Some(cat)), "name": name, "value": format!("{v:.1}")}),
+            );
+        }
+    }
+    let problem_rows: Vec<_> = problems
+        .iter()
+        .map(|p| {
+            let (kind, css) = kind_zh(p.kind);
+            serde_json::json!({
+                "unit_name": p.unit_name, "level": level_zh(&p.level), "category": category_zh(p.category.as_deref()),
+                "kind": kind, "css": css,
+                "indicator": pack.catalogue.get(&p.indicator).map(|i| i.name_zh.clone()).unwrap_or_else(|| "软弱涣散候选".into()),
+                "evidence": if p.kind == "weak" { weak_note_zh(&p.evidence) } else { p.evidence.clone() },
+            })
+        })
+        .collect();
+    let weak: Vec<_> = pack
+        .units
+        .iter()
+        .filter_map(|u| {
+            weak_of(&u.id).map(|why| serde_json::json!({"name": u.name, "level": level_zh(&u.level), "category": category_zh(u.category.as_deref()), "why": why}))
+        })
+        .collect();
+    let draw_ctx = draw.map(|d| {
+        let names: Vec<String> = d.chosen.iter().map(|id| pack.unit(id).map_or(id.clone(), |u| format!("{}（{id}）", u.name))).collect();
+        serde_json::json!({
+            "chosen": names.join("、"), "algorithm": d.algorithm, "seed": d.seed.to_string(), "candidate_count": d.candidates.len(),
+            "level": level_zh(&d.level), "drawn_at": d.drawn_at, "forced": d.forced,
+            "candidates": d.candidates.iter().map(|(id, w)| if (*w - 1.0).abs() < 1e-12 { id.clone() } else { format!("{id}×{w}") }).collect::<Vec<_>>().join(", "),
+        })
+    });
+    let grading_ctx = grading.as_ref().map(|g| {
+        let five = g.bands.first().map_or(0, |b| b.1);
+        serde_json::json!({
+            "graded": g.graded, "five": five, "quota": g.five_star_quota, "share": format!("{:.0}%", g.quota_share * 100.0),
+            "verdict": if g.within_quota { "未超限额" } else { "超出限额，需调整" }, "css": if g.within_quota { "green" } else { "red" },
+            "units": g.units.iter().map(|(_, name, s, st)| serde_json::json!({"name": name, "score": format!("{s:.1}"), "stars": "★".repeat(*st as usize)})).collect::<Vec<_>>(),
+        })
+    });
+    let ctx = serde_json::json!({
+        "title": title,
+        "period": pack.period.to_string(),
+        "period_kind": match pack.period.kind() { PeriodKind::Month => "月", PeriodKind::Quarter => "季度", PeriodKind::Year => "年度" },
+        "is_month": is_month,
+        "generated_at": chrono::Local::now().format("%Y-%m-%d %H:%M").to_string(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "snapshot": pack.snapshot,
+        "headline": headline,
+        "units_total": pack.units.len(),
+        "reds": pack.rows.iter().filter(|r| r.indicator != WEAK && r.status.as_deref() == Some("red")).count(),
+        "weak_count": weak.len(),
+        "problem_count": problems.len(),
+        "projects": projects,
+        "key_columns": key_columns,
+        "gu_ben": gu_ben,
+        "xing_huo": xing_huo,
+        "charts_rank": charts_rank,
+        "charts_trend": pick("trend-"),
+        "charts_other": charts_other,
+        "charts_cards": if is_month { Vec::new() } else { pick("card-") },
+        "problems": problem_rows,
+        "weak": weak,
+        "draw": draw_ctx,
+        "grading": grading_ctx,
+        "quarantine": pack.quarantine.iter().map(|(k, f, r, n)| serde_json::json!({"kind": k, "file": f, "rule": r, "rows": n})).collect::<Vec<_>>(),
+        "catalogue_hash": pack.catalogue.hash(),
+        "inputs": pack.inputs.iter().map(|(f, h, at, r, l, q)| serde_json::json!({"file": f, "hash": h, "at": at, "read": r, "loaded": l, "quarantined": q})).collect::<Vec<_>>(),
+    });
+    let mut env = minijinja::Environment::new();
+    env.add_template("report.html", TEMPLATE).context("loading the report template")?;
+    let html = env.get_template("report.html")?.render(&ctx).context("rendering the report")?;
+    let html_path = out.join("report.html");
+    write_atomically(&html_path, html.as_bytes())?;
+    let xlsx_path = out.join("report.xlsx");
+    let bytes = xlsx::workbook(pack, problems, draw, grading.as_ref())?;
+    write_atomically(&xlsx_path, &bytes)?;
+    Ok(ReportFiles { html: html_path, xlsx: xlsx_path, charts: charts.len() })
+}
+
+/// The problem list into the warehouse, then the report from the same pack (the `report`
+/// verb and the pipeline's report stage).
+pub fn build(
+    wh: &crate::warehouse::Warehouse,
+    catalogue: &crate::indicators::Catalogue,
+    period: crate::period::Period,
+    problem_rules: &crate::review::problems::ProblemRules,
+    grading: &GradingRules,
+    out: &Path,
+) -> Result<ReportFiles> {
+    let pack = crate::review::load(wh, catalogue, period)?;
+    let list = crate::review::problems::problems(&pack, problem_rules);
+    crate::review::write_problems(wh, period, &list)?;
+    let draws = crate::review::load_draws(&wh.snapshot()?)?;
+    let draw = draws.iter().rev().find(|d| d.period == period.to_string());
+    write_report(&pack, &list, draw, grading, out)
+}
+
+/// Write through a temporary file and a rename, so a crash never leaves half a report.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::File::open(&tmp)?.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// The charts of a pack (for `dangjian chart`).
+pub fn all_charts(pack: &Pack, rules: &GradingRules) -> Vec<Chart> {
+    charts::pack_charts(pack, grading_of(pack, rules).as_ref(), usize::MAX)
+}

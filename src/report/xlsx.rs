@@ -1,0 +1,110 @@
+//! The workbook beside the report, for analysts who work in Excel: the indicator table (units ×
+//! indicators), the problem list, the draw and the grading. Text cells that Excel would read as
+//! formulas are neutralised.
+
+use anyhow::Result;
+use rust_xlsxwriter::{Format, Workbook};
+
+use super::charts::{category_zh, level_zh};
+use super::grading::Grading;
+use crate::ingest::exports::neutralise;
+use crate::review::problems::Problem;
+use crate::review::{DrawRecord, Pack};
+
+pub fn workbook(
+    pack: &Pack,
+    problems: &[Problem],
+    draw: Option<&DrawRecord>,
+    grading: Option<&Grading>,
+) -> Result<Vec<u8>> {
+    let mut wb = Workbook::new();
+    let created = rust_xlsxwriter::ExcelDateTime::from_ymd(2026, 1, 1)?;
+    wb.set_properties(&rust_xlsxwriter::DocProperties::new().set_creation_datetime(&created));
+    let head = Format::new().set_bold().set_background_color(0xF6E7E7);
+    let text = |s: &str| neutralise(s).into_owned();
+
+    let ws = wb.add_worksheet();
+    ws.set_name("指标")?;
+    let mut ids: Vec<String> = pack.catalogue.indicator.iter().map(|i| i.id.clone()).collect();
+    ids.push(crate::indicators::compute::WEAK.into());
+    let mut header = vec!["组织编码".to_string(), "组织名称".into(), "层级".into(), "类别".into()];
+    header
+        .extend(ids.iter().map(|id| pack.catalogue.get(id).map_or("软弱涣散候选".to_string(), |i| i.name_zh.clone())));
+    for (c, h) in header.iter().enumerate() {
+        ws.write_string_with_format(0, c as u16, h, &head)?;
+    }
+    for (r, u) in pack.units.iter().enumerate() {
+        let row = r as u32 + 1;
+        ws.write_string(row, 0, text(&u.id))?;
+        ws.write_string(row, 1, text(&u.name))?;
+        ws.write_string(row, 2, level_zh(&u.level))?;
+        ws.write_string(row, 3, category_zh(u.category.as_deref()))?;
+        for (k, id) in ids.iter().enumerate() {
+            if let Some(v) = pack.row(&u.id, id).and_then(|x| x.value) {
+                ws.write_number(row, 4 + k as u16, v)?;
+            }
+        }
+    }
+    ws.set_freeze_panes(1, 2)?;
+
+    let ws = wb.add_worksheet();
+    ws.set_name("问题清单")?;
+    for (c, h) in ["组织编码", "组织名称", "层级", "类别", "问题类型", "指标", "数值", "上期", "同类中位数", "证据"]
+        .iter()
+        .enumerate()
+    {
+        ws.write_string_with_format(0, c as u16, *h, &head)?;
+    }
+    for (r, p) in problems.iter().enumerate() {
+        let row = r as u32 + 1;
+        ws.write_string(row, 0, text(&p.unit_id))?;
+        ws.write_string(row, 1, text(&p.unit_name))?;
+        ws.write_string(row, 2, level_zh(&p.level))?;
+        ws.write_string(row, 3, category_zh(p.category.as_deref()))?;
+        ws.write_string(row, 4, p.kind)?;
+        ws.write_string(row, 5, text(&p.indicator))?;
+        for (k, v) in [p.value, p.previous_value, p.category_median].into_iter().enumerate() {
+            if let Some(v) = v {
+                ws.write_number(row, 6 + k as u16, v)?;
+            }
+        }
+        ws.write_string(row, 9, text(&p.evidence))?;
+    }
+
+    let ws = wb.add_worksheet();
+    ws.set_name("巡回观摩")?;
+    for (c, h) in ["报告期", "种子", "算法", "层级", "抽中", "候选", "抽签时间", "重新抽签"].iter().enumerate()
+    {
+        ws.write_string_with_format(0, c as u16, *h, &head)?;
+    }
+    if let Some(d) = draw {
+        ws.write_string(1, 0, &d.period)?;
+        ws.write_string(1, 1, d.seed.to_string())?;
+        ws.write_string(1, 2, &d.algorithm)?;
+        ws.write_string(1, 3, level_zh(&d.level))?;
+        ws.write_string(1, 4, text(&d.chosen.join(",")))?;
+        ws.write_string(
+            1,
+            5,
+            text(&d.candidates.iter().map(|(id, w)| format!("{id}:{w}")).collect::<Vec<_>>().join(",")),
+        )?;
+        ws.write_string(1, 6, &d.drawn_at)?;
+        ws.write_boolean(1, 7, d.forced)?;
+    }
+
+    if let Some(g) = grading {
+        let ws = wb.add_worksheet();
+        ws.set_name("年度评定")?;
+        for (c, h) in ["组织编码", "组织名称", "综合得分", "星级"].iter().enumerate() {
+            ws.write_string_with_format(0, c as u16, *h, &head)?;
+        }
+        for (r, (id, name, score, stars)) in g.units.iter().enumerate() {
+            let row = r as u32 + 1;
+            ws.write_string(row, 0, text(id))?;
+            ws.write_string(row, 1, text(name))?;
+            ws.write_number(row, 2, *score)?;
+            ws.write_number(row, 3, *stars as f64)?;
+        }
+    }
+    Ok(wb.save_to_buffer()?)
+}

@@ -1,0 +1,470 @@
+//! The review pack's data: everything the charts and the report show for a period, gathered
+//! from one warehouse snapshot (`Pack`), plus the problem list and the inspection draw, which
+//! are also written back to the warehouse (`problems`, `draws`) so they can be queried.
+//!
+//! Never prints.
+
+pub mod draw;
+pub mod problems;
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result, bail};
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use crate::indicators::Catalogue;
+use crate::indicators::compute::{self, UnitInfo};
+use crate::period::{Period, PeriodKind};
+use crate::query::scan_table;
+use crate::warehouse::{self, Snapshot, Table, Warehouse};
+
+/// One row of the `indicators` table.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct IndicatorRow {
+    pub unit_id: String,
+    pub indicator: String,
+    pub value: Option<f64>,
+    pub numerator: Option<f64>,
+    pub denominator: Option<f64>,
+    pub status: Option<String>,
+    pub rank: Option<i32>,
+    pub previous: Option<f64>,
+    pub change: Option<f64>,
+    pub note: Option<String>,
+}
+
+/// Values over several periods, per (unit, indicator).
+pub type OverTime = HashMap<(String, String), Vec<Option<f64>>>;
+
+/// Indicators followed over time in trends and diagnosis cards.
+pub const KEY_INDICATORS: [&str; 4] =
+    ["attendance_rate", "activity_day_coverage", "meeting_completion", "composite_score"];
+
+/// Everything a review of one period shows.
+#[derive(Debug, Clone)]
+pub struct Pack {
+    pub period: Period,
+    pub catalogue: Catalogue,
+    /// Units in grid order (by path).
+    pub units: Vec<UnitInfo>,
+    pub rows: Vec<IndicatorRow>,
+    /// The 12 months ending with the period, and per (unit, indicator) a value for each.
+    pub trend_months: Vec<Period>,
+    pub trends: OverTime,
+    /// The last four periods of the period's kind, ending with it, and values for each.
+    pub history_periods: Vec<Period>,
+    pub history: OverTime,
+    /// (category, a member's approved points in the period).
+    pub member_points: Vec<(String, f64)>,
+    /// (kind, source file, rule, rows) from the quarantine.
+    pub quarantine: Vec<(String, String, String, u64)>,
+    /// (file, BLAKE3, ingested at, rows read, loaded, quarantined) from the ledger.
+    pub inputs: Vec<(String, String, String, i64, i64, i64)>,
+    pub snapshot: u64,
+}
+
+impl Pack {
+    pub fn unit(&self, id: &str) -> Option<&UnitInfo> {
+        self.units.iter().find(|u| u.id == id)
+    }
+
+    pub fn row(&self, unit: &str, indicator: &str) -> Option<&IndicatorRow> {
+        self.rows.iter().find(|r| r.unit_id == unit && r.indicator == indicator)
+    }
+}
+
+fn strs(df: &DataFrame, c: &str) -> Result<Vec<Option<String>>> {
+    Ok(df.column(c)?.cast(&DataType::String)?.str()?.iter().map(|v| v.map(str::to_string)).collect())
+}
+
+fn floats(df: &DataFrame, c: &str) -> Result<Vec<Option<f64>>> {
+    Ok(df.column(c)?.cast(&DataType::Float64)?.f64()?.iter().collect())
+}
+
+/// The stored indicators of a period.
+pub fn load_indicators(snapshot: &Snapshot, period: Period) -> Result<Vec<IndicatorRow>> {
+    let files = snapshot.partition_files(Table::Indicators, &warehouse::period_partition(&period))?;
+    let Some(file) = files.first() else {
+        bail!("no indicators for {period} yet: run `dangjian compute --period {period}` first");
+    };
+    let df = warehouse::read_parquet(file)?;
+    let (u, i, st, note) = (strs(&df, "unit_id")?, strs(&df, "indicator")?, strs(&df, "status")?, strs(&df, "note")?);
+    let (v, n, d, p, c) = (
+        floats(&df, "value")?,
+        floats(&df, "numerator")?,
+        floats(&df, "denominator")?,
+        floats(&df, "previous_value")?,
+        floats(&df, "change")?,
+    );
+    let rank: Vec<Option<i32>> = df.column("rank")?.cast(&DataType::Int32)?.i32()?.iter().collect();
+    Ok((0..df.height())
+        .map(|k| IndicatorRow {
+            unit_id: u[k].clone().unwrap_or_default(),
+            indicator: i[k].clone().unwrap_or_default(),
+            value: v[k],
+            numerator: n[k],
+            denominator: d[k],
+            status: st[k].clone(),
+            rank: rank[k],
+            previous: p[k],
+            change: c[k],
+            note: note[k].clone(),
+        })
+        .collect())
+}
+
+/// The key indicators of several periods, computed on the fly (in parallel).
+fn series(snapshot: &Snapshot, catalogue: &Catalogue, periods: &[Period], units: &[UnitInfo]) -> Result<OverTime> {
+    let per: Vec<compute::Figures> = periods
+        .par_iter()
+        .map(|p| compute::compute_figures(snapshot, catalogue, *p).map(|(_, f)| f))
+        .collect::<Result<_>>()?;
+    let mut out: OverTime = HashMap::new();
+    for u in units {
+        for ind in KEY_INDICATORS {
+            let vals = per.iter().map(|f| f.get(&(0, u.id.clone(), ind.to_string())).and_then(|x| x.value)).collect();
+            out.insert((u.id.clone(), ind.to_string()), vals);
+        }
+    }
+    Ok(out)
+}
+
+/// Gather the pack of `period` from the warehouse's current snapshot.
+pub fn load(wh: &Warehouse, catalogue: &Catalogue, period: Period) -> Result<Pack> {
+    let snapshot = wh.snapshot()?;
+    let mut units = compute::load_units(&snapshot)?;
+    units.sort_by(|a, b| a.path.cmp(&b.path));
+    let rows = load_indicators(&snapshot, period)?;
+
+    let last_month = *period.months().last().expect("a period has months");
+    let mut trend_months = vec![Period::Month { year: last_month.0, month: last_month.1 }];
+    while trend_months.len() < 12 {
+        let p = trend_months[0].previous();
+        trend_months.insert(0, p);
+    }
+    let mut history_periods = vec![period];
+    while history_periods.len() < 4 {
+        let p = history_periods[0].previous();
+        history_periods.insert(0, p);
+    }
+    let trends = series(&snapshot, catalogue, &trend_months, &units).context("computing the monthly trends")?;
+    let history = series(&snapshot, catalogue, &history_periods, &units).context("computing the history")?;
+
+    // Each member's approved points in the period, with the category of their unit.
+    let mut files = Vec::new();
+    for (y, m) in period.months() {
+        files.extend(snapshot.partition_files(Table::Points, &warehouse::month_partition(y, m))?);
+    }
+    let mut member_points = Vec::new();
+    if !files.is_empty() {
+        let paths: Vec<PlRefPath> = files
+            .iter()
+            .map(|f| PlRefPath::try_from_path(f).map_err(|e| anyhow::anyhow!("{e}")))
+            .collect::<Result<_>>()?;
+        let cats = DataFrame::new(
+            units.len(),
+            vec![
+                Column::new("unit_id".into(), units.iter().map(|u| u.id.as_str()).collect::<Vec<_>>()),
+                Column::new("unit_category".into(), units.iter().map(|u| u.category.clone()).collect::<Vec<_>>()),
+            ],
+        )?;
+        let df = LazyFrame::scan_parquet_files(paths.into_iter().collect(), ScanArgsParquet::default())?
+            .filter(col("approved"))
+            .join(cats.lazy(), [col("unit_id")], [col("unit_id")], JoinArgs::new(JoinType::Inner))
+            .group_by([col("member_id")])
+            .agg([col("points").sum().alias("total"), col("unit_category").last().alias("category")])
+            .sort(["member_id"], Default::default())
+            .collect()?;
+        let (c, t) = (strs(&df, "category")?, floats(&df, "total")?);
+        member_points = c.into_iter().zip(t).filter_map(|(c, t)| Some((c?, t?))).collect();
+    }
+
+    let q = scan_table(&snapshot, Table::Quarantine)?
+        .group_by([col("kind"), col("source_file"), col("rule")])
+        .agg([len().alias("rows")])
+        .sort(["kind", "source_file", "rule"], Default::default())
+        .collect()?;
+    let (k, f, r, n) = (strs(&q, "kind")?, strs(&q, "source_file")?, strs(&q, "rule")?, floats(&q, "rows")?);
+    let quarantine = (0..q.height())
+        .map(|i| {
+            (
+                k[i].clone().unwrap_or_default(),
+                f[i].clone().unwrap_or_default(),
+                r[i].clone().unwrap_or_default(),
+                n[i].unwrap_or(0.0) as u64,
+            )
+        })
+        .collect();
+    let led =
+        scan_table(&snapshot, Table::Ingests)?.sort(["ingested_at", "source_file"], Default::default()).collect()?;
+    let (lf, lh, la) = (strs(&led, "source_file")?, strs(&led, "blake3")?, strs(&led, "ingested_at")?);
+    let (lr, ll, lq) = (floats(&led, "rows_read")?, floats(&led, "loaded")?, floats(&led, "quarantined")?);
+    let inputs = (0..led.height())
+        .map(|i| {
+            (
+                lf[i].clone().unwrap_or_default(),
+                lh[i].clone().unwrap_or_default(),
+                la[i].clone().unwrap_or_default(),
+                lr[i].unwrap_or(0.0) as i64,
+                ll[i].unwrap_or(0.0) as i64,
+                lq[i].unwrap_or(0.0) as i64,
+            )
+        })
+        .collect();
+    Ok(Pack {
+        period,
+        catalogue: catalogue.clone(),
+        units,
+        rows,
+        trend_months,
+        trends,
+        history_periods,
+        history,
+        member_points,
+        quarantine,
+        inputs,
+        snapshot: snapshot.id,
+    })
+}
+
+/// The problems table's rows.
+pub fn problems_frame(list: &[problems::Problem]) -> Result<DataFrame> {
+    let s = |f: &dyn Fn(&problems::Problem) -> Option<String>| list.iter().map(f).collect::<Vec<Option<String>>>();
+    let n = |f: &dyn Fn(&problems::Problem) -> Option<f64>| list.iter().map(f).collect::<Vec<Option<f64>>>();
+    Ok(DataFrame::new(
+        list.len(),
+        vec![
+            Column::new("unit_id".into(), s(&|p| Some(p.unit_id.clone()))),
+            Column::new("unit_name".into(), s(&|p| Some(p.unit_name.clone()))),
+            Column::new("level".into(), s(&|p| Some(p.level.clone()))),
+            Column::new("category".into(), s(&|p| p.category.clone())),
+            Column::new("kind".into(), s(&|p| Some(p.kind.to_string()))),
+            Column::new("indicator".into(), s(&|p| Some(p.indicator.clone()))),
+            Column::new("value".into(), n(&|p| p.value)),
+            Column::new("previous_value".into(), n(&|p| p.previous_value)),
+            Column::new("category_median".into(), n(&|p| p.category_median)),
+            Column::new("evidence".into(), s(&|p| Some(p.evidence.clone()))),
+        ],
+    )?)
+}
+
+/// Write the problem list of a period to `problems/period=PERIOD/`.
+pub fn write_problems(wh: &Warehouse, period: Period, list: &[problems::Problem]) -> Result<()> {
+    let lock = wh.lock("problems")?;
+    let mut txn = wh.begin(&lock)?;
+    txn.replace_partition(Table::Problems, &warehouse::period_partition(&period), &mut problems_frame(list)?)?;
+    txn.commit()?;
+    Ok(())
+}
+
+/// Options of the inspection draw.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrawOptions {
+    #[serde(default = "default_count")]
+    pub count: u32,
+    pub seed: Option<u64>,
+    /// The level units are drawn from.
+    #[serde(default = "default_level")]
+    pub level: String,
+    #[serde(default)]
+    pub stratify: bool,
+    /// Units drawn in the last this many quarters are not drawn again.
+    #[serde(default)]
+    pub exclude_recent_quarters: u32,
+    /// Weight of a weak-unit candidate (1 = no preference).
+    #[serde(default = "one")]
+    pub weak_weight: f64,
+    #[serde(default, skip)]
+    pub force: bool,
+}
+
+fn default_count() -> u32 {
+    2
+}
+fn default_level() -> String {
+    "community".into()
+}
+fn one() -> f64 {
+    1.0
+}
+
+impl Default for DrawOptions {
+    fn default() -> Self {
+        DrawOptions {
+            count: 2,
+            seed: None,
+            level: default_level(),
+            stratify: false,
+            exclude_recent_quarters: 0,
+            weak_weight: 1.0,
+            force: false,
+        }
+    }
+}
+
+/// A recorded draw.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DrawRecord {
+    pub period: String,
+    pub seed: u64,
+    pub count: u32,
+    pub level: String,
+    pub candidates: Vec<(String, f64)>,
+    pub chosen: Vec<String>,
+    pub drawn_at: String,
+    pub forced: bool,
+    pub algorithm: String,
+}
+
+/// Draws recorded so far, oldest first.
+pub fn load_draws(snapshot: &Snapshot) -> Result<Vec<DrawRecord>> {
+    let df = scan_table(snapshot, Table::Draws)?.sort(["drawn_at"], Default::default()).collect()?;
+    let (p, s, lv, c, ch, at, alg) = (
+        strs(&df, "period")?,
+        strs(&df, "seed")?,
+        strs(&df, "level")?,
+        strs(&df, "candidates")?,
+        strs(&df, "chosen")?,
+        strs(&df, "drawn_at")?,
+        strs(&df, "algorithm")?,
+    );
+    let count = floats(&df, "count")?;
+    let forced: Vec<Option<bool>> = df.column("forced")?.bool()?.iter().collect();
+    Ok((0..df.height())
+        .map(|i| DrawRecord {
+            period: p[i].clone().unwrap_or_default(),
+            seed: s[i].as_deref().unwrap_or("0").parse().unwrap_or(0),
+            count: count[i].unwrap_or(0.0) as u32,
+            level: lv[i].clone().unwrap_or_default(),
+            candidates: c[i]
+                .as_deref()
+                .unwrap_or("")
+                .split(',')
+                .filter(|x| !x.is_empty())
+                .map(|x| {
+                    let (id, w) = x.split_once(':').unwrap_or((x, "1"));
+                    (id.to_string(), w.parse().unwrap_or(1.0))
+                })
+                .collect(),
+            chosen: ch[i].as_deref().unwrap_or("").split(',').filter(|x| !x.is_empty()).map(str::to_string).collect(),
+            drawn_at: at[i].clone().unwrap_or_default(),
+            forced: forced[i].unwrap_or(false),
+            algorithm: alg[i].clone().unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// The draws table's rows.
+pub fn draws_frame(records: &[DrawRecord]) -> Result<DataFrame> {
+    let s = |f: &dyn Fn(&DrawRecord) -> String| records.iter().map(f).collect::<Vec<String>>();
+    let at: Vec<i64> = records
+        .iter()
+        .map(|r| chrono::DateTime::parse_from_rfc3339(&r.drawn_at).map(|d| d.timestamp_micros()).unwrap_or(0))
+        .collect();
+    Ok(DataFrame::new(
+        records.len(),
+        vec![
+            Column::new("period".into(), s(&|r| r.period.clone())),
+            Column::new("seed".into(), s(&|r| r.seed.to_string())),
+            Column::new("count".into(), records.iter().map(|r| r.count as i32).collect::<Vec<_>>()),
+            Column::new("level".into(), s(&|r| r.level.clone())),
+            Column::new(
+                "candidates".into(),
+                s(&|r| r.candidates.iter().map(|(id, w)| format!("{id}:{w}")).collect::<Vec<_>>().join(",")),
+            ),
+            Column::new("chosen".into(), s(&|r| r.chosen.join(","))),
+            Column::new("drawn_at".into(), at).cast(&DataType::Datetime(TimeUnit::Microseconds, None))?,
+            Column::new("forced".into(), records.iter().map(|r| r.forced).collect::<Vec<_>>()),
+            Column::new("algorithm".into(), s(&|r| r.algorithm.clone())),
+        ],
+    )?)
+}
+
+/// Why a draw was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("{period} was already drawn on {at} (chose {chosen}); use --force to draw again, which is recorded")]
+pub struct AlreadyDrawn {
+    pub period: String,
+    pub at: String,
+    pub chosen: String,
+}
+
+/// Draw units for the roving inspection of a quarter and record the draw.
+pub fn run_draw(wh: &Warehouse, period: Period, opts: &DrawOptions) -> Result<DrawRecord> {
+    if period.kind() != PeriodKind::Quarter {
+        return Err(
+            crate::exit::UsageError(format!("the inspection draw is per quarter; {period} is not a quarter")).into()
+        );
+    }
+    let lock = wh.lock("draw")?;
+    let snapshot = wh.snapshot()?;
+    let past = load_draws(&snapshot)?;
+    if let Some(prev) = past.iter().rev().find(|d| d.period == period.to_string())
+        && !opts.force
+    {
+        return Err(AlreadyDrawn {
+            period: prev.period.clone(),
+            at: prev.drawn_at.clone(),
+            chosen: prev.chosen.join(", "),
+        }
+        .into());
+    }
+    let seed = opts
+        .seed
+        .ok_or_else(|| crate::exit::UsageError("the draw needs a seed (--seed, or `seed` in the pipeline)".into()))?;
+    // Units drawn in the last K quarters are left out.
+    let mut recent = std::collections::HashSet::new();
+    let mut q = period;
+    for _ in 0..opts.exclude_recent_quarters {
+        q = q.previous();
+        for d in past.iter().filter(|d| d.period == q.to_string()) {
+            recent.extend(d.chosen.iter().cloned());
+        }
+    }
+    let weak: std::collections::HashSet<String> = if (opts.weak_weight - 1.0).abs() > f64::EPSILON {
+        load_indicators(&snapshot, period)?
+            .into_iter()
+            .filter(|r| r.indicator == compute::WEAK && r.value == Some(1.0))
+            .map(|r| r.unit_id)
+            .collect()
+    } else {
+        Default::default()
+    };
+    let units = compute::load_units(&snapshot)?;
+    let mut candidates: Vec<draw::Candidate> = units
+        .iter()
+        .filter(|u| u.level == opts.level && !recent.contains(&u.id))
+        .map(|u| draw::Candidate {
+            unit_id: u.id.clone(),
+            category: u.category.clone().unwrap_or_default(),
+            weight: if weak.contains(&u.id) { opts.weak_weight } else { 1.0 },
+        })
+        .collect();
+    candidates.sort_by(|a, b| a.unit_id.cmp(&b.unit_id));
+    if candidates.is_empty() {
+        bail!("no {} units are left to draw from for {period}", opts.level);
+    }
+    let chosen = draw::draw(&candidates, opts.count as usize, seed, opts.stratify);
+    let record = DrawRecord {
+        period: period.to_string(),
+        seed,
+        count: opts.count,
+        level: opts.level.clone(),
+        candidates: candidates.iter().map(|c| (c.unit_id.clone(), c.weight)).collect(),
+        chosen,
+        drawn_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        forced: opts.force,
+        algorithm: draw::ALGORITHM.into(),
+    };
+    let mut txn = wh.begin(&lock)?;
+    let n = past.iter().filter(|d| d.period == record.period).count();
+    txn.write_file(
+        Table::Draws,
+        &format!("{}-{}.parquet", record.period, n + 1),
+        &mut draws_frame(std::slice::from_ref(&record))?,
+    )?;
+    txn.commit()?;
+    Ok(record)
+}

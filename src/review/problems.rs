@@ -1,0 +1,185 @@
+//! The problem list (突出问题清单): every red indicator, every weak-unit candidate with its rule,
+//! every indicator that fell by more than the configured share against the previous period,
+//! and outliers within a level and category (robust z-score on the median absolute
+//! deviation). Each problem carries its evidence.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{IndicatorRow, Pack};
+use crate::indicators::catalogue::Direction;
+use crate::indicators::compute::WEAK;
+
+/// Thresholds of the problem list.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProblemRules {
+    /// A fall of more than this share of the previous value is a problem (0.10 = 10%).
+    pub drop_share: f64,
+    /// |robust z| above this is an outlier (3.5 is the usual cut for MAD z-scores).
+    pub outlier_z: f64,
+    /// Outliers are looked for in groups of at least this many units.
+    pub outlier_min_group: usize,
+}
+
+impl Default for ProblemRules {
+    fn default() -> Self {
+        ProblemRules { drop_share: 0.10, outlier_z: 3.5, outlier_min_group: 5 }
+    }
+}
+
+/// One problem.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Problem {
+    pub unit_id: String,
+    pub unit_name: String,
+    pub level: String,
+    pub category: Option<String>,
+    /// `red`, `weak`, `drop` or `outlier`.
+    pub kind: &'static str,
+    pub indicator: String,
+    pub value: Option<f64>,
+    pub previous_value: Option<f64>,
+    pub category_median: Option<f64>,
+    pub evidence: String,
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+}
+
+/// (level, category, indicator).
+type GroupKey = (String, Option<String>, String);
+
+/// The median of an indicator per (level, category).
+pub fn group_medians(pack: &Pack) -> BTreeMap<GroupKey, f64> {
+    let mut groups: BTreeMap<GroupKey, Vec<f64>> = BTreeMap::new();
+    for r in &pack.rows {
+        if let (Some(v), Some(u)) = (r.value, pack.unit(&r.unit_id)) {
+            groups.entry((u.level.clone(), u.category.clone(), r.indicator.clone())).or_default().push(v);
+        }
+    }
+    groups.into_iter().filter_map(|(k, v)| median(v).map(|m| (k, m))).collect()
+}
+
+/// Find the problems of a pack, in unit (tree) order then kind.
+pub fn problems(pack: &Pack, rules: &ProblemRules) -> Vec<Problem> {
+    let medians = group_medians(pack);
+    let mut out = Vec::new();
+    let fmt = |v: f64, unit: &str| crate::charts::format_value(v, unit);
+    for u in &pack.units {
+        let rows: Vec<&IndicatorRow> = pack.rows.iter().filter(|r| r.unit_id == u.id).collect();
+        let med = |ind: &str| medians.get(&(u.level.clone(), u.category.clone(), ind.to_string())).copied();
+        let base = |kind: &'static str, r: &IndicatorRow, evidence: String| Problem {
+            unit_id: u.id.clone(),
+            unit_name: u.name.clone(),
+            level: u.level.clone(),
+            category: u.category.clone(),
+            kind,
+            indicator: r.indicator.clone(),
+            value: r.value,
+            previous_value: r.previous,
+            category_median: med(&r.indicator),
+            evidence,
+        };
+        for r in &rows {
+            if r.indicator == WEAK {
+                if r.value == Some(1.0) {
+                    out.push(base("weak", r, r.note.clone().unwrap_or_default()));
+                }
+                continue;
+            }
+            let Some(ind) = pack.catalogue.get(&r.indicator) else { continue };
+            let Some(v) = r.value else { continue };
+            let unit = ind.unit.as_str();
+            if r.status.as_deref() == Some("red") {
+                let t = ind.thresholds_for(u.category.as_deref(), pack.period.month_count());
+                let side = if ind.direction == Direction::Higher { "低于" } else { "高于" };
+                let median = med(&r.indicator).map(|m| format!("，同类中位数 {}", fmt(m, unit))).unwrap_or_default();
+                out.push(base(
+                    "red",
+                    r,
+                    format!("{} {}，{side}预警线 {}{median}", ind.name_zh, fmt(v, unit), fmt(t.amber, unit)),
+                ));
+            }
+            if let Some(p) = r.previous
+                && p.abs() > 1e-12
+            {
+                let worse = match ind.direction {
+                    Direction::Higher => p - v,
+                    Direction::Lower => v - p,
+                };
+                if worse > rules.drop_share * p.abs() {
+                    let pct = worse / p.abs() * 100.0;
+                    out.push(base(
+                        "drop",
+                        r,
+                        format!("{} 由 {} 变为 {}，较上期变差 {pct:.0}%", ind.name_zh, fmt(p, unit), fmt(v, unit)),
+                    ));
+                }
+            }
+        }
+    }
+    // Outliers: robust z = 0.6745 (x − median) / MAD, within level, category and indicator.
+    let mut groups: BTreeMap<GroupKey, Vec<(&str, f64)>> = BTreeMap::new();
+    for r in &pack.rows {
+        if r.indicator == WEAK {
+            continue;
+        }
+        if let (Some(v), Some(u)) = (r.value, pack.unit(&r.unit_id)) {
+            groups.entry((u.level.clone(), u.category.clone(), r.indicator.clone())).or_default().push((&r.unit_id, v));
+        }
+    }
+    for ((_, _, ind_id), members) in groups {
+        if members.len() < rules.outlier_min_group {
+            continue;
+        }
+        let m = median(members.iter().map(|x| x.1).collect()).expect("non-empty");
+        let mad = median(members.iter().map(|x| (x.1 - m).abs()).collect()).expect("non-empty");
+        if mad <= 0.0 {
+            continue;
+        }
+        let unit = pack.catalogue.get(&ind_id).map(|i| i.unit.clone()).unwrap_or_default();
+        for (id, v) in members {
+            let z = 0.6745 * (v - m) / mad;
+            if z.abs() > rules.outlier_z {
+                let u = pack.unit(id).expect("unit of a row");
+                let r = pack.rows.iter().find(|r| r.unit_id == id && r.indicator == ind_id).expect("row");
+                out.push(Problem {
+                    unit_id: u.id.clone(),
+                    unit_name: u.name.clone(),
+                    level: u.level.clone(),
+                    category: u.category.clone(),
+                    kind: "outlier",
+                    indicator: ind_id.clone(),
+                    value: Some(v),
+                    previous_value: r.previous,
+                    category_median: Some(m),
+                    evidence: format!("{} 对比同级同类中位数 {}（稳健 z 值 {z:+.1}）", fmt(v, &unit), fmt(m, &unit)),
+                });
+            }
+        }
+    }
+    let order: BTreeMap<&str, usize> = pack.units.iter().enumerate().map(|(i, u)| (u.id.as_str(), i)).collect();
+    let kind_order = |k: &str| ["weak", "red", "drop", "outlier"].iter().position(|x| *x == k).unwrap_or(9);
+    out.sort_by_key(|p| (order.get(p.unit_id.as_str()).copied().unwrap_or(usize::MAX), kind_order(p.kind)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(vec![]), None);
+    }
+}

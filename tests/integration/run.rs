@@ -1,0 +1,201 @@
+//! `dangjian run` and `dangjian runs`: the shipped pipelines end to end, automatic periods,
+//! one run at a time, a failed stage that leaves earlier outputs alone, `--from`, manifests.
+
+use std::path::{Path, PathBuf};
+
+use dangjian::warehouse::WarehouseLock;
+
+use super::*;
+
+/// A copy of pipelines/ and sample-data/ in a temp folder, so runs write nothing in the repo.
+fn project(dir: &Path) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for sub in ["pipelines", "sample-data"] {
+        copy_dir(&root.join(sub), &dir.join(sub));
+    }
+    dir.join("pipelines")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+fn manifests(wh: &Path) -> Vec<serde_json::Value> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(wh.join("runs")).unwrap().flatten().map(|e| e.path()).collect();
+    files.sort();
+    files.iter().map(|f| serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap()).collect()
+}
+
+#[test]
+fn every_shipped_pipeline_runs_on_the_sample() {
+    let t = tempfile::tempdir().unwrap();
+    let pipes = project(t.path());
+    for (file, period) in [("quarterly-review.toml", "2026Q1"), ("monthly.toml", "2026-03"), ("annual.toml", "2025")] {
+        let out = run_expect(dangjian().arg("run").arg(pipes.join(file)), 0);
+        let text = stdout(&out);
+        let report = t.path().join("out").join(period).join("report.html");
+        assert!(text.contains(&format!("report: {}", report.display())), "{text}");
+        assert!(report.is_file(), "{file}");
+    }
+    let wh = t.path().join("warehouse");
+    // The quarter and the one before were computed; the quarter was drawn; problems written.
+    assert_eq!(
+        query_csv(&wh, "SELECT DISTINCT period FROM indicators ORDER BY period"),
+        "period\n2025\n2025Q4\n2026-03\n2026Q1\n"
+    );
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM draws WHERE period = '2026Q1'"), 1.0);
+    assert!(query_number(&wh, "SELECT count(*) FROM problems") > 0.0);
+    // The history: three runs, all exit 0, queryable and listed.
+    assert_eq!(
+        query_csv(&wh, "SELECT pipeline, period, exit_code FROM runs ORDER BY started_at"),
+        "pipeline,period,exit_code\nquarterly-review,2026Q1,0\nmonthly,2026-03,0\nannual,2025,0\n"
+    );
+    let listing = stdout(&run_expect(dangjian().args(["runs", "--last", "2", "--warehouse"]).arg(&wh), 0));
+    assert!(
+        listing.contains("annual") && listing.contains("monthly") && !listing.contains("quarterly-review"),
+        "{listing}"
+    );
+}
+
+#[test]
+fn manifests_name_inputs_and_outputs_with_true_hashes() {
+    let t = tempfile::tempdir().unwrap();
+    let pipes = project(t.path());
+    run_expect(dangjian().arg("run").arg(pipes.join("quarterly-review.toml")), 0);
+    let m = &manifests(&t.path().join("warehouse"))[0];
+    assert_eq!(m["period"], "2026Q1");
+    assert_eq!(m["exit_code"], 0);
+    let pipeline_hash = blake3::hash(&std::fs::read(pipes.join("quarterly-review.toml")).unwrap()).to_hex().to_string();
+    assert_eq!(m["pipeline_blake3"], pipeline_hash.as_str());
+    let inputs = m["inputs"].as_array().unwrap();
+    // 1 units file, 15 months × 2 attendance files, 5 quarterly points workbooks, 2 yearly
+    // assessment workbooks, 3 monthly correction files.
+    assert_eq!(inputs.len(), 1 + 30 + 5 + 2 + 3, "every sample file");
+    for i in inputs {
+        let bytes = std::fs::read(i["file"].as_str().unwrap()).unwrap();
+        assert_eq!(i["blake3"], blake3::hash(&bytes).to_hex().as_str());
+    }
+    let stages: Vec<&str> = m["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["ingest", "compute", "draw", "chart", "report"]);
+    let mut checked = 0;
+    for s in m["stages"].as_array().unwrap() {
+        for o in s["outputs"].as_array().unwrap() {
+            let bytes = std::fs::read(o["path"].as_str().unwrap()).unwrap();
+            assert_eq!(o["blake3"], blake3::hash(&bytes).to_hex().as_str(), "{}", o["path"]);
+            checked += 1;
+        }
+    }
+    assert!(checked > 50, "{checked} outputs");
+}
+
+#[test]
+fn auto_and_ranges_pick_the_right_periods() {
+    let t = tempfile::tempdir().unwrap();
+    let pipes = project(t.path());
+    let q = pipes.join("quarterly-review.toml");
+    let wh = t.path().join("warehouse");
+    // 2026-04-10 → the last complete quarter is 2026Q1.
+    run_expect(dangjian().arg("run").arg(&q).args(["--period", "auto", "--today", "2026-04-10"]), 0);
+    // 2026-01-02 → 2025Q4, across the year boundary.
+    run_expect(
+        dangjian().arg("run").arg(&q).args(["--period", "auto", "--today", "2026-01-02", "--from", "compute"]),
+        0,
+    );
+    let periods = query_csv(&wh, "SELECT period FROM runs ORDER BY started_at");
+    assert_eq!(periods, "period\n2026Q1\n2025Q4\n");
+    // A backfill runs each period in order.
+    let m = pipes.join("monthly.toml");
+    run_expect(dangjian().arg("run").arg(&m).args(["--period", "2026-01..2026-03"]), 0);
+    assert_eq!(
+        query_csv(&wh, "SELECT period FROM runs WHERE pipeline = 'monthly' ORDER BY started_at"),
+        "period\n2026-01\n2026-02\n2026-03\n"
+    );
+    // A period of the wrong kind is a usage error.
+    run_expect(dangjian().arg("run").arg(&m).args(["--period", "2026Q1"]), 2);
+}
+
+#[test]
+fn one_run_at_a_time_and_a_dead_holder_frees_the_lock() {
+    let t = tempfile::tempdir().unwrap();
+    let pipes = project(t.path());
+    let q = pipes.join("quarterly-review.toml");
+    run_expect(dangjian().arg("run").arg(&q), 0);
+    let wh = t.path().join("warehouse");
+    {
+        let _held = WarehouseLock::acquire_named(&wh, ".run.lock", "a test holding the run lock").unwrap();
+        let out = run_expect(dangjian().arg("run").arg(&q).args(["--from", "report"]), 1);
+        let err = stderr(&out);
+        assert!(
+            err.contains("another run holds the warehouse") && err.contains("a test holding the run lock"),
+            "{err}"
+        );
+    }
+    // A run killed at once leaves no lock behind: the kernel drops it with the process.
+    let mut child = dangjian().arg("run").arg(&q).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    run_expect(dangjian().arg("run").arg(&q).args(["--from", "report"]), 0);
+    // --wait waits for the holder instead of giving up.
+    let held = WarehouseLock::acquire_named(&wh, ".run.lock", "a short holder").unwrap();
+    let waiter = dangjian().arg("run").arg(&q).args(["--from", "report", "--wait"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    drop(held);
+    assert!(waiter.wait_with_output().unwrap().status.success());
+}
+
+#[test]
+fn a_failed_stage_keeps_earlier_outputs_and_from_resumes() {
+    let t = tempfile::tempdir().unwrap();
+    let pipes = project(t.path());
+    let q = pipes.join("quarterly-review.toml");
+    run_expect(dangjian().arg("run").arg(&q), 0);
+    let out = t.path().join("out/2026Q1");
+    let wh = t.path().join("warehouse");
+    let report_before = std::fs::read(out.join("report.html")).unwrap();
+    let indicators = wh.join("indicators/period=2026Q1/part-0.parquet");
+    let indicators_before = std::fs::read(&indicators).unwrap();
+    // A file where the chart stage stages its work: the chart stage fails.
+    std::fs::write(out.join(".charts.tmp"), "in the way").unwrap();
+    let failed = run_expect(dangjian().arg("run").arg(&q), 1);
+    assert!(
+        stderr(&failed).contains("stage chart failed for 2026Q1") && stderr(&failed).contains("--from chart"),
+        "{}",
+        stderr(&failed)
+    );
+    assert_eq!(std::fs::read(out.join("report.html")).unwrap(), report_before, "the previous report is untouched");
+    assert_eq!(std::fs::read(&indicators).unwrap(), indicators_before, "the indicators are the same");
+    let m = manifests(&wh);
+    let last = m.last().unwrap();
+    assert_eq!(last["exit_code"], 1);
+    let status: Vec<&str> = last["stages"].as_array().unwrap().iter().map(|s| s["status"].as_str().unwrap()).collect();
+    assert_eq!(status, ["ok", "ok", "ok", "failed"], "the report stage never ran");
+    // Clear the cause and resume from the failed stage.
+    std::fs::remove_file(out.join(".charts.tmp")).unwrap();
+    run_expect(dangjian().arg("run").arg(&q).args(["--from", "chart"]), 0);
+    let last = manifests(&wh).pop().unwrap();
+    let status: Vec<&str> = last["stages"].as_array().unwrap().iter().map(|s| s["status"].as_str().unwrap()).collect();
+    assert_eq!(status, ["skipped", "skipped", "skipped", "ok", "ok"]);
+}
+
+#[test]
+fn a_bad_pipeline_file_exits_2_before_any_work() {
+    let t = tempfile::tempdir().unwrap();
+    let pipes = project(t.path());
+    let bad = std::fs::read_to_string(pipes.join("monthly.toml"))
+        .unwrap()
+        .replace("max_bad_ratio = 0.05", "max_bad_ratio = 0.05\nmax_bad_rows = 3");
+    let line = bad.lines().position(|l| l.starts_with("max_bad_rows")).unwrap() + 1;
+    std::fs::write(pipes.join("bad.toml"), bad).unwrap();
+    let out = run_expect(dangjian().arg("run").arg(pipes.join("bad.toml")), 2);
+    assert!(stderr(&out).contains(&format!("bad.toml:{line}: unknown field `max_bad_rows`")), "{}", stderr(&out));
+    assert!(!t.path().join("warehouse").exists(), "nothing was done");
+}

@@ -10,12 +10,13 @@ mod report;
 mod run;
 mod runs;
 mod sample;
+mod sql;
 
 use anyhow::Result;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command, LogFormat};
-use crate::exit::{Outcome, UsageError};
+use crate::exit::Outcome;
 
 /// Logs go to stderr; `-v`/`-q` choose the level, `RUST_LOG` overrides both.
 pub fn init_logging(cli: &Cli) {
@@ -53,14 +54,6 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Draw(a) => draw::run(a),
         Command::Run(a) => run::run(a),
         Command::Runs(a) => runs::run(a),
-        Command::Sql(_) => not_yet("sql", 6),
+        Command::Sql(a) => sql::run(a),
     }
-}
-
-/// A verb the contract names but this version does not have yet: say so, do nothing.
-fn not_yet(verb: &str, issue: u32) -> Result<Outcome> {
-    Err(UsageError(format!(
-        "`dangjian {verb}` is not available in this version yet (tracked in issue #{issue}); nothing was done"
-    ))
-    .into())
 }

@@ -6,6 +6,7 @@
 
 pub mod catalogue;
 pub mod compute;
+pub mod spark;
 
 pub use catalogue::{Catalogue, CatalogueError};
 

@@ -290,11 +290,12 @@ fn run_stage(
             for q in periods {
                 let s = crate::indicators::compute(wh, catalogue, q)?;
                 detail.push(format!("{q}: {} rows, {} red, {} weak", s.rows, s.red, s.weak_candidates.len()));
+                // Named by the public path: snapshot folders come and go, the table path stays.
                 let snap = wh.snapshot()?;
-                for f in
-                    snap.partition_files(crate::warehouse::Table::Indicators, &crate::warehouse::period_partition(&q))?
-                {
-                    outputs.push(hash_file(&f)?);
+                let part = crate::warehouse::period_partition(&q);
+                for f in snap.partition_files(crate::warehouse::Table::Indicators, &part)? {
+                    let public = wh.root().join("indicators").join(&part).join(f.file_name().expect("a file"));
+                    outputs.push(hash_file(&public)?);
                 }
             }
             Ok((detail.join("; "), outputs, Outcome::Success))

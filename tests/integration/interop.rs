@@ -11,7 +11,7 @@ use std::process::Command;
 
 use super::*;
 
-fn python() -> Option<String> {
+pub fn python() -> Option<String> {
     match std::env::var("DANGJIAN_PYTHON") {
         Ok(p) if !p.is_empty() => Some(p),
         _ => {

@@ -13,6 +13,7 @@ mod query;
 mod report;
 mod run;
 mod sample;
+mod sql;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,323 @@
+//! The warehouse and the indicator catalogue as one Spark SQL script, so a province runs the
+//! same definitions on a cluster: `spark-sql -f indicators.sql`.
+//!
+//! The script first declares a view per table over the warehouse location (Hive partitions
+//! discovered from the paths, columns typed explicitly), then computes exactly the
+//! `indicators` table of `compute` for the period, step by step in temporary views. The
+//! numerators, denominators and filters are the catalogue's own SQL text, unchanged: there is
+//! one copy of the formulas, the catalogue. Only the `note` column (which weak-unit rule fired)
+//! is left null here.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Result;
+use polars::prelude::DataType;
+
+use super::catalogue::{Catalogue, Direction, Indicator, IndicatorKind, Source};
+use crate::period::{Period, PeriodKind};
+use crate::warehouse::Table;
+
+fn spark_type(t: &DataType) -> &'static str {
+    match t {
+        DataType::String => "STRING",
+        DataType::Date => "DATE",
+        DataType::Datetime(..) => "TIMESTAMP_NTZ",
+        DataType::Float64 => "DOUBLE",
+        DataType::Int64 => "BIGINT",
+        DataType::Int32 => "INT",
+        DataType::Boolean => "BOOLEAN",
+        _ => "STRING",
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+fn num(v: f64) -> String {
+    // Doubles written so Spark reads back the same double.
+    format!("CAST({v:?} AS DOUBLE)")
+}
+
+/// The DDL: one temporary view per table over `root` (absolute).
+pub fn ddl(root: &Path) -> Result<String> {
+    let mut s = String::new();
+    writeln!(
+        s,
+        "-- Tables over the warehouse at {} (Hive layout, partitions discovered from the paths).",
+        root.display()
+    )?;
+    writeln!(s, "-- For a metastore, the same columns work with CREATE TABLE ... USING parquet PARTITIONED BY (...)")?;
+    writeln!(s, "-- LOCATION '...' followed by MSCK REPAIR TABLE.")?;
+    for t in Table::ALL {
+        let df = crate::tables::empty_frame(t)?;
+        let mut cols: Vec<String> = df.schema().iter().map(|(n, dt)| format!("`{n}` {}", spark_type(dt))).collect();
+        match t {
+            Table::Attendance | Table::Points => cols.extend(["`year` INT".to_string(), "`month` INT".to_string()]),
+            Table::Assessment => cols.push("`year` INT".into()),
+            Table::Indicators | Table::Problems => cols.push("`period` STRING".into()),
+            _ => {}
+        }
+        writeln!(
+            s,
+            "CREATE OR REPLACE TEMPORARY VIEW {} ({})\nUSING parquet OPTIONS (path {});",
+            t.name(),
+            cols.join(", "),
+            quote(&root.join(t.name()).display().to_string())
+        )?;
+    }
+    Ok(s)
+}
+
+/// Rows of a source within the two periods, tagged `_period` 0 (the period) or 1 (the one
+/// before); partition columns keep the scan to those months or years.
+fn source_view(source: Source, periods: [Period; 2]) -> String {
+    let (table, tag, prune) = match source {
+        Source::Attendance | Source::Points => {
+            let date = if source == Source::Attendance { "event_date" } else { "entry_date" };
+            let within = |p: Period| format!("{date} >= DATE'{}' AND {date} < DATE'{}'", p.start(), p.end_exclusive());
+            let months: Vec<String> =
+                periods.iter().flat_map(|p| p.months()).map(|(y, m)| format!("(year = {y} AND month = {m})")).collect();
+            (
+                if source == Source::Attendance { "attendance" } else { "points" },
+                format!("CASE WHEN {} THEN 0 WHEN {} THEN 1 END", within(periods[0]), within(periods[1])),
+                months.join(" OR "),
+            )
+        }
+        Source::Assessment => {
+            let labels = |p: Period| p.assessment_labels().iter().map(|l| quote(l)).collect::<Vec<_>>();
+            let in_p = |p: Period| {
+                let l = labels(p);
+                if l.is_empty() { "FALSE".to_string() } else { format!("period IN ({})", l.join(", ")) }
+            };
+            let mut years: Vec<i32> = periods.iter().map(|p| p.year()).collect();
+            years.dedup();
+            (
+                "assessment",
+                format!("CASE WHEN {} THEN 0 WHEN {} THEN 1 END", in_p(periods[0]), in_p(periods[1])),
+                format!("year IN ({})", years.iter().map(|y| y.to_string()).collect::<Vec<_>>().join(", ")),
+            )
+        }
+    };
+    format!("SELECT * FROM (SELECT *, {tag} AS _period FROM {table} WHERE {prune}) WHERE _period IS NOT NULL")
+}
+
+fn thresholds_case(ind: &Indicator, months: u32) -> String {
+    let t = |green: f64, amber: f64, value: &str| match ind.direction {
+        Direction::Higher => format!(
+            "CASE WHEN {value} IS NULL THEN NULL WHEN {value} >= {} THEN 'green' WHEN {value} >= {} THEN 'amber' ELSE 'red' END",
+            num(green),
+            num(amber)
+        ),
+        Direction::Lower => format!(
+            "CASE WHEN {value} IS NULL THEN NULL WHEN {value} <= {} THEN 'green' WHEN {value} <= {} THEN 'amber' ELSE 'red' END",
+            num(green),
+            num(amber)
+        ),
+    };
+    let mut branches = Vec::new();
+    for cat in ind.thresholds_by_category.keys() {
+        let th = ind.thresholds_for(Some(cat), months);
+        branches.push(format!("WHEN category = {} THEN {}", quote(cat), t(th.green, th.amber, "value")));
+    }
+    let d = ind.thresholds_for(None, months);
+    if branches.is_empty() {
+        t(d.green, d.amber, "value")
+    } else {
+        format!("CASE {} ELSE {} END", branches.join(" "), t(d.green, d.amber, "value"))
+    }
+}
+
+/// The whole script for `period`.
+pub fn script(catalogue: &Catalogue, root: &Path, period: Period) -> Result<String> {
+    let periods = [period, period.previous()];
+    let months = period.month_count();
+    let mut s = String::new();
+    writeln!(
+        s,
+        "-- dangjian {}: the indicators of {period} (and {} for change), Spark SQL.",
+        env!("CARGO_PKG_VERSION"),
+        periods[1]
+    )?;
+    writeln!(s, "-- Catalogue BLAKE3 {}. Generated; edit the catalogue, not this file.\n", catalogue.hash())?;
+    s.push_str(&ddl(root)?);
+    s.push('\n');
+    writeln!(s, "CREATE OR REPLACE TEMPORARY VIEW dj_periods AS SELECT 0 AS _period UNION ALL SELECT 1 AS _period;")?;
+    writeln!(
+        s,
+        "-- Each unit with each of its ancestors, itself included, from the path column.\nCREATE OR REPLACE TEMPORARY VIEW dj_closure AS SELECT u.unit_id, a.ancestor_id FROM units u LATERAL VIEW explode(split(u.path, '/')) a AS ancestor_id;"
+    )?;
+    for src in [Source::Attendance, Source::Points, Source::Assessment] {
+        writeln!(s, "CREATE OR REPLACE TEMPORARY VIEW dj_src_{:?} AS {};", src, source_view(src, periods))?;
+        // Each source is read by several steps: read it once.
+        writeln!(s, "CACHE TABLE dj_src_{src:?};")?;
+    }
+    let mut figures: Vec<String> = Vec::new();
+    // Ratios: one pass per (source, filter), as in `compute`.
+    let mut groups: Vec<((Source, String), Vec<&Indicator>)> = Vec::new();
+    for ind in catalogue.indicator.iter().filter(|i| i.kind == IndicatorKind::Ratio) {
+        let key = (ind.source.expect("checked"), ind.filter.clone().unwrap_or_default());
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.push(ind),
+            None => groups.push((key, vec![ind])),
+        }
+    }
+    for (gi, ((src, filter), inds)) in groups.iter().enumerate() {
+        let aggs: Vec<String> = inds
+            .iter()
+            .map(|i| {
+                format!(
+                    "CAST({} AS DOUBLE) AS `n_{id}`, CAST({} AS DOUBLE) AS `d_{id}`",
+                    i.numerator.as_deref().expect("checked"),
+                    i.denominator.as_deref().expect("checked"),
+                    id = i.id
+                )
+            })
+            .collect();
+        let where_ = if filter.is_empty() { String::new() } else { format!(" WHERE ({filter})") };
+        writeln!(
+            s,
+            "CREATE OR REPLACE TEMPORARY VIEW dj_g{gi} AS SELECT c.ancestor_id AS unit_id, r._period, {} FROM (SELECT * FROM dj_src_{src:?} AS s{where_}) r JOIN dj_closure c ON r.unit_id = c.unit_id GROUP BY c.ancestor_id, r._period;",
+            aggs.join(", ")
+        )?;
+        for i in inds {
+            figures.push(format!(
+                "SELECT u.unit_id, p._period, {ind} AS indicator, COALESCE(g.`n_{id}`, CAST(0 AS DOUBLE)) AS numerator, COALESCE(g.`d_{id}`, CAST(0 AS DOUBLE)) AS denominator, {scale} AS scale FROM units u CROSS JOIN dj_periods p LEFT JOIN dj_g{gi} g ON g.unit_id = u.unit_id AND g._period = p._period",
+                ind = quote(&i.id),
+                id = i.id,
+                scale = num(i.scale)
+            ));
+        }
+    }
+    // Per-branch counts rolled up the tree: activity coverage and meeting completion.
+    let branch_rollup = |name: &str, per_branch: &str, per_branch_den: f64| -> String {
+        format!(
+            "SELECT u.unit_id, p._period, {ind} AS indicator, COALESCE(x.held, CAST(0 AS DOUBLE)) AS numerator, COALESCE(x.den, CAST(0 AS DOUBLE)) AS denominator, CAST(1.0 AS DOUBLE) AS scale \
+FROM units u CROSS JOIN dj_periods p LEFT JOIN (SELECT c.ancestor_id AS unit_id, b._period, SUM(b.held) AS held, COUNT(*) * {den} AS den FROM ({per_branch}) b JOIN dj_closure c ON c.unit_id = b.unit_id GROUP BY c.ancestor_id, b._period) x \
+ON x.unit_id = u.unit_id AND x._period = p._period",
+            ind = quote(name),
+            den = num(per_branch_den)
+        )
+    };
+    for ind in &catalogue.indicator {
+        match ind.kind {
+            IndicatorKind::ActivityCoverage => {
+                let et = ind.event_type.clone().unwrap_or_default();
+                let per_branch = format!(
+                    "SELECT b.unit_id, p._period, CAST(COUNT(DISTINCT CASE WHEN a.event_type = {et} THEN month(a.event_date) END) AS DOUBLE) AS held \
+FROM units b CROSS JOIN dj_periods p LEFT JOIN dj_src_Attendance a ON a.unit_id = b.unit_id AND a._period = p._period WHERE b.level = 'branch' GROUP BY b.unit_id, p._period",
+                    et = quote(&et)
+                );
+                figures.push(branch_rollup(&ind.id, &per_branch, months as f64));
+            }
+            IndicatorKind::MeetingCompletion if period.kind() != PeriodKind::Month => {
+                let q = months / 3;
+                let req: Vec<(String, f64)> =
+                    catalogue.meetings.required_per_quarter.iter().map(|(t, n)| (t.clone(), (*n * q) as f64)).collect();
+                let total: f64 = req.iter().map(|r| r.1).sum();
+                let values: Vec<String> = req.iter().map(|(t, r)| format!("({}, {})", quote(t), num(*r))).collect();
+                let per_branch = format!(
+                    "SELECT b.unit_id, p._period, SUM(LEAST(COALESCE(m.events, CAST(0 AS DOUBLE)), req.required)) AS held \
+FROM units b CROSS JOIN dj_periods p CROSS JOIN (VALUES {}) AS req(event_type, required) \
+LEFT JOIN (SELECT unit_id, _period, event_type, CAST(COUNT(DISTINCT event_id) AS DOUBLE) AS events FROM dj_src_Attendance GROUP BY unit_id, _period, event_type) m \
+ON m.unit_id = b.unit_id AND m._period = p._period AND m.event_type = req.event_type WHERE b.level = 'branch' GROUP BY b.unit_id, p._period",
+                    values.join(", ")
+                );
+                figures.push(branch_rollup(&ind.id, &per_branch, total));
+            }
+            _ => {}
+        }
+    }
+    writeln!(
+        s,
+        "CREATE OR REPLACE TEMPORARY VIEW dj_base AS SELECT unit_id, _period, indicator, numerator, denominator, CASE WHEN denominator > 0 THEN (scale * numerator) / denominator END AS value FROM (\n  {}\n);",
+        figures.join("\n  UNION ALL\n  ")
+    )?;
+    // The composite: weighted mean of the parts that are not null, weights rescaled.
+    let composite_id = catalogue.indicator.iter().find(|i| i.kind == IndicatorKind::Composite).map(|i| i.id.clone());
+    let parts: Vec<String> = catalogue
+        .composite
+        .part
+        .iter()
+        .map(|p| format!("({}, {}, {})", quote(&p.indicator), num(p.weight), num(p.scale)))
+        .collect();
+    match &composite_id {
+        Some(id) => writeln!(
+            s,
+            "CREATE OR REPLACE TEMPORARY VIEW dj_values AS SELECT unit_id, _period, indicator, numerator, denominator, value FROM dj_base \
+UNION ALL SELECT b.unit_id, b._period, {} AS indicator, CAST(NULL AS DOUBLE), CAST(NULL AS DOUBLE), \
+CASE WHEN SUM(CASE WHEN b.value IS NOT NULL THEN w.weight END) > 0 THEN SUM(w.weight * (w.scale * b.value)) / SUM(CASE WHEN b.value IS NOT NULL THEN w.weight END) END \
+FROM dj_base b JOIN (VALUES {}) AS w(indicator, weight, scale) ON b.indicator = w.indicator GROUP BY b.unit_id, b._period;",
+            quote(id),
+            parts.join(", ")
+        )?,
+        None => writeln!(
+            s,
+            "CREATE OR REPLACE TEMPORARY VIEW dj_values AS SELECT unit_id, _period, indicator, numerator, denominator, value FROM dj_base;"
+        )?,
+    }
+    writeln!(s, "CACHE TABLE dj_values;")?;
+    // Status and competition rank within level and category.
+    let mut status_cases = Vec::new();
+    let mut order_cases = Vec::new();
+    for ind in &catalogue.indicator {
+        status_cases.push(format!("WHEN {} THEN {}", quote(&ind.id), thresholds_case(ind, months)));
+        let sign = if ind.direction == Direction::Higher { "-" } else { "" };
+        order_cases.push(format!("WHEN {} THEN {sign}value", quote(&ind.id)));
+    }
+    writeln!(
+        s,
+        "CREATE OR REPLACE TEMPORARY VIEW dj_judged AS SELECT v.*, u.unit_name, u.level, u.category, \
+CASE v.indicator {} END AS status, \
+CASE WHEN v.value IS NULL THEN NULL ELSE RANK() OVER (PARTITION BY v.indicator, v._period, u.level, u.category, v.value IS NULL ORDER BY CASE v.indicator {} END) END AS `rank` \
+FROM dj_values v JOIN units u ON u.unit_id = v.unit_id;",
+        status_cases
+            .iter()
+            .map(|c| c.replace("category", "u.category").replace("value", "v.value"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        order_cases.iter().map(|c| c.replace("value", "v.value")).collect::<Vec<_>>().join(" ")
+    )?;
+    // Weak-unit candidates.
+    let w = &catalogue.weak;
+    let comp = composite_id.clone().unwrap_or_default();
+    let mut rules = Vec::new();
+    if let Some(l) = w.composite_below {
+        rules.push(format!("(c.value IS NOT NULL AND c.value < {})", num(l)));
+    }
+    if w.last_in_group {
+        rules.push("(g.size >= 2 AND g.last > 1 AND c.`rank` = g.last)".to_string());
+    }
+    if let Some(l) = w.meeting_completion_below {
+        rules.push(format!("(m.value IS NOT NULL AND m.value < {})", num(l)));
+    }
+    let fired = if rules.is_empty() { "FALSE".to_string() } else { rules.join(" OR ") };
+    writeln!(
+        s,
+        "CREATE OR REPLACE TEMPORARY VIEW dj_weak AS SELECT u.unit_id, p._period, 'weak_candidate' AS indicator, CAST(NULL AS DOUBLE) AS numerator, CAST(NULL AS DOUBLE) AS denominator, \
+CASE WHEN {fired} THEN CAST(1 AS DOUBLE) ELSE CAST(0 AS DOUBLE) END AS value, u.unit_name, u.level, u.category, \
+CASE WHEN {fired} THEN 'red' ELSE 'green' END AS status, CAST(NULL AS INT) AS `rank` \
+FROM units u CROSS JOIN dj_periods p \
+LEFT JOIN dj_judged c ON c.unit_id = u.unit_id AND c._period = p._period AND c.indicator = {comp} \
+LEFT JOIN dj_judged m ON m.unit_id = u.unit_id AND m._period = p._period AND m.indicator = 'meeting_completion' \
+LEFT JOIN (SELECT level, category, _period, COUNT(`rank`) AS size, MAX(`rank`) AS last FROM dj_judged WHERE indicator = {comp} GROUP BY level, category, _period) g \
+ON g.level = u.level AND g.category <=> u.category AND g._period = p._period;",
+        comp = quote(&comp)
+    )?;
+    writeln!(s, "CACHE TABLE dj_judged;")?;
+    writeln!(
+        s,
+        "CREATE OR REPLACE TEMPORARY VIEW dj_all AS SELECT unit_id, _period, indicator, numerator, denominator, value, unit_name, level, category, status, `rank` FROM dj_judged UNION ALL SELECT * FROM dj_weak;"
+    )?;
+    writeln!(
+        s,
+        "-- The indicators table of {period}: the same rows and columns as `dangjian compute` writes.\n\
+CREATE OR REPLACE TEMPORARY VIEW dj_indicators AS SELECT a.unit_id, a.unit_name, a.level, a.category, a.indicator, a.value, a.numerator, a.denominator, a.status, a.`rank`, \
+b.value AS previous_value, a.value - b.value AS change, CAST(NULL AS STRING) AS note, {} AS period \
+FROM dj_all a LEFT JOIN dj_all b ON b.unit_id = a.unit_id AND b.indicator = a.indicator AND b._period = 1 WHERE a._period = 0;",
+        quote(&period.to_string())
+    )?;
+    writeln!(s, "SELECT * FROM dj_indicators ORDER BY indicator, unit_id;")?;
+    Ok(s)
+}

@@ -1,0 +1,104 @@
+//! `dangjian sql --dialect spark`: Spark (local mode, pyspark from PyPI) reads every table with
+//! the right types and counts, and the generated script computes the same indicators as
+//! `dangjian compute` for a month, a quarter and a year. Needs `DANGJIAN_PYTHON` with pyspark
+//! (scripts/test) and Java; see interop.rs for when a missing Python fails.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+
+use super::*;
+
+fn spark(py: &str, args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/spark_run.py");
+    let out = Command::new(py).arg(script).args(args).output().expect("python runs");
+    assert!(out.status.success(), "spark failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn close(a: f64, b: f64) -> bool {
+    a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+}
+
+#[test]
+fn spark_reads_the_warehouse_and_the_script_matches_compute() {
+    let Some(py) = super::interop::python() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let wh = t.path().join("wh");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
+    run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).arg(&sample), 0);
+    let periods = ["2026Q1", "2026-03", "2025"];
+    let mut scripts = Vec::new();
+    for p in periods {
+        run_expect(dangjian().args(["compute", "--period", p, "--warehouse"]).arg(&wh), 0);
+        let sql = run_expect(dangjian().args(["sql", "--dialect", "spark", "--period", p, "--warehouse"]).arg(&wh), 0);
+        let file = t.path().join(format!("{p}.sql"));
+        std::fs::write(&file, &sql.stdout).unwrap();
+        scripts.push(file);
+    }
+    run_expect(dangjian().args(["draw", "--period", "2026Q1", "--seed", "1", "--warehouse"]).arg(&wh), 0);
+    run_expect(
+        dangjian()
+            .args(["report", "--period", "2026Q1", "--warehouse"])
+            .arg(&wh)
+            .arg("--out")
+            .arg(t.path().join("out")),
+        0,
+    );
+
+    // Every table, read by Spark with partition discovery: counts and types.
+    let tables = spark(&py, &["tables".as_ref(), wh.as_os_str()]);
+    for table in
+        ["units", "attendance", "points", "assessment", "quarantine", "ingests", "indicators", "problems", "draws"]
+    {
+        let ours = query_number(&wh, &format!("SELECT count(*) FROM {table}")) as u64;
+        assert!(ours > 0, "{table} is empty");
+        assert_eq!(tables[table]["count"].as_u64(), Some(ours), "{table}");
+    }
+    let ty = |t: &str, c: &str| tables[t]["types"][c].as_str().unwrap_or("missing").to_string();
+    assert_eq!(ty("attendance", "event_date"), "date");
+    assert_eq!(ty("attendance", "source_mtime"), "timestamp_ntz");
+    assert_eq!(ty("attendance", "month"), "int");
+    assert_eq!(ty("points", "points"), "double");
+    assert_eq!(ty("ingests", "ingested_at"), "timestamp_ntz");
+    assert_eq!(ty("indicators", "period"), "string");
+
+    // Parity: every row, every column the script computes.
+    let mut args: Vec<&std::ffi::OsStr> = vec!["scripts".as_ref()];
+    args.extend(scripts.iter().map(|s| s.as_os_str()));
+    let results = spark(&py, &args);
+    for (p, file) in periods.iter().zip(&scripts) {
+        let rows = results[file.to_str().unwrap()].as_array().unwrap();
+        let ours_json = run_expect(
+            dangjian()
+                .args(["query", "--format", "json", "--warehouse"])
+                .arg(&wh)
+                .arg(format!("SELECT * FROM indicators WHERE period = '{p}'")),
+            0,
+        );
+        let ours: HashMap<(String, String), serde_json::Value> = String::from_utf8(ours_json.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                ((v["unit_id"].as_str().unwrap().to_string(), v["indicator"].as_str().unwrap().to_string()), v)
+            })
+            .collect();
+        assert_eq!(rows.len(), ours.len(), "{p}: row count");
+        let mut compared = 0;
+        for r in rows {
+            let key = (r["unit_id"].as_str().unwrap().to_string(), r["indicator"].as_str().unwrap().to_string());
+            let o = ours.get(&key).unwrap_or_else(|| panic!("{p}: Spark has {key:?}, dangjian does not"));
+            for col in ["value", "numerator", "denominator", "previous_value", "change"] {
+                match (r[col].as_f64(), o[col].as_f64()) {
+                    (Some(a), Some(b)) => assert!(close(a, b), "{p} {key:?} {col}: spark {a}, dangjian {b}"),
+                    (a, b) => assert_eq!(a, b, "{p} {key:?} {col}"),
+                }
+            }
+            assert_eq!(r["status"], o["status"], "{p} {key:?} status");
+            assert_eq!(r["rank"].as_i64(), o["rank"].as_i64(), "{p} {key:?} rank");
+            compared += 1;
+        }
+        assert!(compared >= 300, "{p}: {compared}");
+    }
+}

@@ -165,6 +165,7 @@ pub enum FormatArg {
     Csv,
     Json,
     Parquet,
+    Xlsx,
 }
 
 #[derive(Debug, Args)]
@@ -173,11 +174,25 @@ pub struct QueryArgs {
     pub warehouse: PathBuf,
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
-    /// Write to this file instead of stdout (required for parquet).
+    /// Write to this file instead of stdout (required for parquet and xlsx).
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// The SQL; tables: units, attendance, points, assessment, quarantine, ingests, indicators.
+    /// A value for a `:name` placeholder in the SQL, as NAME=VALUE (repeatable); values are
+    /// inserted as quoted literals, never as SQL.
+    #[arg(long = "param", value_parser = param)]
+    pub params: Vec<(String, String)>,
+    /// The SQL, `@FILE` to read it from a file, or `DESCRIBE TABLE`. Tables: units, attendance,
+    /// points, assessment, quarantine, ingests, indicators, problems, draws, runs.
     pub sql: String,
+}
+
+fn param(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+            Ok((k.to_string(), v.to_string()))
+        }
+        _ => Err(format!("'{s}' is not NAME=VALUE (a name of letters, digits and _)")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -280,6 +295,7 @@ impl FormatArg {
             FormatArg::Csv => Format::Csv,
             FormatArg::Json => Format::Json,
             FormatArg::Parquet => Format::Parquet,
+            FormatArg::Xlsx => Format::Xlsx,
         }
     }
 }

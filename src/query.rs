@@ -20,6 +20,7 @@ pub enum Format {
     Csv,
     Json,
     Parquet,
+    Xlsx,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,8 +75,103 @@ pub fn check_read_only(sql: &str) -> Result<(), NotReadOnly> {
     }
 }
 
+/// Put parameter values into `:name` placeholders as SQL literals: numbers bare, anything else
+/// a quoted string with quotes doubled, so a value can never become SQL. An unknown
+/// placeholder, or a parameter never used, is an error.
+pub fn bind(sql: &str, params: &[(String, String)]) -> Result<String, crate::exit::UsageError> {
+    let mut out = String::with_capacity(sql.len());
+    let mut used = vec![false; params.len()];
+    let mut chars = sql.char_indices().peekable();
+    let mut in_string = false;
+    while let Some((i, c)) = chars.next() {
+        if c == '\'' {
+            in_string = !in_string;
+        }
+        let starts_name =
+            c == ':' && !in_string && chars.peek().is_some_and(|(_, n)| n.is_ascii_alphabetic() || *n == '_');
+        // `::` is a cast, not a placeholder.
+        if !starts_name || sql[..i].ends_with(':') {
+            out.push(c);
+            continue;
+        }
+        let mut name = String::new();
+        while let Some((_, n)) = chars.peek() {
+            if n.is_ascii_alphanumeric() || *n == '_' {
+                name.push(*n);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        let Some(k) = params.iter().position(|(p, _)| *p == name) else {
+            return Err(crate::exit::UsageError(format!("the SQL uses :{name} but no --param {name}=… was given")));
+        };
+        used[k] = true;
+        let v = &params[k].1;
+        if v.parse::<f64>().is_ok_and(f64::is_finite) && !v.trim().is_empty() && v.trim() == v {
+            out.push_str(v);
+        } else {
+            out.push('\'');
+            out.push_str(&v.replace('\'', "''"));
+            out.push('\'');
+        }
+    }
+    if let Some(k) = used.iter().position(|u| !u) {
+        return Err(crate::exit::UsageError(format!("--param {} is not used in the SQL", params[k].0)));
+    }
+    Ok(out)
+}
+
+/// `DESCRIBE table`: each column with its type, whether it is a partition column, and the
+/// table's row and partition counts.
+pub fn describe(wh: &Warehouse, table: &str) -> Result<DataFrame> {
+    let snapshot = wh.snapshot()?;
+    let (lf, partitions) = match Table::parse(table) {
+        Some(t) => {
+            let files = snapshot.files(t)?;
+            let parts: std::collections::BTreeSet<String> = files.iter().map(|f| snapshot.partition_of(t, f)).collect();
+            let n = if files.is_empty() { 0 } else { parts.len().max(1) };
+            (scan_table(&snapshot, t)?, n)
+        }
+        None if table == "runs" => {
+            (crate::pipeline::history::runs_frame(&crate::pipeline::history::load(wh)?)?.lazy(), 0)
+        }
+        None => return Err(crate::exit::UsageError(format!("no table named '{table}'")).into()),
+    };
+    let df = lf.collect()?;
+    let stored = crate::tables::empty_frame(Table::parse(table).unwrap_or(Table::Units)).ok();
+    let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+    let n = names.len();
+    Ok(DataFrame::new(
+        n,
+        vec![
+            Column::new("column".into(), names.clone()),
+            Column::new("type".into(), df.dtypes().iter().map(|t| t.to_string()).collect::<Vec<_>>()),
+            Column::new(
+                "partition".into(),
+                names
+                    .iter()
+                    .map(|c| Table::parse(table).is_some() && stored.as_ref().is_some_and(|s| s.column(c).is_err()))
+                    .collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "non_null".into(),
+                df.columns().iter().map(|c| (c.len() - c.null_count()) as i64).collect::<Vec<_>>(),
+            ),
+            Column::new("rows".into(), vec![df.height() as i64; n]),
+            Column::new("partitions".into(), vec![partitions as i64; n]),
+        ],
+    )?)
+}
+
 /// Run `sql` over the warehouse.
 pub fn run(wh: &Warehouse, sql: &str) -> Result<DataFrame> {
+    let words: Vec<&str> = sql.split_whitespace().collect();
+    if let [d, table] = words.as_slice()
+        && d.eq_ignore_ascii_case("describe")
+    {
+        return describe(wh, table.trim_end_matches(';'));
+    }
     check_read_only(sql)?;
     let mut ctx = context(wh)?;
     let lf = anyhow::Context::context(ctx.execute(sql), "in the SQL")?;
@@ -168,7 +264,35 @@ pub fn write(df: &mut DataFrame, format: Format, out: &mut dyn Write, parquet_pa
             crate::warehouse::write_parquet(df, path)?;
             Ok(())
         }
+        Format::Xlsx => {
+            let Some(path) = parquet_path else { bail!("--format xlsx needs --output FILE") };
+            write_xlsx(df, path)
+        }
     }
+}
+
+/// One sheet: a header row, numbers as numbers, text neutralised against formulas.
+fn write_xlsx(df: &DataFrame, path: &Path) -> Result<()> {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    let cols = string_columns(df)?;
+    let numeric: Vec<bool> = df.dtypes().iter().map(|t| t.is_primitive_numeric()).collect();
+    for (j, name) in df.get_column_names().iter().enumerate() {
+        ws.write_string_with_format(0, j as u16, name.as_str(), &bold)?;
+    }
+    for (i, row) in rows_of(&cols).enumerate() {
+        for (j, v) in row.iter().enumerate() {
+            let Some(v) = v else { continue };
+            let (r, c) = (i as u32 + 1, j as u16);
+            match v.parse::<f64>() {
+                Ok(n) if numeric[j] => ws.write_number(r, c, n)?,
+                _ => ws.write_string(r, c, crate::ingest::exports::neutralise(v))?,
+            };
+        }
+    }
+    wb.save(path)?;
+    Ok(())
 }
 
 fn write_table(df: &DataFrame, out: &mut dyn Write) -> Result<()> {
@@ -204,6 +328,20 @@ fn write_table(df: &DataFrame, out: &mut dyn Write) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parameters_become_literals_never_sql() {
+        let p = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert_eq!(
+            bind("SELECT * FROM t WHERE period = :period", &[p("period", "2026Q1")]).unwrap(),
+            "SELECT * FROM t WHERE period = '2026Q1'"
+        );
+        assert_eq!(bind("SELECT :n + 1", &[p("n", "41")]).unwrap(), "SELECT 41 + 1");
+        assert_eq!(bind("SELECT :x", &[p("x", "a' OR '1'='1")]).unwrap(), "SELECT 'a'' OR ''1''=''1'");
+        assert_eq!(bind("SELECT ':kept', a::int", &[]).unwrap(), "SELECT ':kept', a::int");
+        assert!(bind("SELECT :missing", &[]).is_err());
+        assert!(bind("SELECT 1", &[p("unused", "1")]).is_err());
+    }
 
     #[test]
     fn only_reading_statements_pass() {

@@ -72,3 +72,53 @@ fn a_closed_pipe_is_not_an_error() {
     assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
     assert!(out.stderr.is_empty(), "nothing on stderr: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn parameters_saved_queries_describe_and_xlsx() {
+    let t = tempfile::tempdir().unwrap();
+    let files = stage(&t.path().join("inbox"), &["ingest/units_gbk.csv", "ingest/attendance_bom.csv"]);
+    let wh = t.path().join("wh");
+    run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).args(&files), 3);
+    // A saved query with a parameter; the value is a literal, so an injection finds nothing.
+    let saved = t.path().join("by_level.sql");
+    std::fs::write(&saved, "SELECT count(*) AS n FROM units WHERE level = :level").unwrap();
+    let q = |v: &str| {
+        let out = run_expect(
+            dangjian()
+                .args(["query", "--format", "csv", "--warehouse"])
+                .arg(&wh)
+                .arg(format!("@{}", saved.display()))
+                .args(["--param", &format!("level={v}")]),
+            0,
+        );
+        stdout(&out)
+    };
+    assert_eq!(q("branch"), "n\n3\n");
+    assert_eq!(q("branch' OR '1'='1"), "n\n0\n");
+    run_expect(dangjian().args(["query", "--warehouse"]).arg(&wh).arg("SELECT :nope"), 2);
+    // DESCRIBE: columns, types, partition columns, rows (5 loaded) and partitions (3 months).
+    let d = stdout(&run_expect(
+        dangjian().args(["query", "--format", "csv", "--warehouse"]).arg(&wh).arg("DESCRIBE attendance"),
+        0,
+    ));
+    assert!(d.starts_with("column,type,partition,non_null,rows,partitions\n"), "{d}");
+    assert!(d.contains("event_date,date,false,5,5,3\n"), "{d}");
+    assert!(d.contains("month,i32,true,5,5,3\n"), "{d}");
+    // XLSX output opens with calamine and holds the numbers.
+    let x = t.path().join("levels.xlsx");
+    run_expect(
+        dangjian()
+            .args(["query", "--format", "xlsx", "--output"])
+            .arg(&x)
+            .arg("--warehouse")
+            .arg(&wh)
+            .arg("SELECT level, count(*) AS n FROM units GROUP BY level ORDER BY level"),
+        0,
+    );
+    use calamine::Reader;
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook(&x).unwrap();
+    let sheet = wb.worksheet_range_at(0).unwrap().unwrap();
+    let rows: Vec<String> =
+        sheet.rows().map(|r| r.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")).collect();
+    assert_eq!(rows, vec!["level,n", "branch,3", "community,2", "district,1", "township,2"]);
+}

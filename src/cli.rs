@@ -262,6 +262,10 @@ pub struct SampleArgs {
     /// The last month of the history (default 2026-03).
     #[arg(long, default_value = "2026-03")]
     pub end: Period,
+    /// Every file as UTF-8 CSV with English headers and codes (for benchmarks against tools
+    /// that read nothing else).
+    #[arg(long)]
+    pub plain: bool,
 }
 
 impl KindArg {

@@ -16,6 +16,7 @@ pub fn run(a: SampleArgs) -> Result<Outcome> {
         seed: a.seed,
         dirty: a.dirty,
         end: a.end,
+        plain: a.plain,
     };
     let s = sample::generate(&a.out, &opts)?;
     let mut out = std::io::stdout().lock();

@@ -33,6 +33,8 @@ pub struct SampleOptions {
     pub dirty: f64,
     /// The last month of the history.
     pub end: Period,
+    /// Every file UTF-8 CSV with English headers and codes.
+    pub plain: bool,
 }
 
 /// What was generated, and what an ingest of it should report.
@@ -226,6 +228,7 @@ pub fn generate(out: &Path, opts: &SampleOptions) -> Result<SampleSummary> {
         spoil_rng: root.fork("dirt"),
         spoil_turn: 0,
         spoiled_keys: HashSet::new(),
+        plain: opts.plain,
     };
     std::fs::create_dir_all(out)?;
     g.write_units(&units)?;
@@ -241,7 +244,7 @@ pub fn generate(out: &Path, opts: &SampleOptions) -> Result<SampleSummary> {
     // Points: XLSX per quarter for a small district, CSV per month for a large one.
     let points_rows_estimate = opts.members as u64 * months.len() as u64 * 2;
     let mut prng = root.fork("points");
-    if points_rows_estimate <= XLSX_POINTS_LIMIT {
+    if points_rows_estimate <= XLSX_POINTS_LIMIT && !opts.plain {
         let mut quarter: Option<(Period, XlsxOut)> = None;
         for month in &months {
             let Period::Month { year, month: m } = *month else { unreachable!() };
@@ -266,7 +269,9 @@ pub fn generate(out: &Path, opts: &SampleOptions) -> Result<SampleSummary> {
             g.finish_csv(csv, "points")?;
         }
     }
-    g.write_assessment(&units, &months, &mut root.fork("assessment"))?;
+    if !opts.plain {
+        g.write_assessment(&units, &months, &mut root.fork("assessment"))?;
+    }
     // Late corrections come last, so they are the latest exports.
     for (month, rows) in corrections {
         if !rows.is_empty() {
@@ -293,6 +298,7 @@ struct Gen {
     spoil_rng: Rng,
     spoil_turn: usize,
     spoiled_keys: HashSet<(String, String)>,
+    plain: bool,
 }
 
 impl Gen {
@@ -338,6 +344,15 @@ impl Gen {
     }
 
     fn write_units(&mut self, units: &[Unit]) -> Result<()> {
+        if self.plain {
+            let mut csv = CsvOut::create(&self.out.join("units/units.csv"), Enc::Utf8)?;
+            csv.row(&["unit_id", "unit_name", "parent_id", "level", "category"])?;
+            for u in units {
+                let parent = u.parent.map(|p| units[p].id.as_str()).unwrap_or("");
+                csv.row(&[&u.id, &u.name, parent, u.level, u.category.unwrap_or("")])?;
+            }
+            return self.finish_csv(csv, "units");
+        }
         let mut csv = CsvOut::create(&self.out.join("units/组织架构.csv"), Enc::Gb18030)?;
         csv.row(&["组织编码", "组织名称", "上级组织编码", "层级", "类别"])?;
         for u in units {
@@ -360,9 +375,20 @@ impl Gen {
         rng: &mut Rng,
     ) -> Result<Vec<Correction>> {
         let Period::Month { year, month: m } = month else { unreachable!() };
-        let mut zh = CsvOut::create(&self.out.join(format!("attendance/{month}_街道农村出勤.csv")), Enc::Gb18030)?;
+        // Plain: one UTF-8 file a month, English throughout (the "zh" writer is not used).
+        let (zh_name, zh_enc) = if self.plain {
+            (format!("attendance/{month}_unused.csv"), Enc::Utf8)
+        } else {
+            (format!("attendance/{month}_街道农村出勤.csv"), Enc::Gb18030)
+        };
+        let mut zh = CsvOut::create(&self.out.join(zh_name), zh_enc)?;
         zh.row(&["活动编号", "组织编码", "活动类型", "活动日期", "党员编号", "出勤状态", "姓名"])?;
-        let mut en = CsvOut::create(&self.out.join(format!("attendance/{month}_organs_nonpublic.csv")), Enc::Utf8Bom)?;
+        let (en_name, en_enc) = if self.plain {
+            (format!("attendance/attendance_{month}.csv"), Enc::Utf8)
+        } else {
+            (format!("attendance/{month}_organs_nonpublic.csv"), Enc::Utf8Bom)
+        };
+        let mut en = CsvOut::create(&self.out.join(en_name), en_enc)?;
         en.row(&["event_id", "unit_id", "event_type", "event_date", "member_id", "status", "member_name"])?;
         let mut corrections = Vec::new();
         let month_in_quarter = (m - 1) % 3; // 0, 1, 2
@@ -400,7 +426,7 @@ impl Gen {
             if rng.chance(0.3) {
                 events.push(("service", members.iter().copied().filter(|_| rng.chance(0.3)).collect()));
             }
-            let chinese = matches!(u.category, Some("community" | "rural"));
+            let chinese = !self.plain && matches!(u.category, Some("community" | "rural"));
             for (seq, (etype, attendees)) in events.into_iter().enumerate() {
                 let day = 3 + rng.below(24) as u32;
                 let date = NaiveDate::from_ymd_opt(year, m, day.min(28)).expect("valid day");
@@ -449,7 +475,12 @@ impl Gen {
                 }
             }
         }
-        self.finish_csv(zh, "attendance")?;
+        if self.plain {
+            let (path, _) = zh.finish()?;
+            std::fs::remove_file(path)?;
+        } else {
+            self.finish_csv(zh, "attendance")?;
+        }
         self.finish_csv(en, "attendance")?;
         Ok(corrections)
     }

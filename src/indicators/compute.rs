@@ -453,3 +453,88 @@ fn weak(catalogue: &Catalogue, units: &[UnitInfo], pi: usize, fig: &mut Figures)
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(id: &str, level: &str, category: Option<&str>) -> UnitInfo {
+        UnitInfo {
+            id: id.into(),
+            name: id.into(),
+            level: level.into(),
+            category: category.map(Into::into),
+            path: vec![id.into()],
+        }
+    }
+
+    fn set(fig: &mut Figures, unit: &str, ind: &str, v: Option<f64>) {
+        fig.insert((0, unit.into(), ind.into()), Figure { value: v, ..Default::default() });
+    }
+
+    #[test]
+    fn competition_ranks_with_ties_by_direction_within_level_and_category() {
+        let cat = Catalogue::builtin();
+        let units = vec![
+            unit("A", "branch", Some("rural")),
+            unit("B", "branch", Some("rural")),
+            unit("C", "branch", Some("rural")),
+            unit("D", "branch", Some("rural")),
+            unit("E", "branch", Some("rural")),
+            unit("X", "branch", Some("organ")),
+        ];
+        let mut fig = Figures::new();
+        // Higher is better: 0.9, 0.8, 0.8, 0.7 → 1, 2, 2, 4; E has no value, no rank; X is
+        // alone in its category → 1.
+        for (u, v) in
+            [("A", Some(0.9)), ("B", Some(0.8)), ("C", Some(0.8)), ("D", Some(0.7)), ("E", None), ("X", Some(0.1))]
+        {
+            set(&mut fig, u, "attendance_rate", v);
+        }
+        // Lower is better: 0.05, 0.05, 0.2, 0.1 → 1, 1, 4, 3.
+        for (u, v) in [("A", Some(0.05)), ("B", Some(0.05)), ("C", Some(0.2)), ("D", Some(0.1))] {
+            set(&mut fig, u, "absence_rate", v);
+        }
+        judge(&cat, &units, 0, "2026Q1".parse().unwrap(), &mut fig);
+        let rank = |u: &str, i: &str| fig[&(0, u.to_string(), i.to_string())].rank;
+        assert_eq!(
+            ["A", "B", "C", "D", "E", "X"].map(|u| rank(u, "attendance_rate")),
+            [Some(1), Some(2), Some(2), Some(4), None, Some(1)]
+        );
+        assert_eq!(["A", "B", "C", "D"].map(|u| rank(u, "absence_rate")), [Some(1), Some(1), Some(4), Some(3)]);
+        // Status with the rural thresholds (green 0.80, amber 0.65): 0.8 is green, 0.7 amber.
+        let status = |u: &str| fig[&(0, u.to_string(), "attendance_rate".to_string())].status;
+        assert_eq!(
+            ["A", "B", "D", "E", "X"].map(status),
+            [Some("green"), Some("green"), Some("amber"), None, Some("red")]
+        );
+    }
+
+    #[test]
+    fn last_in_group_needs_someone_ahead() {
+        let cat = Catalogue::builtin();
+        let units = vec![
+            unit("A", "branch", Some("rural")),
+            unit("B", "branch", Some("rural")),
+            unit("S", "branch", Some("organ")),
+        ];
+        let mut fig = Figures::new();
+        // All tied at 70: nobody is last. S alone: not last either.
+        for u in ["A", "B", "S"] {
+            set(&mut fig, u, "composite_score", Some(70.0));
+            set(&mut fig, u, "meeting_completion", Some(0.9));
+        }
+        judge(&cat, &units, 0, "2026Q1".parse().unwrap(), &mut fig);
+        weak(&cat, &units, 0, &mut fig);
+        for u in ["A", "B", "S"] {
+            assert_eq!(fig[&(0, u.to_string(), WEAK.to_string())].value, Some(0.0), "{u}");
+        }
+        // B falls behind: B is last of two.
+        set(&mut fig, "B", "composite_score", Some(65.0));
+        judge(&cat, &units, 0, "2026Q1".parse().unwrap(), &mut fig);
+        weak(&cat, &units, 0, &mut fig);
+        let b = &fig[&(0, "B".to_string(), WEAK.to_string())];
+        assert_eq!(b.value, Some(1.0));
+        assert_eq!(b.note.as_deref(), Some("last of 2 branch units by composite_score"));
+    }
+}

@@ -595,3 +595,68 @@ mod tests {
         assert_eq!(v.frame.column("approved").unwrap().bool().unwrap().get(0), Some(true));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::super::schema::map_header;
+    use super::*;
+
+    /// A cell that is sometimes valid and sometimes not, for each attendance column.
+    fn cell(col: usize) -> BoxedStrategy<String> {
+        let choices: Vec<&'static str> = match col {
+            0 => vec!["E1", "E2", "E3", ""],
+            1 => vec!["B1", "B2", "B9", ""],
+            2 => vec!["主题党日", "party_lesson", "lecture", "#N/A"],
+            3 => vec!["2026-03-06", "2026/3/6", "2026-02-30", "1999-01-01", "yesterday"],
+            4 => vec!["M1", "M2", "M3", ""],
+            5 => vec!["出席", "absent", "leave", "late"],
+            _ => vec!["张三", ""],
+        };
+        proptest::sample::select(choices).prop_map(str::to_string).boxed()
+    }
+
+    fn row() -> impl Strategy<Value = Vec<String>> {
+        // Mostly seven cells, sometimes a ragged row.
+        (0u8..10).prop_flat_map(|ragged| {
+            let n = if ragged == 0 { 5 } else { 7 };
+            (0..n).map(cell).collect::<Vec<_>>()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// rows read = rows kept + rows quarantined + duplicates dropped, whatever the rows.
+        #[test]
+        fn every_row_is_accounted_for(rows in prop::collection::vec(row(), 0..60)) {
+            let header: Vec<String> = ["活动编号", "组织编码", "活动类型", "活动日期", "党员编号", "出勤状态", "姓名"].iter().map(|s| s.to_string()).collect();
+            let map = map_header(&header, Some(Kind::Attendance)).unwrap();
+            let names = NameHasher::dropping();
+            let units: HashSet<String> = ["B1".to_string(), "B2".to_string()].into();
+            let mut v = Validator::new(header, map, Some(&units), &names, 8);
+            for (i, r) in rows.iter().enumerate() {
+                let cells: Vec<&str> = r.iter().map(String::as_str).collect();
+                v.row(i as u64 + 2, &cells);
+            }
+            let out = v.finish().unwrap();
+            prop_assert_eq!(out.rows_read, rows.len() as u64);
+            prop_assert_eq!(out.rows_read, out.frame.height() as u64 + out.rejected.len() as u64 + out.duplicates);
+            prop_assert_eq!(out.keys.len(), out.frame.height());
+            // No two kept rows share a key.
+            let distinct: HashSet<u128> = out.keys.iter().copied().collect();
+            prop_assert_eq!(distinct.len(), out.keys.len());
+        }
+
+        /// Any calendar date in range parses back from every form districts export.
+        #[test]
+        fn dates_round_trip(days in 0i64..36_500) {
+            let d = chrono::NaiveDate::from_ymd_opt(2000, 1, 1).unwrap() + chrono::Duration::days(days);
+            use chrono::Datelike;
+            for s in [d.format("%Y-%m-%d").to_string(), format!("{}/{}/{}", d.year(), d.month(), d.day()), format!("{}年{}月{}日", d.year(), d.month(), d.day())] {
+                prop_assert_eq!(super::super::values::parse_date(&s), Ok(d));
+            }
+        }
+    }
+}

@@ -1,62 +1,101 @@
-//! A crash at any moment leaves the previous warehouse intact and readable, and the next run
-//! completes: `ingest` is killed (SIGKILL) at several moments of a large load.
+//! Crash safety: `ingest`, `compute` and `run` killed with SIGKILL at 20 moments each, spread
+//! over an uninterrupted run's duration. After every kill the warehouse is readable (by
+//! dangjian and, with DANGJIAN_PYTHON, by DuckDB) and equals the state before or the state
+//! after; a rerun then reaches exactly the uninterrupted result.
 
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use super::*;
 
-/// Counts of every table, as one string, for comparing states.
-fn state(wh: &std::path::Path) -> String {
-    ["units", "attendance", "points", "assessment", "quarantine", "ingests"]
-        .map(|t| format!("{t}={}", query_number(wh, &format!("SELECT count(*) FROM {t}"))))
-        .join(" ")
+const TRIALS: u32 = 20;
+
+/// Counts and sums of every table, as one string, for comparing states.
+fn state(wh: &Path) -> String {
+    let mut parts: Vec<String> =
+        ["units", "attendance", "points", "assessment", "quarantine", "ingests", "draws", "problems"]
+            .iter()
+            .map(|t| format!("{t}={}", query_number(wh, &format!("SELECT count(*) FROM {t}"))))
+            .collect();
+    parts.push(query_csv(wh, "SELECT count(*) AS n, round(sum(value), 6) AS s FROM indicators").replace('\n', " "));
+    parts.join(" ")
+}
+
+/// DuckDB reads every table, if a Python with duckdb is configured.
+fn duckdb_reads(wh: &Path) {
+    let Ok(py) = std::env::var("DANGJIAN_PYTHON") else { return };
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/read_warehouse.py");
+    let out = Command::new(py).arg(script).arg(wh).output().unwrap();
+    assert!(out.status.success(), "DuckDB cannot read the warehouse: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Kill `cmd` at up to TRIALS moments spread over `full`; after each, the state must be
+/// `before` or `after`. Returns (kills that left the previous state, kills after the commit);
+/// the trials stop at the first kill that came after the commit.
+fn trials(wh: &Path, cmd: &dyn Fn() -> Command, full: Duration, before: &str, after: &str) -> (u32, u32) {
+    let (mut previous, mut completed) = (0, 0);
+    for i in 1..=TRIALS {
+        let at = full.mul_f64(i as f64 / (TRIALS + 1) as f64);
+        let mut child = cmd().stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        std::thread::sleep(at);
+        let _ = child.kill();
+        let _ = child.wait();
+        let now = state(wh);
+        duckdb_reads(wh);
+        if now == before {
+            previous += 1;
+        } else if now == after {
+            completed += 1;
+        } else {
+            panic!(
+                "kill {i} at {at:?} left a state that is neither before nor after:\n{now}\nbefore {before}\nafter {after}"
+            );
+        }
+        // Once a kill came too late the new state is there to stay: later trials would only
+        // repeat that.
+        if now == after {
+            return (previous, completed);
+        }
+    }
+    (previous, completed)
+}
+
+fn sample(dir: &Path) -> PathBuf {
+    let data = dir.join("data");
+    // Large enough that each verb takes a while: about 150k attendance rows.
+    run_expect(
+        dangjian().args(["sample", "--units", "120", "--members", "4000", "--months", "12", "--out"]).arg(&data),
+        0,
+    );
+    data
 }
 
 #[test]
 fn killing_an_ingest_leaves_the_previous_state_and_a_rerun_completes() {
     let t = tempfile::tempdir().unwrap();
-    let data = t.path().join("data");
-    // Large enough that an ingest takes a while: about 150k attendance rows.
-    run_expect(
-        dangjian().args(["sample", "--units", "120", "--members", "4000", "--months", "12", "--out"]).arg(&data),
-        0,
-    );
+    let data = sample(t.path());
     let units_dir = data.join("units");
-
-    // The reference: an uninterrupted run, timed.
     let reference = t.path().join("reference");
     run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&reference).arg(&units_dir), 0);
     let started = Instant::now();
     run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&reference).arg(&data), 0);
     let full = started.elapsed();
-    let want = state(&reference);
+    let after = state(&reference);
 
     let wh = t.path().join("wh");
     run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).arg(&units_dir), 0);
     let before = state(&wh);
-    let mut interrupted = 0;
-    for i in 1..=6u32 {
-        // Kill at spread-out moments of the load, from the start to near the end.
-        let at = full.mul_f64(i as f64 / 7.0);
-        let mut child = dangjian().args(["ingest", "--warehouse"]).arg(&wh).arg(&data).spawn().unwrap();
-        std::thread::sleep(at);
-        let finished = child.try_wait().unwrap().is_some();
-        let _ = child.kill();
-        let _ = child.wait();
-        let now = state(&wh);
-        if finished || now == want {
-            // It got to commit before the kill; the state is the complete new one.
-            assert_eq!(now, want);
-            break;
-        }
-        interrupted += 1;
-        assert_eq!(now, before, "kill {i} at {at:?} left a state that is neither before nor after");
-    }
-    assert!(interrupted >= 1, "no kill landed before the commit (a load takes {full:?})");
-    // The rerun completes to exactly the uninterrupted result.
-    run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).arg(&data), 0);
-    assert_eq!(state(&wh), want);
-    // No staging leftovers remain after a successful run.
+    let cmd = || {
+        let mut c = dangjian();
+        c.args(["ingest", "--warehouse"]).arg(&wh).arg(&data);
+        c
+    };
+    let (previous, completed) = trials(&wh, &cmd, full, &before, &after);
+    eprintln!("ingest: {previous} kills left the previous state, {completed} the new one, 0 anything else");
+    assert!(previous >= 1, "no kill landed before the commit (a load takes {full:?})");
+    run_expect(&mut cmd(), 0);
+    assert_eq!(state(&wh), after);
     let leftovers: Vec<String> = std::fs::read_dir(wh.join(".snapshots"))
         .unwrap()
         .flatten()
@@ -64,4 +103,93 @@ fn killing_an_ingest_leaves_the_previous_state_and_a_rerun_completes() {
         .filter(|n| n.contains("tmp"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn killing_a_compute_keeps_the_old_indicators_and_a_rerun_matches() {
+    let t = tempfile::tempdir().unwrap();
+    let data = sample(t.path());
+    let wh = t.path().join("wh");
+    run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).arg(&data), 0);
+    let before = state(&wh);
+    let reference = t.path().join("reference");
+    copy_warehouse(&wh, &reference);
+    let started = Instant::now();
+    run_expect(dangjian().args(["compute", "--period", "2026Q1", "--warehouse"]).arg(&reference), 0);
+    let full = started.elapsed();
+    let after = state(&reference);
+    let cmd = || {
+        let mut c = dangjian();
+        c.args(["compute", "--period", "2026Q1", "--warehouse"]).arg(&wh);
+        c
+    };
+    let (previous, completed) = trials(&wh, &cmd, full, &before, &after);
+    eprintln!("compute: {previous} kills left the previous state, {completed} the new one, 0 anything else");
+    assert!(previous >= 1, "no kill landed before the commit (compute takes {full:?})");
+    run_expect(&mut cmd(), 0);
+    assert_eq!(state(&wh), after);
+    let file = "indicators/period=2026Q1/part-0.parquet";
+    assert_eq!(std::fs::read(wh.join(file)).unwrap(), std::fs::read(reference.join(file)).unwrap(), "the same bytes");
+}
+
+#[test]
+fn killing_a_run_keeps_a_consistent_warehouse_and_a_rerun_completes() {
+    let t = tempfile::tempdir().unwrap();
+    let data = sample(t.path());
+    let pipeline = t.path().join("review.toml");
+    std::fs::write(
+        &pipeline,
+        "name = \"review\"\nkind = \"quarter\"\nperiod = \"2026Q1\"\ninbox = \"data\"\nwarehouse = \"wh\"\nout = \"out/{period}\"\n\
+         stages = [\"ingest\", \"compute\", \"draw\", \"report\"]\n[draw]\nseed = 7\n",
+    )
+    .unwrap();
+    let _ = data;
+    let started = Instant::now();
+    let reference_pipeline = t.path().join("reference.toml");
+    std::fs::write(
+        &reference_pipeline,
+        std::fs::read_to_string(&pipeline)
+            .unwrap()
+            .replace("\"wh\"", "\"ref\"")
+            .replace("out/{period}", "refout/{period}"),
+    )
+    .unwrap();
+    run_expect(dangjian().arg("run").arg(&reference_pipeline), 0);
+    let full = started.elapsed();
+    let reference = t.path().join("ref");
+    // A run commits several times (ingest, compute ×1, draw, problems): every kill must leave
+    // one of those committed states, and the rerun must reach the final one.
+    let wh = t.path().join("wh");
+    for i in 1..=TRIALS {
+        let at = full.mul_f64(i as f64 / (TRIALS + 1) as f64);
+        let mut child = dangjian()
+            .arg("run")
+            .arg(&pipeline)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(at);
+        let _ = child.kill();
+        let _ = child.wait();
+        if wh.join(".dangjian-warehouse").exists() {
+            state(&wh); // readable
+            duckdb_reads(&wh);
+        }
+        let report = t.path().join("out/2026Q1/report.html");
+        if report.exists() {
+            assert!(
+                std::fs::read_to_string(&report).unwrap().trim_end().ends_with("</html>"),
+                "a half-written report after kill {i}"
+            );
+        }
+    }
+    run_expect(dangjian().arg("run").arg(&pipeline), 0);
+    assert_eq!(state(&wh), state(&reference));
+}
+
+fn copy_warehouse(from: &Path, to: &Path) {
+    // `cp -a` keeps the symlinks and hard links as they are.
+    let ok = Command::new("cp").arg("-a").arg(from).arg(to).status().unwrap().success();
+    assert!(ok);
 }

@@ -5,6 +5,7 @@
 mod browser;
 mod chart;
 mod compute;
+mod corpus;
 mod crash;
 mod draw;
 mod ingest;

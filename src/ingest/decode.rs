@@ -206,3 +206,42 @@ mod tests {
         assert_eq!(decode(b"\xFF\xFEa\0", EncodingChoice::Auto).unwrap_err(), DecodeError::Utf16);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Any bytes: no panic, never a replacement character, and every line is either in the
+        /// text or reported as bad.
+        #[test]
+        fn decoding_any_bytes_is_total_and_lossless(bytes in prop::collection::vec(any::<u8>(), 0..400), choice in 0u8..3) {
+            let choice = [EncodingChoice::Auto, EncodingChoice::Utf8, EncodingChoice::Gb18030][choice as usize];
+            if let Ok(d) = decode(&bytes, choice) {
+                const REPLACEMENT: char = '\u{FFFD}';
+                let in_input = bytes.windows(3).any(|w| w == [0xEF, 0xBF, 0xBD]);
+                prop_assert!(!d.text.contains(REPLACEMENT) || in_input, "a replacement character appeared");
+                let body = bytes.strip_prefix(UTF8_BOM).unwrap_or(&bytes);
+                let lines = body.split(|b| *b == b'\n').count();
+                prop_assert_eq!(d.text.split('\n').count(), lines, "line numbers are kept");
+                for b in &d.bad_lines {
+                    prop_assert!(d.text.split('\n').nth(b.line as usize - 1) == Some(""), "a bad line is blanked");
+                }
+            }
+        }
+
+        /// Any header cells: mapping never panics, and a mapped kind has all its required fields.
+        #[test]
+        fn header_mapping_is_total(cells in prop::collection::vec("[a-z_ 组织编码活动日期-]{0,12}", 0..10)) {
+            if let Ok(m) = super::super::schema::map_header(&cells, None) {
+                for (f, c) in m.kind.fields().iter().zip(&m.columns) {
+                    prop_assert!(!f.required || c.is_some());
+                }
+            }
+        }
+    }
+}

@@ -92,6 +92,9 @@ pub struct ComputeSection {
 #[serde(deny_unknown_fields)]
 struct Raw {
     name: String,
+    /// The folder relative paths are resolved against (relative to the pipeline file; default
+    /// the file's own folder). Relative paths may not leave it.
+    root: Option<String>,
     kind: Kind,
     /// The default period when `--period` is not given (`auto` or a period).
     period: Option<String>,
@@ -163,7 +166,39 @@ impl Pipeline {
             err(line, message)
         })?;
         let line_of = |key: &str| text.lines().position(|l| l.trim_start().starts_with(key)).map(|i| i + 1);
-        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let here = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = normalise(&here.join(raw.root.as_deref().unwrap_or(".")));
+        // Relative paths stay inside the base: a pipeline file cannot reach elsewhere unless its
+        // author writes an absolute path, or declares a wider `root`.
+        let check = |key: &str, p: &str| -> Result<(), ConfigError> {
+            if Path::new(p).is_absolute() {
+                return Ok(());
+            }
+            let inside = normalise(Path::new(p))
+                .components()
+                .next()
+                .is_none_or(|c| !matches!(c, std::path::Component::ParentDir));
+            if inside {
+                Ok(())
+            } else {
+                Err(err(
+                    line_of(key),
+                    format!(
+                        "`{key} = \"{p}\"` leaves the pipeline's folder; write an absolute path, or set `root` to the folder the paths are in"
+                    ),
+                ))
+            }
+        };
+        for (key, value) in [
+            ("inbox", raw.inbox.as_deref()),
+            ("warehouse", Some(raw.warehouse.as_str())),
+            ("out", Some(raw.out.as_str())),
+            ("indicators", raw.indicators.as_deref()),
+        ] {
+            if let Some(v) = value {
+                check(key, v)?;
+            }
+        }
         let resolve = |p: &str| if Path::new(p).is_absolute() { PathBuf::from(p) } else { normalise(&base.join(p)) };
         if raw.stages.is_empty() {
             return Err(err(line_of("stages"), "`stages` lists no stage".into()));
@@ -277,5 +312,22 @@ seed = 5
         let e =
             Pipeline::parse(&GOOD.replace("kind = \"quarter\"", "kind = \"month\""), Path::new("q.toml")).unwrap_err();
         assert!(e.message.contains("only a quarterly pipeline"), "{e}");
+    }
+
+    #[test]
+    fn paths_may_not_leave_the_folder_unless_absolute_or_under_a_declared_root() {
+        let e = Pipeline::parse(&GOOD.replace("inbox = \"in\"", "inbox = \"../../etc\""), Path::new("/srv/p/q.toml"))
+            .unwrap_err();
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.message.contains("leaves the pipeline's folder"), "{e}");
+        let ok = Pipeline::parse(&GOOD.replace("inbox = \"in\"", "inbox = \"/data/in\""), Path::new("/srv/p/q.toml"))
+            .unwrap();
+        assert_eq!(ok.inbox, Some(PathBuf::from("/data/in")));
+        let rooted = Pipeline::parse(&format!("root = \"..\"\n{GOOD}"), Path::new("/srv/p/q.toml")).unwrap();
+        assert_eq!(rooted.warehouse, PathBuf::from("/srv/wh"));
+        assert!(
+            Pipeline::parse(&GOOD.replace("out = \"out/{period}\"", "out = \"a/../../b\""), Path::new("/srv/p/q.toml"))
+                .is_err()
+        );
     }
 }

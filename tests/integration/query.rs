@@ -122,3 +122,31 @@ fn parameters_saved_queries_describe_and_xlsx() {
         sheet.rows().map(|r| r.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(",")).collect();
     assert_eq!(rows, vec!["level,n", "branch,3", "community,2", "district,1", "township,2"]);
 }
+
+#[test]
+fn a_query_during_an_ingest_sees_the_old_or_the_new_state_never_a_mix() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("data");
+    run_expect(
+        dangjian().args(["sample", "--units", "120", "--members", "4000", "--months", "12", "--out"]).arg(&data),
+        0,
+    );
+    let wh = t.path().join("wh");
+    run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).arg(data.join("units")), 0);
+    // Two tables in one query: rows and the ledger change in the same commit, so a mix
+    // (new rows with the old ledger, or the reverse) would show.
+    let sql = "SELECT a.n, i.files FROM (SELECT count(*) AS n FROM attendance) a CROSS JOIN (SELECT count(*) AS files FROM ingests) i";
+    let before = query_csv(&wh, sql);
+    let mut child =
+        dangjian().args(["ingest", "--warehouse"]).arg(&wh).arg(&data).stdout(Stdio::null()).spawn().unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    while child.try_wait().unwrap().is_none() {
+        seen.insert(query_csv(&wh, sql));
+    }
+    assert!(child.wait().unwrap().success());
+    let after = query_csv(&wh, sql);
+    assert_ne!(before, after);
+    for s in &seen {
+        assert!(*s == before || *s == after, "a query saw {s}, neither {before} nor {after}");
+    }
+}

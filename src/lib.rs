@@ -8,6 +8,7 @@
 pub mod charts;
 pub mod cli;
 pub mod commands;
+pub mod configfile;
 pub mod exit;
 pub mod indicators;
 pub mod ingest;

@@ -174,18 +174,7 @@ impl Catalogue {
     pub fn parse(text: &str, path: &Path) -> Result<Catalogue, CatalogueError> {
         let err = |line: Option<usize>, message: String| CatalogueError { path: path.to_path_buf(), line, message };
         let mut cat: Catalogue = toml::from_str(text).map_err(|e| {
-            let message = e.message().trim().to_string();
-            let mut line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
-            // An unknown key's error spans its whole table: point at the key itself.
-            if let (Some(from), Some(key)) =
-                (line, message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()))
-            {
-                let is_key =
-                    |l: &str| l.trim_start().strip_prefix(key).is_some_and(|r| r.trim_start().starts_with('='));
-                if let Some(i) = text.lines().enumerate().skip(from - 1).find(|(_, l)| is_key(l)).map(|(i, _)| i) {
-                    line = Some(i + 1);
-                }
-            }
+            let (line, message) = crate::configfile::locate_toml_error(text, &e);
             err(line, message)
         })?;
         cat.text = text.to_string();

@@ -152,17 +152,7 @@ impl Pipeline {
     pub fn parse(text: &str, path: &Path) -> Result<Pipeline, ConfigError> {
         let err = |line: Option<usize>, message: String| ConfigError { path: path.to_path_buf(), line, message };
         let raw: Raw = toml::from_str(text).map_err(|e| {
-            let message = e.message().trim().to_string();
-            let mut line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
-            if let (Some(from), Some(key)) =
-                (line, message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()))
-            {
-                let is_key =
-                    |l: &str| l.trim_start().strip_prefix(key).is_some_and(|r| r.trim_start().starts_with('='));
-                if let Some(i) = text.lines().enumerate().skip(from - 1).find(|(_, l)| is_key(l)).map(|(i, _)| i) {
-                    line = Some(i + 1);
-                }
-            }
+            let (line, message) = crate::configfile::locate_toml_error(text, &e);
             err(line, message)
         })?;
         let line_of = |key: &str| text.lines().position(|l| l.trim_start().starts_with(key)).map(|i| i + 1);

@@ -180,17 +180,7 @@ fn history_medians(pack: &Pack) -> BTreeMap<(String, Option<String>, String), Ve
     }
     vals.into_iter()
         .map(|(k, per)| {
-            let meds = per
-                .into_iter()
-                .map(|mut v| {
-                    if v.is_empty() {
-                        return None;
-                    }
-                    v.sort_by(f64::total_cmp);
-                    let m = v.len();
-                    Some(if m % 2 == 1 { v[m / 2] } else { (v[m / 2 - 1] + v[m / 2]) / 2.0 })
-                })
-                .collect();
+            let meds = per.into_iter().map(crate::review::problems::median).collect();
             (k, meds)
         })
         .collect()

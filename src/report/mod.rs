@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::charts::Chart;
 use crate::indicators::compute::WEAK;
 use crate::period::PeriodKind;
-use crate::review::problems::Problem;
+use crate::review::problems::{Problem, median};
 use crate::review::{DrawRecord, Pack};
 use charts::{category_zh, level_zh};
 use grading::{Grading, GradingRules};
@@ -73,15 +73,6 @@ struct Project {
 
 fn fmt_opt(v: Option<f64>, unit: &str) -> String {
     v.map_or("—".to_string(), |v| crate::charts::format_value(v, unit))
-}
-
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
 }
 
 /// The project names of the four categories (the district's "136" plan).

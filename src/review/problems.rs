@@ -45,7 +45,8 @@ pub struct Problem {
     pub evidence: String,
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
+/// The median (the mean of the middle two for an even count).
+pub fn median(mut v: Vec<f64>) -> Option<f64> {
     if v.is_empty() {
         return None;
     }

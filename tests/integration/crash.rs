@@ -30,10 +30,12 @@ fn duckdb_reads(wh: &Path) {
     assert!(out.status.success(), "DuckDB cannot read the warehouse: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// Kill `cmd` at up to TRIALS moments spread over `full`; after each, the state must be
-/// `before` or `after`. Returns (kills that left the previous state, kills after the commit);
-/// the trials stop at the first kill that came after the commit.
+/// Kill `cmd` at TRIALS moments spread over `full`; after each, the state must be `before` or
+/// `after`. A kill that came after the commit is counted, and the warehouse is put back to the
+/// state before (from a copy) for the next trial. Returns (previous state, new state) counts.
 fn trials(wh: &Path, cmd: &dyn Fn() -> Command, full: Duration, before: &str, after: &str) -> (u32, u32) {
+    let pristine = wh.with_extension("pristine");
+    copy_warehouse(wh, &pristine);
     let (mut previous, mut completed) = (0, 0);
     for i in 1..=TRIALS {
         let at = full.mul_f64(i as f64 / (TRIALS + 1) as f64);
@@ -47,15 +49,12 @@ fn trials(wh: &Path, cmd: &dyn Fn() -> Command, full: Duration, before: &str, af
             previous += 1;
         } else if now == after {
             completed += 1;
+            std::fs::remove_dir_all(wh).unwrap();
+            copy_warehouse(&pristine, wh);
         } else {
             panic!(
                 "kill {i} at {at:?} left a state that is neither before nor after:\n{now}\nbefore {before}\nafter {after}"
             );
-        }
-        // Once a kill came too late the new state is there to stay: later trials would only
-        // repeat that.
-        if now == after {
-            return (previous, completed);
         }
     }
     (previous, completed)
@@ -92,7 +91,7 @@ fn killing_an_ingest_leaves_the_previous_state_and_a_rerun_completes() {
         c
     };
     let (previous, completed) = trials(&wh, &cmd, full, &before, &after);
-    eprintln!("ingest: {previous} kills left the previous state, {completed} the new one, 0 anything else");
+    eprintln!("ingest: {TRIALS} kills; {previous} left the previous state, {completed} the new one, 0 anything else");
     assert!(previous >= 1, "no kill landed before the commit (a load takes {full:?})");
     run_expect(&mut cmd(), 0);
     assert_eq!(state(&wh), after);
@@ -124,7 +123,7 @@ fn killing_a_compute_keeps_the_old_indicators_and_a_rerun_matches() {
         c
     };
     let (previous, completed) = trials(&wh, &cmd, full, &before, &after);
-    eprintln!("compute: {previous} kills left the previous state, {completed} the new one, 0 anything else");
+    eprintln!("compute: {TRIALS} kills; {previous} left the previous state, {completed} the new one, 0 anything else");
     assert!(previous >= 1, "no kill landed before the commit (compute takes {full:?})");
     run_expect(&mut cmd(), 0);
     assert_eq!(state(&wh), after);

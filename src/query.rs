@@ -35,13 +35,7 @@ pub fn scan_table(snapshot: &Snapshot, table: Table) -> Result<LazyFrame> {
         return Ok(crate::tables::empty_frame(table)?.lazy());
     }
     let dir = snapshot.table_dir(table);
-    // Partition columns with fixed types: inference would read `period=2026` as a number.
-    let hive: Vec<(&str, DataType)> = match table {
-        Table::Attendance | Table::Points => vec![("year", DataType::Int32), ("month", DataType::Int32)],
-        Table::Assessment => vec![("year", DataType::Int32)],
-        Table::Indicators | Table::Problems => vec![("period", DataType::String)],
-        _ => vec![],
-    };
+    let hive = crate::tables::partition_columns(table);
     let mut hive_options = HiveOptions::new_enabled();
     if !hive.is_empty() {
         hive_options.schema = Some(Arc::new(Schema::from_iter(hive.into_iter().map(|(n, t)| Field::new(n.into(), t)))));
@@ -139,7 +133,12 @@ pub fn describe(wh: &Warehouse, table: &str) -> Result<DataFrame> {
         None => return Err(crate::exit::UsageError(format!("no table named '{table}'")).into()),
     };
     let df = lf.collect()?;
-    let stored = crate::tables::empty_frame(Table::parse(table).unwrap_or(Table::Units)).ok();
+    let partition_cols: Vec<&str> = Table::parse(table)
+        .map(crate::tables::partition_columns)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
     let n = names.len();
     Ok(DataFrame::new(
@@ -149,10 +148,7 @@ pub fn describe(wh: &Warehouse, table: &str) -> Result<DataFrame> {
             Column::new("type".into(), df.dtypes().iter().map(|t| t.to_string()).collect::<Vec<_>>()),
             Column::new(
                 "partition".into(),
-                names
-                    .iter()
-                    .map(|c| Table::parse(table).is_some() && stored.as_ref().is_some_and(|s| s.column(c).is_err()))
-                    .collect::<Vec<_>>(),
+                names.iter().map(|c| partition_cols.contains(&c.as_str())).collect::<Vec<_>>(),
             ),
             Column::new(
                 "non_null".into(),

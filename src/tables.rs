@@ -8,6 +8,17 @@ use polars::prelude::*;
 use crate::ingest::{Kind, exports, merge, validate};
 use crate::warehouse::Table;
 
+/// A table's Hive partition columns (in the folder names, not in the files), with fixed types:
+/// inference would read `period=2026` as a number.
+pub fn partition_columns(table: Table) -> Vec<(&'static str, DataType)> {
+    match table {
+        Table::Attendance | Table::Points => vec![("year", DataType::Int32), ("month", DataType::Int32)],
+        Table::Assessment => vec![("year", DataType::Int32)],
+        Table::Indicators | Table::Problems => vec![("period", DataType::String)],
+        _ => vec![],
+    }
+}
+
 /// An empty frame with the table's stored columns (partition columns not included).
 pub fn empty_frame(table: Table) -> Result<DataFrame> {
     let kind = |k: Kind| -> Result<DataFrame> {

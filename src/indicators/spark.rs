@@ -53,12 +53,7 @@ pub fn ddl(root: &Path) -> Result<String> {
     for t in Table::ALL {
         let df = crate::tables::empty_frame(t)?;
         let mut cols: Vec<String> = df.schema().iter().map(|(n, dt)| format!("`{n}` {}", spark_type(dt))).collect();
-        match t {
-            Table::Attendance | Table::Points => cols.extend(["`year` INT".to_string(), "`month` INT".to_string()]),
-            Table::Assessment => cols.push("`year` INT".into()),
-            Table::Indicators | Table::Problems => cols.push("`period` STRING".into()),
-            _ => {}
-        }
+        cols.extend(crate::tables::partition_columns(t).iter().map(|(n, dt)| format!("`{n}` {}", spark_type(dt))));
         writeln!(
             s,
             "CREATE OR REPLACE TEMPORARY VIEW {} ({})\nUSING parquet OPTIONS (path {});",
@@ -103,7 +98,8 @@ fn source_view(source: Source, periods: [Period; 2]) -> String {
     format!("SELECT * FROM (SELECT *, {tag} AS _period FROM {table} WHERE {prune}) WHERE _period IS NOT NULL")
 }
 
-fn thresholds_case(ind: &Indicator, months: u32) -> String {
+/// The status of `value_col`, with per-category thresholds read from `category_col`.
+fn thresholds_case(ind: &Indicator, months: u32, value_col: &str, category_col: &str) -> String {
     let t = |green: f64, amber: f64, value: &str| match ind.direction {
         Direction::Higher => format!(
             "CASE WHEN {value} IS NULL THEN NULL WHEN {value} >= {} THEN 'green' WHEN {value} >= {} THEN 'amber' ELSE 'red' END",
@@ -119,13 +115,13 @@ fn thresholds_case(ind: &Indicator, months: u32) -> String {
     let mut branches = Vec::new();
     for cat in ind.thresholds_by_category.keys() {
         let th = ind.thresholds_for(Some(cat), months);
-        branches.push(format!("WHEN category = {} THEN {}", quote(cat), t(th.green, th.amber, "value")));
+        branches.push(format!("WHEN {category_col} = {} THEN {}", quote(cat), t(th.green, th.amber, value_col)));
     }
     let d = ind.thresholds_for(None, months);
     if branches.is_empty() {
-        t(d.green, d.amber, "value")
+        t(d.green, d.amber, value_col)
     } else {
-        format!("CASE {} ELSE {} END", branches.join(" "), t(d.green, d.amber, "value"))
+        format!("CASE {} ELSE {} END", branches.join(" "), t(d.green, d.amber, value_col))
     }
 }
 
@@ -262,9 +258,13 @@ FROM dj_base b JOIN (VALUES {}) AS w(indicator, weight, scale) ON b.indicator = 
     let mut status_cases = Vec::new();
     let mut order_cases = Vec::new();
     for ind in &catalogue.indicator {
-        status_cases.push(format!("WHEN {} THEN {}", quote(&ind.id), thresholds_case(ind, months)));
+        status_cases.push(format!(
+            "WHEN {} THEN {}",
+            quote(&ind.id),
+            thresholds_case(ind, months, "v.value", "u.category")
+        ));
         let sign = if ind.direction == Direction::Higher { "-" } else { "" };
-        order_cases.push(format!("WHEN {} THEN {sign}value", quote(&ind.id)));
+        order_cases.push(format!("WHEN {} THEN {sign}v.value", quote(&ind.id)));
     }
     writeln!(
         s,
@@ -272,12 +272,8 @@ FROM dj_base b JOIN (VALUES {}) AS w(indicator, weight, scale) ON b.indicator = 
 CASE v.indicator {} END AS status, \
 CASE WHEN v.value IS NULL THEN NULL ELSE RANK() OVER (PARTITION BY v.indicator, v._period, u.level, u.category, v.value IS NULL ORDER BY CASE v.indicator {} END) END AS `rank` \
 FROM dj_values v JOIN units u ON u.unit_id = v.unit_id;",
-        status_cases
-            .iter()
-            .map(|c| c.replace("category", "u.category").replace("value", "v.value"))
-            .collect::<Vec<_>>()
-            .join(" "),
-        order_cases.iter().map(|c| c.replace("value", "v.value")).collect::<Vec<_>>().join(" ")
+        status_cases.join(" "),
+        order_cases.join(" ")
     )?;
     // Weak-unit candidates.
     let w = &catalogue.weak;

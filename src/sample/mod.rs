@@ -375,14 +375,14 @@ impl Gen {
         rng: &mut Rng,
     ) -> Result<Vec<Correction>> {
         let Period::Month { year, month: m } = month else { unreachable!() };
-        // Plain: one UTF-8 file a month, English throughout (the "zh" writer is not used).
-        let (zh_name, zh_enc) = if self.plain {
-            (format!("attendance/{month}_unused.csv"), Enc::Utf8)
+        // Plain: one UTF-8 file a month, English throughout, so no Chinese export at all.
+        let mut zh = if self.plain {
+            None
         } else {
-            (format!("attendance/{month}_街道农村出勤.csv"), Enc::Gb18030)
+            let mut f = CsvOut::create(&self.out.join(format!("attendance/{month}_街道农村出勤.csv")), Enc::Gb18030)?;
+            f.row(&["活动编号", "组织编码", "活动类型", "活动日期", "党员编号", "出勤状态", "姓名"])?;
+            Some(f)
         };
-        let mut zh = CsvOut::create(&self.out.join(zh_name), zh_enc)?;
-        zh.row(&["活动编号", "组织编码", "活动类型", "活动日期", "党员编号", "出勤状态", "姓名"])?;
         let (en_name, en_enc) = if self.plain {
             (format!("attendance/attendance_{month}.csv"), Enc::Utf8)
         } else {
@@ -453,7 +453,11 @@ impl Gen {
                         name,
                     ];
                     let spoil = self.next_spoil(&Spoil::ATTENDANCE);
-                    let out = if chinese { &mut zh } else { &mut en };
+                    // `chinese` is never true in plain mode, where there is no Chinese export.
+                    let out = match zh.as_mut() {
+                        Some(z) if chinese => z,
+                        _ => &mut en,
+                    };
                     if chinese {
                         localise(&mut row, date);
                     }
@@ -475,11 +479,8 @@ impl Gen {
                 }
             }
         }
-        if self.plain {
-            let (path, _) = zh.finish()?;
-            std::fs::remove_file(path)?;
-        } else {
-            self.finish_csv(zh, "attendance")?;
+        if let Some(z) = zh {
+            self.finish_csv(z, "attendance")?;
         }
         self.finish_csv(en, "attendance")?;
         Ok(corrections)

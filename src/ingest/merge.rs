@@ -6,14 +6,14 @@
 //! file at a time, reading only their key and provenance columns, and a partition is read in
 //! full only when it is rewritten.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Result;
 use chrono::Datelike;
 use polars::prelude::*;
 
 use super::schema::Kind;
-use super::validate::{key_hash, stored_name};
+use super::validate::{KeyMap, key_hash_with, stored_name};
 use crate::warehouse::{self, Snapshot, Table, Txn};
 
 /// The validated rows of one file, with what orders it against other exports.
@@ -45,29 +45,40 @@ pub fn stored_columns(kind: Kind) -> Vec<String> {
 pub fn frame_keys(kind: Kind, df: &DataFrame) -> Result<Vec<u128>> {
     let cols: Vec<StringChunked> =
         kind.natural_key().iter().map(|k| Ok(df.column(k)?.str()?.clone())).collect::<Result<_>>()?;
-    Ok((0..df.height()).map(|i| key_hash(cols.iter().map(|c| c.get(i).unwrap_or("")))).collect())
+    let mut buf = Vec::with_capacity(64);
+    Ok((0..df.height()).map(|i| key_hash_with(&mut buf, cols.iter().map(|c| c.get(i).unwrap_or("")))).collect())
 }
 
-/// The partition folder of every row of a validated frame.
-fn partitions(kind: Kind, df: &DataFrame) -> Result<Vec<String>> {
+/// The rows of a stored-columns frame grouped by partition folder, in row order within each.
+/// A month or a year is worked out once per distinct day or period, not once per row.
+fn partition_rows(kind: Kind, df: &DataFrame) -> Result<BTreeMap<String, Vec<IdxSize>>> {
+    let mut groups: BTreeMap<String, Vec<IdxSize>> = BTreeMap::new();
     if let Some(date_col) = kind.month_partition_field() {
         let days = df.column(date_col)?.cast(&DataType::Int32)?;
         let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
-        return Ok(days
-            .i32()?
-            .iter()
-            .map(|d| {
-                let date = epoch + chrono::Duration::days(d.unwrap_or(0) as i64);
+        let mut memo: HashMap<i32, String> = HashMap::new();
+        for (i, d) in days.i32()?.iter().enumerate() {
+            let d = d.unwrap_or(0);
+            let part = memo.entry(d).or_insert_with(|| {
+                let date = epoch + chrono::Duration::days(d as i64);
                 warehouse::month_partition(date.year(), date.month())
-            })
-            .collect());
+            });
+            match groups.get_mut(part.as_str()) {
+                Some(v) => v.push(i as IdxSize),
+                None => {
+                    groups.insert(part.clone(), vec![i as IdxSize]);
+                }
+            }
+        }
+        return Ok(groups);
     }
     // Assessment: by the year of its period label (`2026Q1` or `2026`).
     let periods = df.column("period")?.str()?.clone();
-    Ok(periods
-        .iter()
-        .map(|p| warehouse::year_partition(p.and_then(|p| p.get(..4)).and_then(|y| y.parse().ok()).unwrap_or(0)))
-        .collect())
+    for (i, p) in periods.iter().enumerate() {
+        let year = p.and_then(|p| p.get(..4)).and_then(|y| y.parse().ok()).unwrap_or(0);
+        groups.entry(warehouse::year_partition(year)).or_default().push(i as IdxSize);
+    }
+    Ok(groups)
 }
 
 /// Merge `batches` of `kind` into the transaction; returns figures per input file.
@@ -84,7 +95,8 @@ pub fn merge_kind(
     order.sort_by(|&a, &b| (batches[a].mtime_us, &batches[a].name).cmp(&(batches[b].mtime_us, &batches[b].name)));
 
     // 1. Within this ingest: the latest export of a key wins.
-    let mut winners: HashMap<u128, (usize, usize)> = HashMap::new();
+    let rows: usize = batches.iter().map(|b| b.keys.len()).sum();
+    let mut winners: KeyMap<(usize, usize)> = KeyMap::with_capacity_and_hasher(rows, Default::default());
     let mut keep: Vec<Vec<bool>> = batches.iter().map(|b| vec![true; b.keys.len()]).collect();
     for &bi in &order {
         for (row, key) in batches[bi].keys.iter().enumerate() {
@@ -127,41 +139,49 @@ pub fn merge_kind(
         }
     }
 
-    // 3. The incoming rows that stay, with provenance, grouped by partition.
+    // 3. The incoming rows that stay, with provenance, grouped by partition. Each file's
+    // frame is dropped as soon as it is split.
     let cols = stored_columns(kind);
     let mut incoming: BTreeMap<String, Vec<DataFrame>> = BTreeMap::new();
-    for (bi, b) in batches.iter().enumerate() {
-        let mask: BooleanChunked = keep[bi].iter().copied().collect();
-        let mut df = b.frame.filter(&mask)?;
-        let n = df.height();
+    for (bi, b) in batches.into_iter().enumerate() {
+        let n = keep[bi].iter().filter(|k| **k).count();
         counts.entry(b.file).or_default().loaded += n as u64;
         if n == 0 {
             continue;
         }
-        df.with_column(Column::new("source_file".into(), vec![b.name.as_str(); n]))?;
+        let mut df = if n == b.frame.height() {
+            b.frame
+        } else {
+            b.frame.filter(&keep[bi].iter().copied().collect::<BooleanChunked>())?
+        };
+        df.with_column(Column::new_scalar("source_file".into(), Scalar::from(PlSmallStr::from(b.name.as_str())), n))?;
         df.with_column(
-            Column::new("source_mtime".into(), vec![b.mtime_us; n])
+            Column::new_scalar("source_mtime".into(), Scalar::from(b.mtime_us), n)
                 .cast(&DataType::Datetime(TimeUnit::Microseconds, None))?,
         )?;
-        df.with_column(Column::new("ingest_id".into(), vec![ingest_id; n]))?;
+        df.with_column(Column::new_scalar("ingest_id".into(), Scalar::from(PlSmallStr::from(ingest_id)), n))?;
         let df = df.select(cols.iter().map(String::as_str))?;
-        let parts = partitions(kind, &df)?;
-        let distinct: BTreeSet<&String> = parts.iter().collect();
-        for p in distinct {
-            let mask: BooleanChunked = parts.iter().map(|x| x == p).collect();
-            incoming.entry(p.clone()).or_default().push(df.filter(&mask)?);
+        let groups = partition_rows(kind, &df)?;
+        if groups.len() == 1 {
+            let part = groups.into_keys().next().expect("one group");
+            incoming.entry(part).or_default().push(df);
+            continue;
+        }
+        for (part, rows) in groups {
+            let piece = df.take(&IdxCa::from_vec("".into(), rows))?;
+            incoming.entry(part).or_default().push(piece);
         }
     }
 
-    // 4. Rewrite every partition that gains rows or loses superseded ones.
-    let mut touched: BTreeSet<String> = incoming.keys().cloned().collect();
+    // 4. Rewrite every partition that gains rows or loses superseded ones, several at once.
+    let mut touched = incoming;
     for f in removals.keys() {
-        touched.insert(base.partition_of(table, f));
+        touched.entry(base.partition_of(table, f)).or_default();
     }
     let key_sort: Vec<&str> = kind.natural_key().to_vec();
-    for part in touched {
+    txn.replace_partitions(table, touched.into_iter().collect(), |part, incoming| {
         let mut frames: Vec<DataFrame> = Vec::new();
-        for f in base.partition_files(table, &part)? {
+        for f in base.partition_files(table, part)? {
             let mut df = warehouse::read_parquet(&f)?;
             if let Some(rows) = removals.get(&f) {
                 let drop: std::collections::HashSet<usize> = rows.iter().copied().collect();
@@ -170,22 +190,14 @@ pub fn merge_kind(
             }
             frames.push(df.select(cols.iter().map(String::as_str))?);
         }
-        frames.extend(incoming.remove(&part).unwrap_or_default());
-        let mut all = match frames.len() {
-            0 => continue,
-            _ => {
-                let mut it = frames.into_iter();
-                let mut acc = it.next().expect("one frame");
-                for f in it {
-                    anyhow::Context::with_context(acc.vstack_mut_owned(f), || {
-                        format!("combining rows of {table}/{part}")
-                    })?;
-                }
-                acc
-            }
-        };
-        all = all.sort(key_sort.clone(), SortMultipleOptions::default().with_maintain_order(true))?;
-        txn.replace_partition(table, &part, &mut all)?;
-    }
+        frames.extend(incoming);
+        let mut it = frames.into_iter();
+        let Some(mut all) = it.next() else { return Ok(DataFrame::empty()) };
+        for f in it {
+            anyhow::Context::with_context(all.vstack_mut_owned(f), || format!("combining rows of {table}/{part}"))?;
+        }
+        // One order whatever the order of the exports: the same rows give the same file.
+        Ok(all.sort(key_sort.clone(), SortMultipleOptions::default().with_maintain_order(true))?)
+    })?;
     Ok(counts)
 }

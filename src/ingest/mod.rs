@@ -200,7 +200,11 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
     let ledger = ledger_hashes(&base)?;
     progress.start(list.len() as u64);
 
+    let clock = std::time::Instant::now();
+    let phase =
+        |name: &str| tracing::debug!(phase = name, ms = clock.elapsed().as_millis() as u64, "ingest phase done");
     let inputs: Vec<InputFile> = list.par_iter().map(|p| files::load(p)).collect::<Result<_>>()?;
+    phase("read and hash");
     let ingest_id = new_ingest_id(&inputs);
     let now_us = chrono::Utc::now().timestamp_micros();
     let mut reports: Vec<FileReport> = inputs.iter().map(FileReport::new).collect();
@@ -269,6 +273,7 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
     absorb_others.sort_by_key(|(i, _)| *i);
     absorb(absorb_others, &mut reports, &mut parsed);
     progress.finish();
+    phase("parse and validate");
 
     let mut report = IngestReport {
         ingest_id: ingest_id.clone(),
@@ -340,6 +345,7 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
         }
     }
 
+    phase("merge and write");
     // Quarantine records, one per problem; rows are counted once, by their first rule.
     let mut records = Vec::new();
     for (&i, rows) in rejected.iter_mut() {
@@ -384,6 +390,7 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
     let mut ledger = ledger_frame(&ingest_id, now_us, &fresh_reports, &inputs, &fresh)?;
     txn.write_file(Table::Ingests, &format!("{ingest_id}.parquet"), &mut ledger)?;
     let snap = txn.commit()?;
+    phase("commit");
     report.snapshot = Some(snap.id);
     drop(lock);
 

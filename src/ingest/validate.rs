@@ -5,8 +5,9 @@
 //! enumerations, ranges, required columns and references to units, hashes personal names,
 //! and catches a natural key repeated inside the same file. It does no I/O.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use polars::prelude::*;
 
@@ -122,41 +123,79 @@ impl Buf {
     }
 }
 
-/// A parsed cell, before it is appended to its column.
+/// A parsed cell, before it is appended to its column. Text borrows the row's cell (or an
+/// enumeration's code) so that a valid row costs no allocation per cell.
 #[derive(Debug, Clone, PartialEq)]
-enum Value {
+enum Value<'c> {
     Null,
-    Text(String),
+    Text(Cow<'c, str>),
     Date(i32),
     Number(f64),
     Bool(bool),
 }
 
-impl Value {
-    fn hash_into(&self, h: &mut impl Hasher) {
+impl Value<'_> {
+    /// Append an unambiguous encoding of the value (for the content hash).
+    fn encode_into(&self, buf: &mut Vec<u8>) {
         match self {
-            Value::Null => 0u8.hash(h),
-            Value::Text(s) => (1u8, s).hash(h),
-            Value::Date(d) => (2u8, d).hash(h),
-            Value::Number(n) => (3u8, n.to_bits()).hash(h),
-            Value::Bool(b) => (4u8, b).hash(h),
+            Value::Null => buf.push(0),
+            Value::Text(s) => {
+                buf.push(1);
+                buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
+                buf.extend_from_slice(s.as_bytes());
+            }
+            Value::Date(d) => {
+                buf.push(2);
+                buf.extend_from_slice(&d.to_le_bytes());
+            }
+            Value::Number(n) => {
+                buf.push(3);
+                buf.extend_from_slice(&n.to_bits().to_le_bytes());
+            }
+            Value::Bool(b) => buf.extend_from_slice(&[4, *b as u8]),
         }
     }
 }
 
-/// A 128-bit hash of a natural key: collisions are negligible even at billions of rows, and
-/// it costs no allocation per row (two SipHash passes with different prefixes).
-pub fn key_hash<'a>(parts: impl Iterator<Item = &'a str> + Clone) -> u128 {
-    let one = |seed: u8| {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        seed.hash(&mut h);
-        for p in parts.clone() {
-            p.hash(&mut h);
-        }
-        h.finish()
-    };
-    ((one(1) as u128) << 64) | one(2) as u128
+/// A 128-bit hash of a natural key (XXH3-128 over the length-prefixed parts): collisions are
+/// negligible even at billions of rows. `buf` is scratch space, reused to avoid an allocation
+/// per row.
+pub fn key_hash_with<'a>(buf: &mut Vec<u8>, parts: impl Iterator<Item = &'a str>) -> u128 {
+    buf.clear();
+    for p in parts {
+        buf.extend_from_slice(&(p.len() as u32).to_le_bytes());
+        buf.extend_from_slice(p.as_bytes());
+    }
+    xxhash_rust::xxh3::xxh3_128(buf)
 }
+
+/// [`key_hash_with`] with its own scratch space.
+pub fn key_hash<'a>(parts: impl Iterator<Item = &'a str>) -> u128 {
+    key_hash_with(&mut Vec::with_capacity(64), parts)
+}
+
+/// A hasher for maps keyed by [`key_hash`] values: they are already uniformly distributed, so
+/// folding the two halves is enough (SipHash over them again was a tenth of ingest time).
+#[derive(Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by u128 keys; a plain FNV-1a keeps the type correct for anything else.
+        for b in bytes {
+            self.0 = (self.0 ^ *b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u128(&mut self, k: u128) {
+        self.0 = (k as u64) ^ ((k >> 64) as u64);
+    }
+}
+
+/// A map keyed by natural-key hashes.
+pub type KeyMap<V> = HashMap<u128, V, BuildHasherDefault<KeyHasher>>;
 
 const EPOCH_DAYS_CE: i32 = 719_163; // days from 0001-01-01 to 1970-01-01
 
@@ -171,20 +210,51 @@ pub struct Validated {
     pub rejected: Vec<RejectedRow>,
 }
 
+/// Positions in `kind.fields()` of the fields the row rules look at, found once per file.
+#[derive(Debug, Default)]
+struct FieldIx {
+    unit_id: Option<usize>,
+    parent_id: Option<usize>,
+    max_score: Option<usize>,
+    score: Option<usize>,
+    category: Option<usize>,
+    points: Option<usize>,
+    key: Vec<usize>,
+}
+
+impl FieldIx {
+    fn of(kind: Kind) -> FieldIx {
+        let fields = kind.fields();
+        let at = |name: &str| fields.iter().position(|f| f.name == name);
+        FieldIx {
+            unit_id: at("unit_id"),
+            parent_id: at("parent_id"),
+            max_score: at("max_score"),
+            score: at("score"),
+            category: at("category"),
+            points: at("points"),
+            key: kind.natural_key().iter().map(|k| at(k).expect("key field")).collect(),
+        }
+    }
+}
+
 /// Validates the rows of one file of one kind.
 pub struct Validator<'a> {
     kind: Kind,
     header: Vec<String>,
     map: HeaderMap,
+    ix: FieldIx,
     units: Option<&'a HashSet<String>>,
     names: &'a NameHasher,
     bufs: Vec<Buf>,
     lines: Vec<i64>,
     keys: Vec<u128>,
-    /// Key hash → (row index in the buffers, content hash, line).
-    seen: HashMap<u128, (usize, u64, u64)>,
+    /// Key hash → (row index in the buffers, content hash).
+    seen: KeyMap<(u32, u64)>,
     /// Rows already appended that a later row with the same key turned into a conflict.
     conflicted: HashSet<usize>,
+    /// Scratch space for hashing, reused by every row.
+    scratch: Vec<u8>,
     rows_read: u64,
     duplicates: u64,
     rejected: Vec<RejectedRow>,
@@ -206,13 +276,15 @@ impl<'a> Validator<'a> {
             kind,
             header,
             map,
+            ix: FieldIx::of(kind),
             units,
             names,
             bufs,
             lines: Vec::with_capacity(capacity),
             keys: Vec::with_capacity(capacity),
-            seen: HashMap::with_capacity(capacity),
+            seen: KeyMap::with_capacity_and_hasher(capacity, Default::default()),
             conflicted: HashSet::new(),
+            scratch: Vec::with_capacity(256),
             rows_read: 0,
             duplicates: 0,
             rejected: Vec::new(),
@@ -292,56 +364,54 @@ impl<'a> Validator<'a> {
 
     /// Rules across fields: ranges, signs, references.
     fn row_rules(&self, line: u64, cells: &[&str], values: &[Value], reasons: &mut Vec<Rejection>) {
-        let fields = self.kind.fields();
-        let idx = |name: &str| fields.iter().position(|f| f.name == name).expect("known field");
-        let col = |name: &str| -> (String, String) {
-            let ci = self.map.columns[idx(name)].expect("required column present");
-            (self.header[ci].clone(), cells.get(ci).copied().unwrap_or("").to_string())
-        };
-        let mut push = |name: &str, rule: Rule, message: String| {
-            let (column, value) = col(name);
+        let ix = &self.ix;
+        let mut push = |fi: usize, rule: Rule, message: String| {
+            let ci = self.map.columns[fi].expect("a field with a value has a column");
+            let (column, value) = (self.header[ci].clone(), cells.get(ci).copied().unwrap_or("").to_string());
             reasons.push(Rejection { line, column, value, rule, message });
         };
-        if let Some(units) = self.units
-            && let Value::Text(u) = &values[idx("unit_id")]
-            && !units.contains(u)
+        let value = |fi: Option<usize>| fi.map_or(&Value::Null, |i| &values[i]);
+        if let (Some(units), Some(fi)) = (self.units, ix.unit_id)
+            && let Value::Text(u) = &values[fi]
+            && !units.contains(u.as_ref())
         {
-            push("unit_id", Rule::Reference, format!("unit '{u}' is not in the units table"));
+            push(fi, Rule::Reference, format!("unit '{u}' is not in the units table"));
         }
         match self.kind {
             Kind::Assessment => {
-                let (Value::Number(max), Value::Number(score)) = (&values[idx("max_score")], &values[idx("score")])
-                else {
+                let (Value::Number(max), Value::Number(score)) = (value(ix.max_score), value(ix.score)) else {
                     return;
                 };
                 if *max <= 0.0 {
-                    push("max_score", Rule::Range, format!("max_score {max} must be above 0"));
+                    push(ix.max_score.expect("present"), Rule::Range, format!("max_score {max} must be above 0"));
                 } else if *score < 0.0 || score > max {
-                    push("score", Rule::Range, format!("score {score} is outside 0 to max_score {max}"));
+                    let m = format!("score {score} is outside 0 to max_score {max}");
+                    push(ix.score.expect("present"), Rule::Range, m);
                 }
             }
             Kind::Points => {
-                let (Value::Text(cat), Value::Number(p)) = (&values[idx("category")], &values[idx("points")]) else {
+                let (Value::Text(cat), Value::Number(p)) = (value(ix.category), value(ix.points)) else {
                     return;
                 };
+                let at = ix.points.expect("present");
                 if cat == "deduction" && *p >= 0.0 {
-                    push("points", Rule::Range, format!("a deduction must be negative, got {p}"));
+                    push(at, Rule::Range, format!("a deduction must be negative, got {p}"));
                 } else if cat != "deduction" && *p < 0.0 {
-                    push("points", Rule::Range, format!("only a deduction may be negative, got {p} for {cat}"));
+                    push(at, Rule::Range, format!("only a deduction may be negative, got {p} for {cat}"));
                 }
             }
             Kind::Units => {
-                let (Value::Text(id), parent) = (&values[idx("unit_id")], &values[idx("parent_id")]) else {
+                let (Value::Text(id), parent) = (value(ix.unit_id), value(ix.parent_id)) else {
                     return;
                 };
                 if id.contains('/') {
                     // `/` separates ids in the units table's `path` column.
-                    push("unit_id", Rule::Type, format!("unit id '{id}' must not contain '/'"));
+                    push(ix.unit_id.expect("present"), Rule::Type, format!("unit id '{id}' must not contain '/'"));
                 }
                 if let Value::Text(p) = parent
                     && p == id
                 {
-                    push("parent_id", Rule::Tree, format!("unit '{id}' is its own parent"));
+                    push(ix.parent_id.expect("present"), Rule::Tree, format!("unit '{id}' is its own parent"));
                 }
             }
             Kind::Attendance => {}
@@ -353,28 +423,25 @@ impl<'a> Validator<'a> {
     }
 
     fn accept(&mut self, line: u64, cells: &[&str], values: Vec<Value>) {
-        let fields = self.kind.fields();
-        let key_vals: Vec<&str> = self
-            .kind
-            .natural_key()
-            .iter()
-            .map(|k| match &values[fields.iter().position(|f| f.name == *k).expect("key field")] {
-                Value::Text(s) => s.as_str(),
-                _ => "",
-            })
-            .collect();
-        let key = key_hash(key_vals.iter().copied());
-        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let key_part = |fi: &usize| match &values[*fi] {
+            Value::Text(s) => s.as_ref(),
+            _ => "",
+        };
+        let key = key_hash_with(&mut self.scratch, self.ix.key.iter().map(key_part));
+        self.scratch.clear();
         for v in &values {
-            v.hash_into(&mut h);
+            v.encode_into(&mut self.scratch);
         }
-        let content = h.finish();
-        if let Some(&(row, first_content, first_line)) = self.seen.get(&key) {
+        let content = xxhash_rust::xxh3::xxh3_64(&self.scratch);
+        if let Some(&(row, first_content)) = self.seen.get(&key) {
+            let row = row as usize;
             if first_content == content && !self.conflicted.contains(&row) {
                 // The same row twice: keep the first, count the repeat.
                 self.duplicates += 1;
                 return;
             }
+            let first_line = self.lines[row] as u64;
+            let key_vals: Vec<&str> = self.ix.key.iter().map(key_part).collect();
             let message = format!(
                 "the key ({}) appears at lines {first_line} and {line} with different values; \
                  keep one in the export",
@@ -398,7 +465,7 @@ impl<'a> Validator<'a> {
             return self.reject(line, cells, vec![Rejection { line, column, value, rule: Rule::KeyConflict, message }]);
         }
         let row = self.lines.len();
-        self.seen.insert(key, (row, content, line));
+        self.seen.insert(key, (row as u32, content));
         self.keys.push(key);
         self.lines.push(line as i64);
         for (buf, v) in self.bufs.iter_mut().zip(values) {
@@ -439,9 +506,9 @@ impl<'a> Validator<'a> {
     }
 }
 
-fn parse_cell(field: &Field, raw: &str, names: &NameHasher) -> Result<Value, (Rule, String)> {
+fn parse_cell<'c>(field: &Field, raw: &'c str, names: &NameHasher) -> Result<Value<'c>, (Rule, String)> {
     let t = raw.trim();
-    if values::is_excel_error(t) {
+    if t.starts_with('#') && values::is_excel_error(t) {
         return Err((Rule::ExcelError, format!("{} holds the Excel error {t}", field.name)));
     }
     if t.is_empty() {
@@ -453,18 +520,20 @@ fn parse_cell(field: &Field, raw: &str, names: &NameHasher) -> Result<Value, (Ru
     }
     match field.ty {
         FieldType::Text => {
-            if t.chars().count() > values::MAX_TEXT_CHARS {
+            // Byte length bounds the character count: count characters only when it might matter.
+            if t.len() > values::MAX_TEXT_CHARS && t.chars().count() > values::MAX_TEXT_CHARS {
                 return Err((
                     Rule::Range,
                     format!("{} is longer than {} characters", field.name, values::MAX_TEXT_CHARS),
                 ));
             }
-            if t.chars().any(|c| c.is_control()) {
+            let ascii_control = t.bytes().any(|b| b < 0x20 || b == 0x7f);
+            if ascii_control || (!t.is_ascii() && t.chars().any(|c| c.is_control())) {
                 return Err((Rule::Type, format!("{} holds control characters", field.name)));
             }
-            Ok(Value::Text(t.to_string()))
+            Ok(Value::Text(Cow::Borrowed(t)))
         }
-        FieldType::PersonalName => Ok(names.hash(t).map_or(Value::Null, Value::Text)),
+        FieldType::PersonalName => Ok(names.hash(t).map_or(Value::Null, |h| Value::Text(Cow::Owned(h)))),
         FieldType::Date => match values::parse_date(t) {
             Ok(d) => Ok(Value::Date(chrono::Datelike::num_days_from_ce(&d) - EPOCH_DAYS_CE)),
             Err(DateError::Form(m)) => Err((Rule::Type, m)),
@@ -472,9 +541,11 @@ fn parse_cell(field: &Field, raw: &str, names: &NameHasher) -> Result<Value, (Ru
         },
         FieldType::Number => values::parse_number(t).map(Value::Number).map_err(|m| (Rule::Type, m)),
         FieldType::Bool => values::parse_bool(t).map(Value::Bool).map_err(|m| (Rule::Type, m)),
-        FieldType::AssessmentPeriod => values::parse_assessment_period(t).map(Value::Text).map_err(|m| (Rule::Type, m)),
+        FieldType::AssessmentPeriod => {
+            values::parse_assessment_period(t).map(|p| Value::Text(Cow::Owned(p))).map_err(|m| (Rule::Type, m))
+        }
         FieldType::Enum(set) => {
-            super::schema::parse_enum(set, t).map(|c| Value::Text(c.to_string())).ok_or_else(|| {
+            super::schema::parse_enum(set, t).map(|c| Value::Text(Cow::Borrowed(c))).ok_or_else(|| {
                 let allowed: Vec<String> = set.iter().map(|v| format!("{} {}", v.code, v.labels[0])).collect();
                 (Rule::Enum, format!("'{t}' is not a valid {}; allowed: {}", field.name, allowed.join(", ")))
             })

@@ -164,13 +164,46 @@ impl Txn {
             self.removed.insert(rel);
         }
         if df.height() > 0 {
-            self.write_file(
-                table,
-                &format!("{}{}part-0.parquet", partition, if partition.is_empty() { "" } else { "/" }),
-                df,
-            )?;
+            self.write_file(table, &Self::partition_file(partition), df)?;
         }
         Ok(())
+    }
+
+    /// Replace many partitions of a table at once, building and writing them in parallel:
+    /// `build` turns each item into the partition's rows (an empty frame removes the
+    /// partition). Only the frames being written are in memory at one time, not all of them.
+    pub fn replace_partitions<T, F>(&mut self, table: Table, items: Vec<(String, T)>, build: F) -> Result<()>
+    where
+        T: Send,
+        F: Fn(&str, T) -> Result<DataFrame> + Sync,
+    {
+        use rayon::prelude::*;
+        let staging = &self.staging;
+        let written: Vec<(String, bool)> = items
+            .into_par_iter()
+            .map(|(part, item)| {
+                let mut df = build(&part, item)?;
+                if df.height() > 0 {
+                    write_parquet(&mut df, &staging.join(Self::rel(table, &Self::partition_file(&part))))?;
+                }
+                Ok((part, df.height() > 0))
+            })
+            .collect::<Result<_>>()?;
+        for (part, any) in written {
+            for f in self.base.partition_files(table, &part)? {
+                let rel = f.strip_prefix(&self.base.dir).expect("file under snapshot").to_path_buf();
+                self.removed.insert(rel);
+            }
+            if any {
+                self.written.insert(Self::rel(table, &Self::partition_file(&part)));
+            }
+        }
+        Ok(())
+    }
+
+    /// The one file a rewritten partition holds.
+    fn partition_file(partition: &str) -> String {
+        format!("{}{}part-0.parquet", partition, if partition.is_empty() { "" } else { "/" })
     }
 
     /// Add (or overwrite) one file of a table, e.g. `quarantine/<ingest>.parquet`.

@@ -5,6 +5,8 @@
 //! other rows do not move. A file where most lines are invalid is a file-level error instead,
 //! since that means the wrong encoding was chosen, not a few damaged rows.
 
+use std::borrow::Cow;
+
 use encoding_rs::GB18030;
 
 /// The encoding a file was read with.
@@ -44,10 +46,11 @@ pub struct BadLine {
     pub excerpt: String,
 }
 
-/// Decoded text with the lines that could not be decoded.
+/// Decoded text with the lines that could not be decoded. Valid UTF-8 is borrowed from the
+/// input, not copied.
 #[derive(Debug)]
-pub struct Decoded {
-    pub text: String,
+pub struct Decoded<'a> {
+    pub text: Cow<'a, str>,
     pub encoding: Encoding,
     pub bad_lines: Vec<BadLine>,
 }
@@ -66,7 +69,7 @@ pub enum DecodeError {
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Decode `bytes` as the user chose, detecting the encoding when the choice is `Auto`.
-pub fn decode(bytes: &[u8], choice: EncodingChoice) -> Result<Decoded, DecodeError> {
+pub fn decode(bytes: &[u8], choice: EncodingChoice) -> Result<Decoded<'_>, DecodeError> {
     if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
         return Err(DecodeError::Utf16);
     }
@@ -80,9 +83,13 @@ pub fn decode(bytes: &[u8], choice: EncodingChoice) -> Result<Decoded, DecodeErr
         EncodingChoice::Gb18030 => Encoding::Gb18030,
         EncodingChoice::Auto if bom => Encoding::Utf8Bom,
         // Valid UTF-8 is almost never valid-looking GBK by accident, and ASCII is both.
-        EncodingChoice::Auto if std::str::from_utf8(body).is_ok() => Encoding::Utf8,
-        EncodingChoice::Auto if mostly_utf8(body) => Encoding::Utf8,
-        EncodingChoice::Auto => Encoding::Gb18030,
+        EncodingChoice::Auto => match std::str::from_utf8(body) {
+            Ok(text) => {
+                return Ok(Decoded { text: Cow::Borrowed(text), encoding: Encoding::Utf8, bad_lines: Vec::new() });
+            }
+            Err(_) if mostly_utf8(body) => Encoding::Utf8,
+            Err(_) => Encoding::Gb18030,
+        },
     };
     // Fast path: the whole body decodes.
     if let Some(text) = decode_all(body, encoding) {
@@ -105,17 +112,17 @@ fn mostly_utf8(body: &[u8]) -> bool {
     invalid * 2 < non_ascii
 }
 
-fn decode_all(body: &[u8], encoding: Encoding) -> Option<String> {
+fn decode_all(body: &[u8], encoding: Encoding) -> Option<Cow<'_, str>> {
     match encoding {
-        Encoding::Utf8 | Encoding::Utf8Bom => std::str::from_utf8(body).ok().map(str::to_owned),
-        Encoding::Gb18030 => GB18030.decode_without_bom_handling_and_without_replacement(body).map(|c| c.into_owned()),
+        Encoding::Utf8 | Encoding::Utf8Bom => std::str::from_utf8(body).ok().map(Cow::Borrowed),
+        Encoding::Gb18030 => GB18030.decode_without_bom_handling_and_without_replacement(body),
     }
 }
 
 /// Decode line by line, blanking the lines that do not decode. In UTF-8 and in GB18030 the byte
 /// 0x0A only ever means a newline (no multi-byte sequence contains it), so splitting on it first
 /// is safe.
-fn decode_by_line(body: &[u8], encoding: Encoding) -> Result<Decoded, DecodeError> {
+fn decode_by_line(body: &[u8], encoding: Encoding) -> Result<Decoded<'static>, DecodeError> {
     let mut text = String::with_capacity(body.len() + body.len() / 2);
     let mut bad_lines = Vec::new();
     let mut total = 0usize;
@@ -146,7 +153,7 @@ fn decode_by_line(body: &[u8], encoding: Encoding) -> Result<Decoded, DecodeErro
             hint,
         });
     }
-    Ok(Decoded { text, encoding, bad_lines })
+    Ok(Decoded { text: Cow::Owned(text), encoding, bad_lines })
 }
 
 fn hex_excerpt(line: &[u8]) -> String {
@@ -166,10 +173,13 @@ mod tests {
     #[test]
     fn detects_bom_utf8_and_gb18030() {
         let d = decode(b"\xEF\xBB\xBFa,b\n1,2\n", EncodingChoice::Auto).unwrap();
-        assert_eq!((d.encoding, d.text.as_str()), (Encoding::Utf8Bom, "a,b\n1,2\n"));
+        assert_eq!((d.encoding, d.text.as_ref()), (Encoding::Utf8Bom, "a,b\n1,2\n"));
+        // Valid UTF-8 is borrowed, not copied.
+        assert!(matches!(d.text, Cow::Borrowed(_)));
         let d = decode("组织编码\n".as_bytes(), EncodingChoice::Auto).unwrap();
         assert_eq!(d.encoding, Encoding::Utf8);
-        let d = decode(&gbk("组织编码,组织名称\nA,党支部\n"), EncodingChoice::Auto).unwrap();
+        let bytes = gbk("组织编码,组织名称\nA,党支部\n");
+        let d = decode(&bytes, EncodingChoice::Auto).unwrap();
         assert_eq!(d.encoding, Encoding::Gb18030);
         assert_eq!(d.text, "组织编码,组织名称\nA,党支部\n");
     }

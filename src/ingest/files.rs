@@ -1,4 +1,6 @@
-//! Finding input files under the paths given, and reading each one's bytes, hash and time.
+//! Finding input files under the paths given, hashing each one, and reading its bytes again
+//! (checked against the hash) when it is parsed. Bytes are not kept between the two: an
+//! ingest of many files holds only the files being parsed.
 
 use std::path::{Path, PathBuf};
 
@@ -6,7 +8,7 @@ use anyhow::{Context, Result, bail};
 
 use super::read::Format;
 
-/// One input file, read into memory.
+/// One input file: where it is, its size, hash and time.
 #[derive(Debug, Clone)]
 pub struct InputFile {
     pub path: PathBuf,
@@ -14,7 +16,7 @@ pub struct InputFile {
     /// user name).
     pub name: String,
     pub format: Format,
-    pub bytes: Vec<u8>,
+    pub size: u64,
     /// BLAKE3 of the bytes, hex.
     pub hash: String,
     /// Modification time, microseconds since the Unix epoch: the export's time.
@@ -60,19 +62,43 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Read a file's bytes, hash and modification time.
+/// Hash a file and note its size and modification time.
 pub fn load(path: &Path) -> Result<InputFile> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     let mtime_us = meta
         .modified()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_micros() as i64);
-    let hash = blake3::hash(&bytes).to_hex().to_string();
+    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut hasher = blake3::Hasher::new();
+    hasher.update_reader(file).with_context(|| format!("reading {}", path.display()))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let format = Format::of(path).unwrap_or(Format::Csv);
-    Ok(InputFile { path: path.to_path_buf(), name, format, bytes, hash, mtime_us })
+    let hash = hasher.finalize().to_hex().to_string();
+    Ok(InputFile { path: path.to_path_buf(), name, format, size: hasher.count(), hash, mtime_us })
+}
+
+impl InputFile {
+    /// The file's bytes, read again and checked against the hash taken by [`load`]: the
+    /// ledger must describe exactly the bytes that were loaded.
+    pub fn contents(&self) -> Result<Vec<u8>, String> {
+        let bytes = std::fs::read(&self.path).map_err(|e| format!("cannot read the file again: {e}"))?;
+        if blake3::hash(&bytes).to_hex().as_str() != self.hash {
+            return Err("the file changed while it was being ingested; run the ingest again".into());
+        }
+        Ok(bytes)
+    }
+
+    /// The start of the file, up to `max` bytes: enough for a CSV header.
+    pub fn head(&self, max: u64) -> Result<Vec<u8>, String> {
+        use std::io::Read;
+        let mut out = Vec::new();
+        std::fs::File::open(&self.path)
+            .and_then(|f| f.take(max).read_to_end(&mut out))
+            .map_err(|e| format!("cannot read the file again: {e}"))?;
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
@@ -94,5 +120,18 @@ mod tests {
             .collect();
         assert_eq!(got, vec!["a.xlsx", "b.csv", "sub/c.CSV"]);
         assert!(expand(&[d.path().join("notes.txt")]).is_err());
+    }
+
+    #[test]
+    fn contents_are_checked_against_the_hash() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("a.csv");
+        std::fs::write(&p, "a,b\n1,2\n").unwrap();
+        let f = load(&p).unwrap();
+        assert_eq!(f.size, 8);
+        assert_eq!(f.contents().unwrap(), b"a,b\n1,2\n");
+        assert_eq!(f.head(3).unwrap(), b"a,b");
+        std::fs::write(&p, "a,b\n1,3\n").unwrap();
+        assert!(f.contents().unwrap_err().contains("changed while"));
     }
 }

@@ -96,11 +96,12 @@ pub fn merge_kind(
 
     // 1. Within this ingest: the latest export of a key wins.
     let rows: usize = batches.iter().map(|b| b.keys.len()).sum();
-    let mut winners: KeyMap<(usize, usize)> = KeyMap::with_capacity_and_hasher(rows, Default::default());
+    let mut winners: KeyMap<(u32, u32)> = KeyMap::with_capacity_and_hasher(rows, Default::default());
     let mut keep: Vec<Vec<bool>> = batches.iter().map(|b| vec![true; b.keys.len()]).collect();
     for &bi in &order {
         for (row, key) in batches[bi].keys.iter().enumerate() {
-            if let Some((pb, pr)) = winners.insert(*key, (bi, row)) {
+            if let Some((pb, pr)) = winners.insert(*key, (bi as u32, row as u32)) {
+                let (pb, pr) = (pb as usize, pr as usize);
                 keep[pb][pr] = false;
                 counts.entry(batches[pb].file).or_default().duplicates += 1;
             }
@@ -123,6 +124,7 @@ pub fn merge_kind(
             let line = df.column("source_line")?.i64()?;
             for (i, key) in keys.iter().enumerate() {
                 let Some(&(bi, row)) = winners.get(key) else { continue };
+                let (bi, row) = (bi as usize, row as usize);
                 let b = &batches[bi];
                 let stored = (mtime.get(i).unwrap_or(0), name.get(i).unwrap_or(""), line.get(i).unwrap_or(0));
                 let incoming = (b.mtime_us, b.name.as_str(), lines[bi].get(row).unwrap_or(0));

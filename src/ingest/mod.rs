@@ -485,7 +485,7 @@ pub(crate) fn ledger_frame(
             Column::new("ingested_at".into(), vec![at_us; n]).cast(&ts)?,
             Column::new("source_file".into(), reps.iter().map(|r| r.file.clone()).collect::<Vec<_>>()),
             Column::new("blake3".into(), reps.iter().map(|r| r.blake3.clone()).collect::<Vec<_>>()),
-            Column::new("bytes".into(), idx.iter().map(|&i| inputs[i].bytes.len() as i64).collect::<Vec<_>>()),
+            Column::new("bytes".into(), idx.iter().map(|&i| inputs[i].size as i64).collect::<Vec<_>>()),
             Column::new("source_mtime".into(), idx.iter().map(|&i| inputs[i].mtime_us).collect::<Vec<_>>())
                 .cast(&ts)?,
             Column::new("kind".into(), reps.iter().map(|r| r.kind.map(|k| k.name()).unwrap_or("")).collect::<Vec<_>>()),

@@ -53,7 +53,12 @@ pub fn detect_kind(file: &InputFile, opts: &ParseOptions) -> Result<Kind, FileEr
         fn bad_line(&mut self, _: &BadLine) {}
     }
     let mut peek = Peek(None);
-    let out = run_reader_on(file, header_bytes(&file.bytes), opts, &mut peek);
+    // A CSV's header is in its first bytes; a workbook is opened by path.
+    let head = match file.format {
+        Format::Csv => file.head(HEAD_BYTES).map_err(|message| FileError { line: None, message })?,
+        Format::Xlsx => Vec::new(),
+    };
+    let out = run_reader_on(file, header_bytes(&head), opts, &mut peek);
     match (peek.0, out) {
         (Some(Ok(k)), _) => Ok(k),
         (Some(Err(e)), _) => Err(FileError { line: Some(1), message: e }),
@@ -62,9 +67,8 @@ pub fn detect_kind(file: &InputFile, opts: &ParseOptions) -> Result<Kind, FileEr
     }
 }
 
-fn run_reader(file: &InputFile, opts: &ParseOptions, sink: &mut dyn RowSink) -> Result<Option<Encoding>, FileError> {
-    run_reader_on(file, &file.bytes, opts, sink)
-}
+/// How much of a CSV is read to find its header line.
+const HEAD_BYTES: u64 = 4 << 20;
 
 /// For a CSV only the first non-blank line is decoded: detecting the kind of a large export
 /// must not cost a second pass over it.
@@ -144,8 +148,12 @@ pub fn parse_file(
     units: &HashSet<String>,
     names: &NameHasher,
 ) -> Result<ParsedFile, FileError> {
+    let bytes = match file.format {
+        Format::Csv => file.contents().map_err(|message| FileError { line: None, message })?,
+        Format::Xlsx => Vec::new(),
+    };
     // A rough row count from the size keeps the column buffers from regrowing.
-    let capacity = (file.bytes.len() / 64).min(1 << 24);
+    let capacity = (file.size as usize / 64).min(1 << 24);
     let mut sink = Sink {
         kind: opts.kind,
         units: Some(units),
@@ -155,7 +163,8 @@ pub fn parse_file(
         header: Vec::new(),
         ignored: Vec::new(),
     };
-    let encoding = run_reader(file, opts, &mut sink)?;
+    let encoding = run_reader_on(file, &bytes, opts, &mut sink)?;
+    drop(bytes);
     let validator =
         sink.validator.ok_or_else(|| FileError { line: None, message: "the file has no header row".into() })?;
     let kind = validator.kind();

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use anyhow::Result;
 use chrono::Datelike;
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use super::schema::Kind;
 use super::validate::{KeyMap, key_hash_with, stored_name};
@@ -25,6 +26,13 @@ pub struct Batch {
     pub frame: DataFrame,
     pub keys: Vec<u128>,
 }
+
+/// The key space of the in-ingest deduplication is cut into 2^SHARD_BITS shards.
+const SHARD_BITS: u32 = 3;
+
+/// One shard of the deduplication: key -> (batch, row) of the latest export so far, and the
+/// (batch, row) of every earlier export it replaced.
+type Shard = (KeyMap<(u32, u32)>, Vec<(u32, u32)>);
 
 /// Per-file figures from the merge.
 #[derive(Debug, Default, Clone)]
@@ -94,44 +102,78 @@ pub fn merge_kind(
     let mut order: Vec<usize> = (0..batches.len()).collect();
     order.sort_by(|&a, &b| (batches[a].mtime_us, &batches[a].name).cmp(&(batches[b].mtime_us, &batches[b].name)));
 
-    // 1. Within this ingest: the latest export of a key wins.
+    let clock = std::time::Instant::now();
+    let step = |name: &str| tracing::debug!(step = name, ms = clock.elapsed().as_millis() as u64, "merge step done");
+
+    // 1. Within this ingest: the latest export of a key wins. The key space is cut into
+    // shards worked on in parallel; every shard sees the files in export order.
     let rows: usize = batches.iter().map(|b| b.keys.len()).sum();
-    let mut winners: KeyMap<(u32, u32)> = KeyMap::with_capacity_and_hasher(rows, Default::default());
-    let mut keep: Vec<Vec<bool>> = batches.iter().map(|b| vec![true; b.keys.len()]).collect();
-    for &bi in &order {
-        for (row, key) in batches[bi].keys.iter().enumerate() {
-            if let Some((pb, pr)) = winners.insert(*key, (bi as u32, row as u32)) {
-                let (pb, pr) = (pb as usize, pr as usize);
-                keep[pb][pr] = false;
-                counts.entry(batches[pb].file).or_default().duplicates += 1;
+    let shard_of = |key: u128| (key >> (128 - SHARD_BITS)) as usize;
+    let shards: Vec<Shard> = (0..1usize << SHARD_BITS)
+        .into_par_iter()
+        .map(|s| {
+            let mut map = KeyMap::with_capacity_and_hasher((rows >> SHARD_BITS) * 9 / 8 + 16, Default::default());
+            let mut losers = Vec::new();
+            for &bi in &order {
+                for (row, key) in batches[bi].keys.iter().enumerate() {
+                    if shard_of(*key) == s
+                        && let Some(prev) = map.insert(*key, (bi as u32, row as u32))
+                    {
+                        losers.push(prev);
+                    }
+                }
             }
+            (map, losers)
+        })
+        .collect();
+    let mut keep: Vec<Vec<bool>> = batches.iter().map(|b| vec![true; b.keys.len()]).collect();
+    for (_, losers) in &shards {
+        for &(pb, pr) in losers {
+            keep[pb as usize][pr as usize] = false;
+            counts.entry(batches[pb as usize].file).or_default().duplicates += 1;
         }
     }
     let lines: Vec<Int64Chunked> =
         batches.iter().map(|b| Ok(b.frame.column("source_line")?.i64()?.clone())).collect::<Result<_>>()?;
+    step("dedup within the ingest");
 
-    // 2. Against the stored rows, one partition file at a time, key columns only.
+    // 2. Against the stored rows: partition files are read in parallel, key columns only, and
+    // the matches settled in file order.
     let mut key_cols: Vec<&str> = kind.natural_key().to_vec();
     key_cols.extend(["source_mtime", "source_file", "source_line"]);
     let mut removals: BTreeMap<std::path::PathBuf, Vec<usize>> = BTreeMap::new();
-    if !winners.is_empty() {
-        for file in base.files(table)? {
-            let df = warehouse::read_parquet_columns(&file, &key_cols)?;
-            let keys = frame_keys(kind, &df)?;
-            let mtime = df.column("source_mtime")?.cast(&DataType::Int64)?;
-            let mtime = mtime.i64()?;
-            let name = df.column("source_file")?.str()?;
-            let line = df.column("source_line")?.i64()?;
-            for (i, key) in keys.iter().enumerate() {
-                let Some(&(bi, row)) = winners.get(key) else { continue };
-                let (bi, row) = (bi as usize, row as usize);
+    if rows > 0 {
+        let stored = base.files(table)?;
+        let matches: Vec<Vec<(usize, usize, usize, bool)>> = stored
+            .par_iter()
+            .map(|file| {
+                let df = warehouse::read_parquet_columns(file, &key_cols)?;
+                let keys = frame_keys(kind, &df)?;
+                let mtime = df.column("source_mtime")?.cast(&DataType::Int64)?;
+                let mtime = mtime.i64()?;
+                let name = df.column("source_file")?.str()?;
+                let line = df.column("source_line")?.i64()?;
+                let mut out = Vec::new();
+                for (i, key) in keys.iter().enumerate() {
+                    let Some(&(bi, row)) = shards[shard_of(*key)].0.get(key) else { continue };
+                    let (bi, row) = (bi as usize, row as usize);
+                    let b = &batches[bi];
+                    let stored = (mtime.get(i).unwrap_or(0), name.get(i).unwrap_or(""), line.get(i).unwrap_or(0));
+                    let incoming = (b.mtime_us, b.name.as_str(), lines[bi].get(row).unwrap_or(0));
+                    out.push((i, bi, row, stored > incoming));
+                }
+                Ok(out)
+            })
+            .collect::<Result<_>>()?;
+        for (file, found) in stored.iter().zip(matches) {
+            for (i, bi, row, stored_later) in found {
+                if !keep[bi][row] {
+                    continue;
+                }
                 let b = &batches[bi];
-                let stored = (mtime.get(i).unwrap_or(0), name.get(i).unwrap_or(""), line.get(i).unwrap_or(0));
-                let incoming = (b.mtime_us, b.name.as_str(), lines[bi].get(row).unwrap_or(0));
-                if stored > incoming {
+                if stored_later {
                     // The warehouse holds a later export of this key.
                     keep[bi][row] = false;
-                    winners.remove(key);
                     counts.entry(b.file).or_default().duplicates += 1;
                 } else {
                     removals.entry(file.clone()).or_default().push(i);
@@ -140,6 +182,8 @@ pub fn merge_kind(
             }
         }
     }
+    drop(shards);
+    step("dedup against the warehouse");
 
     // 3. The incoming rows that stay, with provenance, grouped by partition. Each file's
     // frame is dropped as soon as it is split.
@@ -175,6 +219,7 @@ pub fn merge_kind(
         }
     }
 
+    step("split by partition");
     // 4. Rewrite every partition that gains rows or loses superseded ones, several at once.
     let mut touched = incoming;
     for f in removals.keys() {
@@ -201,5 +246,6 @@ pub fn merge_kind(
         // One order whatever the order of the exports: the same rows give the same file.
         Ok(all.sort(key_sort.clone(), SortMultipleOptions::default().with_maintain_order(true))?)
     })?;
+    step("partitions written");
     Ok(counts)
 }

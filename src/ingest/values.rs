@@ -35,6 +35,9 @@ pub enum DateError {
 /// Parse `2026-03-06`, `2026/3/6`, `2026.3.6`, `2026年3月6日`, an optional time after the
 /// date (Excel adds ` 0:00:00`), or an Excel serial day number (`46087`).
 pub fn parse_date(s: &str) -> Result<NaiveDate, DateError> {
+    if let Some(date) = iso_date(s.trim().as_bytes()) {
+        return in_range(date);
+    }
     let t = half_width(s.trim());
     let form = || DateError::Form(format!("'{s}' is not a date (expected 2026-03-06, 2026/3/6 or 2026年3月6日)"));
     let date_part = t.split([' ', 'T']).next().unwrap_or("");
@@ -61,6 +64,21 @@ pub fn parse_date(s: &str) -> Result<NaiveDate, DateError> {
         }
         NaiveDate::from_ymd_opt(y, m, d).ok_or_else(|| DateError::Form(format!("'{s}' is not a calendar date")))?
     };
+    in_range(date)
+}
+
+/// The common `2026-03-06` form, read without allocating (most cells of most files).
+fn iso_date(b: &[u8]) -> Option<NaiveDate> {
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u32))
+    };
+    NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)
+}
+
+fn in_range(date: NaiveDate) -> Result<NaiveDate, DateError> {
     let lo = NaiveDate::from_ymd_opt(MIN_DATE.0, MIN_DATE.1, MIN_DATE.2).expect("valid");
     let hi = NaiveDate::from_ymd_opt(MAX_DATE.0, MAX_DATE.1, MAX_DATE.2).expect("valid");
     if date < lo || date > hi {
@@ -71,7 +89,9 @@ pub fn parse_date(s: &str) -> Result<NaiveDate, DateError> {
 
 /// Parse a decimal number; thousands separators are not accepted (they hide typing errors).
 pub fn parse_number(s: &str) -> Result<f64, String> {
-    let t = half_width(s.trim());
+    let t = s.trim();
+    // Full-width digits are only looked for when the text is not plain ASCII.
+    let t: std::borrow::Cow<str> = if t.is_ascii() { t.into() } else { half_width(t).into() };
     let ok = !t.is_empty()
         && t.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+' || b == b'e' || b == b'E');
     match t.parse::<f64>() {

@@ -21,3 +21,4 @@ pub mod rng;
 pub mod sample;
 pub mod tables;
 pub mod warehouse;
+pub mod workers;

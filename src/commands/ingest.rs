@@ -31,6 +31,7 @@ pub fn run(a: IngestArgs) -> Result<Outcome> {
     let opts = IngestOptions {
         parse: ParseOptions { kind: a.kind.map(|k| k.kind()), encoding: a.encoding.choice(), sheet: a.sheet.clone() },
         names,
+        memory_budget: a.memory_budget_mib << 20,
     };
     // A bar only on a terminal: under cron it would be noise in the log.
     let bar = if std::io::stderr().is_terminal() {

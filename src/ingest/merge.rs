@@ -4,9 +4,14 @@
 //!
 //! Memory follows the incoming rows, not the history: stored rows are visited one partition
 //! file at a time, reading only their key and provenance columns, and a partition is read in
-//! full only when it is rewritten.
+//! full only when it is rewritten. Incoming rows are split by partition as soon as a file is
+//! validated ([`Spill::stage`]); past a memory budget the pieces wait on disk (uncompressed
+//! Parquet in the warehouse's `spill/` folder) and only their keys and lines stay in memory,
+//! so an ingest of many large files does not hold all of them at once.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Result;
 use chrono::Datelike;
@@ -22,9 +27,126 @@ pub struct Batch {
     pub file: usize,
     pub mtime_us: i64,
     pub name: String,
-    /// Validated columns plus `source_line`.
-    pub frame: DataFrame,
+    /// Natural-key hash of each validated row.
     pub keys: Vec<u128>,
+    pub staged: Staged,
+}
+
+/// A file's validated rows, split by partition.
+pub struct Staged {
+    /// The source line of each validated row.
+    pub lines: Int64Chunked,
+    pub pieces: Vec<Piece>,
+}
+
+/// The rows of one file that fall in one partition.
+pub struct Piece {
+    pub partition: String,
+    pub data: PieceData,
+    /// The validated row behind each row of the piece; `None` when the piece is all of them.
+    pub rows: Option<Vec<IdxSize>>,
+}
+
+/// Where a piece waits for the merge.
+pub enum PieceData {
+    Memory(DataFrame),
+    Spilled(PathBuf),
+}
+
+impl PieceData {
+    fn load(self) -> Result<DataFrame> {
+        match self {
+            PieceData::Memory(df) => Ok(df),
+            PieceData::Spilled(path) => {
+                let df = warehouse::read_parquet_serial(&path)?;
+                // Read once: the space is given back as the merge goes.
+                let _ = std::fs::remove_file(&path);
+                Ok(df)
+            }
+        }
+    }
+}
+
+/// Where validated rows are staged: in memory up to a budget, then on disk.
+pub struct Spill {
+    dir: PathBuf,
+    budget: usize,
+    used: AtomicUsize,
+}
+
+impl Spill {
+    /// Stage under `root/spill/<ingest id>`, keeping up to `budget` bytes of rows in memory.
+    /// Leftovers of an interrupted ingest are removed (the caller holds the ingest lock).
+    pub fn new(root: &Path, ingest_id: &str, budget: usize) -> Result<Spill> {
+        let parent = root.join("spill");
+        if parent.exists() {
+            std::fs::remove_dir_all(&parent).map_err(|e| anyhow::anyhow!("removing {}: {e}", parent.display()))?;
+        }
+        Ok(Spill { dir: parent.join(ingest_id), budget, used: AtomicUsize::new(0) })
+    }
+
+    /// Split a file's validated frame by partition, in memory or on disk.
+    pub fn stage(&self, kind: Kind, file: usize, frame: DataFrame) -> Result<Staged> {
+        let lines = frame.column("source_line")?.i64()?.clone();
+        let size = frame.estimated_size();
+        let in_memory = self
+            .used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |u| (u + size <= self.budget).then_some(u + size))
+            .is_ok();
+        let groups = partition_rows(kind, &frame)?;
+        let whole = groups.len() == 1;
+        let mut pieces = Vec::with_capacity(groups.len());
+        for (n, (partition, rows)) in groups.into_iter().enumerate() {
+            let mut df = if whole { frame.clone() } else { take_serial(&frame, &rows)? };
+            let data = if in_memory {
+                PieceData::Memory(df)
+            } else {
+                std::fs::create_dir_all(&self.dir)
+                    .map_err(|e| anyhow::anyhow!("creating {}: {e}", self.dir.display()))?;
+                let path = self.dir.join(format!("{file}-{n}.parquet"));
+                write_spill(&mut df, &path)?;
+                PieceData::Spilled(path)
+            };
+            pieces.push(Piece { partition, data, rows: (!whole).then_some(rows) });
+        }
+        Ok(Staged { lines, pieces })
+    }
+}
+
+impl Drop for Spill {
+    fn drop(&mut self) {
+        if let Some(parent) = self.dir.parent() {
+            let _ = std::fs::remove_dir_all(parent);
+        }
+    }
+}
+
+/// Staged rows are read back once by this process: no compression, statistics or sync.
+fn write_spill(df: &mut DataFrame, path: &Path) -> Result<()> {
+    let file = std::fs::File::create(path).map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?;
+    ParquetWriter::new(file)
+        .with_compression(ParquetCompression::Uncompressed)
+        .with_statistics(StatisticsOptions::empty())
+        .set_parallel(false)
+        .finish(df)
+        .map_err(|e| anyhow::anyhow!(e).context(format!("writing {}", path.display())))?;
+    Ok(())
+}
+
+/// Rows by index on the calling thread: the caller is already one task per core.
+fn take_serial(df: &DataFrame, rows: &[IdxSize]) -> Result<DataFrame> {
+    let idx = IdxCa::from_vec("".into(), rows.to_vec());
+    let cols = df.columns().iter().map(|c| c.take(&idx)).collect::<PolarsResult<Vec<_>>>()?;
+    Ok(DataFrame::new(rows.len(), cols)?)
+}
+
+/// Incoming rows of one partition from one file, with what the merge decided about them.
+struct Incoming {
+    data: PieceData,
+    /// Which rows stay; `None` when all of them do.
+    keep: Option<BooleanChunked>,
+    name: String,
+    mtime_us: i64,
 }
 
 /// The key space of the in-ingest deduplication is cut into 2^SHARD_BITS shards.
@@ -133,8 +255,7 @@ pub fn merge_kind(
             counts.entry(batches[pb as usize].file).or_default().duplicates += 1;
         }
     }
-    let lines: Vec<Int64Chunked> =
-        batches.iter().map(|b| Ok(b.frame.column("source_line")?.i64()?.clone())).collect::<Result<_>>()?;
+    let lines: Vec<&Int64Chunked> = batches.iter().map(|b| &b.staged.lines).collect();
     step("dedup within the ingest");
 
     // 2. Against the stored rows: partition files are read in parallel, key columns only, and
@@ -144,27 +265,27 @@ pub fn merge_kind(
     let mut removals: BTreeMap<std::path::PathBuf, Vec<usize>> = BTreeMap::new();
     if rows > 0 {
         let stored = base.files(table)?;
-        let matches: Vec<Vec<(usize, usize, usize, bool)>> = stored
-            .par_iter()
-            .map(|file| {
-                let df = warehouse::read_parquet_columns(file, &key_cols)?;
-                let keys = frame_keys(kind, &df)?;
-                let mtime = df.column("source_mtime")?.cast(&DataType::Int64)?;
-                let mtime = mtime.i64()?;
-                let name = df.column("source_file")?.str()?;
-                let line = df.column("source_line")?.i64()?;
-                let mut out = Vec::new();
-                for (i, key) in keys.iter().enumerate() {
-                    let Some(&(bi, row)) = shards[shard_of(*key)].0.get(key) else { continue };
-                    let (bi, row) = (bi as usize, row as usize);
-                    let b = &batches[bi];
-                    let stored = (mtime.get(i).unwrap_or(0), name.get(i).unwrap_or(""), line.get(i).unwrap_or(0));
-                    let incoming = (b.mtime_us, b.name.as_str(), lines[bi].get(row).unwrap_or(0));
-                    out.push((i, bi, row, stored > incoming));
-                }
-                Ok(out)
-            })
-            .collect::<Result<_>>()?;
+        // Plain threads, not rayon: reading Parquet calls polars (see `workers`).
+        let matches: Vec<Vec<(usize, usize, usize, bool)>> = crate::workers::map(stored.iter().collect(), |file| {
+            let df = warehouse::read_parquet_columns_serial(file, &key_cols)?;
+            let keys = frame_keys(kind, &df)?;
+            let mtime = df.column("source_mtime")?.cast(&DataType::Int64)?;
+            let mtime = mtime.i64()?;
+            let name = df.column("source_file")?.str()?;
+            let line = df.column("source_line")?.i64()?;
+            let mut out = Vec::new();
+            for (i, key) in keys.iter().enumerate() {
+                let Some(&(bi, row)) = shards[shard_of(*key)].0.get(key) else { continue };
+                let (bi, row) = (bi as usize, row as usize);
+                let b = &batches[bi];
+                let stored = (mtime.get(i).unwrap_or(0), name.get(i).unwrap_or(""), line.get(i).unwrap_or(0));
+                let incoming = (b.mtime_us, b.name.as_str(), lines[bi].get(row).unwrap_or(0));
+                out.push((i, bi, row, stored > incoming));
+            }
+            Ok(out)
+        })
+        .into_iter()
+        .collect::<Result<_>>()?;
         for (file, found) in stored.iter().zip(matches) {
             for (i, bi, row, stored_later) in found {
                 if !keep[bi][row] {
@@ -185,66 +306,69 @@ pub fn merge_kind(
     drop(shards);
     step("dedup against the warehouse");
 
-    // 3. The incoming rows that stay, with provenance, grouped by partition. Each file's
-    // frame is dropped as soon as it is split.
+    // 3. The incoming rows that stay, by partition.
     let cols = stored_columns(kind);
-    let mut incoming: BTreeMap<String, Vec<DataFrame>> = BTreeMap::new();
+    let mut touched: BTreeMap<String, Vec<Incoming>> = BTreeMap::new();
     for (bi, b) in batches.into_iter().enumerate() {
-        let n = keep[bi].iter().filter(|k| **k).count();
-        counts.entry(b.file).or_default().loaded += n as u64;
-        if n == 0 {
-            continue;
-        }
-        let mut df = if n == b.frame.height() {
-            b.frame
-        } else {
-            b.frame.filter(&keep[bi].iter().copied().collect::<BooleanChunked>())?
-        };
-        df.with_column(Column::new_scalar("source_file".into(), Scalar::from(PlSmallStr::from(b.name.as_str())), n))?;
-        df.with_column(
-            Column::new_scalar("source_mtime".into(), Scalar::from(b.mtime_us), n)
-                .cast(&DataType::Datetime(TimeUnit::Microseconds, None))?,
-        )?;
-        df.with_column(Column::new_scalar("ingest_id".into(), Scalar::from(PlSmallStr::from(ingest_id)), n))?;
-        let df = df.select(cols.iter().map(String::as_str))?;
-        let groups = partition_rows(kind, &df)?;
-        if groups.len() == 1 {
-            let part = groups.into_keys().next().expect("one group");
-            incoming.entry(part).or_default().push(df);
-            continue;
-        }
-        for (part, rows) in groups {
-            let piece = df.take(&IdxCa::from_vec("".into(), rows))?;
-            incoming.entry(part).or_default().push(piece);
+        let keep = &keep[bi];
+        for piece in b.staged.pieces {
+            let mask: Vec<bool> = match &piece.rows {
+                None => keep.clone(),
+                Some(rows) => rows.iter().map(|&r| keep[r as usize]).collect(),
+            };
+            let n = mask.iter().filter(|k| **k).count();
+            counts.entry(b.file).or_default().loaded += n as u64;
+            if n == 0 {
+                if let PieceData::Spilled(path) = &piece.data {
+                    let _ = std::fs::remove_file(path);
+                }
+                continue;
+            }
+            let keep = (n < mask.len()).then(|| mask.into_iter().collect::<BooleanChunked>());
+            let incoming = Incoming { data: piece.data, keep, name: b.name.clone(), mtime_us: b.mtime_us };
+            touched.entry(piece.partition).or_default().push(incoming);
         }
     }
-
-    step("split by partition");
-    // 4. Rewrite every partition that gains rows or loses superseded ones, several at once.
-    let mut touched = incoming;
     for f in removals.keys() {
         touched.entry(base.partition_of(table, f)).or_default();
     }
+    step("split by partition");
+
+    // 4. Rewrite every partition that gains rows or loses superseded ones, several at once.
     let key_sort: Vec<&str> = kind.natural_key().to_vec();
     txn.replace_partitions(table, touched.into_iter().collect(), |part, incoming| {
         let mut frames: Vec<DataFrame> = Vec::new();
         for f in base.partition_files(table, part)? {
-            let mut df = warehouse::read_parquet(&f)?;
+            let mut df = warehouse::read_parquet_serial(&f)?;
             if let Some(rows) = removals.get(&f) {
                 let drop: std::collections::HashSet<usize> = rows.iter().copied().collect();
                 let mask: BooleanChunked = (0..df.height()).map(|i| !drop.contains(&i)).collect();
-                df = df.filter(&mask)?;
+                df = df.filter_seq(&mask)?;
             }
             frames.push(df.select(cols.iter().map(String::as_str))?);
         }
-        frames.extend(incoming);
+        for inc in incoming {
+            let mut df = inc.data.load()?;
+            if let Some(mask) = &inc.keep {
+                df = df.filter_seq(mask)?;
+            }
+            let n = df.height();
+            df.with_column(Column::new_scalar("source_file".into(), Scalar::from(PlSmallStr::from(inc.name)), n))?;
+            df.with_column(
+                Column::new_scalar("source_mtime".into(), Scalar::from(inc.mtime_us), n)
+                    .cast(&DataType::Datetime(TimeUnit::Microseconds, None))?,
+            )?;
+            df.with_column(Column::new_scalar("ingest_id".into(), Scalar::from(PlSmallStr::from(ingest_id)), n))?;
+            frames.push(df.select(cols.iter().map(String::as_str))?);
+        }
         let mut it = frames.into_iter();
         let Some(mut all) = it.next() else { return Ok(DataFrame::empty()) };
         for f in it {
             anyhow::Context::with_context(all.vstack_mut_owned(f), || format!("combining rows of {table}/{part}"))?;
         }
         // One order whatever the order of the exports: the same rows give the same file.
-        Ok(all.sort(key_sort.clone(), SortMultipleOptions::default().with_maintain_order(true))?)
+        let order = SortMultipleOptions::default().with_maintain_order(true).with_multithreaded(false);
+        Ok(all.sort(key_sort.clone(), order)?)
     })?;
     step("partitions written");
     Ok(counts)

@@ -44,6 +44,18 @@ use validate::RejectedRow;
 pub struct IngestOptions {
     pub parse: ParseOptions,
     pub names: NameHasher,
+    /// Validated rows kept in memory until the merge, in bytes; past it they wait on disk.
+    pub memory_budget: usize,
+}
+
+/// The default of [`IngestOptions::memory_budget`]: 256 MiB.
+pub const DEFAULT_MEMORY_BUDGET: usize = 256 << 20;
+
+impl IngestOptions {
+    /// Default parsing and the default memory budget, with names as given.
+    pub fn new(names: NameHasher) -> IngestOptions {
+        IngestOptions { parse: ParseOptions::default(), names, memory_budget: DEFAULT_MEMORY_BUDGET }
+    }
 }
 
 /// Progress callbacks; the command turns them into a progress bar on a terminal.
@@ -201,8 +213,12 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
     progress.start(list.len() as u64);
 
     let clock = std::time::Instant::now();
-    let phase =
-        |name: &str| tracing::debug!(phase = name, ms = clock.elapsed().as_millis() as u64, "ingest phase done");
+    let phase = |name: &str| {
+        // The peak memory so far (Linux), to see which phase sets it.
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let peak = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or("").trim_start_matches("VmHWM:").trim();
+        tracing::debug!(phase = name, ms = clock.elapsed().as_millis() as u64, peak, "ingest phase done")
+    };
     let inputs: Vec<InputFile> = list.par_iter().map(|p| files::load(p)).collect::<Result<_>>()?;
     phase("read and hash");
     let ingest_id = new_ingest_id(&inputs);
@@ -269,8 +285,33 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
     let unit_merge = units::merge_units(stored_units, incoming_units);
     let unit_ids: HashSet<String> = unit_merge.units.iter().map(|u| u.unit_id.clone()).collect();
 
-    let mut absorb_others = parse_all(&other_files, &unit_ids);
-    absorb_others.sort_by_key(|(i, _)| *i);
+    // The other kinds: each file is split by partition as soon as it is validated, and its
+    // rows wait in memory or, past the budget, on disk.
+    let spill = merge::Spill::new(root, &ingest_id, opts.memory_budget)?;
+    let mut staged: BTreeMap<usize, merge::Staged> = BTreeMap::new();
+    let mut absorb_others = Vec::new();
+    // Plain threads, not rayon: staging calls polars (see `workers`).
+    let results: Vec<(usize, Result<ParsedFile, FileError>, Option<merge::Staged>)> =
+        crate::workers::map(other_files.clone(), |i| -> Result<_> {
+            let mut r = parse::parse_file(&inputs[i], &opts.parse, &unit_ids, &opts.names);
+            let mut stage = None;
+            if let Ok(p) = &mut r
+                && p.kind != Kind::Units
+            {
+                let frame = std::mem::take(&mut p.validated.frame);
+                stage = Some(spill.stage(p.kind, i, frame).with_context(|| format!("staging {}", inputs[i].name))?);
+            }
+            progress.file_done(&inputs[i].name);
+            Ok((i, r, stage))
+        })
+        .into_iter()
+        .collect::<Result<_>>()?;
+    for (i, r, stage) in results {
+        if let Some(st) = stage {
+            staged.insert(i, st);
+        }
+        absorb_others.push((i, r));
+    }
     absorb(absorb_others, &mut reports, &mut parsed);
     progress.finish();
     phase("parse and validate");
@@ -323,14 +364,14 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
             if p.kind != kind {
                 continue;
             }
-            let frame = std::mem::take(&mut p.validated.frame);
             let keys = std::mem::take(&mut p.validated.keys);
+            let staged = staged.remove(&i).expect("every parsed file of a partitioned kind is staged");
             batches.push(merge::Batch {
                 file: i,
                 mtime_us: inputs[i].mtime_us,
                 name: inputs[i].name.clone(),
-                frame,
                 keys,
+                staged,
             });
         }
         if batches.is_empty() {

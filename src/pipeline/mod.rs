@@ -245,7 +245,7 @@ fn run_stage(
     match stage {
         Stage::Ingest => {
             let inbox = p.inbox.clone().expect("checked: ingest has an inbox");
-            let opts = IngestOptions { parse: Default::default(), names: names.clone() };
+            let opts = IngestOptions::new(names.clone());
             let r = ingest::ingest(wh.root(), &[inbox], &opts, &ingest::NoProgress)?;
             for f in &r.files {
                 let status = match &f.status {

@@ -15,7 +15,10 @@ mod parquet_io;
 mod snapshot;
 
 pub use lock::{LockError, WarehouseLock};
-pub use parquet_io::{read_parquet, read_parquet_columns, write_parquet};
+pub use parquet_io::{
+    read_parquet, read_parquet_columns, read_parquet_columns_serial, read_parquet_serial, write_parquet,
+    write_parquet_serial,
+};
 pub use snapshot::{Snapshot, Txn};
 
 use std::fmt;

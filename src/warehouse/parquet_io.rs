@@ -1,6 +1,10 @@
 //! Parquet files as other engines expect them: zstd, statistics, flat columns, DATE for dates,
 //! microsecond timestamps, and a footer naming the writer. Every file is synced before it is
 //! part of a snapshot.
+//!
+//! Each function comes in two forms. The plain one lets polars spread the work over its
+//! threads; the `_serial` one keeps it on the calling thread, for callers that already run one
+//! task per core (`crate::workers`), where polars' threads would only compete with them.
 
 use std::fs::File;
 use std::path::Path;
@@ -10,6 +14,15 @@ use polars::prelude::*;
 
 /// Write `df` to `path` (creating parent folders) and sync it to disk.
 pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<u64> {
+    write(df, path, true)
+}
+
+/// [`write_parquet`] on the calling thread only.
+pub fn write_parquet_serial(df: &mut DataFrame, path: &Path) -> Result<u64> {
+    write(df, path, false)
+}
+
+fn write(df: &mut DataFrame, path: &Path, parallel: bool) -> Result<u64> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
@@ -20,6 +33,7 @@ pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<u64> {
         .with_compression(ParquetCompression::Zstd(None))
         .with_statistics(StatisticsOptions::default())
         .with_key_value_metadata(Some(meta))
+        .set_parallel(parallel)
         .finish(df)
         .map_err(|e| anyhow::anyhow!(e).context(format!("writing {}", path.display())))?;
     file.sync_all().with_context(|| format!("syncing {}", path.display()))?;
@@ -28,15 +42,30 @@ pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<u64> {
 
 /// Read a whole Parquet file.
 pub fn read_parquet(path: &Path) -> Result<DataFrame> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    ParquetReader::new(file).finish().map_err(|e| anyhow::anyhow!(e).context(format!("reading {}", path.display())))
+    read(path, None, true)
+}
+
+/// [`read_parquet`] on the calling thread only.
+pub fn read_parquet_serial(path: &Path) -> Result<DataFrame> {
+    read(path, None, false)
 }
 
 /// Read some columns of a Parquet file.
 pub fn read_parquet_columns(path: &Path, columns: &[&str]) -> Result<DataFrame> {
+    read(path, Some(columns), true)
+}
+
+/// [`read_parquet_columns`] on the calling thread only.
+pub fn read_parquet_columns_serial(path: &Path, columns: &[&str]) -> Result<DataFrame> {
+    read(path, Some(columns), false)
+}
+
+fn read(path: &Path, columns: Option<&[&str]>, parallel: bool) -> Result<DataFrame> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let strategy = if parallel { ParallelStrategy::Auto } else { ParallelStrategy::None };
     ParquetReader::new(file)
-        .with_columns(Some(columns.iter().map(|c| c.to_string()).collect()))
+        .with_columns(columns.map(|c| c.iter().map(|c| c.to_string()).collect()))
+        .read_parallel(strategy)
         .finish()
         .map_err(|e| anyhow::anyhow!(e).context(format!("reading {}", path.display())))
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use polars::prelude::DataFrame;
 
-use super::{CURRENT, SNAPSHOTS, Table, write_parquet};
+use super::{CURRENT, SNAPSHOTS, Table, write_parquet, write_parquet_serial};
 
 /// How many snapshots older than `current` are kept for readers still scanning them.
 const KEEP_OLD: u64 = 2;
@@ -177,18 +177,18 @@ impl Txn {
         T: Send,
         F: Fn(&str, T) -> Result<DataFrame> + Sync,
     {
-        use rayon::prelude::*;
         let staging = &self.staging;
-        let written: Vec<(String, bool)> = items
-            .into_par_iter()
-            .map(|(part, item)| {
-                let mut df = build(&part, item)?;
-                if df.height() > 0 {
-                    write_parquet(&mut df, &staging.join(Self::rel(table, &Self::partition_file(&part))))?;
-                }
-                Ok((part, df.height() > 0))
-            })
-            .collect::<Result<_>>()?;
+        // Plain threads, not rayon: `build` calls polars (see `workers`).
+        let written: Vec<(String, bool)> = crate::workers::map(items, |(part, item)| -> Result<_> {
+            let mut df = build(&part, item)?;
+            if df.height() > 0 {
+                // Serial: this is already one task of a parallel loop (see parquet_io).
+                write_parquet_serial(&mut df, &staging.join(Self::rel(table, &Self::partition_file(&part))))?;
+            }
+            Ok((part, df.height() > 0))
+        })
+        .into_iter()
+        .collect::<Result<_>>()?;
         for (part, any) in written {
             for f in self.base.partition_files(table, &part)? {
                 let rel = f.strip_prefix(&self.base.dir).expect("file under snapshot").to_path_buf();

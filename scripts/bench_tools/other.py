@@ -3,12 +3,14 @@ its time and peak memory are measured alone.
 
     other.py duckdb-ingest CSV_GLOB OUT_DIR
     other.py polars-ingest CSV_GLOB OUT_DIR
-    other.py duckdb-compute WAREHOUSE_PARQUET UNITS_CSV FROM TO
-    other.py polars-compute WAREHOUSE_PARQUET UNITS_CSV FROM TO
+    other.py duckdb-compute WAREHOUSE_PARQUET UNITS_CSV PREVIOUS_FROM FROM TO
+    other.py polars-compute WAREHOUSE_PARQUET UNITS_CSV PREVIOUS_FROM FROM TO
 
 ingest: the attendance CSVs to Hive-partitioned (year, month) zstd Parquet, no validation.
 compute: attendance_rate, attendance_rate_excused, absence_rate and participation_per_member
-for every unit over its subtree (the units' path column gives the closure), for one quarter.
+for every unit over its subtree (the units' path column gives the closure), for a quarter and
+the quarter before it (dangjian computes both, for the change), as dangjian does with
+scripts/bench_tools/attendance4.toml.
 """
 import sys
 
@@ -38,7 +40,7 @@ def closure_sql():
     return "SELECT unit_id, unnest(string_split(path, '/')) AS ancestor_id FROM units"
 
 
-def duckdb_compute(parquet, units_csv, start, end):
+def duckdb_compute(parquet, units_csv, prev, start, end):
     import duckdb
 
     con = duckdb.connect()
@@ -52,19 +54,19 @@ def duckdb_compute(parquet, units_csv, start, end):
     )
     rows = con.execute(
         f"""WITH a AS (SELECT * FROM read_parquet('{parquet}/**/*.parquet', hive_partitioning = true)
-                       WHERE event_date >= DATE '{start}' AND event_date < DATE '{end}'),
+                       WHERE event_date >= DATE '{prev}' AND event_date < DATE '{end}'),
                  c AS (SELECT unit_id, unnest(string_split(path, '/')) AS ancestor_id FROM paths)
-            SELECT c.ancestor_id,
+            SELECT c.ancestor_id, event_date >= DATE '{start}' AS current,
                    sum(CASE WHEN status = 'present' THEN 1 ELSE 0 END) / count(*) AS attendance_rate,
                    sum(CASE WHEN status = 'present' THEN 1 ELSE 0 END) / nullif(sum(CASE WHEN status <> 'leave' THEN 1 ELSE 0 END), 0),
                    sum(CASE WHEN status = 'absent' THEN 1 ELSE 0 END) / count(*),
                    sum(CASE WHEN status = 'present' THEN 1 ELSE 0 END) / count(DISTINCT member_id)
-            FROM a JOIN c ON a.unit_id = c.unit_id GROUP BY c.ancestor_id"""
+            FROM a JOIN c ON a.unit_id = c.unit_id GROUP BY c.ancestor_id, current"""
     ).fetchall()
     print(len(rows), file=sys.stderr)
 
 
-def polars_compute(parquet, units_csv, start, end):
+def polars_compute(parquet, units_csv, prev, start, end):
     import datetime as dt
 
     import polars as pl
@@ -78,14 +80,16 @@ def polars_compute(parquet, units_csv, start, end):
             pairs.append((u, cur))
             cur = parent.get(cur)
     closure = pl.DataFrame(pairs, schema=["unit_id", "ancestor_id"], orient="row").lazy()
-    s, e = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
-    a = pl.scan_parquet(f"{parquet}/**/*.parquet", hive_partitioning=True).filter(
-        (pl.col("event_date") >= s) & (pl.col("event_date") < e)
+    p, s, e = (dt.date.fromisoformat(x) for x in (prev, start, end))
+    a = (
+        pl.scan_parquet(f"{parquet}/**/*.parquet", hive_partitioning=True)
+        .filter((pl.col("event_date") >= p) & (pl.col("event_date") < e))
+        .with_columns((pl.col("event_date") >= s).alias("current"))
     )
     present = (pl.col("status") == "present").cast(pl.Int64)
     out = (
         a.join(closure, on="unit_id")
-        .group_by("ancestor_id")
+        .group_by("ancestor_id", "current")
         .agg(
             (present.sum() / pl.len()).alias("attendance_rate"),
             (present.sum() / (pl.col("status") != "leave").cast(pl.Int64).sum()).alias("excused"),

@@ -95,7 +95,8 @@ pub fn read_csv(bytes: &[u8], choice: EncodingChoice, sink: &mut dyn RowSink) ->
                 sink.bad_line(b);
             }
         }
-        if record.iter().all(|c| c.trim().is_empty()) {
+        // A blank row: every cell empty or spaces (the record's bytes are its cells, joined).
+        if record.as_slice().trim().is_empty() {
             continue;
         }
         if !have_header {
@@ -104,8 +105,16 @@ pub fn read_csv(bytes: &[u8], choice: EncodingChoice, sink: &mut dyn RowSink) ->
             sink.header(line, header).map_err(ReadOutcome::Header)?;
             continue;
         }
-        let cells: Vec<&str> = record.iter().collect();
-        sink.row(line, &cells);
+        // The cells on the stack for usual widths: no allocation per row.
+        let mut narrow = [""; 32];
+        if record.len() <= narrow.len() {
+            for (slot, c) in narrow.iter_mut().zip(record.iter()) {
+                *slot = c;
+            }
+            sink.row(line, &narrow[..record.len()]);
+        } else {
+            sink.row(line, &record.iter().collect::<Vec<&str>>());
+        }
     }
     if !have_header {
         return Err(ReadOutcome::Read(ReadError::Empty));

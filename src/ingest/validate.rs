@@ -433,8 +433,17 @@ impl<'a> Validator<'a> {
             v.encode_into(&mut self.scratch);
         }
         let content = xxhash_rust::xxh3::xxh3_64(&self.scratch);
-        if let Some(&(row, first_content)) = self.seen.get(&key) {
-            let row = row as usize;
+        // One probe of the map, not a lookup and then an insert: on large files each probe is
+        // a cache miss.
+        let row = self.lines.len();
+        let (first_row, first_content) = match self.seen.entry(key) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert((row as u32, content));
+                (None, content)
+            }
+            std::collections::hash_map::Entry::Occupied(o) => (Some(o.get().0 as usize), o.get().1),
+        };
+        if let Some(row) = first_row {
             if first_content == content && !self.conflicted.contains(&row) {
                 // The same row twice: keep the first, count the repeat.
                 self.duplicates += 1;
@@ -464,8 +473,6 @@ impl<'a> Validator<'a> {
             }
             return self.reject(line, cells, vec![Rejection { line, column, value, rule: Rule::KeyConflict, message }]);
         }
-        let row = self.lines.len();
-        self.seen.insert(key, (row as u32, content));
         self.keys.push(key);
         self.lines.push(line as i64);
         for (buf, v) in self.bufs.iter_mut().zip(values) {

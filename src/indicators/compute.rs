@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use polars::prelude::*;
 
 use super::catalogue::{Catalogue, Direction, Indicator, IndicatorKind, Source};
@@ -68,18 +68,22 @@ pub fn load_units(snapshot: &Snapshot) -> Result<Vec<UnitInfo>> {
         .collect())
 }
 
-/// (unit_id, ancestor_id) for every unit and each of its ancestors, itself included.
+/// (unit_id, ancestor) for every unit and each of its ancestors, itself included. The ancestor
+/// is its index in `units`: the join multiplies the rows by the depth of the tree, and a number
+/// is cheaper to carry and to group by than a string.
 fn closure_frame(units: &[UnitInfo]) -> Result<DataFrame> {
+    let index: HashMap<&str, u32> = units.iter().enumerate().map(|(i, u)| (u.id.as_str(), i as u32)).collect();
     let (mut u, mut a) = (Vec::new(), Vec::new());
     for unit in units {
         for anc in &unit.path {
             u.push(unit.id.as_str());
-            a.push(anc.as_str());
+            a.push(*index.get(anc.as_str()).with_context(|| format!("unit {anc} of the path of {}", unit.id))?);
         }
     }
-    Ok(DataFrame::new(u.len(), vec![Column::new("unit_id".into(), u), Column::new("ancestor_id".into(), a)])?)
+    Ok(DataFrame::new(u.len(), vec![Column::new("unit_id".into(), u), Column::new(ANCESTOR_COL.into(), a)])?)
 }
 
+const ANCESTOR_COL: &str = "_ancestor";
 const PERIOD_COL: &str = "_period";
 
 /// The rows of a source for the two periods, tagged with `_period` 0 (the period) or 1 (the
@@ -185,7 +189,7 @@ pub fn compute_figures(snapshot: &Snapshot, catalogue: &Catalogue, period: Perio
         }
         let plan = lf
             .join(closure.clone(), [col("unit_id")], [col("unit_id")], JoinArgs::new(JoinType::Inner))
-            .group_by([col("ancestor_id"), col(PERIOD_COL)])
+            .group_by([col(ANCESTOR_COL), col(PERIOD_COL)])
             .agg(aggs);
         plans.push(plan);
         plan_members.push(inds.clone());
@@ -214,8 +218,15 @@ pub fn compute_figures(snapshot: &Snapshot, catalogue: &Catalogue, period: Perio
         .filter(meeting_types.iter().fold(lit(false), |acc, t| acc.or(col("event_type").eq(lit(t.as_str())))))
         .group_by([col("unit_id"), col(PERIOD_COL), col("event_type")])
         .agg([col("event_id").n_unique().cast(DataType::Float64).alias("events")]);
-    plans.push(coverage_plan);
-    plans.push(meeting_plan);
+    // Plans only for the kinds the catalogue has: each one reads the attendance rows again.
+    let has = |k: IndicatorKind| catalogue.indicator.iter().any(|i| i.kind == k);
+    let (with_coverage, with_meetings) = (has(IndicatorKind::ActivityCoverage), has(IndicatorKind::MeetingCompletion));
+    if with_coverage {
+        plans.push(coverage_plan);
+    }
+    if with_meetings {
+        plans.push(meeting_plan);
+    }
 
     let frames = anyhow::Context::context(
         LazyFrame::collect_all_with_engine(
@@ -239,14 +250,14 @@ pub fn compute_figures(snapshot: &Snapshot, catalogue: &Catalogue, period: Perio
         }
     }
     for (df, inds) in frames.iter().zip(&plan_members) {
-        let anc = df.column("ancestor_id")?.str()?;
+        let anc = df.column(ANCESTOR_COL)?.u32()?;
         let per = df.column(PERIOD_COL)?.i32()?;
         for ind in inds {
             let n = df.column(&format!("n:{}", ind.id))?.f64()?;
             let d = df.column(&format!("d:{}", ind.id))?.f64()?;
             for i in 0..df.height() {
-                let key =
-                    (per.get(i).unwrap_or(0) as usize, anc.get(i).unwrap_or_default().to_string(), ind.id.clone());
+                let Some(unit) = anc.get(i).and_then(|a| units.get(a as usize)) else { continue };
+                let key = (per.get(i).unwrap_or(0) as usize, unit.id.clone(), ind.id.clone());
                 if let Some(f) = fig.get_mut(&key) {
                     f.numerator = Some(n.get(i).unwrap_or(0.0));
                     f.denominator = Some(d.get(i).unwrap_or(0.0));
@@ -254,11 +265,16 @@ pub fn compute_figures(snapshot: &Snapshot, catalogue: &Catalogue, period: Perio
             }
         }
     }
-    let n_plans = frames.len();
-    let (coverage, meetings) = (&frames[n_plans - 2], &frames[n_plans - 1]);
+    let mut extra = frames[plan_members.len()..].iter();
+    let empty = DataFrame::empty();
+    let coverage = if with_coverage { extra.next().expect("a coverage frame") } else { &empty };
+    let meetings = if with_meetings { extra.next().expect("a meetings frame") } else { &empty };
 
     // Branch counts: (period, branch, event_type) → count.
     let branch_counts = |df: &DataFrame, value: &str| -> Result<HashMap<(usize, String, String), f64>> {
+        if df.width() == 0 {
+            return Ok(HashMap::new());
+        }
         let (u, p, t, v) = (
             df.column("unit_id")?.str()?,
             df.column(PERIOD_COL)?.i32()?,

@@ -6,8 +6,8 @@ use clap::Parser;
 
 // mimalloc instead of glibc's allocator: polars allocates and frees large buffers at a high
 // rate, and glibc hands each back to the kernel (page faults were a third of compute's time).
-// Measured A/B, 5 interleaved runs, medians: compute 0.76 s -> 0.44 s, ingest 2.00 s -> 1.81 s,
-// at 10-30% more peak memory (see README, Performance).
+// The measurements, mixed at its defaults and better everywhere with MIMALLOC_PURGE_DELAY=0,
+// are in the README (Performance, Crates).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -3,9 +3,9 @@
 //!
 //! The heavy part runs in polars: one lazy plan per source table and filter, all collected
 //! together, reading only the partitions of the two periods. A ratio's figures for a unit come
-//! from the rows of the unit and all its descendants (a join on the unit closure, then one
-//! group-by), so a distinct count at a township counts each member once and nothing is an
-//! average of averages. Per-branch meeting and activity counts are small and are rolled up
+//! from the rows of the unit and all its descendants (each row joined to its unit's ancestor at
+//! every depth, then one group-by per depth), so a distinct count at a township counts each
+//! member once and nothing is an average of averages. Per-branch meeting and activity counts are small and are rolled up
 //! here; ranks, statuses, the composite and the weak-unit rules work on one row per unit and
 //! indicator.
 
@@ -68,19 +68,35 @@ pub fn load_units(snapshot: &Snapshot) -> Result<Vec<UnitInfo>> {
         .collect())
 }
 
-/// (unit_id, ancestor) for every unit and each of its ancestors, itself included. The ancestor
-/// is its index in `units`: the join multiplies the rows by the depth of the tree, and a number
-/// is cheaper to carry and to group by than a string.
-fn closure_frame(units: &[UnitInfo]) -> Result<DataFrame> {
+/// One row per unit: `unit_id` and, for each depth of the tree, the index in `units` of the
+/// unit's ancestor at that depth (`_a0` the root, ...; null below the unit's own depth).
+///
+/// A ratio for a unit at depth d is a group-by of the rows on `_a<d>`: every row is joined once
+/// (not once per ancestor, as a closure join would), and each depth's group-by sees exactly
+/// the rows of each subtree, so any aggregate, distinct counts included, stays exact.
+fn depth_frame(units: &[UnitInfo]) -> Result<(DataFrame, usize)> {
     let index: HashMap<&str, u32> = units.iter().enumerate().map(|(i, u)| (u.id.as_str(), i as u32)).collect();
-    let (mut u, mut a) = (Vec::new(), Vec::new());
+    // At least one depth, so that the plans keep their column types even with no units.
+    let depth = units.iter().map(|u| u.path.len()).max().unwrap_or(0).max(1);
+    let mut levels: Vec<Vec<Option<u32>>> = vec![Vec::with_capacity(units.len()); depth];
     for unit in units {
-        for anc in &unit.path {
-            u.push(unit.id.as_str());
-            a.push(*index.get(anc.as_str()).with_context(|| format!("unit {anc} of the path of {}", unit.id))?);
+        for (d, level) in levels.iter_mut().enumerate() {
+            let anc = match unit.path.get(d) {
+                Some(a) => Some(*index.get(a.as_str()).with_context(|| format!("unit {a} of the path of {}", unit.id))?),
+                None => None,
+            };
+            level.push(anc);
         }
     }
-    Ok(DataFrame::new(u.len(), vec![Column::new("unit_id".into(), u), Column::new(ANCESTOR_COL.into(), a)])?)
+    let mut cols = vec![Column::new("unit_id".into(), units.iter().map(|u| u.id.as_str()).collect::<Vec<_>>())];
+    for (d, level) in levels.into_iter().enumerate() {
+        cols.push(Column::new(depth_col(d).into(), level));
+    }
+    Ok((DataFrame::new(units.len(), cols)?, depth))
+}
+
+fn depth_col(d: usize) -> String {
+    format!("_a{d}")
 }
 
 const ANCESTOR_COL: &str = "_ancestor";
@@ -152,7 +168,8 @@ fn expr(sql: &str) -> Result<Expr> {
 pub fn compute_figures(snapshot: &Snapshot, catalogue: &Catalogue, period: Period) -> Result<(Vec<UnitInfo>, Figures)> {
     let units = load_units(snapshot)?;
     let periods = [period, period.previous()];
-    let closure = closure_frame(&units)?.lazy();
+    let (depths, depth) = depth_frame(&units)?;
+    let depths = depths.lazy();
     let branches: Vec<&UnitInfo> = units.iter().filter(|u| u.level == "branch").collect();
     let branch_frame = DataFrame::new(
         branches.len(),
@@ -187,11 +204,19 @@ pub fn compute_figures(snapshot: &Snapshot, catalogue: &Catalogue, period: Perio
                     .alias(format!("d:{}", ind.id)),
             );
         }
-        let plan = lf
-            .join(closure.clone(), [col("unit_id")], [col("unit_id")], JoinArgs::new(JoinType::Inner))
-            .group_by([col(ANCESTOR_COL), col(PERIOD_COL)])
-            .agg(aggs);
-        plans.push(plan);
+        // One group-by per depth over the same joined rows (polars computes them once).
+        let joined = lf.join(depths.clone(), [col("unit_id")], [col("unit_id")], JoinArgs::new(JoinType::Inner));
+        let per_depth: Vec<LazyFrame> = (0..depth)
+            .map(|d| {
+                let a = depth_col(d);
+                joined
+                    .clone()
+                    .filter(col(&a).is_not_null())
+                    .group_by([col(&a).alias(ANCESTOR_COL), col(PERIOD_COL)])
+                    .agg(aggs.clone())
+            })
+            .collect();
+        plans.push(concat(per_depth, UnionArgs::default())?);
         plan_members.push(inds.clone());
     }
     // Branch-level counts for coverage and meetings.

@@ -13,7 +13,8 @@ use crate::warehouse::Warehouse;
 pub fn run(a: OutArgs) -> Result<Outcome> {
     let catalogue = super::catalogue(a.indicators.as_deref())?;
     let wh = Warehouse::open(&a.warehouse)?;
-    let files = report::build(&wh, &catalogue, a.period, &ProblemRules::default(), &GradingRules::default(), &a.out)?;
+    let files =
+        report::build(&wh, &catalogue, a.period, &ProblemRules::default(), &GradingRules::default(), &a.out, None)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "report for {}: {} ({} charts inline)", a.period, files.html.display(), files.charts)?;
     writeln!(out, "workbook: {}", files.xlsx.display())?;

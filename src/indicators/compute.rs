@@ -82,7 +82,9 @@ fn depth_frame(units: &[UnitInfo]) -> Result<(DataFrame, usize)> {
     for unit in units {
         for (d, level) in levels.iter_mut().enumerate() {
             let anc = match unit.path.get(d) {
-                Some(a) => Some(*index.get(a.as_str()).with_context(|| format!("unit {a} of the path of {}", unit.id))?),
+                Some(a) => {
+                    Some(*index.get(a.as_str()).with_context(|| format!("unit {a} of the path of {}", unit.id))?)
+                }
                 None => None,
             };
             level.push(anc);

@@ -165,6 +165,8 @@ fn run_period(
     };
     let mut outcome = Outcome::Success;
     let out_dir = p.out_dir(period);
+    // The review pack of the chart stage, for the report stage when nothing wrote in between.
+    let mut pack: Option<crate::review::Pack> = None;
     for stage in &p.stages {
         if opts.from.is_some_and(|f| *stage < f) {
             m.stages.push(StageRecord {
@@ -180,7 +182,7 @@ fn run_period(
         tracing::info!(stage = stage.name(), %period, "stage starts");
         let t = Instant::now();
         let started_at = now();
-        let result = run_stage(*stage, p, catalogue, wh, period, &out_dir, names, &mut m);
+        let result = run_stage(*stage, p, catalogue, wh, period, &out_dir, names, &mut m, &mut pack);
         let duration_ms = t.elapsed().as_millis() as u64;
         match result {
             Ok((detail, outputs, o)) => {
@@ -241,6 +243,7 @@ fn run_stage(
     out_dir: &Path,
     names: &ingest::names::NameHasher,
     m: &mut Manifest,
+    pack: &mut Option<crate::review::Pack>,
 ) -> StageResult {
     match stage {
         Stage::Ingest => {
@@ -314,8 +317,9 @@ fn run_stage(
         }
         Stage::Chart => {
             // Render beside the old charts, then swap, so a failure keeps the old ones.
-            let pack = crate::review::load(wh, catalogue, period)?;
-            let charts = crate::report::all_charts(&pack, &p.grading);
+            let loaded = crate::review::load_or_reuse(wh, catalogue, period, pack.take())?;
+            let charts = crate::report::all_charts(&loaded, &p.grading);
+            *pack = Some(loaded);
             let dest = out_dir.join("charts");
             let tmp = out_dir.join(".charts.tmp");
             if tmp.exists() {
@@ -336,7 +340,7 @@ fn run_stage(
             Ok((format!("{} charts in {}", rendered.len(), dest.display()), outputs, Outcome::Success))
         }
         Stage::Report => {
-            let files = crate::report::build(wh, catalogue, period, &p.problems, &p.grading, out_dir)?;
+            let files = crate::report::build(wh, catalogue, period, &p.problems, &p.grading, out_dir, pack.take())?;
             Ok((
                 format!("report {}", files.html.display()),
                 vec![hash_file(&files.html)?, hash_file(&files.xlsx)?],

@@ -316,7 +316,8 @@ pub fn write_report(
 }
 
 /// The problem list into the warehouse, then the report from the same pack (the `report`
-/// verb and the pipeline's report stage).
+/// verb and the pipeline's report stage). `cached` is a pack loaded earlier, used if the
+/// warehouse has not changed since.
 pub fn build(
     wh: &crate::warehouse::Warehouse,
     catalogue: &crate::indicators::Catalogue,
@@ -324,8 +325,9 @@ pub fn build(
     problem_rules: &crate::review::problems::ProblemRules,
     grading: &GradingRules,
     out: &Path,
+    cached: Option<crate::review::Pack>,
 ) -> Result<ReportFiles> {
-    let pack = crate::review::load(wh, catalogue, period)?;
+    let pack = crate::review::load_or_reuse(wh, catalogue, period, cached)?;
     let list = crate::review::problems::problems(&pack, problem_rules);
     crate::review::write_problems(wh, period, &list)?;
     let draws = crate::review::load_draws(&wh.snapshot()?)?;

@@ -11,7 +11,6 @@ use std::collections::HashMap;
 
 use anyhow::{Context, Result, bail};
 use polars::prelude::*;
-use rayon::prelude::*;
 
 use crate::indicators::Catalogue;
 use crate::indicators::compute::{self, UnitInfo};
@@ -116,10 +115,11 @@ pub fn load_indicators(snapshot: &Snapshot, period: Period) -> Result<Vec<Indica
 
 /// The key indicators of several periods, computed on the fly (in parallel).
 fn series(snapshot: &Snapshot, catalogue: &Catalogue, periods: &[Period], units: &[UnitInfo]) -> Result<OverTime> {
-    let per: Vec<compute::Figures> = periods
-        .par_iter()
-        .map(|p| compute::compute_figures(snapshot, catalogue, *p).map(|(_, f)| f))
-        .collect::<Result<_>>()?;
+    // Plain threads, not rayon: each computation is a polars plan (see `workers`).
+    let per: Vec<compute::Figures> =
+        crate::workers::map(periods.to_vec(), |p| compute::compute_figures(snapshot, catalogue, p).map(|(_, f)| f))
+            .into_iter()
+            .collect::<Result<_>>()?;
     let mut out: OverTime = HashMap::new();
     for u in units {
         for ind in KEY_INDICATORS {
@@ -128,6 +128,17 @@ fn series(snapshot: &Snapshot, catalogue: &Catalogue, periods: &[Period], units:
         }
     }
     Ok(out)
+}
+
+/// `cached` if it is the pack of `period` for the current snapshot and catalogue, else a fresh
+/// [`load`]: the pipeline's chart and report stages share one.
+pub fn load_or_reuse(wh: &Warehouse, catalogue: &Catalogue, period: Period, cached: Option<Pack>) -> Result<Pack> {
+    match cached {
+        Some(p) if p.period == period && p.snapshot == wh.snapshot()?.id && p.catalogue.hash() == catalogue.hash() => {
+            Ok(p)
+        }
+        _ => load(wh, catalogue, period),
+    }
 }
 
 /// Gather the pack of `period` from the warehouse's current snapshot.
@@ -467,4 +478,34 @@ pub fn run_draw(wh: &Warehouse, period: Period, opts: &DrawOptions) -> Result<Dr
     )?;
     txn.commit()?;
     Ok(record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{IngestOptions, NoProgress, names::NameHasher};
+
+    #[test]
+    fn a_cached_pack_is_reused_only_for_the_same_period_and_snapshot() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("wh");
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/indicators");
+        let opts = IngestOptions::new(NameHasher::dropping());
+        crate::ingest::ingest(&root, &[fixtures], &opts, &NoProgress).unwrap();
+        let wh = Warehouse::open_or_create(&root).unwrap();
+        let cat = Catalogue::builtin();
+        let (period, other): (Period, Period) = ("2026Q1".parse().unwrap(), "2026-03".parse().unwrap());
+        crate::indicators::compute(&wh, &cat, period).unwrap();
+        crate::indicators::compute(&wh, &cat, other).unwrap();
+
+        // A marker that a fresh load never has.
+        let mut pack = load(&wh, &cat, period).unwrap();
+        pack.inputs.push(("marker".into(), String::new(), String::new(), 0, 0, 0));
+        let marked = |p: &Pack| p.inputs.iter().any(|i| i.0 == "marker");
+        assert!(marked(&load_or_reuse(&wh, &cat, period, Some(pack.clone())).unwrap()));
+        // Another period, or a warehouse that changed since: loaded again.
+        assert!(!marked(&load_or_reuse(&wh, &cat, other, Some(pack.clone())).unwrap()));
+        crate::indicators::compute(&wh, &cat, period).unwrap();
+        assert!(!marked(&load_or_reuse(&wh, &cat, period, Some(pack)).unwrap()));
+    }
 }

@@ -168,8 +168,22 @@ fn expr(sql: &str) -> Result<Expr> {
 
 /// Compute every indicator of the catalogue for `period` and the period before it.
 pub fn compute_figures(snapshot: &Snapshot, catalogue: &Catalogue, period: Period) -> Result<(Vec<UnitInfo>, Figures)> {
+    figures_of(snapshot, catalogue, [period, period.previous()])
+}
+
+/// Every indicator for `period` alone (period index 0), for series of many periods where the
+/// period before each is another member of the series: half the rows to read and group.
+pub fn compute_figures_alone(
+    snapshot: &Snapshot,
+    catalogue: &Catalogue,
+    period: Period,
+) -> Result<(Vec<UnitInfo>, Figures)> {
+    // The same period twice: every row is tagged 0, so index 1 stays empty.
+    figures_of(snapshot, catalogue, [period, period])
+}
+
+fn figures_of(snapshot: &Snapshot, catalogue: &Catalogue, periods: [Period; 2]) -> Result<(Vec<UnitInfo>, Figures)> {
     let units = load_units(snapshot)?;
-    let periods = [period, period.previous()];
     let (depths, depth) = depth_frame(&units)?;
     let depths = depths.lazy();
     let branches: Vec<&UnitInfo> = units.iter().filter(|u| u.level == "branch").collect();

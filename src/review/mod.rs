@@ -116,10 +116,11 @@ pub fn load_indicators(snapshot: &Snapshot, period: Period) -> Result<Vec<Indica
 /// The key indicators of several periods, computed on the fly (in parallel).
 fn series(snapshot: &Snapshot, catalogue: &Catalogue, periods: &[Period], units: &[UnitInfo]) -> Result<OverTime> {
     // Plain threads, not rayon: each computation is a polars plan (see `workers`).
-    let per: Vec<compute::Figures> =
-        crate::workers::map(periods.to_vec(), |p| compute::compute_figures(snapshot, catalogue, p).map(|(_, f)| f))
-            .into_iter()
-            .collect::<Result<_>>()?;
+    let per: Vec<compute::Figures> = crate::workers::map(periods.to_vec(), |p| {
+        compute::compute_figures_alone(snapshot, catalogue, p).map(|(_, f)| f)
+    })
+    .into_iter()
+    .collect::<Result<_>>()?;
     let mut out: OverTime = HashMap::new();
     for u in units {
         for ind in KEY_INDICATORS {

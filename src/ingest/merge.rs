@@ -104,7 +104,7 @@ impl Spill {
                 std::fs::create_dir_all(&self.dir)
                     .map_err(|e| anyhow::anyhow!("creating {}: {e}", self.dir.display()))?;
                 let path = self.dir.join(format!("{file}-{n}.parquet"));
-                write_spill(&mut df, &path)?;
+                warehouse::write_parquet_scratch(&mut df, &path)?;
                 PieceData::Spilled(path)
             };
             pieces.push(Piece { partition, data, rows: (!whole).then_some(rows) });
@@ -119,18 +119,6 @@ impl Drop for Spill {
             let _ = std::fs::remove_dir_all(parent);
         }
     }
-}
-
-/// Staged rows are read back once by this process: no compression, statistics or sync.
-fn write_spill(df: &mut DataFrame, path: &Path) -> Result<()> {
-    let file = std::fs::File::create(path).map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?;
-    ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Uncompressed)
-        .with_statistics(StatisticsOptions::empty())
-        .set_parallel(false)
-        .finish(df)
-        .map_err(|e| anyhow::anyhow!(e).context(format!("writing {}", path.display())))?;
-    Ok(())
 }
 
 /// Rows by index on the calling thread: the caller is already one task per core.

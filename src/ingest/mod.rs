@@ -214,6 +214,9 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
 
     let clock = std::time::Instant::now();
     let phase = |name: &str| {
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return;
+        }
         // The peak memory so far (Linux), to see which phase sets it.
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let peak = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or("").trim_start_matches("VmHWM:").trim();
@@ -292,7 +295,7 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
     let mut absorb_others = Vec::new();
     // Plain threads, not rayon: staging calls polars (see `workers`).
     let results: Vec<(usize, Result<ParsedFile, FileError>, Option<merge::Staged>)> =
-        crate::workers::map(other_files.clone(), |i| -> Result<_> {
+        crate::workers::map(other_files, |i| -> Result<_> {
             let mut r = parse::parse_file(&inputs[i], &opts.parse, &unit_ids, &opts.names);
             let mut stage = None;
             if let Ok(p) = &mut r

@@ -169,11 +169,6 @@ pub fn key_hash_with<'a>(buf: &mut Vec<u8>, parts: impl Iterator<Item = &'a str>
     xxhash_rust::xxh3::xxh3_128(buf)
 }
 
-/// [`key_hash_with`] with its own scratch space.
-pub fn key_hash<'a>(parts: impl Iterator<Item = &'a str>) -> u128 {
-    key_hash_with(&mut Vec::with_capacity(64), parts)
-}
-
 /// A hasher for maps keyed by [`key_hash`] values: they are already uniformly distributed, so
 /// folding the two halves is enough (SipHash over them again was a tenth of ingest time).
 #[derive(Default, Clone, Copy)]

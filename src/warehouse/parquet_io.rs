@@ -40,6 +40,19 @@ fn write(df: &mut DataFrame, path: &Path, parallel: bool) -> Result<u64> {
     Ok(written)
 }
 
+/// Write a scratch file this process reads back once (an ingest's staged rows): no
+/// compression, statistics or sync, on the calling thread.
+pub fn write_parquet_scratch(df: &mut DataFrame, path: &Path) -> Result<()> {
+    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    ParquetWriter::new(file)
+        .with_compression(ParquetCompression::Uncompressed)
+        .with_statistics(StatisticsOptions::empty())
+        .set_parallel(false)
+        .finish(df)
+        .map_err(|e| anyhow::anyhow!(e).context(format!("writing {}", path.display())))?;
+    Ok(())
+}
+
 /// Read a whole Parquet file.
 pub fn read_parquet(path: &Path) -> Result<DataFrame> {
     read(path, None, true)

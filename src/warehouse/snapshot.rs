@@ -159,12 +159,21 @@ impl Txn {
 
     /// Replace a partition folder's files with one file holding `df` (none if `df` is empty).
     pub fn replace_partition(&mut self, table: Table, partition: &str, df: &mut DataFrame) -> Result<()> {
+        let path = self.staging.join(Self::rel(table, &Self::partition_file(partition)));
+        if df.height() > 0 {
+            write_parquet(df, &path)?;
+        }
+        self.partition_replaced(table, partition, df.height() > 0)
+    }
+
+    /// Record that a partition's base files are gone and whether its new file was written.
+    fn partition_replaced(&mut self, table: Table, partition: &str, written: bool) -> Result<()> {
         for f in self.base.partition_files(table, partition)? {
             let rel = f.strip_prefix(&self.base.dir).expect("file under snapshot").to_path_buf();
             self.removed.insert(rel);
         }
-        if df.height() > 0 {
-            self.write_file(table, &Self::partition_file(partition), df)?;
+        if written {
+            self.written.insert(Self::rel(table, &Self::partition_file(partition)));
         }
         Ok(())
     }
@@ -190,13 +199,7 @@ impl Txn {
         .into_iter()
         .collect::<Result<_>>()?;
         for (part, any) in written {
-            for f in self.base.partition_files(table, &part)? {
-                let rel = f.strip_prefix(&self.base.dir).expect("file under snapshot").to_path_buf();
-                self.removed.insert(rel);
-            }
-            if any {
-                self.written.insert(Self::rel(table, &Self::partition_file(&part)));
-            }
+            self.partition_replaced(table, &part, any)?;
         }
         Ok(())
     }

@@ -6,8 +6,9 @@ use clap::Parser;
 
 // mimalloc instead of glibc's allocator: polars allocates and frees large buffers at a high
 // rate, and glibc hands each back to the kernel (page faults were a third of compute's time).
-// The measurements, mixed at its defaults and better everywhere with MIMALLOC_PURGE_DELAY=0,
-// are in the README (Performance, Crates).
+// It is built without transparent huge pages (`no_thp` in Cargo.toml): with them, every fresh
+// 2 MiB region was zeroed on first touch and page zeroing was half of compute's CPU time.
+// The measurements are in the README (Performance, Crates).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -140,7 +140,10 @@ fn source_rows(snapshot: &Snapshot, source: Source, periods: [Period; 2]) -> Res
     let tag = match source {
         Source::Attendance | Source::Points => {
             let date = if source == Source::Attendance { "event_date" } else { "entry_date" };
-            let in_p = |p: Period| col(date).gt_eq(lit(p.start())).and(col(date).lt(lit(p.end_exclusive())));
+            // Date literals compare as days; a bare NaiveDate literal is a datetime, and every
+            // row's date was cast to nanoseconds to meet it.
+            let day = |d: chrono::NaiveDate| lit(d).cast(DataType::Date);
+            let in_p = |p: Period| col(date).gt_eq(day(p.start())).and(col(date).lt(day(p.end_exclusive())));
             when(in_p(periods[0]))
                 .then(lit(0i32))
                 .when(in_p(periods[1]))
@@ -220,16 +223,15 @@ fn figures_of(snapshot: &Snapshot, catalogue: &Catalogue, periods: [Period; 2]) 
                     .alias(format!("d:{}", ind.id)),
             );
         }
-        // One group-by per depth over the same joined rows (polars computes them once).
-        let joined = lf.join(depths.clone(), [col("unit_id")], [col("unit_id")], JoinArgs::new(JoinType::Inner));
+        // The rows are joined once and cached: without the cache every depth's group-by read
+        // and joined them again (the `cse` feature that would find this is not compiled in).
+        // Rows of units shallower than a depth fall in that depth's null group, which the
+        // reading below skips, so no filtered copy of the rows is made per depth.
+        let joined =
+            lf.join(depths.clone(), [col("unit_id")], [col("unit_id")], JoinArgs::new(JoinType::Inner)).cache();
         let per_depth: Vec<LazyFrame> = (0..depth)
             .map(|d| {
-                let a = depth_col(d);
-                joined
-                    .clone()
-                    .filter(col(&a).is_not_null())
-                    .group_by([col(&a).alias(ANCESTOR_COL), col(PERIOD_COL)])
-                    .agg(aggs.clone())
+                joined.clone().group_by([col(depth_col(d)).alias(ANCESTOR_COL), col(PERIOD_COL)]).agg(aggs.clone())
             })
             .collect();
         plans.push(concat(per_depth, UnionArgs::default())?);
@@ -269,6 +271,12 @@ fn figures_of(snapshot: &Snapshot, catalogue: &Catalogue, periods: [Period; 2]) 
         plans.push(meeting_plan);
     }
 
+    if tracing::enabled!(tracing::Level::TRACE) {
+        for p in &plans {
+            let plan = p.clone().describe_optimized_plan().unwrap_or_default();
+            tracing::trace!("indicator plan after optimisation:\n{plan}");
+        }
+    }
     let frames = anyhow::Context::context(
         LazyFrame::collect_all_with_engine(
             plans.into_iter().map(|p| p.logical_plan).collect(),

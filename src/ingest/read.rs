@@ -61,13 +61,23 @@ pub trait RowSink {
 /// Read a CSV file's bytes (already in memory), decoding them first.
 pub fn read_csv(bytes: &[u8], choice: EncodingChoice, sink: &mut dyn RowSink) -> Result<ReadInfo, ReadOutcome> {
     let decoded = decode::decode(bytes, choice).map_err(|e| ReadOutcome::Read(e.into()))?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(decoded.text.as_bytes());
+    if is_plain(decoded.text.as_bytes()) {
+        read_plain(&decoded.text, &decoded.bad_lines, sink)?;
+    } else {
+        read_quoted(&decoded.text, &decoded.bad_lines, sink)?;
+    }
+    Ok(ReadInfo { encoding: Some(decoded.encoding) })
+}
+
+/// Any CSV, through the `csv` crate.
+fn read_quoted(text: &str, bad: &[BadLine], sink: &mut dyn RowSink) -> Result<(), ReadOutcome> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
     let mut record = csv::StringRecord::new();
     let mut have_header = false;
-    let mut bad = decoded.bad_lines.iter().peekable();
+    let mut bad = bad.iter().peekable();
     // Line numbers come from byte offsets: the csv crate does not count blank lines, and
     // undecodable lines were blanked.
-    let text = decoded.text.as_bytes();
+    let text = text.as_bytes();
     let (mut at_byte, mut at_line) = (0usize, 1u64);
     loop {
         match reader.read_record(&mut record) {
@@ -122,7 +132,63 @@ pub fn read_csv(bytes: &[u8], choice: EncodingChoice, sink: &mut dyn RowSink) ->
     for b in bad {
         sink.bad_line(b);
     }
-    Ok(ReadInfo { encoding: Some(decoded.encoding) })
+    Ok(())
+}
+
+/// Whether a decoded CSV can be cut on commas and line ends alone, as most exports can: no
+/// quote character anywhere, and a carriage return only before a line feed.
+fn is_plain(text: &[u8]) -> bool {
+    memchr::memchr(b'"', text).is_none() && memchr::memchr_iter(b'\r', text).all(|i| text.get(i + 1) == Some(&b'\n'))
+}
+
+/// The same rows as the `csv` reader gives for a plain file (see [`is_plain`]), without its
+/// state machine and a UTF-8 check per record: the text is already `str`, and cutting it at
+/// ASCII commas and line feeds leaves `str` cells. Line numbers are the line feeds counted.
+fn read_plain(text: &str, bad: &[BadLine], sink: &mut dyn RowSink) -> Result<(), ReadOutcome> {
+    let mut bad = bad.iter().peekable();
+    let mut have_header = false;
+    let mut wide: Vec<&str> = Vec::new();
+    for (i, line) in text.split('\n').enumerate() {
+        let line_no = i as u64 + 1;
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        while let Some(b) = bad.next_if(|b| b.line < line_no) {
+            if have_header {
+                sink.bad_line(b);
+            }
+        }
+        // A blank row: every cell empty or spaces (undecodable lines were blanked too).
+        if line.split(',').all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        if !have_header {
+            have_header = true;
+            let header = line.split(',').map(|c| c.trim_start_matches('\u{feff}').to_string()).collect();
+            sink.header(line_no, header).map_err(ReadOutcome::Header)?;
+            continue;
+        }
+        let mut narrow = [""; 32];
+        let mut n = 0;
+        let mut cells = line.split(',');
+        for (slot, c) in narrow.iter_mut().zip(cells.by_ref()) {
+            *slot = c;
+            n += 1;
+        }
+        if n < narrow.len() {
+            sink.row(line_no, &narrow[..n]);
+        } else {
+            wide.clear();
+            wide.extend_from_slice(&narrow);
+            wide.extend(cells);
+            sink.row(line_no, &wide);
+        }
+    }
+    if !have_header {
+        return Err(ReadOutcome::Read(ReadError::Empty));
+    }
+    for b in bad {
+        sink.bad_line(b);
+    }
+    Ok(())
 }
 
 /// Either a read error or the sink's refusal of the header.
@@ -278,6 +344,35 @@ mod tests {
             vec![(3, vec!["1".to_string(), "x\ny".to_string()]), (6, vec!["3".to_string(), "z".to_string()])]
         );
         assert_eq!(c.bad, vec![5]);
+    }
+
+    #[test]
+    fn plain_files_read_as_the_csv_crate_reads_them() {
+        let texts = [
+            "a,b\n1,2\n",
+            "\u{feff}a,b\r\n1,2\r\n\r\n3,4",
+            "\n\n a , b \n  \n,,\n , \n1,\n,2\n1,2,3,\n1\n",
+            "a,b\n\n\n5,6\n\n",
+            "h\n1\n",
+            "\n  \n,\n",
+            &format!("{}\n{}\n", vec!["h"; 40].join(","), (0..40).map(|i| i.to_string()).collect::<Vec<_>>().join(",")),
+        ];
+        let bad = vec![
+            BadLine { line: 2, excerpt: "x".into() },
+            BadLine { line: 4, excerpt: "y".into() },
+            BadLine { line: 99, excerpt: "z".into() },
+        ];
+        for text in texts {
+            assert!(is_plain(text.as_bytes()), "{text:?}");
+            let (mut a, mut b) = (Collect::default(), Collect::default());
+            let ra = read_plain(text, &bad, &mut a).map_err(|e| format!("{e:?}"));
+            let rb = read_quoted(text, &bad, &mut b).map_err(|e| format!("{e:?}"));
+            assert_eq!(ra, rb, "{text:?}");
+            assert_eq!((a.header, a.rows, a.bad), (b.header, b.rows, b.bad), "{text:?}");
+        }
+        for text in ["a,\"b\"\n", "a\rb\n", "a\r"] {
+            assert!(!is_plain(text.as_bytes()), "{text:?}");
+        }
     }
 
     #[test]

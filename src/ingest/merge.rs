@@ -19,7 +19,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use super::schema::Kind;
-use super::validate::{KeyMap, key_hash_with, stored_name};
+use super::validate::{fold, key_hash_with, stored_name};
 use crate::warehouse::{self, Snapshot, Table, Txn};
 
 /// The validated rows of one file, with what orders it against other exports.
@@ -140,9 +140,10 @@ struct Incoming {
 /// The key space of the in-ingest deduplication is cut into 2^SHARD_BITS shards.
 const SHARD_BITS: u32 = 3;
 
-/// One shard of the deduplication: key -> (batch, row) of the latest export so far, and the
-/// (batch, row) of every earlier export it replaced.
-type Shard = (KeyMap<(u32, u32)>, Vec<(u32, u32)>);
+/// One shard of the deduplication: the (batch, row) of the latest export of each key so far
+/// (the key itself is read from the batch: 8 bytes per entry, not 32), and the (batch, row) of
+/// every earlier export it replaced.
+type Shard = (hashbrown::HashTable<(u32, u32)>, Vec<(u32, u32)>);
 
 /// Per-file figures from the merge.
 #[derive(Debug, Default, Clone)]
@@ -222,14 +223,22 @@ pub fn merge_kind(
     let shards: Vec<Shard> = (0..1usize << SHARD_BITS)
         .into_par_iter()
         .map(|s| {
-            let mut map = KeyMap::with_capacity_and_hasher((rows >> SHARD_BITS) * 9 / 8 + 16, Default::default());
+            let mut map = hashbrown::HashTable::with_capacity((rows >> SHARD_BITS) * 9 / 8 + 16);
+            let key_at = |&(b, r): &(u32, u32)| batches[b as usize].keys[r as usize];
             let mut losers = Vec::new();
             for &bi in &order {
                 for (row, key) in batches[bi].keys.iter().enumerate() {
-                    if shard_of(*key) == s
-                        && let Some(prev) = map.insert(*key, (bi as u32, row as u32))
-                    {
-                        losers.push(prev);
+                    if shard_of(*key) != s {
+                        continue;
+                    }
+                    let at = (bi as u32, row as u32);
+                    match map.entry(fold(*key), |e| key_at(e) == *key, |e| fold(key_at(e))) {
+                        hashbrown::hash_table::Entry::Occupied(mut o) => {
+                            losers.push(std::mem::replace(o.get_mut(), at))
+                        }
+                        hashbrown::hash_table::Entry::Vacant(v) => {
+                            v.insert(at);
+                        }
                     }
                 }
             }
@@ -263,7 +272,9 @@ pub fn merge_kind(
             let line = df.column("source_line")?.i64()?;
             let mut out = Vec::new();
             for (i, key) in keys.iter().enumerate() {
-                let Some(&(bi, row)) = shards[shard_of(*key)].0.get(key) else { continue };
+                let found =
+                    shards[shard_of(*key)].0.find(fold(*key), |&(b, r)| batches[b as usize].keys[r as usize] == *key);
+                let Some(&(bi, row)) = found else { continue };
                 let (bi, row) = (bi as usize, row as usize);
                 let b = &batches[bi];
                 let stored = (mtime.get(i).unwrap_or(0), name.get(i).unwrap_or(""), line.get(i).unwrap_or(0));

@@ -6,8 +6,7 @@
 //! and catches a natural key repeated inside the same file. It does no I/O.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::HashSet;
 
 use polars::prelude::*;
 
@@ -169,28 +168,11 @@ pub fn key_hash_with<'a>(buf: &mut Vec<u8>, parts: impl Iterator<Item = &'a str>
     xxhash_rust::xxh3::xxh3_128(buf)
 }
 
-/// A hasher for maps keyed by [`key_hash`] values: they are already uniformly distributed, so
-/// folding the two halves is enough (SipHash over them again was a tenth of ingest time).
-#[derive(Default, Clone, Copy)]
-pub struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Not used by u128 keys; a plain FNV-1a keeps the type correct for anything else.
-        for b in bytes {
-            self.0 = (self.0 ^ *b as u64).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    fn write_u128(&mut self, k: u128) {
-        self.0 = (k as u64) ^ ((k >> 64) as u64);
-    }
+/// The bucket hash of a natural-key hash: its halves folded (it is already uniform, and
+/// hashing it again was a tenth of ingest time).
+pub fn fold(key: u128) -> u64 {
+    (key as u64) ^ ((key >> 64) as u64)
 }
-
-/// A map keyed by natural-key hashes.
-pub type KeyMap<V> = HashMap<u128, V, BuildHasherDefault<KeyHasher>>;
 
 const EPOCH_DAYS_CE: i32 = 719_163; // days from 0001-01-01 to 1970-01-01
 
@@ -244,8 +226,11 @@ pub struct Validator<'a> {
     bufs: Vec<Buf>,
     lines: Vec<i64>,
     keys: Vec<u128>,
-    /// Key hash → (row index in the buffers, content hash).
-    seen: KeyMap<(u32, u64)>,
+    /// The first row of each key, as an index into `keys`: the table holds 4 bytes per row and
+    /// stays in cache, where (key, row, content) entries were 32 bytes and missed on every row.
+    seen: hashbrown::HashTable<u32>,
+    /// The content hash of each row in the buffers.
+    contents: Vec<u64>,
     /// Rows already appended that a later row with the same key turned into a conflict.
     conflicted: HashSet<usize>,
     /// Scratch space for hashing, reused by every row.
@@ -277,7 +262,8 @@ impl<'a> Validator<'a> {
             bufs,
             lines: Vec::with_capacity(capacity),
             keys: Vec::with_capacity(capacity),
-            seen: KeyMap::with_capacity_and_hasher(capacity, Default::default()),
+            seen: hashbrown::HashTable::with_capacity(capacity),
+            contents: Vec::with_capacity(capacity),
             conflicted: HashSet::new(),
             scratch: Vec::with_capacity(256),
             rows_read: 0,
@@ -428,18 +414,19 @@ impl<'a> Validator<'a> {
             v.encode_into(&mut self.scratch);
         }
         let content = xxhash_rust::xxh3::xxh3_64(&self.scratch);
-        // One probe of the map, not a lookup and then an insert: on large files each probe is
+        // One probe of the table, not a lookup and then an insert: on large files each probe is
         // a cache miss.
-        let row = self.lines.len();
-        let (first_row, first_content) = match self.seen.entry(key) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert((row as u32, content));
-                (None, content)
+        let row = self.lines.len() as u32;
+        let keys = &self.keys;
+        let first_row = match self.seen.entry(fold(key), |&r| keys[r as usize] == key, |&r| fold(keys[r as usize])) {
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                v.insert(row);
+                None
             }
-            std::collections::hash_map::Entry::Occupied(o) => (Some(o.get().0 as usize), o.get().1),
+            hashbrown::hash_table::Entry::Occupied(o) => Some(*o.get() as usize),
         };
         if let Some(row) = first_row {
-            if first_content == content && !self.conflicted.contains(&row) {
+            if self.contents[row] == content && !self.conflicted.contains(&row) {
                 // The same row twice: keep the first, count the repeat.
                 self.duplicates += 1;
                 return;
@@ -469,6 +456,7 @@ impl<'a> Validator<'a> {
             return self.reject(line, cells, vec![Rejection { line, column, value, rule: Rule::KeyConflict, message }]);
         }
         self.keys.push(key);
+        self.contents.push(content);
         self.lines.push(line as i64);
         for (buf, v) in self.bufs.iter_mut().zip(values) {
             match (buf, v) {

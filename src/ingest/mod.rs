@@ -48,8 +48,11 @@ pub struct IngestOptions {
     pub memory_budget: usize,
 }
 
-/// The default of [`IngestOptions::memory_budget`]: 256 MiB.
-pub const DEFAULT_MEMORY_BUDGET: usize = 256 << 20;
+/// The default of [`IngestOptions::memory_budget`]: 64 MiB. Spilling costs little (the pieces
+/// go to the page cache as uncompressed Parquet): against 256 MiB, 9.2 M rows took the same
+/// time at 0.88 GB instead of 1.23 GB peak, and 4.3 M rows 7 % more time at 0.57 GB instead
+/// of 0.95 GB.
+pub const DEFAULT_MEMORY_BUDGET: usize = 64 << 20;
 
 impl IngestOptions {
     /// Default parsing and the default memory budget, with names as given.

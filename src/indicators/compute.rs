@@ -104,9 +104,9 @@ fn depth_col(d: usize) -> String {
 const ANCESTOR_COL: &str = "_ancestor";
 const PERIOD_COL: &str = "_period";
 
-/// The rows of a source for the two periods, tagged with `_period` 0 (the period) or 1 (the
-/// one before). Only the partitions that can hold them are read.
-fn source_rows(snapshot: &Snapshot, source: Source, periods: [Period; 2]) -> Result<LazyFrame> {
+/// The rows of a source for the periods (the period, and the one before when asked), tagged
+/// with `_period`: the index of their period. Only the partitions that can hold them are read.
+fn source_rows(snapshot: &Snapshot, source: Source, periods: &[Period]) -> Result<LazyFrame> {
     let table = source.table();
     let mut files = Vec::new();
     match source {
@@ -137,30 +137,25 @@ fn source_rows(snapshot: &Snapshot, source: Source, periods: [Period; 2]) -> Res
         let args = ScanArgsParquet { hive_options: HiveOptions::new_disabled(), ..Default::default() };
         LazyFrame::scan_parquet_files(paths.into_iter().collect(), args)?
     };
-    let tag = match source {
-        Source::Attendance | Source::Points => {
-            let date = if source == Source::Attendance { "event_date" } else { "entry_date" };
-            // Date literals compare as days; a bare NaiveDate literal is a datetime, and every
-            // row's date was cast to nanoseconds to meet it.
-            let day = |d: chrono::NaiveDate| lit(d).cast(DataType::Date);
-            let in_p = |p: Period| col(date).gt_eq(day(p.start())).and(col(date).lt(day(p.end_exclusive())));
-            when(in_p(periods[0]))
-                .then(lit(0i32))
-                .when(in_p(periods[1]))
-                .then(lit(1i32))
-                .otherwise(lit(NULL).cast(DataType::Int32))
-        }
-        Source::Assessment => {
-            let is_one_of = |p: Period| {
+    let in_period = |p: Period| -> Expr {
+        match source {
+            Source::Attendance | Source::Points => {
+                let date = if source == Source::Attendance { "event_date" } else { "entry_date" };
+                // Date literals compare as days; a bare NaiveDate literal is a datetime, and
+                // every row's date was cast to nanoseconds to meet it.
+                let day = |d: chrono::NaiveDate| lit(d).cast(DataType::Date);
+                col(date).gt_eq(day(p.start())).and(col(date).lt(day(p.end_exclusive())))
+            }
+            Source::Assessment => {
                 p.assessment_labels().into_iter().fold(lit(false), |acc, l| acc.or(col("period").eq(lit(l))))
-            };
-            when(is_one_of(periods[0]))
-                .then(lit(0i32))
-                .when(is_one_of(periods[1]))
-                .then(lit(1i32))
-                .otherwise(lit(NULL).cast(DataType::Int32))
+            }
         }
     };
+    // The first period that holds a row names it; rows of none are dropped.
+    let tag =
+        periods.iter().enumerate().rev().fold(lit(NULL).cast(DataType::Int32), |rest, (i, p)| {
+            when(in_period(*p)).then(lit(i as i32)).otherwise(rest)
+        });
     Ok(lf.with_column(tag.alias(PERIOD_COL)).filter(col(PERIOD_COL).is_not_null()))
 }
 
@@ -171,7 +166,7 @@ fn expr(sql: &str) -> Result<Expr> {
 
 /// Compute every indicator of the catalogue for `period` and the period before it.
 pub fn compute_figures(snapshot: &Snapshot, catalogue: &Catalogue, period: Period) -> Result<(Vec<UnitInfo>, Figures)> {
-    figures_of(snapshot, catalogue, [period, period.previous()])
+    figures_of(snapshot, catalogue, &[period, period.previous()])
 }
 
 /// Every indicator for `period` alone (period index 0), for series of many periods where the
@@ -181,11 +176,11 @@ pub fn compute_figures_alone(
     catalogue: &Catalogue,
     period: Period,
 ) -> Result<(Vec<UnitInfo>, Figures)> {
-    // The same period twice: every row is tagged 0, so index 1 stays empty.
-    figures_of(snapshot, catalogue, [period, period])
+    figures_of(snapshot, catalogue, &[period])
 }
 
-fn figures_of(snapshot: &Snapshot, catalogue: &Catalogue, periods: [Period; 2]) -> Result<(Vec<UnitInfo>, Figures)> {
+/// Every indicator for each of `periods` (index 0 the period, 1 the one before if given).
+fn figures_of(snapshot: &Snapshot, catalogue: &Catalogue, periods: &[Period]) -> Result<(Vec<UnitInfo>, Figures)> {
     let units = load_units(snapshot)?;
     let (depths, depth) = depth_frame(&units)?;
     let depths = depths.lazy();

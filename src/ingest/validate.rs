@@ -226,8 +226,8 @@ pub struct Validator<'a> {
     bufs: Vec<Buf>,
     lines: Vec<i64>,
     keys: Vec<u128>,
-    /// The first row of each key, as an index into `keys`: the table holds 4 bytes per row and
-    /// stays in cache, where (key, row, content) entries were 32 bytes and missed on every row.
+    /// The first row of each key, as an index into `keys`: 4 bytes per row in the table, where
+    /// (key, row, content) entries took 32 and missed the cache on most rows.
     seen: hashbrown::HashTable<u32>,
     /// The content hash of each row in the buffers.
     contents: Vec<u64>,

@@ -77,6 +77,9 @@ pub struct RejectedRow {
 }
 
 enum Buf {
+    /// A column that is null on every row (personal names when names are dropped): counted,
+    /// not built, so no 16-byte view per row is written for it.
+    Nulls(PlSmallStr, usize),
     Text(StringChunkedBuilder),
     Date(PrimitiveChunkedBuilder<Int32Type>),
     Number(PrimitiveChunkedBuilder<Float64Type>),
@@ -102,8 +105,11 @@ pub fn stored_dtype(field: &Field) -> DataType {
 }
 
 impl Buf {
-    fn new(field: &Field, cap: usize) -> Buf {
+    fn new(field: &Field, cap: usize, names: &NameHasher) -> Buf {
         let name = PlSmallStr::from(stored_name(field));
+        if field.ty == FieldType::PersonalName && !names.is_keyed() {
+            return Buf::Nulls(name, 0);
+        }
         match stored_dtype(field) {
             DataType::Date => Buf::Date(PrimitiveChunkedBuilder::new(name, cap)),
             DataType::Float64 => Buf::Number(PrimitiveChunkedBuilder::new(name, cap)),
@@ -114,6 +120,7 @@ impl Buf {
 
     fn finish(self) -> Column {
         match self {
+            Buf::Nulls(name, n) => Column::full_null(name, n, &DataType::String),
             Buf::Text(b) => b.finish().into_column(),
             Buf::Date(b) => b.finish().into_date().into_column(),
             Buf::Number(b) => b.finish().into_column(),
@@ -251,7 +258,7 @@ impl<'a> Validator<'a> {
         capacity: usize,
     ) -> Self {
         let kind = map.kind;
-        let bufs = kind.fields().iter().map(|f| Buf::new(f, capacity)).collect();
+        let bufs = kind.fields().iter().map(|f| Buf::new(f, capacity, names)).collect();
         Validator {
             kind,
             header,
@@ -460,6 +467,7 @@ impl<'a> Validator<'a> {
         self.lines.push(line as i64);
         for (buf, v) in self.bufs.iter_mut().zip(values) {
             match (buf, v) {
+                (Buf::Nulls(_, n), Value::Null) => *n += 1,
                 (Buf::Text(b), Value::Text(s)) => b.append_value(s),
                 (Buf::Text(b), Value::Null) => b.append_null(),
                 (Buf::Date(b), Value::Date(d)) => b.append_value(d),

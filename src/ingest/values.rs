@@ -35,7 +35,7 @@ pub enum DateError {
 /// Parse `2026-03-06`, `2026/3/6`, `2026.3.6`, `2026年3月6日`, an optional time after the
 /// date (Excel adds ` 0:00:00`), or an Excel serial day number (`46087`).
 pub fn parse_date(s: &str) -> Result<NaiveDate, DateError> {
-    if let Some(date) = iso_date(s.trim().as_bytes()) {
+    if let Some(date) = ymd_date(s.trim().as_bytes()) {
         return in_range(date);
     }
     let t = half_width(s.trim());
@@ -67,15 +67,30 @@ pub fn parse_date(s: &str) -> Result<NaiveDate, DateError> {
     in_range(date)
 }
 
-/// The common `2026-03-06` form, read without allocating (most cells of most files).
-fn iso_date(b: &[u8]) -> Option<NaiveDate> {
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+/// The common forms `2026-03-06` and `2026/3/6` (also with `.`), read without allocating: a
+/// four-digit year, then month and day of one or two digits. Anything else, and an impossible
+/// date, is `None` and goes the general way, which names the problem.
+fn ymd_date(b: &[u8]) -> Option<NaiveDate> {
+    let mut parts = [0u32; 3];
+    let mut lens = [0usize; 3];
+    let mut at = 0;
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                parts[at] = parts[at] * 10 + (c - b'0') as u32;
+                lens[at] += 1;
+                if lens[at] > 4 {
+                    return None;
+                }
+            }
+            b'-' | b'/' | b'.' if at < 2 => at += 1,
+            _ => return None,
+        }
+    }
+    if at != 2 || lens[0] != 4 || !(1..=2).contains(&lens[1]) || !(1..=2).contains(&lens[2]) {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        b[r].iter().try_fold(0u32, |acc, c| c.is_ascii_digit().then(|| acc * 10 + (c - b'0') as u32))
-    };
-    NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)
+    NaiveDate::from_ymd_opt(parts[0] as i32, parts[1], parts[2])
 }
 
 fn in_range(date: NaiveDate) -> Result<NaiveDate, DateError> {
@@ -174,6 +189,22 @@ mod tests {
         }
         // 46087 days after 1899-12-30 is 2026-03-06 (Excel's serial for that day).
         assert_eq!(parse_date("46087"), Ok(d(2026, 3, 6)));
+    }
+
+    #[test]
+    fn the_quick_form_agrees_with_the_general_one() {
+        // Full-width digits take the general way (and are read as their half-width forms).
+        let wide = |s: &str| -> String {
+            s.chars().map(|c| c.to_digit(10).map_or(c, |d| char::from_u32(0xFF10 + d).expect("digit"))).collect()
+        };
+        for s in ["2026-03-06", "2026/3/6", "2026.3.06", "2026-3/6", "2026/12/31", "2026/1/1", "1999/12/31"] {
+            assert_eq!(ymd_date(wide(s).as_bytes()), None);
+            assert_eq!(ymd_date(s.as_bytes()).map(in_range), Some(parse_date(&wide(s))), "{s}");
+        }
+        // Not its to decide: the general way reads or refuses these, with its own message.
+        for s in ["2026/2/30", "2026/13/1", "26/3/6", "2026/003/6", "2026//6", "2026/3/6/1", "2026/3", "+2026/3/6"] {
+            assert_eq!(ymd_date(s.as_bytes()), None, "{s}");
+        }
     }
 
     #[test]

@@ -69,12 +69,69 @@ pub fn read_csv(bytes: &[u8], choice: EncodingChoice, sink: &mut dyn RowSink) ->
     Ok(ReadInfo { encoding: Some(decoded.encoding) })
 }
 
+/// What both CSV readers do with a record once they have cut it into cells: report the
+/// undecodable lines before it in line order, skip it if blank, take the first one as the
+/// header, and hand the others to the sink.
+struct Feed<'b, 's> {
+    sink: &'s mut dyn RowSink,
+    bad: std::iter::Peekable<std::slice::Iter<'b, BadLine>>,
+    have_header: bool,
+}
+
+impl<'b, 's> Feed<'b, 's> {
+    fn new(bad: &'b [BadLine], sink: &'s mut dyn RowSink) -> Self {
+        Feed { sink, bad: bad.iter().peekable(), have_header: false }
+    }
+
+    fn record<'c>(&mut self, line: u64, cells: impl Iterator<Item = &'c str> + Clone) -> Result<(), ReadOutcome> {
+        // Undecodable lines were blanked; report them in line order among the rows.
+        while let Some(b) = self.bad.next_if(|b| b.line < line) {
+            if self.have_header {
+                self.sink.bad_line(b);
+            }
+        }
+        // A blank row: every cell empty or spaces.
+        if cells.clone().all(|c| c.trim().is_empty()) {
+            return Ok(());
+        }
+        if !self.have_header {
+            self.have_header = true;
+            let header = cells.map(|c| c.trim_start_matches('\u{feff}').to_string()).collect();
+            return self.sink.header(line, header).map_err(ReadOutcome::Header);
+        }
+        // The cells on the stack for usual widths: no allocation per row.
+        let mut narrow = [""; 32];
+        let mut n = 0;
+        let mut rest = cells;
+        for (slot, c) in narrow.iter_mut().zip(rest.by_ref()) {
+            *slot = c;
+            n += 1;
+        }
+        if n < narrow.len() {
+            self.sink.row(line, &narrow[..n]);
+        } else {
+            let wide: Vec<&str> = narrow.into_iter().chain(rest).collect();
+            self.sink.row(line, &wide);
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(), ReadOutcome> {
+        if !self.have_header {
+            return Err(ReadOutcome::Read(ReadError::Empty));
+        }
+        for b in self.bad {
+            self.sink.bad_line(b);
+        }
+        Ok(())
+    }
+}
+
 /// Any CSV, through the `csv` crate.
 fn read_quoted(text: &str, bad: &[BadLine], sink: &mut dyn RowSink) -> Result<(), ReadOutcome> {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
     let mut record = csv::StringRecord::new();
-    let mut have_header = false;
-    let mut bad = bad.iter().peekable();
+    let mut feed = Feed::new(bad, sink);
     // Line numbers come from byte offsets: the csv crate does not count blank lines, and
     // undecodable lines were blanked.
     let text = text.as_bytes();
@@ -98,41 +155,9 @@ fn read_quoted(text: &str, bad: &[BadLine], sink: &mut dyn RowSink) -> Result<()
         }
         at_line += text[at_byte..start].iter().filter(|b| **b == b'\n').count() as u64;
         at_byte = start;
-        let line = at_line;
-        // Undecodable lines were blanked; report them in line order among the rows.
-        while let Some(b) = bad.next_if(|b| b.line < line) {
-            if have_header {
-                sink.bad_line(b);
-            }
-        }
-        // A blank row: every cell empty or spaces (the record's bytes are its cells, joined).
-        if record.as_slice().trim().is_empty() {
-            continue;
-        }
-        if !have_header {
-            have_header = true;
-            let header = record.iter().map(|c| c.trim_start_matches('\u{feff}').to_string()).collect();
-            sink.header(line, header).map_err(ReadOutcome::Header)?;
-            continue;
-        }
-        // The cells on the stack for usual widths: no allocation per row.
-        let mut narrow = [""; 32];
-        if record.len() <= narrow.len() {
-            for (slot, c) in narrow.iter_mut().zip(record.iter()) {
-                *slot = c;
-            }
-            sink.row(line, &narrow[..record.len()]);
-        } else {
-            sink.row(line, &record.iter().collect::<Vec<&str>>());
-        }
+        feed.record(at_line, record.iter())?;
     }
-    if !have_header {
-        return Err(ReadOutcome::Read(ReadError::Empty));
-    }
-    for b in bad {
-        sink.bad_line(b);
-    }
-    Ok(())
+    feed.finish()
 }
 
 /// Whether a decoded CSV can be cut on commas and line ends alone, as most exports can: no
@@ -145,50 +170,12 @@ fn is_plain(text: &[u8]) -> bool {
 /// state machine and a UTF-8 check per record: the text is already `str`, and cutting it at
 /// ASCII commas and line feeds leaves `str` cells. Line numbers are the line feeds counted.
 fn read_plain(text: &str, bad: &[BadLine], sink: &mut dyn RowSink) -> Result<(), ReadOutcome> {
-    let mut bad = bad.iter().peekable();
-    let mut have_header = false;
-    let mut wide: Vec<&str> = Vec::new();
+    let mut feed = Feed::new(bad, sink);
     for (i, line) in text.split('\n').enumerate() {
-        let line_no = i as u64 + 1;
         let line = line.strip_suffix('\r').unwrap_or(line);
-        while let Some(b) = bad.next_if(|b| b.line < line_no) {
-            if have_header {
-                sink.bad_line(b);
-            }
-        }
-        // A blank row: every cell empty or spaces (undecodable lines were blanked too).
-        if line.split(',').all(|c| c.trim().is_empty()) {
-            continue;
-        }
-        if !have_header {
-            have_header = true;
-            let header = line.split(',').map(|c| c.trim_start_matches('\u{feff}').to_string()).collect();
-            sink.header(line_no, header).map_err(ReadOutcome::Header)?;
-            continue;
-        }
-        let mut narrow = [""; 32];
-        let mut n = 0;
-        let mut cells = line.split(',');
-        for (slot, c) in narrow.iter_mut().zip(cells.by_ref()) {
-            *slot = c;
-            n += 1;
-        }
-        if n < narrow.len() {
-            sink.row(line_no, &narrow[..n]);
-        } else {
-            wide.clear();
-            wide.extend_from_slice(&narrow);
-            wide.extend(cells);
-            sink.row(line_no, &wide);
-        }
+        feed.record(i as u64 + 1, line.split(','))?;
     }
-    if !have_header {
-        return Err(ReadOutcome::Read(ReadError::Empty));
-    }
-    for b in bad {
-        sink.bad_line(b);
-    }
-    Ok(())
+    feed.finish()
 }
 
 /// Either a read error or the sink's refusal of the header.

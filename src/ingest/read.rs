@@ -83,23 +83,15 @@ impl<'b, 's> Feed<'b, 's> {
         Feed { sink, bad: bad.iter().peekable(), have_header: false }
     }
 
-    fn record<'c>(&mut self, line: u64, cells: impl Iterator<Item = &'c str> + Clone) -> Result<(), ReadOutcome> {
+    fn record<'c>(&mut self, line: u64, cells: impl Iterator<Item = &'c str>) -> Result<(), ReadOutcome> {
         // Undecodable lines were blanked; report them in line order among the rows.
         while let Some(b) = self.bad.next_if(|b| b.line < line) {
             if self.have_header {
                 self.sink.bad_line(b);
             }
         }
-        // A blank row: every cell empty or spaces.
-        if cells.clone().all(|c| c.trim().is_empty()) {
-            return Ok(());
-        }
-        if !self.have_header {
-            self.have_header = true;
-            let header = cells.map(|c| c.trim_start_matches('\u{feff}').to_string()).collect();
-            return self.sink.header(line, header).map_err(ReadOutcome::Header);
-        }
-        // The cells on the stack for usual widths: no allocation per row.
+        // The cells on the stack for usual widths: no allocation per row, and one pass over
+        // the record.
         let mut narrow = [""; 32];
         let mut n = 0;
         let mut rest = cells;
@@ -107,12 +99,23 @@ impl<'b, 's> Feed<'b, 's> {
             *slot = c;
             n += 1;
         }
-        if n < narrow.len() {
-            self.sink.row(line, &narrow[..n]);
+        let wide: Vec<&str>;
+        let cells: &[&str] = if n < narrow.len() {
+            &narrow[..n]
         } else {
-            let wide: Vec<&str> = narrow.into_iter().chain(rest).collect();
-            self.sink.row(line, &wide);
+            wide = narrow.into_iter().chain(rest).collect();
+            &wide
+        };
+        // A blank row: every cell empty or spaces.
+        if cells.iter().all(|c| super::values::trim(c).is_empty()) {
+            return Ok(());
         }
+        if !self.have_header {
+            self.have_header = true;
+            let header = cells.iter().map(|c| c.trim_start_matches('\u{feff}').to_string()).collect();
+            return self.sink.header(line, header).map_err(ReadOutcome::Header);
+        }
+        self.sink.row(line, cells);
         Ok(())
     }
 
@@ -171,11 +174,37 @@ fn is_plain(text: &[u8]) -> bool {
 /// ASCII commas and line feeds leaves `str` cells. Line numbers are the line feeds counted.
 fn read_plain(text: &str, bad: &[BadLine], sink: &mut dyn RowSink) -> Result<(), ReadOutcome> {
     let mut feed = Feed::new(bad, sink);
-    for (i, line) in text.split('\n').enumerate() {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        feed.record(i as u64 + 1, line.split(','))?;
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
+    for (i, end) in ends.enumerate() {
+        let line = &text[start..end];
+        start = end + 1;
+        feed.record(i as u64 + 1, Commas(Some(line.strip_suffix('\r').unwrap_or(line))))?;
     }
     feed.finish()
+}
+
+/// The cells of a plain line, cut at ASCII commas (which are never inside a UTF-8 sequence).
+/// A byte loop: cells are a few bytes long, and `str::split` pays a searcher's set-up per cell.
+struct Commas<'a>(Option<&'a str>);
+
+impl<'a> Iterator for Commas<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.0?;
+        match rest.bytes().position(|b| b == b',') {
+            Some(at) => {
+                self.0 = Some(&rest[at + 1..]);
+                Some(&rest[..at])
+            }
+            None => {
+                self.0 = None;
+                Some(rest)
+            }
+        }
+    }
 }
 
 /// Either a read error or the sink's refusal of the header.

@@ -322,7 +322,7 @@ pub fn expected_headers() -> String {
 
 /// Map an enumeration value (code, any case, or a Chinese label) to its code.
 pub fn parse_enum(values: &'static [EnumValue], s: &str) -> Option<&'static str> {
-    let t = s.trim();
+    let t = super::values::trim(s);
     values.iter().find(|v| v.code.eq_ignore_ascii_case(t) || v.labels.contains(&t)).map(|v| v.code)
 }
 

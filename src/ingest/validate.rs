@@ -181,6 +181,9 @@ pub fn fold(key: u128) -> u64 {
     (key as u64) ^ ((key >> 64) as u64)
 }
 
+/// The most fields a kind has (see `schema`); a test holds every kind to it.
+const MAX_FIELDS: usize = 12;
+
 const EPOCH_DAYS_CE: i32 = 719_163; // days from 0001-01-01 to 1970-01-01
 
 /// The validated rows of one file.
@@ -233,15 +236,19 @@ pub struct Validator<'a> {
     bufs: Vec<Buf>,
     lines: Vec<i64>,
     keys: Vec<u128>,
-    /// The first row of each key, as an index into `keys`: 4 bytes per row in the table, where
-    /// (key, row, content) entries took 32 and missed the cache on most rows.
-    seen: hashbrown::HashTable<u32>,
+    /// The first row of each key, as an index into `keys`.
+    seen: KeyTable,
+    /// Whether every key field is plain text, so that a row's key can be hashed from its raw
+    /// cells before they are parsed (see [`Validator::row`]).
+    raw_key: bool,
     /// The content hash of each row in the buffers.
     contents: Vec<u64>,
     /// Rows already appended that a later row with the same key turned into a conflict.
     conflicted: HashSet<usize>,
     /// Scratch space for hashing, reused by every row.
     scratch: Vec<u8>,
+    /// The last unit id found in the units table.
+    last_unit: String,
     rows_read: u64,
     duplicates: u64,
     rejected: Vec<RejectedRow>,
@@ -269,10 +276,12 @@ impl<'a> Validator<'a> {
             bufs,
             lines: Vec::with_capacity(capacity),
             keys: Vec::with_capacity(capacity),
-            seen: hashbrown::HashTable::with_capacity(capacity),
+            seen: KeyTable::with_capacity(capacity),
+            raw_key: kind.natural_key().iter().all(|k| kind.field(k).is_some_and(|f| f.ty == FieldType::Text)),
             contents: Vec::with_capacity(capacity),
             conflicted: HashSet::new(),
             scratch: Vec::with_capacity(256),
+            last_unit: String::new(),
             rows_read: 0,
             duplicates: 0,
             rejected: Vec::new(),
@@ -319,39 +328,62 @@ impl<'a> Validator<'a> {
                 return self.reject(line, cells, reasons);
             }
         }
+        // The key table is larger than the caches, so its probe is a memory read: start it now,
+        // from the raw key cells, and parse the row while it comes. A valid text cell's value
+        // is its trimmed text, so the key is the same as the one `accept` would compute.
+        let early = self.raw_key.then(|| {
+            let map = &self.map;
+            let raw = |fi: &usize| map.columns[*fi].and_then(|ci| cells.get(ci)).map_or("", |c| values::trim(c));
+            let key = key_hash_with(&mut self.scratch, self.ix.key.iter().map(raw));
+            self.seen.prefetch(fold(key));
+            key
+        });
         let fields = self.kind.fields();
-        let mut values = Vec::with_capacity(fields.len());
+        // The values on the stack: no allocation per row.
+        let mut store: [Value; MAX_FIELDS] = std::array::from_fn(|_| Value::Null);
+        let values = &mut store[..fields.len()];
         for (fi, field) in fields.iter().enumerate() {
-            let Some(ci) = self.map.columns[fi] else {
-                values.push(Value::Null);
-                continue;
-            };
+            let Some(ci) = self.map.columns[fi] else { continue };
             let raw = cells.get(ci).copied().unwrap_or("");
             match parse_cell(field, raw, self.names) {
-                Ok(v) => values.push(v),
-                Err((rule, message)) => {
-                    reasons.push(Rejection {
-                        line,
-                        column: self.header[ci].clone(),
-                        value: raw.chars().take(200).collect(),
-                        rule,
-                        message,
-                    });
-                    values.push(Value::Null);
-                }
+                Ok(v) => values[fi] = v,
+                Err((rule, message)) => reasons.push(Rejection {
+                    line,
+                    column: self.header[ci].clone(),
+                    value: raw.chars().take(200).collect(),
+                    rule,
+                    message,
+                }),
             }
         }
         if reasons.is_empty() {
-            self.row_rules(line, cells, &values, &mut reasons);
+            let unit_known = self.unit_known(values);
+            self.row_rules(line, cells, values, unit_known, &mut reasons);
         }
         if !reasons.is_empty() {
             return self.reject(line, cells, reasons);
         }
-        self.accept(line, cells, values);
+        self.accept(line, cells, values, early);
+    }
+
+    /// Whether the row's unit is in the units table (true when there is nothing to check).
+    /// Rows come grouped by event, so the last unit found answers most rows without hashing.
+    fn unit_known(&mut self, values: &[Value]) -> bool {
+        let (Some(units), Some(fi)) = (self.units, self.ix.unit_id) else { return true };
+        let Value::Text(u) = &values[fi] else { return true };
+        if *u == self.last_unit {
+            return true;
+        }
+        if !units.contains(u.as_ref()) {
+            return false;
+        }
+        self.last_unit.clear();
+        self.last_unit.push_str(u);
+        true
     }
 
     /// Rules across fields: ranges, signs, references.
-    fn row_rules(&self, line: u64, cells: &[&str], values: &[Value], reasons: &mut Vec<Rejection>) {
+    fn row_rules(&self, line: u64, cells: &[&str], values: &[Value], unit_known: bool, reasons: &mut Vec<Rejection>) {
         let ix = &self.ix;
         let mut push = |fi: usize, rule: Rule, message: String| {
             let ci = self.map.columns[fi].expect("a field with a value has a column");
@@ -359,9 +391,9 @@ impl<'a> Validator<'a> {
             reasons.push(Rejection { line, column, value, rule, message });
         };
         let value = |fi: Option<usize>| fi.map_or(&Value::Null, |i| &values[i]);
-        if let (Some(units), Some(fi)) = (self.units, ix.unit_id)
+        if !unit_known
+            && let Some(fi) = ix.unit_id
             && let Value::Text(u) = &values[fi]
-            && !units.contains(u.as_ref())
         {
             push(fi, Rule::Reference, format!("unit '{u}' is not in the units table"));
         }
@@ -410,28 +442,27 @@ impl<'a> Validator<'a> {
         self.rejected.push(RejectedRow { line, cells: cells.iter().map(|c| c.to_string()).collect(), reasons });
     }
 
-    fn accept(&mut self, line: u64, cells: &[&str], values: Vec<Value>) {
+    fn accept(&mut self, line: u64, cells: &[&str], values: &mut [Value], early: Option<u128>) {
         let key_part = |fi: &usize| match &values[*fi] {
             Value::Text(s) => s.as_ref(),
             _ => "",
         };
-        let key = key_hash_with(&mut self.scratch, self.ix.key.iter().map(key_part));
+        let key = match early {
+            Some(k) => k,
+            None => key_hash_with(&mut self.scratch, self.ix.key.iter().map(key_part)),
+        };
         self.scratch.clear();
-        for v in &values {
+        for v in values.iter() {
             v.encode_into(&mut self.scratch);
         }
         let content = xxhash_rust::xxh3::xxh3_64(&self.scratch);
-        // One probe of the table, not a lookup and then an insert: on large files each probe is
-        // a cache miss.
+        // One probe of the table, not a lookup and then an insert.
         let row = self.lines.len() as u32;
         let keys = &self.keys;
-        let first_row = match self.seen.entry(fold(key), |&r| keys[r as usize] == key, |&r| fold(keys[r as usize])) {
-            hashbrown::hash_table::Entry::Vacant(v) => {
-                v.insert(row);
-                None
-            }
-            hashbrown::hash_table::Entry::Occupied(o) => Some(*o.get() as usize),
-        };
+        let first_row = self
+            .seen
+            .find_or_insert(fold(key), row, |r| keys[r as usize] == key, |r| fold(keys[r as usize]))
+            .map(|r| r as usize);
         if let Some(row) = first_row {
             if self.contents[row] == content && !self.conflicted.contains(&row) {
                 // The same row twice: keep the first, count the repeat.
@@ -465,8 +496,8 @@ impl<'a> Validator<'a> {
         self.keys.push(key);
         self.contents.push(content);
         self.lines.push(line as i64);
-        for (buf, v) in self.bufs.iter_mut().zip(values) {
-            match (buf, v) {
+        for (buf, v) in self.bufs.iter_mut().zip(values.iter_mut()) {
+            match (buf, std::mem::replace(v, Value::Null)) {
                 (Buf::Nulls(_, n), Value::Null) => *n += 1,
                 (Buf::Text(b), Value::Text(s)) => b.append_value(s),
                 (Buf::Text(b), Value::Null) => b.append_null(),
@@ -504,8 +535,86 @@ impl<'a> Validator<'a> {
     }
 }
 
+/// The rows seen so far by key: open addressing with linear probing, one `u64` per slot
+/// (the upper half of the key's hash beside the row number plus one; 0 is an empty slot), at
+/// most half full. Unlike `hashbrown`, its slot for a hash can be prefetched before the probe,
+/// and a probe reads one slot, not a control byte and then an entry elsewhere.
+struct KeyTable {
+    slots: Vec<u64>,
+    len: usize,
+}
+
+impl KeyTable {
+    fn with_capacity(rows: usize) -> KeyTable {
+        KeyTable { slots: vec![0; (rows * 2).next_power_of_two().max(16)], len: 0 }
+    }
+
+    fn home(&self, hash: u64) -> usize {
+        hash as usize & (self.slots.len() - 1)
+    }
+
+    /// Ask for the slot of `hash` to be brought into the cache.
+    fn prefetch(&self, hash: u64) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            // A hint only: it reads nothing the program sees, and a pointer into the table is
+            // a valid address.
+            #[allow(unsafe_code)]
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(self.slots[self.home(hash)..].as_ptr().cast())
+            };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = hash;
+    }
+
+    /// The row already stored under an equal key (`same` compares a stored row's key), or
+    /// `None` after storing `row`. `hash_of` gives a stored row's hash when the table grows.
+    fn find_or_insert(
+        &mut self,
+        hash: u64,
+        row: u32,
+        same: impl Fn(u32) -> bool,
+        hash_of: impl Fn(u32) -> u64,
+    ) -> Option<u32> {
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.grow(&hash_of);
+        }
+        let mask = self.slots.len() - 1;
+        let tag = hash >> 32;
+        let mut i = self.home(hash);
+        loop {
+            let slot = self.slots[i];
+            if slot == 0 {
+                self.slots[i] = (tag << 32) | (row as u64 + 1);
+                self.len += 1;
+                return None;
+            }
+            let stored = (slot as u32).wrapping_sub(1);
+            if slot >> 32 == tag && same(stored) {
+                return Some(stored);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self, hash_of: &impl Fn(u32) -> u64) {
+        let size = (self.slots.len() * 2).max(16);
+        let old = std::mem::replace(&mut self.slots, vec![0; size]);
+        let mask = self.slots.len() - 1;
+        for slot in old.into_iter().filter(|s| *s != 0) {
+            let mut i = self.home(hash_of((slot as u32).wrapping_sub(1)));
+            while self.slots[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = slot;
+        }
+    }
+}
+
 fn parse_cell<'c>(field: &Field, raw: &'c str, names: &NameHasher) -> Result<Value<'c>, (Rule, String)> {
-    let t = raw.trim();
+    let t = values::trim(raw);
     if t.starts_with('#') && values::is_excel_error(t) {
         return Err((Rule::ExcelError, format!("{} holds the Excel error {t}", field.name)));
     }
@@ -573,6 +682,31 @@ mod tests {
     }
 
     const ATT: &[&str] = &["活动编号", "组织编码", "活动类型", "活动日期", "党员编号", "出勤状态", "姓名"];
+
+    #[test]
+    fn the_key_table_finds_every_key_through_growth_and_collisions() {
+        // Few distinct hashes (many collisions, long probe runs) and a table that grows from
+        // its smallest size.
+        let keys: Vec<u64> = (0..5000u64).map(|i| i % 1700).collect();
+        let hash = |k: u64| if k.is_multiple_of(3) { 7 } else { k.wrapping_mul(0x9E37_79B9_7F4A_7C15) };
+        let mut t = KeyTable::with_capacity(1);
+        let mut first: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();
+        for (row, k) in keys.iter().enumerate() {
+            t.prefetch(hash(*k));
+            let got = t.find_or_insert(hash(*k), row as u32, |r| keys[r as usize] == *k, |r| hash(keys[r as usize]));
+            let want = first.get(k).copied();
+            assert_eq!(got, want, "row {row}");
+            first.entry(*k).or_insert(row as u32);
+        }
+        assert_eq!(t.len, 1700);
+    }
+
+    #[test]
+    fn every_kind_fits_the_values_on_the_stack() {
+        for kind in Kind::ALL {
+            assert!(kind.fields().len() <= MAX_FIELDS, "{kind}");
+        }
+    }
 
     #[test]
     fn good_rows_become_typed_columns_and_names_vanish() {

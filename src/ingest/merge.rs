@@ -5,9 +5,11 @@
 //! Memory follows the incoming rows, not the history: stored rows are visited one partition
 //! file at a time, reading only their key and provenance columns, and a partition is read in
 //! full only when it is rewritten. Incoming rows are split by partition as soon as a file is
-//! validated ([`Spill::stage`]); past a memory budget the pieces wait on disk (uncompressed
-//! Parquet in the warehouse's `spill/` folder) and only their keys and lines stay in memory,
-//! so an ingest of many large files does not hold all of them at once.
+//! validated ([`Spill::stage`]); past a memory budget the pieces wait on disk and only their
+//! keys and lines stay in memory, so an ingest of many large files does not hold all of them
+//! at once. A piece on disk is already in stored form (sorted by natural key, provenance
+//! columns, zstd, synced): when it turns out to be the whole of its partition, as a month's
+//! export usually is, the merge moves the file in instead of reading and writing it again.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -20,7 +22,7 @@ use rayon::prelude::*;
 
 use super::schema::Kind;
 use super::validate::{fold, key_hash_with, stored_name};
-use crate::warehouse::{self, Snapshot, Table, Txn};
+use crate::warehouse::{self, Built, Snapshot, Table, Txn};
 
 /// The validated rows of one file, with what orders it against other exports.
 pub struct Batch {
@@ -70,8 +72,15 @@ impl PieceData {
 /// Where validated rows are staged: in memory up to a budget, then on disk.
 pub struct Spill {
     dir: PathBuf,
+    ingest_id: String,
     budget: usize,
     used: AtomicUsize,
+}
+
+/// Where a file's rows came from, as the stored provenance columns record it.
+pub struct Source<'a> {
+    pub name: &'a str,
+    pub mtime_us: i64,
 }
 
 impl Spill {
@@ -82,32 +91,40 @@ impl Spill {
         if parent.exists() {
             std::fs::remove_dir_all(&parent).map_err(|e| anyhow::anyhow!("removing {}: {e}", parent.display()))?;
         }
-        Ok(Spill { dir: parent.join(ingest_id), budget, used: AtomicUsize::new(0) })
+        Ok(Spill { dir: parent.join(ingest_id), ingest_id: ingest_id.to_string(), budget, used: AtomicUsize::new(0) })
     }
 
-    /// Split a file's validated frame by partition, in memory or on disk.
-    pub fn stage(&self, kind: Kind, file: usize, frame: DataFrame) -> Result<Staged> {
+    /// Split a file's validated frame by partition, in memory or on disk. The rows are put in
+    /// natural-key order first, the order the merge writes a partition in.
+    pub fn stage(&self, kind: Kind, file: usize, source: Source, frame: DataFrame) -> Result<Staged> {
         let lines = frame.column("source_line")?.i64()?.clone();
         let size = frame.estimated_size();
         let in_memory = self
             .used
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |u| (u + size <= self.budget).then_some(u + size))
             .is_ok();
-        let groups = partition_rows(kind, &frame)?;
+        let (sorted, order) = sort_by_key(kind, frame)?;
+        let groups = partition_rows(kind, &sorted)?;
         let whole = groups.len() == 1;
         let mut pieces = Vec::with_capacity(groups.len());
-        for (n, (partition, rows)) in groups.into_iter().enumerate() {
-            let mut df = if whole { frame.clone() } else { take_serial(&frame, &rows)? };
+        for (n, (partition, at)) in groups.into_iter().enumerate() {
+            let df = if whole { sorted.clone() } else { take_serial(&sorted, &at)? };
+            // The validated row behind each row of the piece.
+            let rows: Option<Vec<IdxSize>> = match &order {
+                Some(order) => Some(at.iter().map(|&i| order[i as usize]).collect()),
+                None => (!whole).then_some(at),
+            };
             let data = if in_memory {
                 PieceData::Memory(df)
             } else {
                 std::fs::create_dir_all(&self.dir)
                     .map_err(|e| anyhow::anyhow!("creating {}: {e}", self.dir.display()))?;
                 let path = self.dir.join(format!("{file}-{n}.parquet"));
-                warehouse::write_parquet_scratch(&mut df, &path)?;
+                let mut df = stored_form(kind, df, source.name, source.mtime_us, &self.ingest_id)?;
+                warehouse::write_parquet_unsynced(&mut df, &path)?;
                 PieceData::Spilled(path)
             };
-            pieces.push(Piece { partition, data, rows: (!whole).then_some(rows) });
+            pieces.push(Piece { partition, data, rows });
         }
         Ok(Staged { lines, pieces })
     }
@@ -119,6 +136,31 @@ impl Drop for Spill {
             let _ = std::fs::remove_dir_all(parent);
         }
     }
+}
+
+/// A file's validated rows in natural-key order (stable: the file's order among equals, though
+/// a validated file has no repeated key), and the validated row behind each sorted row, or
+/// `None` when they were in order already.
+fn sort_by_key(kind: Kind, frame: DataFrame) -> Result<(DataFrame, Option<Vec<IdxSize>>)> {
+    const ROW: &str = "__validated_row";
+    let options = SortMultipleOptions::default().with_maintain_order(true).with_multithreaded(false);
+    let sorted = frame.with_row_index(ROW.into(), None)?.sort(kind.natural_key().to_vec(), options)?;
+    drop(frame);
+    let order: Vec<IdxSize> = sorted.column(ROW)?.idx()?.into_no_null_iter().collect();
+    let in_order = order.iter().enumerate().all(|(i, &r)| i as IdxSize == r);
+    Ok((sorted.drop(ROW)?, (!in_order).then_some(order)))
+}
+
+/// A piece of incoming rows with their provenance columns, in stored column order.
+fn stored_form(kind: Kind, mut df: DataFrame, name: &str, mtime_us: i64, ingest_id: &str) -> Result<DataFrame> {
+    let n = df.height();
+    df.with_column(Column::new_scalar("source_file".into(), Scalar::from(PlSmallStr::from(name)), n))?;
+    df.with_column(
+        Column::new_scalar("source_mtime".into(), Scalar::from(mtime_us), n)
+            .cast(&DataType::Datetime(TimeUnit::Microseconds, None))?,
+    )?;
+    df.with_column(Column::new_scalar("ingest_id".into(), Scalar::from(PlSmallStr::from(ingest_id)), n))?;
+    Ok(df.select(stored_columns(kind))?)
 }
 
 /// Rows by index on the calling thread: the caller is already one task per core.
@@ -335,9 +377,21 @@ pub fn merge_kind(
 
     // 4. Rewrite every partition that gains rows or loses superseded ones, several at once.
     let key_sort: Vec<&str> = kind.natural_key().to_vec();
-    txn.replace_partitions(table, touched.into_iter().collect(), |part, incoming| {
+    txn.replace_partitions(table, touched.into_iter().collect(), |part, mut incoming| {
+        let stored = base.partition_files(table, part)?;
+        // A new partition whose rows all come from one piece on disk: that file is already
+        // what would be written.
+        if stored.is_empty()
+            && let [only] = incoming.as_slice()
+            && only.keep.is_none()
+            && let PieceData::Spilled(path) = &only.data
+        {
+            let path = path.clone();
+            incoming.clear();
+            return Ok(Built::File(path));
+        }
         let mut frames: Vec<DataFrame> = Vec::new();
-        for f in base.partition_files(table, part)? {
+        for f in stored {
             let mut df = warehouse::read_parquet_serial(&f)?;
             if let Some(rows) = removals.get(&f) {
                 let drop: std::collections::HashSet<usize> = rows.iter().copied().collect();
@@ -351,24 +405,78 @@ pub fn merge_kind(
             if let Some(mask) = &inc.keep {
                 df = df.filter_seq(mask)?;
             }
-            let n = df.height();
-            df.with_column(Column::new_scalar("source_file".into(), Scalar::from(PlSmallStr::from(inc.name)), n))?;
-            df.with_column(
-                Column::new_scalar("source_mtime".into(), Scalar::from(inc.mtime_us), n)
-                    .cast(&DataType::Datetime(TimeUnit::Microseconds, None))?,
-            )?;
-            df.with_column(Column::new_scalar("ingest_id".into(), Scalar::from(PlSmallStr::from(ingest_id)), n))?;
-            frames.push(df.select(cols.iter().map(String::as_str))?);
+            frames.push(stored_form(kind, df, &inc.name, inc.mtime_us, ingest_id)?);
         }
         let mut it = frames.into_iter();
-        let Some(mut all) = it.next() else { return Ok(DataFrame::empty()) };
+        let Some(mut all) = it.next() else { return Ok(Built::Frame(DataFrame::empty())) };
         for f in it {
             anyhow::Context::with_context(all.vstack_mut_owned(f), || format!("combining rows of {table}/{part}"))?;
         }
         // One order whatever the order of the exports: the same rows give the same file.
         let order = SortMultipleOptions::default().with_maintain_order(true).with_multithreaded(false);
-        Ok(all.sort(key_sort.clone(), order)?)
+        Ok(Built::Frame(all.sort(key_sort.clone(), order)?))
     })?;
     step("partitions written");
     Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Attendance rows out of key order over two months, as a validated frame.
+    fn frame() -> DataFrame {
+        let events = ["E2", "E1", "E3", "E1", "E2"];
+        let members = ["M1", "M2", "M1", "M1", "M0"];
+        let days = [20_000, 20_000, 20_040, 20_000, 20_000]; // two in 2024-10, one in 2024-11
+        let text = |name: &str, v: &[&str]| Column::new(name.into(), v);
+        let cols = vec![
+            text("event_id", &events),
+            text("unit_id", &["B1"; 5]),
+            text("event_type", &["activity_day"; 5]),
+            Column::new("event_date".into(), days).cast(&DataType::Date).unwrap(),
+            text("member_id", &members),
+            text("status", &["present"; 5]),
+            Column::full_null("member_name_hash".into(), 5, &DataType::String),
+            Column::new("source_line".into(), [2i64, 3, 4, 5, 6]),
+        ];
+        DataFrame::new(5, cols).unwrap()
+    }
+
+    fn keys(df: &DataFrame) -> Vec<(String, String)> {
+        let (e, m) = (df.column("event_id").unwrap().str().unwrap(), df.column("member_id").unwrap().str().unwrap());
+        e.iter().zip(m.iter()).map(|(a, b)| (a.unwrap().to_string(), b.unwrap().to_string())).collect()
+    }
+
+    #[test]
+    fn staged_pieces_are_in_key_order_and_name_their_validated_rows() {
+        let original = keys(&frame());
+        let t = tempfile::tempdir().unwrap();
+        for budget in [usize::MAX, 0] {
+            let spill = Spill::new(t.path(), "test", budget).unwrap();
+            let source = Source { name: "a.csv", mtime_us: 1 };
+            let staged = spill.stage(Kind::Attendance, 0, source, frame()).unwrap();
+            assert_eq!(staged.lines.into_no_null_iter().collect::<Vec<_>>(), vec![2, 3, 4, 5, 6]);
+            let parts: Vec<&str> = staged.pieces.iter().map(|p| p.partition.as_str()).collect();
+            assert_eq!(parts.len(), 2, "{parts:?}");
+            for piece in staged.pieces {
+                let rows = piece.rows.clone().expect("rows were reordered");
+                let on_disk = matches!(piece.data, PieceData::Spilled(_));
+                assert_eq!(on_disk, budget == 0);
+                let df = piece.data.load().unwrap();
+                let got = keys(&df);
+                let mut sorted = got.clone();
+                sorted.sort();
+                assert_eq!(got, sorted, "budget {budget}");
+                let behind: Vec<_> = rows.iter().map(|&r| original[r as usize].clone()).collect();
+                assert_eq!(got, behind, "budget {budget}");
+                if on_disk {
+                    // Stored form: the provenance columns are there, in the table's order.
+                    let names: Vec<String> = df.get_column_names().iter().map(|c| c.to_string()).collect();
+                    assert_eq!(names, stored_columns(Kind::Attendance));
+                    assert_eq!(df.column("source_file").unwrap().str().unwrap().get(0), Some("a.csv"));
+                }
+            }
+        }
+    }
 }

@@ -17,9 +17,9 @@ mod snapshot;
 pub use lock::{LockError, WarehouseLock};
 pub use parquet_io::{
     read_parquet, read_parquet_columns, read_parquet_columns_serial, read_parquet_serial, write_parquet,
-    write_parquet_scratch, write_parquet_serial,
+    write_parquet_serial, write_parquet_unsynced,
 };
-pub use snapshot::{Snapshot, Txn};
+pub use snapshot::{Built, Snapshot, Txn};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -14,15 +14,21 @@ use polars::prelude::*;
 
 /// Write `df` to `path` (creating parent folders) and sync it to disk.
 pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<u64> {
-    write(df, path, true)
+    write(df, path, true, true)
 }
 
 /// [`write_parquet`] on the calling thread only.
 pub fn write_parquet_serial(df: &mut DataFrame, path: &Path) -> Result<u64> {
-    write(df, path, false)
+    write(df, path, false, true)
 }
 
-fn write(df: &mut DataFrame, path: &Path, parallel: bool) -> Result<u64> {
+/// [`write_parquet_serial`] without the sync: for a file that may be read back and deleted
+/// (an ingest's staged rows), synced only if it is kept.
+pub fn write_parquet_unsynced(df: &mut DataFrame, path: &Path) -> Result<u64> {
+    write(df, path, false, false)
+}
+
+fn write(df: &mut DataFrame, path: &Path, parallel: bool, sync: bool) -> Result<u64> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
@@ -36,21 +42,10 @@ fn write(df: &mut DataFrame, path: &Path, parallel: bool) -> Result<u64> {
         .set_parallel(parallel)
         .finish(df)
         .map_err(|e| anyhow::anyhow!(e).context(format!("writing {}", path.display())))?;
-    file.sync_all().with_context(|| format!("syncing {}", path.display()))?;
+    if sync {
+        file.sync_all().with_context(|| format!("syncing {}", path.display()))?;
+    }
     Ok(written)
-}
-
-/// Write a scratch file this process reads back once (an ingest's staged rows): no
-/// compression, statistics or sync, on the calling thread.
-pub fn write_parquet_scratch(df: &mut DataFrame, path: &Path) -> Result<()> {
-    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    ParquetWriter::new(file)
-        .with_compression(ParquetCompression::Uncompressed)
-        .with_statistics(StatisticsOptions::empty())
-        .set_parallel(false)
-        .finish(df)
-        .map_err(|e| anyhow::anyhow!(e).context(format!("writing {}", path.display())))?;
-    Ok(())
 }
 
 /// Read a whole Parquet file.

@@ -123,6 +123,30 @@ pub struct Txn {
     written: BTreeSet<PathBuf>,
 }
 
+/// What a partition's builder hands back to [`Txn::replace_partitions`].
+pub enum Built {
+    /// The partition's rows, to be written (none: the partition is removed).
+    Frame(DataFrame),
+    /// A finished Parquet file of the partition's rows in stored form (an ingest's staged
+    /// piece that turned out to be the whole partition): synced and moved in, not rewritten.
+    File(PathBuf),
+}
+
+/// Sync a finished file and move it into the staging folder (copied when it is on another
+/// file system).
+fn adopt(from: &Path, to: &Path) -> Result<()> {
+    fs::File::open(from).and_then(|f| f.sync_all()).with_context(|| format!("syncing {}", from.display()))?;
+    if let Some(parent) = to.parent() {
+        fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    if fs::rename(from, to).is_err() {
+        fs::copy(from, to).with_context(|| format!("copying {} to {}", from.display(), to.display()))?;
+        fs::File::open(to).and_then(|f| f.sync_all()).with_context(|| format!("syncing {}", to.display()))?;
+        let _ = fs::remove_file(from);
+    }
+    Ok(())
+}
+
 impl Txn {
     pub(super) fn begin(root: &Path) -> Result<Txn> {
         let base = current(root)?;
@@ -180,21 +204,30 @@ impl Txn {
 
     /// Replace many partitions of a table at once, building and writing them in parallel:
     /// `build` turns each item into the partition's rows (an empty frame removes the
-    /// partition). Only the frames being written are in memory at one time, not all of them.
+    /// partition), or names a finished file to move in. Only the frames being written are in
+    /// memory at one time, not all of them.
     pub fn replace_partitions<T, F>(&mut self, table: Table, items: Vec<(String, T)>, build: F) -> Result<()>
     where
         T: Send,
-        F: Fn(&str, T) -> Result<DataFrame> + Sync,
+        F: Fn(&str, T) -> Result<Built> + Sync,
     {
         let staging = &self.staging;
         // Plain threads, not rayon: `build` calls polars (see `workers`).
         let written: Vec<(String, bool)> = crate::workers::map(items, |(part, item)| -> Result<_> {
-            let mut df = build(&part, item)?;
-            if df.height() > 0 {
-                // Serial: this is already one task of a parallel loop (see parquet_io).
-                write_parquet_serial(&mut df, &staging.join(Self::rel(table, &Self::partition_file(&part))))?;
+            let dest = staging.join(Self::rel(table, &Self::partition_file(&part)));
+            match build(&part, item)? {
+                Built::Frame(mut df) => {
+                    if df.height() > 0 {
+                        // Serial: this is already one task of a parallel loop (see parquet_io).
+                        write_parquet_serial(&mut df, &dest)?;
+                    }
+                    Ok((part, df.height() > 0))
+                }
+                Built::File(path) => {
+                    adopt(&path, &dest)?;
+                    Ok((part, true))
+                }
             }
-            Ok((part, df.height() > 0))
         })
         .into_iter()
         .collect::<Result<_>>()?;

@@ -336,7 +336,7 @@ fn rows_waiting_on_disk_load_the_same_as_rows_in_memory() {
         v
     };
     let (memory, disk) = (t.path().join("memory"), t.path().join("disk"));
-    let a = ingest_json(&memory, std::slice::from_ref(&sample), 0, &[]);
+    let a = ingest_json(&memory, std::slice::from_ref(&sample), 0, &["--memory-budget-mib", "1024"]);
     let b = ingest_json(&disk, std::slice::from_ref(&sample), 0, &["--memory-budget-mib", "0"]);
     assert_eq!(figures(&a), figures(&b));
     assert!(a["duplicates"].as_u64().unwrap() > 0 && a["quarantined"].as_u64().unwrap() > 0, "{a}");
@@ -345,6 +345,9 @@ fn rows_waiting_on_disk_load_the_same_as_rows_in_memory() {
         let (x, y) = (query_csv(&memory, &sql), query_csv(&disk, &sql));
         assert!(x.lines().count() > 100, "{table}: {x}");
         assert_eq!(x, y, "{table}");
+        // And in the same order inside the partition files (scanned in file order).
+        let sql = format!("SELECT * EXCLUDE (ingest_id) FROM {table}");
+        assert_eq!(query_csv(&memory, &sql), query_csv(&disk, &sql), "{table}, file order");
     }
     // The staging folder is gone once the ingest is over.
     assert!(!disk.join("spill").exists());

@@ -66,7 +66,7 @@ pub enum DecodeError {
     Utf16,
 }
 
-const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Decode `bytes` as the user chose, detecting the encoding when the choice is `Auto`.
 pub fn decode(bytes: &[u8], choice: EncodingChoice) -> Result<Decoded<'_>, DecodeError> {

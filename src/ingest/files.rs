@@ -90,6 +90,13 @@ impl InputFile {
         Ok(bytes)
     }
 
+    /// The file's bytes as a stream, hashed as they are read; [`CheckedReader::verify`] at the
+    /// end checks them against the hash taken by [`load`], as [`InputFile::contents`] does.
+    pub fn reader(&self) -> Result<CheckedReader, String> {
+        let file = std::fs::File::open(&self.path).map_err(|e| format!("cannot read the file again: {e}"))?;
+        Ok(CheckedReader { file, hasher: blake3::Hasher::new(), expected: self.hash.clone() })
+    }
+
     /// The start of the file, up to `max` bytes: enough for a CSV header.
     pub fn head(&self, max: u64) -> Result<Vec<u8>, String> {
         use std::io::Read;
@@ -98,6 +105,31 @@ impl InputFile {
             .and_then(|f| f.take(max).read_to_end(&mut out))
             .map_err(|e| format!("cannot read the file again: {e}"))?;
         Ok(out)
+    }
+}
+
+/// A file read once from start to end, hashed on the way.
+pub struct CheckedReader {
+    file: std::fs::File,
+    hasher: blake3::Hasher,
+    expected: String,
+}
+
+impl std::io::Read for CheckedReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl CheckedReader {
+    /// After the whole file was read: whether it is still the file that was hashed.
+    pub fn verify(self) -> Result<(), String> {
+        if self.hasher.finalize().to_hex().as_str() != self.expected {
+            return Err("the file changed while it was being ingested; run the ingest again".into());
+        }
+        Ok(())
     }
 }
 
@@ -133,5 +165,12 @@ mod tests {
         assert_eq!(f.head(3).unwrap(), b"a,b");
         std::fs::write(&p, "a,b\n1,3\n").unwrap();
         assert!(f.contents().unwrap_err().contains("changed while"));
+        let read_all = |f: &InputFile| {
+            let mut r = f.reader().unwrap();
+            std::io::Read::read_to_end(&mut r, &mut Vec::new()).unwrap();
+            r.verify()
+        };
+        assert!(read_all(&f).unwrap_err().contains("changed while"));
+        assert!(read_all(&load(&p).unwrap()).is_ok());
     }
 }

@@ -95,15 +95,18 @@ fn run_reader_on(
         Format::Csv => read::read_csv(bytes, opts.encoding, sink),
         Format::Xlsx => read::read_xlsx(&file.path, opts.sheet.as_deref(), sink),
     };
-    match out {
-        Ok(info) => Ok(info.encoding),
-        Err(ReadOutcome::Header(m)) => Err(FileError { line: Some(1), message: m }),
-        Err(ReadOutcome::Read(e)) => {
+    out.map(|info| info.encoding).map_err(file_error)
+}
+
+fn file_error(outcome: ReadOutcome) -> FileError {
+    match outcome {
+        ReadOutcome::Header(m) => FileError { line: Some(1), message: m },
+        ReadOutcome::Read(e) => {
             let line = match &e {
                 read::ReadError::Csv { line, .. } => Some(*line),
                 _ => None,
             };
-            Err(FileError { line, message: e.to_string() })
+            FileError { line, message: e.to_string() }
         }
     }
 }
@@ -148,13 +151,9 @@ pub fn parse_file(
     units: &HashSet<String>,
     names: &NameHasher,
 ) -> Result<ParsedFile, FileError> {
-    let bytes = match file.format {
-        Format::Csv => file.contents().map_err(|message| FileError { line: None, message })?,
-        Format::Xlsx => Vec::new(),
-    };
     // A rough row count from the size keeps the column buffers from regrowing.
     let capacity = (file.size as usize / 64).min(1 << 24);
-    let mut sink = Sink {
+    let new_sink = || Sink {
         kind: opts.kind,
         units: Some(units),
         names,
@@ -163,8 +162,29 @@ pub fn parse_file(
         header: Vec::new(),
         ignored: Vec::new(),
     };
-    let encoding = run_reader_on(file, &bytes, opts, &mut sink)?;
-    drop(bytes);
+    let mut sink = new_sink();
+    let mut encoding = None;
+    // A plain UTF-8 CSV, the usual export, is read a chunk at a time; anything else whole.
+    let mut streamed = false;
+    if file.format == Format::Csv {
+        let refused = |message| FileError { line: None, message };
+        let mut reader = file.reader().map_err(refused)?;
+        match read::read_csv_stream(&mut reader, opts.encoding, &mut sink) {
+            Ok(Some(info)) => {
+                reader.verify().map_err(refused)?;
+                (encoding, streamed) = (info.encoding, true);
+            }
+            Ok(None) => sink = new_sink(),
+            Err(e) => return Err(file_error(e)),
+        }
+    }
+    if !streamed {
+        let bytes = match file.format {
+            Format::Csv => file.contents().map_err(|message| FileError { line: None, message })?,
+            Format::Xlsx => Vec::new(),
+        };
+        encoding = run_reader_on(file, &bytes, opts, &mut sink)?;
+    }
     let validator =
         sink.validator.ok_or_else(|| FileError { line: None, message: "the file has no header row".into() })?;
     let kind = validator.kind();

@@ -42,6 +42,8 @@ pub enum ReadError {
     Empty,
     #[error("the sheet would unpack to {0} MiB, over the limit of {1} MiB")]
     TooLarge(u64, u64),
+    #[error("cannot read the file: {0}")]
+    Io(String),
 }
 
 /// What a reader reports: the encoding it used (CSV), and the lines it could not decode.
@@ -67,6 +69,64 @@ pub fn read_csv(bytes: &[u8], choice: EncodingChoice, sink: &mut dyn RowSink) ->
         read_quoted(&decoded.text, &decoded.bad_lines, sink)?;
     }
     Ok(ReadInfo { encoding: Some(decoded.encoding) })
+}
+
+/// How much of a CSV [`read_csv_stream`] reads at a time.
+const CHUNK: usize = 4 << 20;
+
+/// Read a plain UTF-8 CSV (see [`is_plain`]) a chunk at a time, so that a large export is never
+/// whole in memory: the same rows, line numbers and encoding as [`read_csv`] gives for it.
+/// `Ok(None)` as soon as the file turns out not to be plain UTF-8 (a quote, a lone carriage
+/// return, bytes that are not UTF-8, a UTF-16 mark): the caller then reads it whole with a
+/// fresh sink, since this one has seen some of its rows.
+pub fn read_csv_stream(
+    reader: &mut dyn Read,
+    choice: EncodingChoice,
+    sink: &mut dyn RowSink,
+) -> Result<Option<ReadInfo>, ReadOutcome> {
+    if choice == EncodingChoice::Gb18030 {
+        return Ok(None);
+    }
+    let io = |e: std::io::Error| ReadOutcome::Read(ReadError::Io(e.to_string()));
+    let mut feed = Feed::new(&[], sink);
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
+    let (mut first, mut bom, mut eof, mut line) = (true, false, false, 1u64);
+    while !eof {
+        // Top the buffer up to a chunk; a line longer than that makes it grow.
+        let want = CHUNK.saturating_sub(buf.len()).max(64 << 10);
+        let n = (&mut *reader).take(want as u64).read_to_end(&mut buf).map_err(io)?;
+        eof = n < want;
+        if first {
+            if buf.starts_with(b"\xFF\xFE") || buf.starts_with(b"\xFE\xFF") {
+                return Ok(None);
+            }
+            if buf.starts_with(decode::UTF8_BOM) {
+                bom = true;
+                buf.drain(..decode::UTF8_BOM.len());
+            }
+            first = false;
+        }
+        // Whole lines only, but for the last piece of the file.
+        let cut = if eof { buf.len() } else { memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1) };
+        let done = &buf[..cut];
+        if !is_plain(done) {
+            return Ok(None);
+        }
+        let Ok(text) = std::str::from_utf8(done) else { return Ok(None) };
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', done) {
+            let l = &text[start..end];
+            feed.record(line, Commas(Some(l.strip_suffix('\r').unwrap_or(l))))?;
+            (start, line) = (end + 1, line + 1);
+        }
+        if eof {
+            let l = &text[start..];
+            feed.record(line, Commas(Some(l.strip_suffix('\r').unwrap_or(l))))?;
+        }
+        buf.drain(..cut);
+    }
+    feed.finish()?;
+    Ok(Some(ReadInfo { encoding: Some(if bom { decode::Encoding::Utf8Bom } else { decode::Encoding::Utf8 }) }))
 }
 
 /// What both CSV readers do with a record once they have cut it into cells: report the
@@ -389,6 +449,42 @@ mod tests {
         for text in ["a,\"b\"\n", "a\rb\n", "a\r"] {
             assert!(!is_plain(text.as_bytes()), "{text:?}");
         }
+    }
+
+    /// The streaming reader against the whole-file one: same header, rows, lines and encoding,
+    /// across chunk boundaries (a text of several chunks, a line longer than a chunk) and for
+    /// the files it must hand back (quotes, lone CR, GB18030, UTF-16).
+    #[test]
+    fn streamed_plain_files_read_as_whole_files() {
+        let long_cell = "x".repeat(CHUNK + 10);
+        let mut big = String::from("\u{feff}a,b,c\r\n");
+        for i in 0..(CHUNK / 10) {
+            big.push_str(&format!("{i},张,{}\r\n", if i % 1000 == 0 { "" } else { "y" }));
+            if i % 5000 == 0 {
+                big.push_str("\r\n , ,\r\n");
+            }
+        }
+        big.push_str(&format!("1,{long_cell},2\nlast,,"));
+        let texts = [big.as_str(), "a,b\n1,2", "a,b\n1,2\n\n", "\n\nh\n1\n", "a\n"];
+        for text in texts {
+            let (mut a, mut b) = (Collect::default(), Collect::default());
+            let ra = read_csv(text.as_bytes(), EncodingChoice::Auto, &mut a).map(|i| i.encoding);
+            let rb = read_csv_stream(&mut text.as_bytes(), EncodingChoice::Auto, &mut b).map(|i| i.unwrap().encoding);
+            assert_eq!(format!("{ra:?}"), format!("{rb:?}"));
+            assert!(a.rows.len() == b.rows.len() && a.rows == b.rows, "{} rows", a.rows.len());
+            assert_eq!((a.header, a.bad), (b.header, b.bad));
+        }
+        let (gbk, _, _) = encoding_rs::GB18030.encode("单位,名称\n1,张三\n");
+        for text in [&b"a,\"b\"\n"[..], b"a\rb\n", b"a,b\n1,\xFF\n", b"\xFF\xFEa\x00", &gbk] {
+            let mut c = Collect::default();
+            assert!(read_csv_stream(&mut &text[..], EncodingChoice::Auto, &mut c).unwrap().is_none(), "{text:?}");
+        }
+        let mut c = Collect::default();
+        assert!(read_csv_stream(&mut &b"a\n1\n"[..], EncodingChoice::Gb18030, &mut c).unwrap().is_none());
+        assert!(matches!(
+            read_csv_stream(&mut &b"\n \n"[..], EncodingChoice::Auto, &mut c),
+            Err(ReadOutcome::Read(ReadError::Empty))
+        ));
     }
 
     #[test]

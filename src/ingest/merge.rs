@@ -37,7 +37,9 @@ pub struct Batch {
 /// A file's validated rows, split by partition.
 pub struct Staged {
     /// The source line of each validated row.
-    pub lines: Int64Chunked,
+    /// Kept as `u32` (4 bytes a row, where the frame's column takes 8 and would keep the whole
+    /// buffer alive): a file has fewer than four billion lines.
+    pub lines: Vec<u32>,
     pub pieces: Vec<Piece>,
 }
 
@@ -97,7 +99,8 @@ impl Spill {
     /// Split a file's validated frame by partition, in memory or on disk. The rows are put in
     /// natural-key order first, the order the merge writes a partition in.
     pub fn stage(&self, kind: Kind, file: usize, source: Source, frame: DataFrame) -> Result<Staged> {
-        let lines = frame.column("source_line")?.i64()?.clone();
+        let lines = frame.column("source_line")?.i64()?.into_no_null_iter().map(u32::try_from);
+        let lines = lines.collect::<Result<Vec<u32>, _>>().map_err(|_| anyhow::anyhow!("a line number past 2^32"))?;
         let size = frame.estimated_size();
         let in_memory = self
             .used
@@ -308,7 +311,7 @@ pub fn merge_kind(
             counts.entry(batches[pb as usize].file).or_default().duplicates += 1;
         }
     }
-    let lines: Vec<&Int64Chunked> = batches.iter().map(|b| &b.staged.lines).collect();
+    let lines: Vec<&[u32]> = batches.iter().map(|b| b.staged.lines.as_slice()).collect();
     step("dedup within the ingest");
 
     // 2. Against the stored rows: partition files are read in parallel, key columns only, and
@@ -334,7 +337,7 @@ pub fn merge_kind(
                 let (bi, row) = (bi as usize, row as usize);
                 let b = &batches[bi];
                 let stored = (mtime.get(i).unwrap_or(0), name.get(i).unwrap_or(""), line.get(i).unwrap_or(0));
-                let incoming = (b.mtime_us, b.name.as_str(), lines[bi].get(row).unwrap_or(0));
+                let incoming = (b.mtime_us, b.name.as_str(), lines[bi][row] as i64);
                 out.push((i, bi, row, stored > incoming));
             }
             Ok(out)
@@ -484,7 +487,7 @@ mod tests {
             let spill = Spill::new(t.path(), "test", budget).unwrap();
             let source = Source { name: "a.csv", mtime_us: 1 };
             let staged = spill.stage(Kind::Attendance, 0, source, frame()).unwrap();
-            assert_eq!(staged.lines.into_no_null_iter().collect::<Vec<_>>(), vec![2, 3, 4, 5, 6]);
+            assert_eq!(staged.lines, vec![2, 3, 4, 5, 6]);
             let parts: Vec<&str> = staged.pieces.iter().map(|p| p.partition.as_str()).collect();
             assert_eq!(parts.len(), 2, "{parts:?}");
             for piece in staged.pieces {

@@ -35,17 +35,38 @@ fn write(df: &mut DataFrame, path: &Path, parallel: bool, sync: bool) -> Result<
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let meta =
         KeyValueMetadata::from_static(vec![("created_by_dangjian".to_string(), env!("CARGO_PKG_VERSION").to_string())]);
-    let written = ParquetWriter::new(&file)
+    let writer = ParquetWriter::new(&file)
         .with_compression(ParquetCompression::Zstd(None))
         .with_statistics(StatisticsOptions::default())
         .with_key_value_metadata(Some(meta))
-        .set_parallel(parallel)
-        .finish(df)
-        .map_err(|e| anyhow::anyhow!(e).context(format!("writing {}", path.display())))?;
+        .set_parallel(parallel);
+    let written =
+        write_row_groups(writer, df).map_err(|e| anyhow::anyhow!(e).context(format!("writing {}", path.display())))?;
     if sync {
         file.sync_all().with_context(|| format!("syncing {}", path.display()))?;
     }
     Ok(written)
+}
+
+/// Rows per row group, as polars' writer cuts them.
+const ROW_GROUP: usize = 512 * 512;
+
+/// Write `df` one row group at a time, cut as `ParquetWriter::finish` cuts it (into equal parts
+/// of at most about [`ROW_GROUP`] rows). `finish` turns every column into full arrays first,
+/// including a constant column such as an ingest's `source_file`, which then takes 16 bytes a
+/// row for the whole file; a slice of a constant column stays constant until its row group is
+/// encoded.
+fn write_row_groups(writer: ParquetWriter<&File>, df: &DataFrame) -> PolarsResult<u64> {
+    let mut batched = writer.batched(df.schema())?;
+    let height = df.height();
+    let parts = (height / ROW_GROUP).max(1);
+    for i in 0..parts {
+        let (start, end) = (i * height / parts, (i + 1) * height / parts);
+        let mut part = df.slice(start as i64, end - start);
+        part.rechunk_mut();
+        batched.write_batch(&part)?;
+    }
+    batched.finish()
 }
 
 /// Read a whole Parquet file.

@@ -237,8 +237,17 @@ pub struct Validator<'a> {
     bufs: Vec<Buf>,
     lines: Vec<i64>,
     keys: Vec<u128>,
-    /// The first row of each key, as an index into `keys`.
+    /// The first row of each key, as an index into `keys`; built only once the rows leave
+    /// key order (see `in_order`).
     seen: KeyTable,
+    /// While the accepted rows are in strictly increasing key order (exports usually are,
+    /// by event then member), a repeated key can only be the previous row's: it is compared
+    /// with that one (`last_key`) and the key table is not needed. The first row out of order
+    /// fills the table with the rows so far and the file goes on with it.
+    in_order: bool,
+    last_key: Vec<String>,
+    /// The row count the key table is sized for.
+    capacity: usize,
     /// Whether every key field is plain text, so that a row's key can be hashed from its raw
     /// cells before they are parsed (see [`Validator::row`]).
     raw_key: bool,
@@ -277,7 +286,10 @@ impl<'a> Validator<'a> {
             bufs,
             lines: Vec::with_capacity(capacity),
             keys: Vec::with_capacity(capacity),
-            seen: KeyTable::with_capacity(capacity),
+            seen: KeyTable::with_capacity(0),
+            in_order: true,
+            last_key: Vec::new(),
+            capacity,
             raw_key: kind.natural_key().iter().all(|k| kind.field(k).is_some_and(|f| f.ty == FieldType::Text)),
             contents: Vec::with_capacity(capacity),
             conflicted: HashSet::new(),
@@ -332,7 +344,7 @@ impl<'a> Validator<'a> {
         // The key table is larger than the caches, so its probe is a memory read: start it now,
         // from the raw key cells, and parse the row while it comes. A valid text cell's value
         // is its trimmed text, so the key is the same as the one `accept` would compute.
-        let early = self.raw_key.then(|| {
+        let early = (self.raw_key && !self.in_order).then(|| {
             let map = &self.map;
             let raw = |fi: &usize| map.columns[*fi].and_then(|ci| cells.get(ci)).map_or("", |c| values::trim(c));
             let key = key_hash_with(&mut self.scratch, self.ix.key.iter().map(raw));
@@ -457,13 +469,30 @@ impl<'a> Validator<'a> {
             v.encode_into(&mut self.scratch);
         }
         let content = xxhash_rust::xxh3::xxh3_64(&self.scratch);
-        // One probe of the table, not a lookup and then an insert.
         let row = self.lines.len() as u32;
-        let keys = &self.keys;
-        let first_row = self
-            .seen
-            .find_or_insert(fold(key), row, |r| keys[r as usize] == key, |r| fold(keys[r as usize]))
-            .map(|r| r as usize);
+        if self.in_order {
+            let order = key_order(self.ix.key.iter().map(key_part), &self.last_key);
+            if row == 0 || order == std::cmp::Ordering::Greater {
+                // The first row, or a key after the last one.
+                self.last_key.resize(self.ix.key.len(), String::new());
+                for (last, fi) in self.last_key.iter_mut().zip(&self.ix.key) {
+                    last.clear();
+                    last.push_str(key_part(fi));
+                }
+            } else if order == std::cmp::Ordering::Less {
+                self.leave_key_order();
+            }
+        }
+        let first_row = if self.in_order {
+            // In order: the key is new, or the previous accepted row's.
+            (row > 0 && self.keys[row as usize - 1] == key).then(|| row as usize - 1)
+        } else {
+            // One probe of the table, not a lookup and then an insert.
+            let keys = &self.keys;
+            self.seen
+                .find_or_insert(fold(key), row, |r| keys[r as usize] == key, |r| fold(keys[r as usize]))
+                .map(|r| r as usize)
+        };
         if let Some(row) = first_row {
             if self.contents[row] == content && !self.conflicted.contains(&row) {
                 // The same row twice: keep the first, count the repeat.
@@ -513,6 +542,27 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// The rows left key order: the key table takes every row so far (their keys are distinct)
+    /// and answers from now on.
+    fn leave_key_order(&mut self) {
+        self.in_order = false;
+        self.last_key = Vec::new();
+        self.seen = KeyTable::with_capacity(self.capacity.max(self.keys.len()));
+        let keys = &self.keys;
+        for (row, key) in keys.iter().enumerate() {
+            if let Some(ahead) = keys.get(row + 8) {
+                self.seen.prefetch(fold(*ahead));
+            }
+            let stored = self.seen.find_or_insert(
+                fold(*key),
+                row as u32,
+                |r| keys[r as usize] == *key,
+                |r| fold(keys[r as usize]),
+            );
+            debug_assert!(stored.is_none(), "rows in key order have distinct keys");
+        }
+    }
+
     /// The typed frame of accepted rows (without rows later found in a key conflict).
     pub fn finish(self) -> PolarsResult<Validated> {
         let height = self.lines.len();
@@ -534,6 +584,19 @@ impl<'a> Validator<'a> {
         rejected.sort_by_key(|r| r.line);
         Ok(Validated { frame, keys, rows_read: self.rows_read, duplicates: self.duplicates, rejected })
     }
+}
+
+/// How a row's key parts compare with the last key.
+fn key_order<'a>(parts: impl Iterator<Item = &'a str>, last: &[String]) -> std::cmp::Ordering {
+    let mut last = last.iter();
+    for part in parts {
+        let Some(l) = last.next() else { return std::cmp::Ordering::Greater };
+        match part.cmp(l.as_str()) {
+            std::cmp::Ordering::Equal => {}
+            other => return other,
+        }
+    }
+    if last.next().is_some() { std::cmp::Ordering::Less } else { std::cmp::Ordering::Equal }
 }
 
 fn parse_cell<'c>(field: &Field, raw: &'c str, names: &NameHasher) -> Result<Value<'c>, (Rule, String)> {
@@ -605,6 +668,62 @@ mod tests {
     }
 
     const ATT: &[&str] = &["活动编号", "组织编码", "活动类型", "活动日期", "党员编号", "出勤状态", "姓名"];
+
+    /// Repeated keys give the same duplicates and conflicts whether the rows come in key order
+    /// (no key table), leave it partway (the table is built then) or come in any order, checked
+    /// against a plain map of first occurrences.
+    #[test]
+    fn repeated_keys_are_caught_in_and_out_of_key_order() {
+        let mut seed = 7u64;
+        let mut next = |n: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let row =
+            |e: u64, m: u64, s: u64| format!("E{e:03},B1,主题党日,2026/3/6,M{m:02},{},", ["出席", "请假"][s as usize]);
+        for case in 0..60 {
+            let mut keys: Vec<(u64, u64, u64)> = (0..80).map(|_| (next(12), next(6), next(2))).collect();
+            match case % 3 {
+                0 => keys.sort(),
+                1 => {
+                    keys.sort();
+                    let (a, b) = (next(80) as usize, next(80) as usize);
+                    keys.swap(a, b);
+                }
+                _ => {}
+            }
+            let rows: Vec<String> = keys.iter().map(|&(e, m, s)| row(e, m, s)).collect();
+            let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+            let v = validate(Kind::Attendance, ATT, &rows, None);
+            // The reference: the first row of a key stays unless a later one differs from it.
+            let mut first: std::collections::HashMap<(u64, u64), (usize, u64, bool)> = Default::default();
+            let (mut dups, mut conflicts) = (0, Vec::new());
+            for (i, &(e, m, s)) in keys.iter().enumerate() {
+                match first.get_mut(&(e, m)) {
+                    None => {
+                        first.insert((e, m), (i, s, false));
+                    }
+                    Some((_, s0, false)) if *s0 == s => dups += 1,
+                    Some((i0, _, bad)) => {
+                        if !*bad {
+                            conflicts.push(*i0 as u64 + 2);
+                        }
+                        *bad = true;
+                        conflicts.push(i as u64 + 2);
+                    }
+                }
+            }
+            conflicts.sort();
+            let mut kept: Vec<i64> = first.values().filter(|f| !f.2).map(|f| f.0 as i64 + 2).collect();
+            kept.sort();
+            let lines = v.frame.column("source_line").unwrap().i64().unwrap().clone();
+            let mut got: Vec<i64> = lines.into_no_null_iter().collect();
+            got.sort();
+            assert_eq!(v.duplicates, dups, "case {case}");
+            assert_eq!(v.rejected.iter().map(|r| r.line).collect::<Vec<_>>(), conflicts, "case {case}");
+            assert_eq!(got, kept, "case {case}");
+        }
+    }
 
     #[test]
     fn every_kind_fits_the_values_on_the_stack() {

@@ -1,6 +1,9 @@
-//! Reading an export file into a header and rows: CSV (after decoding) through the `csv` crate,
-//! XLSX through `calamine`. Rows are handed to a callback one at a time with their line number
-//! (for XLSX, the sheet's row number), so a caller never needs the whole table as strings.
+//! Reading an export file into a header and rows. A plain UTF-8 CSV (no quotes, the usual
+//! export) is read from a stream a chunk at a time and cut on commas and line feeds; any other
+//! CSV is decoded whole (GB18030, damaged lines) and cut by the `csv` crate or, when plain, by
+//! the same cutter; XLSX goes through `calamine`. Rows are handed to a callback one at a time
+//! with their line number (for XLSX, the sheet's row number), so a caller never needs the whole
+//! table as strings.
 
 use std::io::Read;
 use std::path::Path;

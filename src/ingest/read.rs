@@ -77,23 +77,26 @@ pub fn read_csv(bytes: &[u8], choice: EncodingChoice, sink: &mut dyn RowSink) ->
 /// How much of a CSV [`read_csv_stream`] reads at a time.
 const CHUNK: usize = 4 << 20;
 
-/// Read a plain UTF-8 CSV (see [`is_plain`]) a chunk at a time, so that a large export is never
-/// whole in memory: the same rows, line numbers and encoding as [`read_csv`] gives for it.
-/// `Ok(None)` as soon as the file turns out not to be plain UTF-8 (a quote, a lone carriage
-/// return, bytes that are not UTF-8, a UTF-16 mark): the caller then reads it whole with a
-/// fresh sink, since this one has seen some of its rows.
+/// Read a plain CSV (see [`is_plain`]) in UTF-8 or GB18030 a chunk at a time, so that a large
+/// export is never whole in memory: the same rows, line numbers and encoding as [`read_csv`]
+/// gives for it. `Ok(None)` as soon as the file turns out to be something this reader does not
+/// do (a quote, a lone carriage return, a line that does not decode, a UTF-16 mark, or a file
+/// `read_csv` would call damaged UTF-8 rather than GB18030): the caller then reads it whole with
+/// a fresh sink, since this one has seen some of its rows.
 pub fn read_csv_stream(
     reader: &mut dyn Read,
     choice: EncodingChoice,
     sink: &mut dyn RowSink,
 ) -> Result<Option<ReadInfo>, ReadOutcome> {
-    if choice == EncodingChoice::Gb18030 {
-        return Ok(None);
-    }
     let io = |e: std::io::Error| ReadOutcome::Read(ReadError::Io(e.to_string()));
     let mut feed = Feed::new(&[], sink);
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
     let (mut first, mut bom, mut eof, mut line) = (true, false, false, 1u64);
+    let mut gb18030 = choice == EncodingChoice::Gb18030;
+    // Whether text with non-ASCII characters was read as UTF-8 (then it cannot turn GB18030),
+    // and `decode`'s count of non-ASCII lines and of those that are not UTF-8, which decides
+    // between damaged UTF-8 and GB18030 over the whole file.
+    let (mut utf8_non_ascii, mut non_ascii_lines, mut not_utf8_lines) = (false, 0usize, 0usize);
     while !eof {
         // Top the buffer up to a chunk; a line longer than that makes it grow.
         let want = CHUNK.saturating_sub(buf.len()).max(64 << 10);
@@ -109,15 +112,37 @@ pub fn read_csv_stream(
             }
             first = false;
         }
-        // Whole lines only, but for the last piece of the file.
+        // Whole lines only, but for the last piece of the file. A line feed byte is a line
+        // feed in both encodings, and neither a quote nor a carriage return byte can be part
+        // of a GB18030 character: the bytes answer `is_plain` for the text.
         let cut = if eof { buf.len() } else { memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1) };
         let done = &buf[..cut];
         if !is_plain(done) {
             return Ok(None);
         }
-        let Ok(text) = std::str::from_utf8(done) else { return Ok(None) };
+        if !gb18030 {
+            match std::str::from_utf8(done) {
+                Ok(_) => utf8_non_ascii |= !done.is_ascii(),
+                Err(_) if choice == EncodingChoice::Auto && !bom && !utf8_non_ascii => gb18030 = true,
+                Err(_) => return Ok(None),
+            }
+        }
+        let text = if gb18030 {
+            if choice == EncodingChoice::Auto {
+                for l in done.split(|b| *b == b'\n').filter(|l| !l.is_ascii()) {
+                    non_ascii_lines += 1;
+                    not_utf8_lines += std::str::from_utf8(l).is_err() as usize;
+                }
+            }
+            let Some(t) = encoding_rs::GB18030.decode_without_bom_handling_and_without_replacement(done) else {
+                return Ok(None);
+            };
+            t
+        } else {
+            std::borrow::Cow::Borrowed(std::str::from_utf8(done).expect("checked above"))
+        };
         let mut start = 0;
-        for end in memchr::memchr_iter(b'\n', done) {
+        for end in memchr::memchr_iter(b'\n', text.as_bytes()) {
             let l = &text[start..end];
             feed.record(line, Commas(Some(l.strip_suffix('\r').unwrap_or(l))))?;
             (start, line) = (end + 1, line + 1);
@@ -126,10 +151,20 @@ pub fn read_csv_stream(
             let l = &text[start..];
             feed.record(line, Commas(Some(l.strip_suffix('\r').unwrap_or(l))))?;
         }
+        drop(text);
         buf.drain(..cut);
     }
+    // `decode` reads a file that is mostly UTF-8 as damaged UTF-8, not as GB18030.
+    if gb18030 && choice == EncodingChoice::Auto && not_utf8_lines * 2 < non_ascii_lines {
+        return Ok(None);
+    }
     feed.finish()?;
-    Ok(Some(ReadInfo { encoding: Some(if bom { decode::Encoding::Utf8Bom } else { decode::Encoding::Utf8 }) }))
+    let encoding = match (gb18030, bom) {
+        (true, _) => decode::Encoding::Gb18030,
+        (false, true) => decode::Encoding::Utf8Bom,
+        (false, false) => decode::Encoding::Utf8,
+    };
+    Ok(Some(ReadInfo { encoding: Some(encoding) }))
 }
 
 /// What both CSV readers do with a record once they have cut it into cells: report the
@@ -455,12 +490,13 @@ mod tests {
     }
 
     /// The streaming reader against the whole-file one: same header, rows, lines and encoding,
-    /// across chunk boundaries (a text of several chunks, a line longer than a chunk) and for
-    /// the files it must hand back (quotes, lone CR, GB18030, UTF-16).
+    /// across chunk boundaries (a text of several chunks, a line longer than a chunk), in UTF-8
+    /// and GB18030, and for the files it must hand back (quotes, lone CR, undecodable bytes,
+    /// UTF-16, a UTF-8 file with one GB18030 line, which `decode` reads as damaged UTF-8).
     #[test]
     fn streamed_plain_files_read_as_whole_files() {
         let long_cell = "x".repeat(CHUNK + 10);
-        let mut big = String::from("\u{feff}a,b,c\r\n");
+        let mut big = String::from("a,b,c\r\n");
         for i in 0..(CHUNK / 10) {
             big.push_str(&format!("{i},张,{}\r\n", if i % 1000 == 0 { "" } else { "y" }));
             if i % 5000 == 0 {
@@ -468,22 +504,37 @@ mod tests {
             }
         }
         big.push_str(&format!("1,{long_cell},2\nlast,,"));
-        let texts = [big.as_str(), "a,b\n1,2", "a,b\n1,2\n\n", "\n\nh\n1\n", "a\n"];
-        for text in texts {
-            let (mut a, mut b) = (Collect::default(), Collect::default());
-            let ra = read_csv(text.as_bytes(), EncodingChoice::Auto, &mut a).map(|i| i.encoding);
-            let rb = read_csv_stream(&mut text.as_bytes(), EncodingChoice::Auto, &mut b).map(|i| i.unwrap().encoding);
-            assert_eq!(format!("{ra:?}"), format!("{rb:?}"));
-            assert!(a.rows.len() == b.rows.len() && a.rows == b.rows, "{} rows", a.rows.len());
-            assert_eq!((a.header, a.bad), (b.header, b.bad));
+        let gb = |s: &str| encoding_rs::GB18030.encode(s).0.into_owned();
+        let ascii_then_chinese = format!("{}\n{}", "a,b\n1,2\n".repeat(CHUNK / 8), "3,组织\n");
+        let texts: Vec<Vec<u8>> = vec![
+            format!("\u{feff}{big}").into_bytes(),
+            gb(&big),
+            gb(&ascii_then_chinese),
+            b"a,b\n1,2".to_vec(),
+            b"a,b\n1,2\n\n".to_vec(),
+            b"\n\nh\n1\n".to_vec(),
+            b"a\n".to_vec(),
+        ];
+        for text in &texts {
+            for choice in [EncodingChoice::Auto, EncodingChoice::Gb18030] {
+                if choice == EncodingChoice::Gb18030 && text.starts_with(decode::UTF8_BOM) {
+                    continue;
+                }
+                let (mut a, mut b) = (Collect::default(), Collect::default());
+                let ra = read_csv(text, choice, &mut a).map(|i| i.encoding);
+                let rb = read_csv_stream(&mut &text[..], choice, &mut b).map(|i| i.unwrap().encoding);
+                assert_eq!(format!("{ra:?}"), format!("{rb:?}"));
+                assert!(a.rows.len() == b.rows.len() && a.rows == b.rows, "{} rows", a.rows.len());
+                assert_eq!((a.header, a.bad), (b.header, b.bad));
+            }
         }
-        let (gbk, _, _) = encoding_rs::GB18030.encode("单位,名称\n1,张三\n");
-        for text in [&b"a,\"b\"\n"[..], b"a\rb\n", b"a,b\n1,\xFF\n", b"\xFF\xFEa\x00", &gbk] {
+        let mut damaged = "名,值\n张,1\n李,2\n王,3\n".as_bytes().to_vec();
+        damaged.extend(gb("赵,4\n"));
+        for text in [&b"a,\"b\"\n"[..], b"a\rb\n", b"a,b\n1,\xFF\n", b"\xFF\xFEa\x00", &damaged] {
             let mut c = Collect::default();
             assert!(read_csv_stream(&mut &text[..], EncodingChoice::Auto, &mut c).unwrap().is_none(), "{text:?}");
         }
         let mut c = Collect::default();
-        assert!(read_csv_stream(&mut &b"a\n1\n"[..], EncodingChoice::Gb18030, &mut c).unwrap().is_none());
         assert!(matches!(
             read_csv_stream(&mut &b"\n \n"[..], EncodingChoice::Auto, &mut c),
             Err(ReadOutcome::Read(ReadError::Empty))

@@ -221,10 +221,12 @@ pub fn stored_columns(kind: Kind) -> Vec<String> {
 
 /// The natural key of each row of a stored frame.
 pub fn frame_keys(kind: Kind, df: &DataFrame) -> Result<Vec<u128>> {
+    // One array per column: `ChunkedArray::get` finds the chunk again for every row.
     let cols: Vec<StringChunked> =
-        kind.natural_key().iter().map(|k| Ok(df.column(k)?.str()?.clone())).collect::<Result<_>>()?;
+        kind.natural_key().iter().map(|k| Ok(df.column(k)?.str()?.rechunk().into_owned())).collect::<Result<_>>()?;
+    let arrays: Vec<_> = cols.iter().map(|c| c.downcast_as_array()).collect();
     let mut buf = Vec::with_capacity(64);
-    Ok((0..df.height()).map(|i| key_hash_with(&mut buf, cols.iter().map(|c| c.get(i).unwrap_or("")))).collect())
+    Ok((0..df.height()).map(|i| key_hash_with(&mut buf, arrays.iter().map(|a| a.get(i).unwrap_or("")))).collect())
 }
 
 /// The rows of a stored-columns frame grouped by partition folder, in row order within each.
@@ -314,27 +316,38 @@ pub fn merge_kind(
     let lines: Vec<&[u32]> = batches.iter().map(|b| b.staged.lines.as_slice()).collect();
     step("dedup within the ingest");
 
-    // 2. Against the stored rows: partition files are read in parallel, key columns only, and
-    // the matches settled in file order.
-    let mut key_cols: Vec<&str> = kind.natural_key().to_vec();
-    key_cols.extend(["source_mtime", "source_file", "source_line"]);
+    // 2. Against the stored rows: partition files are read in parallel, key columns only (and
+    // the provenance columns of a file only when one of its keys comes in again), and the
+    // matches settled in file order. This reads every stored partition's keys, so it is the
+    // part of an ingest that grows with the history.
+    let key_cols: Vec<&str> = kind.natural_key().to_vec();
+    let provenance = ["source_mtime", "source_file", "source_line"];
     let mut removals: BTreeMap<std::path::PathBuf, Vec<usize>> = BTreeMap::new();
     if rows > 0 {
         let stored = base.files(table)?;
         // Plain threads, not rayon: reading Parquet calls polars (see `workers`).
         let matches: Vec<Vec<(usize, usize, usize, bool)>> = crate::workers::map(stored.iter().collect(), |file| {
-            let df = warehouse::read_parquet_columns_serial(file, &key_cols)?;
-            let keys = frame_keys(kind, &df)?;
+            let keys = frame_keys(kind, &warehouse::read_parquet_columns_serial(file, &key_cols)?)?;
+            let found: Vec<(usize, usize, usize)> = keys
+                .iter()
+                .enumerate()
+                .filter_map(|(i, key)| {
+                    let find = |&(b, r): &(u32, u32)| batches[b as usize].keys[r as usize] == *key;
+                    let &(bi, row) = shards[shard_of(*key)].0.find(fold(*key), find)?;
+                    Some((i, bi as usize, row as usize))
+                })
+                .collect();
+            drop(keys);
+            if found.is_empty() {
+                return Ok(Vec::new());
+            }
+            let df = warehouse::read_parquet_columns_serial(file, &provenance)?;
             let mtime = df.column("source_mtime")?.cast(&DataType::Int64)?;
             let mtime = mtime.i64()?;
             let name = df.column("source_file")?.str()?;
             let line = df.column("source_line")?.i64()?;
             let mut out = Vec::new();
-            for (i, key) in keys.iter().enumerate() {
-                let found =
-                    shards[shard_of(*key)].0.find(fold(*key), |&(b, r)| batches[b as usize].keys[r as usize] == *key);
-                let Some(&(bi, row)) = found else { continue };
-                let (bi, row) = (bi as usize, row as usize);
+            for (i, bi, row) in found {
                 let b = &batches[bi];
                 let stored = (mtime.get(i).unwrap_or(0), name.get(i).unwrap_or(""), line.get(i).unwrap_or(0));
                 let incoming = (b.mtime_us, b.name.as_str(), lines[bi][row] as i64);

@@ -164,7 +164,8 @@ pub fn parse_file(
     };
     let mut sink = new_sink();
     let mut encoding = None;
-    // A plain UTF-8 CSV, the usual export, is read a chunk at a time; anything else whole.
+    // A plain CSV (UTF-8 or GB18030), the usual export, is read a chunk at a time; anything
+    // else whole.
     let mut streamed = false;
     if file.format == Format::Csv {
         let refused = |message| FileError { line: None, message };

@@ -91,8 +91,9 @@ pub struct IngestArgs {
     /// Print the summary as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Validated rows kept in memory until they are merged, in MiB; beyond it they wait on
-    /// disk in the warehouse's spill/ folder (same result, less memory, a little slower).
+    /// Validated rows kept in memory until they are merged, in MiB; beyond it, and for any file
+    /// larger than an eighth of it, they wait on disk in the warehouse's spill/ folder (same
+    /// result, less memory).
     #[arg(long, default_value_t = crate::ingest::DEFAULT_MEMORY_BUDGET >> 20, value_name = "MIB")]
     pub memory_budget_mib: usize,
     /// Files or folders to read (.csv, .xlsx).

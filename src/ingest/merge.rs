@@ -79,6 +79,10 @@ pub struct Spill {
     used: AtomicUsize,
 }
 
+/// A file whose validated rows take more than this share of the memory budget is staged on
+/// disk straight away (see [`Spill::stage`]).
+const LARGE_SHARE: usize = 8;
+
 /// Where a file's rows came from, as the stored provenance columns record it.
 pub struct Source<'a> {
     pub name: &'a str,
@@ -102,10 +106,15 @@ impl Spill {
         let lines = frame.column("source_line")?.i64()?.into_no_null_iter().map(u32::try_from);
         let lines = lines.collect::<Result<Vec<u32>, _>>().map_err(|_| anyhow::anyhow!("a line number past 2^32"))?;
         let size = frame.estimated_size();
-        let in_memory = self
-            .used
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |u| (u + size <= self.budget).then_some(u + size))
-            .is_ok();
+        // A large file goes to disk at once, in stored form: it is most likely a partition of
+        // its own (a month's export), which the merge then moves in as it is. The budget keeps
+        // the small files in memory, whose pieces share partitions and are merged anyway.
+        let large = size > self.budget / LARGE_SHARE;
+        let in_memory = !large
+            && self
+                .used
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |u| (u + size <= self.budget).then_some(u + size))
+                .is_ok();
         let (sorted, order) = sort_by_key(kind, frame)?;
         let groups = partition_rows(kind, &sorted)?;
         let whole = groups.len() == 1;
@@ -476,6 +485,20 @@ mod tests {
     fn keys(df: &DataFrame) -> Vec<(String, String)> {
         let (e, m) = (df.column("event_id").unwrap().str().unwrap(), df.column("member_id").unwrap().str().unwrap());
         e.iter().zip(m.iter()).map(|(a, b)| (a.unwrap().to_string(), b.unwrap().to_string())).collect()
+    }
+
+    #[test]
+    fn a_file_large_for_the_budget_waits_on_disk_even_when_it_would_fit() {
+        let t = tempfile::tempdir().unwrap();
+        let size = frame().estimated_size();
+        for (budget, on_disk) in [(size * 4, true), (size * 16, false)] {
+            let spill = Spill::new(t.path(), "test", budget).unwrap();
+            let source = Source { name: "a.csv", mtime_us: 1 };
+            let staged = spill.stage(Kind::Attendance, 0, source, frame()).unwrap();
+            for piece in &staged.pieces {
+                assert_eq!(matches!(piece.data, PieceData::Spilled(_)), on_disk, "budget {budget}");
+            }
+        }
     }
 
     #[test]

@@ -92,7 +92,7 @@ pub struct IngestArgs {
     #[arg(long)]
     pub json: bool,
     /// Validated rows kept in memory until they are merged, in MiB; beyond it, and for any file
-    /// larger than an eighth of it, they wait on disk in the warehouse's spill/ folder (same
+    /// larger than a thirty-second of it, they wait on disk in the warehouse's spill/ folder (same
     /// result, less memory).
     #[arg(long, default_value_t = crate::ingest::DEFAULT_MEMORY_BUDGET >> 20, value_name = "MIB")]
     pub memory_budget_mib: usize,

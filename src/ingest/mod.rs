@@ -50,7 +50,7 @@ pub struct IngestOptions {
 }
 
 /// The default of [`IngestOptions::memory_budget`]: 64 MiB. A file whose rows take more than
-/// an eighth of it goes to disk at once in stored form, and when it is the whole of its
+/// a thirty-second of it (2 MiB) goes to disk at once in stored form, and when it is the whole of its
 /// partition (a month's export) the merge moves the file in: no second write. The budget is
 /// for many small files (one per unit) whose pieces share partitions: spilling those costs a
 /// file each, written and read back. 994 files of one month (844 k rows): 1.3 s at 64 MiB

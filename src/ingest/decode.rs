@@ -70,7 +70,7 @@ pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Decode `bytes` as the user chose, detecting the encoding when the choice is `Auto`.
 pub fn decode(bytes: &[u8], choice: EncodingChoice) -> Result<Decoded<'_>, DecodeError> {
-    if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
+    if is_utf16(bytes) {
         return Err(DecodeError::Utf16);
     }
     let (body, bom) = match bytes.strip_prefix(UTF8_BOM) {
@@ -98,21 +98,44 @@ pub fn decode(bytes: &[u8], choice: EncodingChoice) -> Result<Decoded<'_>, Decod
     decode_by_line(body, encoding)
 }
 
+/// Whether the bytes start with a UTF-16 byte order mark.
+pub fn is_utf16(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF")
+}
+
 /// A UTF-8 file with a few damaged lines must not be read as GB18030 (which would turn every
 /// Chinese character into wrong but valid characters): it is UTF-8 when most of its non-ASCII
 /// lines are valid UTF-8.
 fn mostly_utf8(body: &[u8]) -> bool {
-    let (mut non_ascii, mut invalid) = (0usize, 0usize);
-    for line in body.split(|b| *b == b'\n').filter(|l| !l.is_ascii()) {
-        non_ascii += 1;
-        if std::str::from_utf8(line).is_err() {
-            invalid += 1;
-        }
-    }
-    invalid * 2 < non_ascii
+    let mut lines = NonAsciiLines::default();
+    lines.add(body);
+    lines.mostly_utf8()
 }
 
-fn decode_all(body: &[u8], encoding: Encoding) -> Option<Cow<'_, str>> {
+/// The evidence [`decode`] weighs between damaged UTF-8 and GB18030, gathered a piece of a
+/// file at a time (pieces cut at line feeds): its non-ASCII lines, and those that are not UTF-8.
+#[derive(Debug, Default)]
+pub struct NonAsciiLines {
+    lines: usize,
+    not_utf8: usize,
+}
+
+impl NonAsciiLines {
+    pub fn add(&mut self, bytes: &[u8]) {
+        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_ascii()) {
+            self.lines += 1;
+            self.not_utf8 += std::str::from_utf8(line).is_err() as usize;
+        }
+    }
+
+    /// Most of them are UTF-8.
+    pub fn mostly_utf8(&self) -> bool {
+        self.not_utf8 * 2 < self.lines
+    }
+}
+
+/// The whole text in `encoding`, or `None` if any byte does not decode.
+pub fn decode_all(body: &[u8], encoding: Encoding) -> Option<Cow<'_, str>> {
     match encoding {
         Encoding::Utf8 | Encoding::Utf8Bom => std::str::from_utf8(body).ok().map(Cow::Borrowed),
         Encoding::Gb18030 => GB18030.decode_without_bom_handling_and_without_replacement(body),

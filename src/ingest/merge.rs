@@ -154,7 +154,7 @@ impl Drop for Spill {
 
 /// A file's validated rows in natural-key order (stable: the file's order among equals, though
 /// a validated file has no repeated key), and the validated row behind each sorted row, or
-/// `None` when they were in order already.
+/// `None` when they were in order already (then nothing is sorted).
 fn sort_by_key(kind: Kind, frame: DataFrame) -> Result<(DataFrame, Option<Vec<IdxSize>>)> {
     // Exports usually come in key order already (by event, then member), and polars sorts
     // sorted rows at full price (the sort and the gather were a twelfth of ingest's time).
@@ -166,14 +166,18 @@ fn sort_by_key(kind: Kind, frame: DataFrame) -> Result<(DataFrame, Option<Vec<Id
     let sorted = frame.with_row_index(ROW.into(), None)?.sort(kind.natural_key().to_vec(), options)?;
     drop(frame);
     let order: Vec<IdxSize> = sorted.column(ROW)?.idx()?.into_no_null_iter().collect();
-    let in_order = order.iter().enumerate().all(|(i, &r)| i as IdxSize == r);
-    Ok((sorted.drop(ROW)?, (!in_order).then_some(order)))
+    Ok((sorted.drop(ROW)?, Some(order)))
+}
+
+/// The natural-key columns of a frame as one array each: `ChunkedArray::get` would find the
+/// chunk again for every row.
+fn key_columns(kind: Kind, df: &DataFrame) -> Result<Vec<StringChunked>> {
+    kind.natural_key().iter().map(|k| Ok(df.column(k)?.str()?.rechunk().into_owned())).collect()
 }
 
 /// Whether the rows are in natural-key order already (byte order, as polars sorts text).
 fn in_key_order(kind: Kind, frame: &DataFrame) -> Result<bool> {
-    let cols: Vec<StringChunked> =
-        kind.natural_key().iter().map(|k| Ok(frame.column(k)?.str()?.rechunk().into_owned())).collect::<Result<_>>()?;
+    let cols = key_columns(kind, frame)?;
     let arrays: Vec<_> = cols.iter().map(|c| c.downcast_as_array()).collect();
     let key = |i: usize| arrays.iter().map(move |a| a.get(i));
     Ok((1..frame.height()).all(|i| key(i - 1).cmp(key(i)).is_le()))
@@ -232,9 +236,7 @@ pub fn stored_columns(kind: Kind) -> Vec<String> {
 
 /// The natural key of each row of a stored frame.
 pub fn frame_keys(kind: Kind, df: &DataFrame) -> Result<Vec<u128>> {
-    // One array per column: `ChunkedArray::get` finds the chunk again for every row.
-    let cols: Vec<StringChunked> =
-        kind.natural_key().iter().map(|k| Ok(df.column(k)?.str()?.rechunk().into_owned())).collect::<Result<_>>()?;
+    let cols = key_columns(kind, df)?;
     let arrays: Vec<_> = cols.iter().map(|c| c.downcast_as_array()).collect();
     let mut buf = Vec::with_capacity(64);
     Ok((0..df.height()).map(|i| key_hash_with(&mut buf, arrays.iter().map(|a| a.get(i).unwrap_or("")))).collect())

@@ -1,7 +1,7 @@
-//! Reading an export file into a header and rows. A plain UTF-8 CSV (no quotes, the usual
-//! export) is read from a stream a chunk at a time and cut on commas and line feeds; any other
-//! CSV is decoded whole (GB18030, damaged lines) and cut by the `csv` crate or, when plain, by
-//! the same cutter; XLSX goes through `calamine`. Rows are handed to a callback one at a time
+//! Reading an export file into a header and rows. A plain CSV in UTF-8 or GB18030 (no quotes,
+//! the usual export) is read from a stream a chunk at a time and cut on commas and line feeds;
+//! any other CSV is decoded whole (damaged lines, UTF-8 with a few GB18030 lines) and cut by the
+//! `csv` crate or, when plain, by the same cutter; XLSX goes through `calamine`. Rows are handed to a callback one at a time
 //! with their line number (for XLSX, the sheet's row number), so a caller never needs the whole
 //! table as strings.
 
@@ -94,16 +94,15 @@ pub fn read_csv_stream(
     let (mut first, mut bom, mut eof, mut line) = (true, false, false, 1u64);
     let mut gb18030 = choice == EncodingChoice::Gb18030;
     // Whether text with non-ASCII characters was read as UTF-8 (then it cannot turn GB18030),
-    // and `decode`'s count of non-ASCII lines and of those that are not UTF-8, which decides
-    // between damaged UTF-8 and GB18030 over the whole file.
-    let (mut utf8_non_ascii, mut non_ascii_lines, mut not_utf8_lines) = (false, 0usize, 0usize);
+    // and the evidence `decode` weighs between damaged UTF-8 and GB18030 over the whole file.
+    let (mut utf8_non_ascii, mut evidence) = (false, decode::NonAsciiLines::default());
     while !eof {
         // Top the buffer up to a chunk; a line longer than that makes it grow.
         let want = CHUNK.saturating_sub(buf.len()).max(64 << 10);
         let n = (&mut *reader).take(want as u64).read_to_end(&mut buf).map_err(io)?;
         eof = n < want;
         if first {
-            if buf.starts_with(b"\xFF\xFE") || buf.starts_with(b"\xFE\xFF") {
+            if decode::is_utf16(&buf) {
                 return Ok(None);
             }
             if buf.starts_with(decode::UTF8_BOM) {
@@ -120,42 +119,30 @@ pub fn read_csv_stream(
         if !is_plain(done) {
             return Ok(None);
         }
+        let mut text = None;
         if !gb18030 {
             match std::str::from_utf8(done) {
-                Ok(_) => utf8_non_ascii |= !done.is_ascii(),
+                Ok(t) => {
+                    utf8_non_ascii |= !t.is_ascii();
+                    text = Some(std::borrow::Cow::Borrowed(t));
+                }
                 Err(_) if choice == EncodingChoice::Auto && !bom && !utf8_non_ascii => gb18030 = true,
                 Err(_) => return Ok(None),
             }
         }
-        let text = if gb18030 {
+        if gb18030 {
             if choice == EncodingChoice::Auto {
-                for l in done.split(|b| *b == b'\n').filter(|l| !l.is_ascii()) {
-                    non_ascii_lines += 1;
-                    not_utf8_lines += std::str::from_utf8(l).is_err() as usize;
-                }
+                evidence.add(done);
             }
-            let Some(t) = encoding_rs::GB18030.decode_without_bom_handling_and_without_replacement(done) else {
-                return Ok(None);
-            };
-            t
-        } else {
-            std::borrow::Cow::Borrowed(std::str::from_utf8(done).expect("checked above"))
-        };
-        let mut start = 0;
-        for end in memchr::memchr_iter(b'\n', text.as_bytes()) {
-            let l = &text[start..end];
-            feed.record(line, Commas(Some(l.strip_suffix('\r').unwrap_or(l))))?;
-            (start, line) = (end + 1, line + 1);
+            text = decode::decode_all(done, decode::Encoding::Gb18030);
         }
-        if eof {
-            let l = &text[start..];
-            feed.record(line, Commas(Some(l.strip_suffix('\r').unwrap_or(l))))?;
-        }
+        let Some(text) = text else { return Ok(None) };
+        line = feed_lines(&mut feed, &text, line, eof)?;
         drop(text);
         buf.drain(..cut);
     }
     // `decode` reads a file that is mostly UTF-8 as damaged UTF-8, not as GB18030.
-    if gb18030 && choice == EncodingChoice::Auto && not_utf8_lines * 2 < non_ascii_lines {
+    if gb18030 && choice == EncodingChoice::Auto && evidence.mostly_utf8() {
         return Ok(None);
     }
     feed.finish()?;
@@ -272,15 +259,22 @@ fn is_plain(text: &[u8]) -> bool {
 /// ASCII commas and line feeds leaves `str` cells. Line numbers are the line feeds counted.
 fn read_plain(text: &str, bad: &[BadLine], sink: &mut dyn RowSink) -> Result<(), ReadOutcome> {
     let mut feed = Feed::new(bad, sink);
-    let bytes = text.as_bytes();
-    let mut start = 0;
-    let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
-    for (i, end) in ends.enumerate() {
-        let line = &text[start..end];
-        start = end + 1;
-        feed.record(i as u64 + 1, Commas(Some(line.strip_suffix('\r').unwrap_or(line))))?;
-    }
+    feed_lines(&mut feed, text, 1, true)?;
     feed.finish()
+}
+
+/// Cut plain text into lines and cells for `feed`, numbering lines from `line`; the text after
+/// the last line feed is a line only at the end of the file (`last`), else it is left for the
+/// next piece. Returns the number of the next line.
+fn feed_lines(feed: &mut Feed, text: &str, mut line: u64, last: bool) -> Result<u64, ReadOutcome> {
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', text.as_bytes()).chain(last.then_some(text.len()));
+    for end in ends {
+        let l = &text[start..end];
+        feed.record(line, Commas(Some(l.strip_suffix('\r').unwrap_or(l))))?;
+        (start, line) = (end + 1, line + 1);
+    }
+    Ok(line)
 }
 
 /// The cells of a plain line, cut at ASCII commas (which are never inside a UTF-8 sequence).

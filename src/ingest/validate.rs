@@ -456,10 +456,7 @@ impl<'a> Validator<'a> {
     }
 
     fn accept(&mut self, line: u64, cells: &[&str], values: &mut [Value], early: Option<u128>) {
-        let key_part = |fi: &usize| match &values[*fi] {
-            Value::Text(s) => s.as_ref(),
-            _ => "",
-        };
+        let key_part = |fi: &usize| text_of(&values[*fi]);
         let key = match early {
             Some(k) => k,
             None => key_hash_with(&mut self.scratch, self.ix.key.iter().map(key_part)),
@@ -471,7 +468,8 @@ impl<'a> Validator<'a> {
         let content = xxhash_rust::xxh3::xxh3_64(&self.scratch);
         let row = self.lines.len() as u32;
         if self.in_order {
-            let order = key_order(self.ix.key.iter().map(key_part), &self.last_key);
+            let order =
+                self.ix.key.iter().map(|fi| text_of(&values[*fi])).cmp(self.last_key.iter().map(String::as_str));
             if row == 0 || order == std::cmp::Ordering::Greater {
                 // The first row, or a key after the last one.
                 self.last_key.resize(self.ix.key.len(), String::new());
@@ -586,17 +584,12 @@ impl<'a> Validator<'a> {
     }
 }
 
-/// How a row's key parts compare with the last key.
-fn key_order<'a>(parts: impl Iterator<Item = &'a str>, last: &[String]) -> std::cmp::Ordering {
-    let mut last = last.iter();
-    for part in parts {
-        let Some(l) = last.next() else { return std::cmp::Ordering::Greater };
-        match part.cmp(l.as_str()) {
-            std::cmp::Ordering::Equal => {}
-            other => return other,
-        }
+/// A key part's text (a key field that is not text, or empty, counts as "").
+fn text_of<'v>(value: &'v Value) -> &'v str {
+    match value {
+        Value::Text(s) => s.as_ref(),
+        _ => "",
     }
-    if last.next().is_some() { std::cmp::Ordering::Less } else { std::cmp::Ordering::Equal }
 }
 
 fn parse_cell<'c>(field: &Field, raw: &'c str, names: &NameHasher) -> Result<Value<'c>, (Rule, String)> {

@@ -178,6 +178,8 @@ pub fn is_excel_error(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn quick_trim_is_str_trim() {
         for s in [
@@ -199,8 +201,6 @@ mod tests {
             assert_eq!(trim(s), s.trim(), "{s:?}");
         }
     }
-
-    use super::*;
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()

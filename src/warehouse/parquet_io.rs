@@ -51,8 +51,9 @@ fn write(df: &mut DataFrame, path: &Path, parallel: bool, sync: bool) -> Result<
 /// Rows per row group, as polars' writer cuts them.
 const ROW_GROUP: usize = 512 * 512;
 
-/// Write `df` one row group at a time, cut as `ParquetWriter::finish` cuts it (into equal parts
-/// of at most about [`ROW_GROUP`] rows). `finish` turns every column into full arrays first,
+/// Write `df` one row group at a time, cut as `ParquetWriter::finish` cuts it: into equal parts,
+/// as many as [`ROW_GROUP`] goes into the height (so each holds at least that many rows, unless
+/// the frame is smaller). `finish` turns every column into full arrays first,
 /// including a constant column such as an ingest's `source_file`, which then takes 16 bytes a
 /// row for the whole file; a slice of a constant column stays constant until its row group is
 /// encoded.

@@ -11,6 +11,11 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use polars::prelude::*;
+use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray};
+use polars_arrow::datatypes::{ArrowDataType, IntegerType};
+use polars_parquet::write::{
+    CompressedPage, CompressionOptions, Encoding, Version, WriteOptions, array_to_columns, compress,
+};
 
 /// Write `df` to `path` (creating parent folders) and sync it to disk.
 pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<u64> {
@@ -57,17 +62,105 @@ const ROW_GROUP: usize = 512 * 512;
 /// including a constant column such as an ingest's `source_file`, which then takes 16 bytes a
 /// row for the whole file; a slice of a constant column stays constant until its row group is
 /// encoded.
+///
+/// Text columns are dictionary-encoded by [`text_dictionary`] rather than by polars' writer,
+/// which estimates each column's cardinality and then hashes every value into its dictionary.
 fn write_row_groups(writer: ParquetWriter<&File>, df: &DataFrame) -> PolarsResult<u64> {
     let mut batched = writer.batched(df.schema())?;
+    let fields = batched.parquet_schema().fields().to_vec();
+    let options = WriteOptions {
+        statistics: StatisticsOptions::default(),
+        compression: CompressionOptions::Zstd(None),
+        version: Version::V1,
+        data_page_size: None,
+    };
     let height = df.height();
     let parts = (height / ROW_GROUP).max(1);
     for i in 0..parts {
         let (start, end) = (i * height / parts, (i + 1) * height / parts);
         let mut part = df.slice(start as i64, end - start);
         part.rechunk_mut();
-        batched.write_batch(&part)?;
+        for batch in part.iter_chunks(CompatLevel::newest(), false) {
+            let mut group: Vec<Vec<CompressedPage>> = Vec::with_capacity(fields.len());
+            for (array, field) in batch.columns().iter().zip(&fields) {
+                let (array, encoding) = encoding_for(array);
+                let mut pages = Vec::new();
+                for leaf in array_to_columns(array, field.clone(), options, &[encoding])? {
+                    for page in leaf {
+                        pages.push(compress(page?, Vec::new(), options.compression)?);
+                    }
+                }
+                group.push(pages);
+            }
+            batched.write_row_group(batch.len() as u64, &group)?;
+        }
     }
     batched.finish()
+}
+
+/// The array to write for a column and its encoding: text as our own dictionary when that is
+/// worth it, else plain; anything else as polars' writer would.
+fn encoding_for(array: &ArrayRef) -> (ArrayRef, Encoding) {
+    if let Some(text) = array.as_any().downcast_ref::<Utf8ViewArray>() {
+        return match text_dictionary(text) {
+            Some(dict) => (dict.boxed(), Encoding::RleDictionary),
+            None => (array.clone(), Encoding::Plain),
+        };
+    }
+    let encoding = polars_parquet::arrow::write::get_dtype_encoding(array.dtype());
+    (array.clone(), encoding.first().copied().unwrap_or(Encoding::Plain))
+}
+
+/// A text column as a dictionary, or `None` when most values are distinct (then a dictionary
+/// only adds to the file, as polars' writer also judges) or the column is all null.
+/// Exports repeat a value on consecutive rows (an event's id, unit and type on each of its
+/// members' rows), so a value equal to the row before is keyed without hashing.
+fn text_dictionary(array: &Utf8ViewArray) -> Option<DictionaryArray<u32>> {
+    let n = array.len();
+    if n == 0 || array.null_count() == n {
+        return None;
+    }
+    // Past this many distinct values a dictionary is not worth it (polars' writer gives up at
+    // three quarters of the rows, on an estimate); the first eighth of the rows is checked
+    // against the same share, so that a column of ids is given up early.
+    let limit = n * 3 / 4;
+    let early = (n / 8).max(1024);
+    let mut distinct: Vec<&str> = Vec::new();
+    let mut table: hashbrown::HashTable<u32> = hashbrown::HashTable::new();
+    let hash = |s: &str| xxhash_rust::xxh3::xxh3_64(s.as_bytes());
+    let mut keys: Vec<u32> = Vec::with_capacity(n);
+    let (mut last, mut last_key) = ("", u32::MAX);
+    // A null row's key is never read, but the dictionary must hold only values that occur:
+    // the column's statistics (min, max) are taken from it.
+    for (row, value) in array.iter().enumerate() {
+        let Some(value) = value else {
+            keys.push(0);
+            continue;
+        };
+        if last_key != u32::MAX && value == last {
+            keys.push(last_key);
+            continue;
+        }
+        let h = hash(value);
+        let key = match table.find(h, |&k| distinct[k as usize] == value) {
+            Some(&k) => k,
+            None => {
+                let k = distinct.len() as u32;
+                distinct.push(value);
+                table.insert_unique(h, k, |&k| hash(distinct[k as usize]));
+                if distinct.len() > limit || (row < early && distinct.len() * 4 > early * 3) {
+                    return None;
+                }
+                k
+            }
+        };
+        (last, last_key) = (value, key);
+        keys.push(key);
+    }
+    let values = Utf8ViewArray::from_slice_values(&distinct);
+    let keys = PrimitiveArray::new(ArrowDataType::UInt32, keys.into(), array.validity().cloned());
+    let dtype = ArrowDataType::Dictionary(IntegerType::UInt32, Box::new(ArrowDataType::Utf8View), false);
+    DictionaryArray::try_new(dtype, keys, values.boxed()).ok()
 }
 
 /// Read a whole Parquet file.
@@ -98,4 +191,92 @@ fn read(path: &Path, columns: Option<&[&str]>, parallel: bool) -> Result<DataFra
         .read_parallel(strategy)
         .finish()
         .map_err(|e| anyhow::anyhow!(e).context(format!("reading {}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(values: &[Option<&str>]) -> Utf8ViewArray {
+        Utf8ViewArray::from_slice(values)
+    }
+
+    /// The values a dictionary stands for, row by row.
+    fn expand(dict: &DictionaryArray<u32>) -> Vec<Option<String>> {
+        let values = dict.values().as_any().downcast_ref::<Utf8ViewArray>().unwrap();
+        dict.keys().iter().map(|k| k.map(|k| values.value(*k as usize).to_string())).collect()
+    }
+
+    #[test]
+    fn a_repeated_text_column_becomes_a_dictionary_of_the_same_values() {
+        let rows: Vec<Option<&str>> = (0..5000)
+            .map(|i| match i % 7 {
+                0 => None,
+                1 | 2 => Some("present"),
+                3 => Some("a value longer than twelve bytes"),
+                _ => Some(["leave", "absent", "present"][i % 3]),
+            })
+            .collect();
+        let dict = text_dictionary(&text(&rows)).expect("few distinct values");
+        assert_eq!(dict.values().len(), 4);
+        let want: Vec<Option<String>> = rows.iter().map(|v| v.map(String::from)).collect();
+        assert_eq!(expand(&dict), want);
+    }
+
+    #[test]
+    fn ids_and_empty_columns_are_written_plain() {
+        let ids: Vec<String> = (0..5000).map(|i| format!("P{i:06}")).collect();
+        let ids: Vec<Option<&str>> = ids.iter().map(|s| Some(s.as_str())).collect();
+        assert!(text_dictionary(&text(&ids)).is_none());
+        assert!(text_dictionary(&text(&[None; 100])).is_none());
+        assert!(text_dictionary(&text(&[])).is_none());
+        // Half distinct: still worth a dictionary, as polars' writer would judge.
+        let half: Vec<String> = (0..5000).map(|i| format!("M{:06}", i / 2)).collect();
+        let half: Vec<Option<&str>> = half.iter().map(|s| Some(s.as_str())).collect();
+        assert_eq!(text_dictionary(&text(&half)).map(|d| d.values().len()), Some(2500));
+    }
+
+    #[test]
+    fn a_written_frame_reads_back_equal_whatever_the_encodings() {
+        let n = 3000;
+        let ids: Vec<String> = (0..n).map(|i| format!("E{i:05}")).collect();
+        let units: Vec<Option<String>> = (0..n).map(|i| (i % 11 != 0).then(|| format!("B{:03}", i / 40))).collect();
+        let days: Vec<i32> = (0..n).map(|i| 20_000 + (i as i32 % 30)).collect();
+        let scores: Vec<Option<f64>> = (0..n).map(|i| (i % 5 != 0).then_some((i % 13) as f64 / 2.0)).collect();
+        let mut df = DataFrame::new(
+            n,
+            vec![
+                Column::new("id".into(), &ids),
+                Column::new("unit".into(), &units),
+                Column::new("day".into(), days).cast(&DataType::Date).unwrap(),
+                Column::new("score".into(), scores),
+                Column::full_null("name_hash".into(), n, &DataType::String),
+                Column::new_scalar("source_file".into(), Scalar::from(PlSmallStr::from("a.csv")), n),
+            ],
+        )
+        .unwrap();
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("x.parquet");
+        write_parquet_unsynced(&mut df, &path).unwrap();
+        let back = read_parquet_serial(&path).unwrap();
+        assert!(back.equals_missing(&df), "{back}\n{df}");
+
+        // The statistics readers prune with are the ones polars' own writer gives.
+        let theirs = t.path().join("polars.parquet");
+        let file = File::create(&theirs).unwrap();
+        ParquetWriter::new(&file).with_compression(ParquetCompression::Zstd(None)).finish(&mut df).unwrap();
+        let chunks = |p: &Path| {
+            let md = polars_parquet::read::read_metadata(&mut File::open(p).unwrap()).unwrap();
+            let group = &md.row_groups[0];
+            let stats = group.parquet_columns().iter().map(|c| format!("{:?}", c.statistics(&md.footer_buf))).collect();
+            let dict = group.parquet_columns().iter().map(|c| c.dictionary_page_offset().is_some()).collect();
+            (stats, dict)
+        };
+        let ((ours, dict), (their_stats, their_dict)): ((Vec<String>, Vec<bool>), _) = (chunks(&path), chunks(&theirs));
+        assert_eq!(ours, their_stats);
+        // id, unit, day, score, name_hash, source_file: the ids and the empty column are plain,
+        // and the other types are encoded as polars' writer encodes them.
+        assert_eq!(dict, [false, true, true, their_dict[3], false, true]);
+        assert_eq!(dict[2], their_dict[2]);
+    }
 }

@@ -126,7 +126,8 @@ fn text_dictionary(array: &Utf8ViewArray) -> Option<DictionaryArray<u32>> {
     let limit = n * 3 / 4;
     let early = (n / 8).max(1024);
     let mut distinct: Vec<&str> = Vec::new();
-    let mut table: hashbrown::HashTable<u32> = hashbrown::HashTable::new();
+    // Each entry keeps its value's hash, so that growing the table does not hash again.
+    let mut table: hashbrown::HashTable<(u64, u32)> = hashbrown::HashTable::new();
     let hash = |s: &str| xxhash_rust::xxh3::xxh3_64(s.as_bytes());
     let mut keys: Vec<u32> = Vec::with_capacity(n);
     let (mut last, mut last_key) = ("", u32::MAX);
@@ -142,12 +143,12 @@ fn text_dictionary(array: &Utf8ViewArray) -> Option<DictionaryArray<u32>> {
             continue;
         }
         let h = hash(value);
-        let key = match table.find(h, |&k| distinct[k as usize] == value) {
-            Some(&k) => k,
+        let key = match table.find(h, |&(eh, k)| eh == h && distinct[k as usize] == value) {
+            Some(&(_, k)) => k,
             None => {
                 let k = distinct.len() as u32;
                 distinct.push(value);
-                table.insert_unique(h, k, |&k| hash(distinct[k as usize]));
+                table.insert_unique(h, (h, k), |&(eh, _)| eh);
                 if distinct.len() > limit || (row < early && distinct.len() * 4 > early * 3) {
                     return None;
                 }

@@ -26,18 +26,7 @@ impl KeyTable {
 
     /// Ask for the slot of `hash` to be brought into the cache.
     pub fn prefetch(&self, hash: u64) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            // A hint only: it reads nothing the program sees, and a pointer into the table is
-            // a valid address.
-            #[allow(unsafe_code)]
-            unsafe {
-                _mm_prefetch::<_MM_HINT_T0>(self.slots[self.home(hash)..].as_ptr().cast())
-            };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = hash;
+        prefetch(&self.slots[self.home(hash)]);
     }
 
     /// The row already stored under an equal key (`same` compares a stored row's key), or
@@ -82,6 +71,22 @@ impl KeyTable {
             self.slots[i] = slot;
         }
     }
+}
+
+/// Ask for the cache line holding `item` to be brought into the cache, so that a later read of
+/// it does not wait on memory. The crate's one `unsafe` (see Cargo.toml): a hint only, it reads
+/// nothing the program sees, and a reference is a valid address.
+pub fn prefetch<T>(item: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        #[allow(unsafe_code)]
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>((item as *const T).cast())
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = item;
 }
 
 #[cfg(test)]

@@ -10,6 +10,10 @@
 //! at once. A piece on disk is already in stored form (sorted by natural key, provenance
 //! columns, zstd, synced): when it turns out to be the whole of its partition, as a month's
 //! export usually is, the merge moves the file in instead of reading and writing it again.
+//!
+//! Keys are compared exactly only where they can meet: a two-bit count per hash slot
+//! ([`super::keyfilter`]) of the incoming keys, marked by the stored keys that fall on one,
+//! leaves the exact tables only the keys sharing a slot with another.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -219,6 +223,9 @@ const SHARD_BITS: u32 = 3;
 /// every earlier export it replaced.
 type Shard = (hashbrown::HashTable<(u32, u32)>, Vec<(u32, u32)>);
 
+/// A stored row whose key comes in again: (stored row, batch, validated row).
+type Match = (usize, usize, usize);
+
 /// Per-file figures from the merge.
 #[derive(Debug, Default, Clone)]
 pub struct MergeCounts {
@@ -290,23 +297,78 @@ pub fn merge_kind(
     let clock = std::time::Instant::now();
     let step = |name: &str| tracing::debug!(step = name, ms = clock.elapsed().as_millis() as u64, "merge step done");
 
-    // 1. Within this ingest: the latest export of a key wins. The key space is cut into
-    // shards worked on in parallel; every shard sees the files in export order.
+    // 1. Which incoming keys can meet another key at all: a key alone in its slot of the
+    // filter is unique in this ingest, and the stored keys are checked against the filter
+    // before anything exact is built. Stored partition files are read in parallel, key
+    // columns only. This reads every stored partition's keys, so it is the part of an ingest
+    // that grows with the history.
     let rows: usize = batches.iter().map(|b| b.keys.len()).sum();
+    let all_keys: Vec<&[u128]> = batches.iter().map(|b| b.keys.as_slice()).collect();
+    let mut filter = super::keyfilter::KeyFilter::count(&all_keys);
+    step("filter counted");
+    let key_cols: Vec<&str> = kind.natural_key().to_vec();
+    let stored = if rows > 0 { base.files(table)? } else { Vec::new() };
+    // Plain threads, not rayon: reading Parquet calls polars (see `workers`).
+    // The stored rows whose key may be an incoming one: (row, key), about one in twenty by
+    // chance when nothing matches.
+    let stored_hits: Vec<(Vec<u32>, Vec<u128>)> = crate::workers::map(stored.iter().collect(), |file| {
+        let keys = frame_keys(kind, &warehouse::read_parquet_columns_serial(file, &key_cols)?)?;
+        let mut hits = (Vec::new(), Vec::new());
+        for (i, &key) in keys.iter().enumerate() {
+            if let Some(ahead) = keys.get(i + 16) {
+                filter.prefetch(*ahead);
+            }
+            if filter.has_incoming(key) {
+                hits.0.push(i as u32);
+                hits.1.push(key);
+            }
+        }
+        Ok(hits)
+    })
+    .into_iter()
+    .collect::<Result<_>>()?;
+    step("stored keys read");
+    for &key in stored_hits.iter().flat_map(|(_, keys)| keys) {
+        filter.mark_stored(key);
+    }
+    // The rows that may repeat, by batch.
+    let candidates: Vec<Vec<u32>> = batches
+        .par_iter()
+        .map(|b| {
+            let keys = &b.keys;
+            (0..keys.len())
+                .filter(|&r| {
+                    if let Some(ahead) = keys.get(r + 16) {
+                        filter.prefetch(*ahead);
+                    }
+                    filter.may_repeat(keys[r])
+                })
+                .map(|r| r as u32)
+                .collect()
+        })
+        .collect();
+    drop(filter);
+    step("candidates found");
+
+    // 2. Within this ingest: the latest export of a key wins, among the rows that may repeat.
+    // The key space is cut into shards worked on in parallel; every shard sees the files in
+    // export order.
+    let candidate_rows: usize = candidates.iter().map(Vec::len).sum();
     let shard_of = |key: u128| (key >> (128 - SHARD_BITS)) as usize;
     let shards: Vec<Shard> = (0..1usize << SHARD_BITS)
         .into_par_iter()
         .map(|s| {
-            let mut map = hashbrown::HashTable::with_capacity((rows >> SHARD_BITS) * 9 / 8 + 16);
+            let mut map = hashbrown::HashTable::with_capacity((candidate_rows >> SHARD_BITS) * 9 / 8 + 16);
             let key_at = |&(b, r): &(u32, u32)| batches[b as usize].keys[r as usize];
             let mut losers = Vec::new();
             for &bi in &order {
-                for (row, key) in batches[bi].keys.iter().enumerate() {
-                    if shard_of(*key) != s {
+                for &row in &candidates[bi] {
+                    let key = batches[bi].keys[row as usize];
+                    if shard_of(key) != s {
                         continue;
                     }
-                    let at = (bi as u32, row as u32);
-                    match map.entry(fold(*key), |e| key_at(e) == *key, |e| fold(key_at(e))) {
+                    let at = (bi as u32, row);
+                    match map.entry(fold(key), |e| key_at(e) == key, |e| fold(key_at(e))) {
                         hashbrown::hash_table::Entry::Occupied(mut o) => {
                             losers.push(std::mem::replace(o.get_mut(), at))
                         }
@@ -319,6 +381,7 @@ pub fn merge_kind(
             (map, losers)
         })
         .collect();
+    drop(candidates);
     let mut keep: Vec<Vec<bool>> = batches.iter().map(|b| vec![true; b.keys.len()]).collect();
     for (_, losers) in &shards {
         for &(pb, pr) in losers {
@@ -329,38 +392,35 @@ pub fn merge_kind(
     let lines: Vec<&[u32]> = batches.iter().map(|b| b.staged.lines.as_slice()).collect();
     step("dedup within the ingest");
 
-    // 2. Against the stored rows: partition files are read in parallel, key columns only (and
-    // the provenance columns of a file only when one of its keys comes in again), and the
-    // matches settled in file order. This reads every stored partition's keys, so it is the
-    // part of an ingest that grows with the history.
-    let key_cols: Vec<&str> = kind.natural_key().to_vec();
+    // 3. Against the stored rows that may match: the exact match in the shards, then the
+    // provenance columns of a stored file only when one of its keys comes in again, and the
+    // matches settled in file order.
     let provenance = ["source_mtime", "source_file", "source_line"];
     let mut removals: BTreeMap<std::path::PathBuf, Vec<usize>> = BTreeMap::new();
-    if rows > 0 {
-        let stored = base.files(table)?;
-        // Plain threads, not rayon: reading Parquet calls polars (see `workers`).
-        let matches: Vec<Vec<(usize, usize, usize, bool)>> = crate::workers::map(stored.iter().collect(), |file| {
-            let keys = frame_keys(kind, &warehouse::read_parquet_columns_serial(file, &key_cols)?)?;
-            let found: Vec<(usize, usize, usize)> = keys
-                .iter()
-                .enumerate()
+    let found: Vec<Vec<Match>> = stored_hits
+        .into_iter()
+        .map(|(rows, keys)| {
+            rows.into_iter()
+                .zip(keys)
                 .filter_map(|(i, key)| {
-                    let find = |&(b, r): &(u32, u32)| batches[b as usize].keys[r as usize] == *key;
-                    let &(bi, row) = shards[shard_of(*key)].0.find(fold(*key), find)?;
+                    let i = i as usize;
+                    let find = |&(b, r): &(u32, u32)| batches[b as usize].keys[r as usize] == key;
+                    let &(bi, row) = shards[shard_of(key)].0.find(fold(key), find)?;
                     Some((i, bi as usize, row as usize))
                 })
-                .collect();
-            drop(keys);
-            if found.is_empty() {
-                return Ok(Vec::new());
-            }
+                .collect()
+        })
+        .collect();
+    let with_matches: Vec<(&PathBuf, Vec<Match>)> = stored.iter().zip(found).filter(|(_, f)| !f.is_empty()).collect();
+    let matches: Vec<Vec<(usize, usize, usize, bool)>> =
+        crate::workers::map(with_matches.iter().collect(), |(file, found)| {
             let df = warehouse::read_parquet_columns_serial(file, &provenance)?;
             let mtime = df.column("source_mtime")?.cast(&DataType::Int64)?;
             let mtime = mtime.i64()?;
             let name = df.column("source_file")?.str()?;
             let line = df.column("source_line")?.i64()?;
             let mut out = Vec::new();
-            for (i, bi, row) in found {
+            for &(i, bi, row) in found {
                 let b = &batches[bi];
                 let stored = (mtime.get(i).unwrap_or(0), name.get(i).unwrap_or(""), line.get(i).unwrap_or(0));
                 let incoming = (b.mtime_us, b.name.as_str(), lines[bi][row] as i64);
@@ -370,20 +430,19 @@ pub fn merge_kind(
         })
         .into_iter()
         .collect::<Result<_>>()?;
-        for (file, found) in stored.iter().zip(matches) {
-            for (i, bi, row, stored_later) in found {
-                if !keep[bi][row] {
-                    continue;
-                }
-                let b = &batches[bi];
-                if stored_later {
-                    // The warehouse holds a later export of this key.
-                    keep[bi][row] = false;
-                    counts.entry(b.file).or_default().duplicates += 1;
-                } else {
-                    removals.entry(file.clone()).or_default().push(i);
-                    counts.entry(b.file).or_default().superseded += 1;
-                }
+    for ((file, _), found) in with_matches.iter().zip(matches) {
+        for (i, bi, row, stored_later) in found {
+            if !keep[bi][row] {
+                continue;
+            }
+            let b = &batches[bi];
+            if stored_later {
+                // The warehouse holds a later export of this key.
+                keep[bi][row] = false;
+                counts.entry(b.file).or_default().duplicates += 1;
+            } else {
+                removals.entry((*file).clone()).or_default().push(i);
+                counts.entry(b.file).or_default().superseded += 1;
             }
         }
     }

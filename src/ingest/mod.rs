@@ -12,6 +12,7 @@
 pub mod decode;
 pub mod exports;
 pub mod files;
+pub mod keyfilter;
 pub mod keytable;
 pub mod merge;
 pub mod names;

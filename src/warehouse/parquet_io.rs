@@ -99,7 +99,8 @@ fn write_row_groups(writer: ParquetWriter<&File>, df: &DataFrame) -> PolarsResul
 }
 
 /// The array to write for a column and its encoding: text as our own dictionary when that is
-/// worth it, else plain; anything else as polars' writer would.
+/// worth it, else plain; whole numbers spread wide (source lines) as deltas; anything else as
+/// polars' writer would.
 fn encoding_for(array: &ArrayRef) -> (ArrayRef, Encoding) {
     if let Some(text) = array.as_any().downcast_ref::<Utf8ViewArray>() {
         return match text_dictionary(text) {
@@ -107,8 +108,25 @@ fn encoding_for(array: &ArrayRef) -> (ArrayRef, Encoding) {
             None => (array.clone(), Encoding::Plain),
         };
     }
+    if array.dtype() == &ArrowDataType::Int64
+        && let Some(ints) = array.as_any().downcast_ref::<PrimitiveArray<i64>>()
+        && wide(ints)
+    {
+        return (array.clone(), Encoding::DeltaBinaryPacked);
+    }
     let encoding = polars_parquet::arrow::write::get_dtype_encoding(array.dtype());
     (array.clone(), encoding.first().copied().unwrap_or(Encoding::Plain))
+}
+
+/// Whether whole numbers spread wider than polars' writer keys as a dictionary at once. It would
+/// then estimate their cardinality (hashing every value) and mostly write them plain: a
+/// row group's source lines took 320 kB of a 17 MB month, where their deltas, one apart, pack
+/// into almost nothing.
+fn wide(ints: &PrimitiveArray<i64>) -> bool {
+    let mut values = ints.non_null_values_iter();
+    let Some(first) = values.next() else { return false };
+    let (min, max) = values.fold((first, first), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    max.abs_diff(min) > 1 << 16
 }
 
 /// A text column as a dictionary, or `None` when more than a quarter of its values are
@@ -259,6 +277,7 @@ mod tests {
                 Column::new("score".into(), scores),
                 Column::full_null("name_hash".into(), n, &DataType::String),
                 Column::new_scalar("source_file".into(), Scalar::from(PlSmallStr::from("a.csv")), n),
+                Column::new("line".into(), (0..n as i64).map(|i| i * 40 + 2).collect::<Vec<i64>>()),
             ],
         )
         .unwrap();
@@ -281,9 +300,15 @@ mod tests {
         };
         let ((ours, dict), (their_stats, their_dict)): ((Vec<String>, Vec<bool>), _) = (chunks(&path), chunks(&theirs));
         assert_eq!(ours, their_stats);
-        // id, unit, day, score, name_hash, source_file: the ids and the empty column are plain,
+        // id, unit, day, score, name_hash, source_file, line: the ids and the empty column are plain,
         // and the other types are encoded as polars' writer encodes them.
-        assert_eq!(dict, [false, true, true, their_dict[3], false, true]);
+        assert_eq!(dict, [false, true, true, their_dict[3], false, true, false]);
         assert_eq!(dict[2], their_dict[2]);
+        // Lines, 40 apart, as deltas: a tenth of polars' plain column, or less.
+        let size = |p: &Path| {
+            let md = polars_parquet::read::read_metadata(&mut File::open(p).unwrap()).unwrap();
+            md.row_groups[0].parquet_columns()[6].compressed_size()
+        };
+        assert!(size(&path) * 10 < size(&theirs), "{} vs {}", size(&path), size(&theirs));
     }
 }

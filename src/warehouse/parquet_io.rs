@@ -1,10 +1,13 @@
 //! Parquet files as other engines expect them: zstd, statistics, flat columns, DATE for dates,
 //! microsecond timestamps, and a footer naming the writer. Every file is synced before it is
-//! part of a snapshot.
+//! part of a snapshot. The column encodings are chosen here (see [`write_row_groups`]): text
+//! dictionaries of our own where values repeat, plain text where they mostly do not, deltas for
+//! source lines; polars' writer lays out the file.
 //!
-//! Each function comes in two forms. The plain one lets polars spread the work over its
-//! threads; the `_serial` one keeps it on the calling thread, for callers that already run one
-//! task per core (`crate::workers`), where polars' threads would only compete with them.
+//! Each function comes in two forms. The plain one spreads the work over threads (a row
+//! group's columns at once when writing, polars' threads when reading); the `_serial` one keeps
+//! it on the calling thread, for callers that already run one task per core
+//! (`crate::workers`), where more threads would only compete with them.
 
 use std::fs::File;
 use std::path::Path;
@@ -14,8 +17,9 @@ use polars::prelude::*;
 use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray};
 use polars_arrow::datatypes::{ArrowDataType, IntegerType};
 use polars_parquet::write::{
-    CompressedPage, CompressionOptions, Encoding, Version, WriteOptions, array_to_columns, compress,
+    CompressedPage, CompressionOptions, Encoding, ParquetType, Version, WriteOptions, array_to_columns, compress,
 };
+use rayon::prelude::*;
 
 /// Write `df` to `path` (creating parent folders) and sync it to disk.
 pub fn write_parquet(df: &mut DataFrame, path: &Path) -> Result<u64> {
@@ -43,10 +47,9 @@ fn write(df: &mut DataFrame, path: &Path, parallel: bool, sync: bool) -> Result<
     let writer = ParquetWriter::new(&file)
         .with_compression(ParquetCompression::Zstd(None))
         .with_statistics(StatisticsOptions::default())
-        .with_key_value_metadata(Some(meta))
-        .set_parallel(parallel);
-    let written =
-        write_row_groups(writer, df).map_err(|e| anyhow::anyhow!(e).context(format!("writing {}", path.display())))?;
+        .with_key_value_metadata(Some(meta));
+    let written = write_row_groups(writer, df, parallel)
+        .map_err(|e| anyhow::anyhow!(e).context(format!("writing {}", path.display())))?;
     if sync {
         file.sync_all().with_context(|| format!("syncing {}", path.display()))?;
     }
@@ -65,7 +68,7 @@ const ROW_GROUP: usize = 512 * 512;
 ///
 /// Text columns are dictionary-encoded by [`text_dictionary`] rather than by polars' writer,
 /// which estimates each column's cardinality and then hashes every value into its dictionary.
-fn write_row_groups(writer: ParquetWriter<&File>, df: &DataFrame) -> PolarsResult<u64> {
+fn write_row_groups(writer: ParquetWriter<&File>, df: &DataFrame, parallel: bool) -> PolarsResult<u64> {
     let mut batched = writer.batched(df.schema())?;
     let fields = batched.parquet_schema().fields().to_vec();
     let options = WriteOptions {
@@ -81,8 +84,7 @@ fn write_row_groups(writer: ParquetWriter<&File>, df: &DataFrame) -> PolarsResul
         let mut part = df.slice(start as i64, end - start);
         part.rechunk_mut();
         for batch in part.iter_chunks(CompatLevel::newest(), false) {
-            let mut group: Vec<Vec<CompressedPage>> = Vec::with_capacity(fields.len());
-            for (array, field) in batch.columns().iter().zip(&fields) {
+            let column = |(array, field): (&ArrayRef, &ParquetType)| -> PolarsResult<Vec<CompressedPage>> {
                 let (array, encoding) = encoding_for(array);
                 let mut pages = Vec::new();
                 for leaf in array_to_columns(array, field.clone(), options, &[encoding])? {
@@ -90,8 +92,16 @@ fn write_row_groups(writer: ParquetWriter<&File>, df: &DataFrame) -> PolarsResul
                         pages.push(compress(page?, Vec::new(), options.compression)?);
                     }
                 }
-                group.push(pages);
-            }
+                Ok(pages)
+            };
+            let columns = batch.columns().iter().zip(&fields);
+            // The columns of a row group at once, on rayon's pool, for the plain form (see the
+            // module doc); the `_serial` form keeps them on the calling thread.
+            let group: Vec<Vec<CompressedPage>> = if parallel {
+                columns.collect::<Vec<_>>().into_par_iter().map(column).collect::<PolarsResult<_>>()?
+            } else {
+                columns.map(column).collect::<PolarsResult<_>>()?
+            };
             batched.write_row_group(batch.len() as u64, &group)?;
         }
     }

@@ -12,8 +12,8 @@ use rayon::prelude::*;
 use super::keytable::prefetch;
 use super::validate::fold;
 
-/// How far ahead of the scan a slot is prefetched.
-const AHEAD: usize = 16;
+/// How far ahead of a scan a slot is prefetched.
+pub const AHEAD: usize = 16;
 
 /// Per slot: 0 (no incoming key), 1 (one), 2 (two or more), 3 (at least one, and a stored key
 /// too). Four slots a byte.
@@ -29,25 +29,25 @@ impl KeyFilter {
         // At least 8 slots a key, and at least 2^24 slots (4 MB): a month's ingest into a long
         // history checks many stored keys against few incoming ones.
         let bits = (rows * 8).next_power_of_two().trailing_zeros().max(24);
-        let mut filter = KeyFilter { bits, counts: vec![0; 1 << (bits - 2)] };
+        let slot = move |key: u128| slot_of(bits, key);
+        let mut counts = vec![0u8; 1 << (bits - 2)];
         // Two halves of the slots counted at once, each scanning all keys for its own.
-        let half = filter.counts.len() / 2;
-        let shift = bits - 1;
-        let slot = move |key: u128| (fold(key) >> (64 - bits)) as usize;
-        let mut counts = std::mem::take(&mut filter.counts);
+        let (half, shift) = (counts.len() / 2, bits - 1);
         counts.par_chunks_mut(half).enumerate().for_each(|(part, counts)| {
+            // The first slot of this half.
+            let first = part * half * 4;
             for keys in keys {
                 for (i, &key) in keys.iter().enumerate() {
-                    if let Some(ahead) = keys.get(i + AHEAD)
-                        && slot(*ahead) >> shift == part
+                    if let Some(ahead) = keys.get(i + AHEAD).map(|k| slot(*k))
+                        && ahead >> shift == part
                     {
-                        prefetch(&counts[(slot(*ahead) - part * (half << 2)) >> 2]);
+                        prefetch(&counts[(ahead - first) >> 2]);
                     }
                     let s = slot(key);
                     if s >> shift != part {
                         continue;
                     }
-                    let s = s - part * (half << 2);
+                    let s = s - first;
                     let (byte, at) = (&mut counts[s >> 2], (s & 3) * 2);
                     if (*byte >> at) & 3 < 2 {
                         *byte += 1 << at;
@@ -55,12 +55,11 @@ impl KeyFilter {
                 }
             }
         });
-        filter.counts = counts;
-        filter
+        KeyFilter { bits, counts }
     }
 
     fn slot(&self, key: u128) -> usize {
-        (fold(key) >> (64 - self.bits)) as usize
+        slot_of(self.bits, key)
     }
 
     fn get(&self, slot: usize) -> u8 {
@@ -89,6 +88,11 @@ impl KeyFilter {
     pub fn may_repeat(&self, key: u128) -> bool {
         self.get(self.slot(key)) >= 2
     }
+}
+
+/// The slot of a key among 2^`bits`: the top bits of its folded hash.
+fn slot_of(bits: u32, key: u128) -> usize {
+    (fold(key) >> (64 - bits)) as usize
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ use chrono::Datelike;
 use polars::prelude::*;
 use rayon::prelude::*;
 
+use super::keyfilter;
 use super::schema::Kind;
 use super::validate::{fold, key_hash_with, stored_name};
 use crate::warehouse::{self, Built, Snapshot, Table, Txn};
@@ -304,18 +305,18 @@ pub fn merge_kind(
     // that grows with the history.
     let rows: usize = batches.iter().map(|b| b.keys.len()).sum();
     let all_keys: Vec<&[u128]> = batches.iter().map(|b| b.keys.as_slice()).collect();
-    let mut filter = super::keyfilter::KeyFilter::count(&all_keys);
+    let mut filter = keyfilter::KeyFilter::count(&all_keys);
     step("filter counted");
     let key_cols: Vec<&str> = kind.natural_key().to_vec();
     let stored = if rows > 0 { base.files(table)? } else { Vec::new() };
-    // Plain threads, not rayon: reading Parquet calls polars (see `workers`).
     // The stored rows whose key may be an incoming one: (row, key), about one in twenty by
-    // chance when nothing matches.
+    // chance when nothing matches. Plain threads, not rayon: reading Parquet calls polars (see
+    // `workers`).
     let stored_hits: Vec<(Vec<u32>, Vec<u128>)> = crate::workers::map(stored.iter().collect(), |file| {
         let keys = frame_keys(kind, &warehouse::read_parquet_columns_serial(file, &key_cols)?)?;
         let mut hits = (Vec::new(), Vec::new());
         for (i, &key) in keys.iter().enumerate() {
-            if let Some(ahead) = keys.get(i + 16) {
+            if let Some(ahead) = keys.get(i + keyfilter::AHEAD) {
                 filter.prefetch(*ahead);
             }
             if filter.has_incoming(key) {
@@ -338,7 +339,7 @@ pub fn merge_kind(
             let keys = &b.keys;
             (0..keys.len())
                 .filter(|&r| {
-                    if let Some(ahead) = keys.get(r + 16) {
+                    if let Some(ahead) = keys.get(r + keyfilter::AHEAD) {
                         filter.prefetch(*ahead);
                     }
                     filter.may_repeat(keys[r])

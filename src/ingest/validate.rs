@@ -189,7 +189,7 @@ const EPOCH_DAYS_CE: i32 = 719_163; // days from 0001-01-01 to 1970-01-01
 
 /// The last cell of a field that parsed to a date or an enumeration code, and that value.
 /// Rows come grouped by event, so the same date and type repeat row after row: comparing the
-/// cell costs less than parsing it again (a date was a tenth of the validator's time).
+/// cell costs less than parsing it again (parsing dates and codes was about 7% of ingest's CPU).
 #[derive(Default)]
 struct Memo {
     raw: String,

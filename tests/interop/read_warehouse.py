@@ -29,7 +29,7 @@ def main(root: str) -> None:
         dataset = ds.dataset(path, format="parquet", partitioning="hive")
         types = {f.name: str(f.type) for f in dataset.schema}
         out[t] = {"duckdb": n, "pyarrow": dataset.count_rows(), "types": types}
-        if t == "attendance":
+        if t == "attendance" and n > 0:
             out[t]["line_sum_duckdb"] = con.execute(
                 f"SELECT sum(source_line) FROM read_parquet('{path}/**/*.parquet', hive_partitioning = true)"
             ).fetchone()[0]

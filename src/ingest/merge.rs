@@ -6,8 +6,8 @@
 //! file at a time, reading only their key and provenance columns, and a partition is read in
 //! full only when it is rewritten. Incoming rows are split by partition as soon as a file is
 //! validated ([`Spill::stage`]); past a memory budget the pieces wait on disk and only their
-//! keys and lines stay in memory, so an ingest of many large files does not hold all of them
-//! at once. A piece on disk is already in stored form (sorted by natural key, provenance
+//! key hashes stay in memory, so an ingest of many large files does not hold all of them at
+//! once. A piece on disk is already in stored form (sorted by natural key, provenance
 //! columns, zstd, synced): when it turns out to be the whole of its partition, as a month's
 //! export usually is, the merge moves the file in instead of reading and writing it again.
 //!
@@ -15,7 +15,7 @@
 //! ([`super::keyfilter`]) of the incoming keys, marked by the stored keys that fall on one,
 //! leaves the exact tables only the keys sharing a slot with another.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -39,12 +39,10 @@ pub struct Batch {
     pub staged: Staged,
 }
 
-/// A file's validated rows, split by partition.
+/// A file's validated rows, split by partition. Their source lines stay in the pieces: the
+/// merge needs a line only for a row whose key is stored already (see [`incoming_lines`]), so
+/// none is kept aside for every row.
 pub struct Staged {
-    /// The source line of each validated row.
-    /// Kept as `u32` (4 bytes a row, where the frame's column takes 8 and would keep the whole
-    /// buffer alive): a file has fewer than four billion lines.
-    pub lines: Vec<u32>,
     pub pieces: Vec<Piece>,
 }
 
@@ -110,8 +108,6 @@ impl Spill {
     /// Split a file's validated frame by partition, in memory or on disk. The rows are put in
     /// natural-key order first, the order the merge writes a partition in.
     pub fn stage(&self, kind: Kind, file: usize, source: Source, frame: DataFrame) -> Result<Staged> {
-        let lines = frame.column("source_line")?.i64()?.into_no_null_iter().map(u32::try_from);
-        let lines = lines.collect::<Result<Vec<u32>, _>>().map_err(|_| anyhow::anyhow!("a line number past 2^32"))?;
         let size = frame.estimated_size();
         // A large file goes to disk at once, in stored form: it is most likely a partition of
         // its own (a month's export), which the merge then moves in as it is. The budget keeps
@@ -145,7 +141,7 @@ impl Spill {
             };
             pieces.push(Piece { partition, data, rows });
         }
-        Ok(Staged { lines, pieces })
+        Ok(Staged { pieces })
     }
 }
 
@@ -282,6 +278,31 @@ fn partition_rows(kind: Kind, df: &DataFrame) -> Result<BTreeMap<String, Vec<Idx
     Ok(groups)
 }
 
+/// The source line of the `wanted` validated rows of each batch, read back from its pieces
+/// (a piece on disk: its `source_line` column only).
+fn incoming_lines(batches: &[Batch], wanted: &BTreeMap<usize, HashSet<usize>>) -> Result<HashMap<(usize, usize), i64>> {
+    let mut out = HashMap::new();
+    for (&bi, rows) in wanted {
+        for piece in &batches[bi].staged.pieces {
+            let read;
+            let df = match &piece.data {
+                PieceData::Memory(df) => df,
+                PieceData::Spilled(path) => {
+                    read = warehouse::read_parquet_columns_serial(path, &["source_line"])?;
+                    &read
+                }
+            };
+            for (at, line) in df.column("source_line")?.i64()?.iter().enumerate() {
+                let row = piece.rows.as_ref().map_or(at, |r| r[at] as usize);
+                if rows.contains(&row) {
+                    out.insert((bi, row), line.unwrap_or(0));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Merge `batches` of `kind` into the transaction; returns figures per input file.
 pub fn merge_kind(
     kind: Kind,
@@ -390,7 +411,6 @@ pub fn merge_kind(
             counts.entry(batches[pb as usize].file).or_default().duplicates += 1;
         }
     }
-    let lines: Vec<&[u32]> = batches.iter().map(|b| b.staged.lines.as_slice()).collect();
     step("dedup within the ingest");
 
     // 3. Against the stored rows that may match: the exact match in the shards, then the
@@ -413,6 +433,11 @@ pub fn merge_kind(
         })
         .collect();
     let with_matches: Vec<(&PathBuf, Vec<Match>)> = stored.iter().zip(found).filter(|(_, f)| !f.is_empty()).collect();
+    let mut wanted: BTreeMap<usize, HashSet<usize>> = BTreeMap::new();
+    for &(_, bi, row) in with_matches.iter().flat_map(|(_, found)| found) {
+        wanted.entry(bi).or_default().insert(row);
+    }
+    let lines = incoming_lines(&batches, &wanted)?;
     let matches: Vec<Vec<(usize, usize, usize, bool)>> =
         crate::workers::map(with_matches.iter().collect(), |(file, found)| {
             let df = warehouse::read_parquet_columns_serial(file, &provenance)?;
@@ -424,7 +449,7 @@ pub fn merge_kind(
             for &(i, bi, row) in found {
                 let b = &batches[bi];
                 let stored = (mtime.get(i).unwrap_or(0), name.get(i).unwrap_or(""), line.get(i).unwrap_or(0));
-                let incoming = (b.mtime_us, b.name.as_str(), lines[bi][row] as i64);
+                let incoming = (b.mtime_us, b.name.as_str(), lines[&(bi, row)]);
                 out.push((i, bi, row, stored > incoming));
             }
             Ok(out)
@@ -587,7 +612,6 @@ mod tests {
             let spill = Spill::new(t.path(), "test", budget).unwrap();
             let source = Source { name: "a.csv", mtime_us: 1 };
             let staged = spill.stage(Kind::Attendance, 0, source, frame()).unwrap();
-            assert_eq!(staged.lines, vec![2, 3, 4, 5, 6]);
             let parts: Vec<&str> = staged.pieces.iter().map(|p| p.partition.as_str()).collect();
             assert_eq!(parts.len(), 2, "{parts:?}");
             for piece in staged.pieces {

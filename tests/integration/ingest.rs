@@ -241,6 +241,40 @@ fn a_later_correction_supersedes_and_an_older_export_does_not() {
     );
 }
 
+/// An export sent again under the same name and time but with changed rows: for a key in both,
+/// the row on the later line wins, as inside one file. The stored line comes from the
+/// warehouse, the incoming one from the staged rows.
+#[test]
+fn a_resent_export_with_the_same_name_and_time_is_settled_by_line() {
+    let t = tempfile::tempdir().unwrap();
+    let inbox = t.path().join("inbox");
+    let units = stage(&inbox, &["ingest/units_gbk.csv"]);
+    let wh = t.path().join("wh");
+    ingest_json(&wh, &units, 0, &[]);
+    let export = inbox.join("march.csv");
+    let send = |rows: &[&str]| {
+        let header = "event_id,unit_id,event_type,event_date,member_id,status\n";
+        std::fs::write(&export, format!("{header}{}\n", rows.join("\n"))).unwrap();
+        set_mtime(&export, 1_750_000_000);
+        ingest_json(&wh, std::slice::from_ref(&export), 0, &[])
+    };
+    send(&["E1,B1,activity_day,2026-03-10,M1,present", "E1,B1,activity_day,2026-03-10,M2,present"]);
+    // M2 moves up to line 2 (stored at 3: the stored row stays), M1 down to line 4 (stored at
+    // 2: the new row replaces it), M3 is new.
+    let s = send(&[
+        "E1,B1,activity_day,2026-03-10,M2,absent",
+        "E1,B1,activity_day,2026-03-10,M3,present",
+        "E1,B1,activity_day,2026-03-10,M1,leave",
+    ]);
+    let r = file_report(&s, "march.csv");
+    let got = (r["loaded"].as_u64(), r["superseded"].as_u64(), r["duplicates"].as_u64());
+    assert_eq!(got, (Some(2), Some(1), Some(1)));
+    assert_eq!(
+        query_csv(&wh, "SELECT member_id, status, source_line FROM attendance ORDER BY member_id"),
+        "member_id,status,source_line\nM1,leave,4\nM2,present,3\nM3,present,3\n"
+    );
+}
+
 #[test]
 fn names_never_reach_the_warehouse() {
     let t = tempfile::tempdir().unwrap();

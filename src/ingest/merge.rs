@@ -107,7 +107,16 @@ impl Spill {
 
     /// Split a file's validated frame by partition, in memory or on disk. The rows are put in
     /// natural-key order first, the order the merge writes a partition in.
-    pub fn stage(&self, kind: Kind, file: usize, source: Source, frame: DataFrame) -> Result<Staged> {
+    /// `in_key_order` is the validator's word that the rows are sorted already (see
+    /// `Validated::in_key_order`); without it they are checked, then sorted if need be.
+    pub fn stage(
+        &self,
+        kind: Kind,
+        file: usize,
+        source: Source,
+        frame: DataFrame,
+        in_key_order: bool,
+    ) -> Result<Staged> {
         let size = frame.estimated_size();
         // A large file goes to disk at once, in stored form: it is most likely a partition of
         // its own (a month's export), which the merge then moves in as it is. The budget keeps
@@ -118,7 +127,7 @@ impl Spill {
                 .used
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |u| (u + size <= self.budget).then_some(u + size))
                 .is_ok();
-        let (sorted, order) = sort_by_key(kind, frame)?;
+        let (sorted, order) = sort_by_key(kind, frame, in_key_order)?;
         let groups = partition_rows(kind, &sorted)?;
         let whole = groups.len() == 1;
         let mut pieces = Vec::with_capacity(groups.len());
@@ -155,11 +164,14 @@ impl Drop for Spill {
 
 /// A file's validated rows in natural-key order (stable: the file's order among equals, though
 /// a validated file has no repeated key), and the validated row behind each sorted row, or
-/// `None` when they were in order already (then nothing is sorted).
-fn sort_by_key(kind: Kind, frame: DataFrame) -> Result<(DataFrame, Option<Vec<IdxSize>>)> {
+/// `None` when they were in order already (then nothing is sorted). `known_sorted` skips the
+/// check when the validator has already seen the order.
+fn sort_by_key(kind: Kind, frame: DataFrame, known_sorted: bool) -> Result<(DataFrame, Option<Vec<IdxSize>>)> {
     // Exports usually come in key order already (by event, then member), and polars sorts
     // sorted rows at full price (the sort and the gather were a twelfth of ingest's time).
-    if in_key_order(kind, &frame)? {
+    // A file the validator saw out of order may still be sorted once its conflicting rows
+    // are gone, so that case is checked here.
+    if known_sorted || in_key_order(kind, &frame)? {
         return Ok((frame, None));
     }
     const ROW: &str = "__validated_row";
@@ -177,7 +189,7 @@ fn key_columns(kind: Kind, df: &DataFrame) -> Result<Vec<StringChunked>> {
 }
 
 /// Whether the rows are in natural-key order already (byte order, as polars sorts text).
-fn in_key_order(kind: Kind, frame: &DataFrame) -> Result<bool> {
+pub(crate) fn in_key_order(kind: Kind, frame: &DataFrame) -> Result<bool> {
     let cols = key_columns(kind, frame)?;
     let arrays: Vec<_> = cols.iter().map(|c| c.downcast_as_array()).collect();
     let key = |i: usize| arrays.iter().map(move |a| a.get(i));
@@ -583,7 +595,7 @@ mod tests {
         for (budget, on_disk) in [(size * LARGE_SHARE / 2, true), (size * LARGE_SHARE * 2, false)] {
             let spill = Spill::new(t.path(), "test", budget).unwrap();
             let source = Source { name: "a.csv", mtime_us: 1 };
-            let staged = spill.stage(Kind::Attendance, 0, source, frame()).unwrap();
+            let staged = spill.stage(Kind::Attendance, 0, source, frame(), false).unwrap();
             for piece in &staged.pieces {
                 assert_eq!(matches!(piece.data, PieceData::Spilled(_)), on_disk, "budget {budget}");
             }
@@ -596,7 +608,7 @@ mod tests {
         assert!(!in_key_order(Kind::Attendance, &df).unwrap());
         df = df.sort(["event_id", "member_id"], SortMultipleOptions::default()).unwrap();
         assert!(in_key_order(Kind::Attendance, &df).unwrap());
-        let (sorted, order) = sort_by_key(Kind::Attendance, df.clone()).unwrap();
+        let (sorted, order) = sort_by_key(Kind::Attendance, df.clone(), false).unwrap();
         assert!(order.is_none());
         assert!(sorted.equals_missing(&df));
         // Equal first parts are ordered by the next one.
@@ -611,7 +623,7 @@ mod tests {
         for budget in [usize::MAX, 0] {
             let spill = Spill::new(t.path(), "test", budget).unwrap();
             let source = Source { name: "a.csv", mtime_us: 1 };
-            let staged = spill.stage(Kind::Attendance, 0, source, frame()).unwrap();
+            let staged = spill.stage(Kind::Attendance, 0, source, frame(), false).unwrap();
             let parts: Vec<&str> = staged.pieces.iter().map(|p| p.partition.as_str()).collect();
             assert_eq!(parts.len(), 2, "{parts:?}");
             for piece in staged.pieces {

@@ -311,7 +311,7 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
             {
                 let frame = std::mem::take(&mut p.validated.frame);
                 let source = merge::Source { name: &inputs[i].name, mtime_us: inputs[i].mtime_us };
-                let staged = spill.stage(p.kind, i, source, frame);
+                let staged = spill.stage(p.kind, i, source, frame, p.validated.in_key_order);
                 stage = Some(staged.with_context(|| format!("staging {}", inputs[i].name))?);
             }
             progress.file_done(&inputs[i].name);

@@ -233,6 +233,11 @@ pub struct Validated {
     pub rows_read: u64,
     pub duplicates: u64,
     pub rejected: Vec<RejectedRow>,
+    /// Whether the rows of `frame` are in strictly increasing natural-key order (byte order,
+    /// as polars sorts text; key fields are required, so never null): staging then has
+    /// nothing to sort and nothing to check. `false` says only that the validator saw rows
+    /// out of order.
+    pub in_key_order: bool,
 }
 
 /// Positions in `kind.fields()` of the fields the row rules look at, found once per file.
@@ -628,7 +633,9 @@ impl<'a> Validator<'a> {
         }
         let mut rejected = self.rejected;
         rejected.sort_by_key(|r| r.line);
-        Ok(Validated { frame, keys, rows_read: self.rows_read, duplicates: self.duplicates, rejected })
+        // Removing conflicted rows keeps the order of the others.
+        let in_key_order = self.in_order;
+        Ok(Validated { frame, keys, rows_read: self.rows_read, duplicates: self.duplicates, rejected, in_key_order })
     }
 }
 
@@ -763,6 +770,13 @@ mod tests {
             assert_eq!(v.duplicates, dups, "case {case}");
             assert_eq!(v.rejected.iter().map(|r| r.line).collect::<Vec<_>>(), conflicts, "case {case}");
             assert_eq!(got, kept, "case {case}");
+            // The order staging trusts: sorted input says so, and the word is true of the frame.
+            if case % 3 == 0 {
+                assert!(v.in_key_order, "case {case}");
+            }
+            if v.in_key_order {
+                assert!(super::super::merge::in_key_order(Kind::Attendance, &v.frame).unwrap(), "case {case}");
+            }
         }
     }
 

@@ -10,7 +10,6 @@
 use rayon::prelude::*;
 
 use super::keytable::prefetch;
-use super::validate::fold;
 
 /// How far ahead of a scan a slot is prefetched.
 pub const AHEAD: usize = 16;
@@ -24,12 +23,12 @@ pub struct KeyFilter {
 
 impl KeyFilter {
     /// Count the incoming `keys` (every batch's, in any order).
-    pub fn count(keys: &[&[u128]]) -> KeyFilter {
+    pub fn count(keys: &[&[u64]]) -> KeyFilter {
         let rows: usize = keys.iter().map(|k| k.len()).sum();
         // At least 8 slots a key, and at least 2^24 slots (4 MB): a month's ingest into a long
         // history checks many stored keys against few incoming ones.
         let bits = (rows * 8).next_power_of_two().trailing_zeros().max(24);
-        let slot = move |key: u128| slot_of(bits, key);
+        let slot = move |key: u64| slot_of(bits, key);
         let mut counts = vec![0u8; 1 << (bits - 2)];
         // Two halves of the slots counted at once, each scanning all keys for its own.
         let (half, shift) = (counts.len() / 2, bits - 1);
@@ -58,7 +57,7 @@ impl KeyFilter {
         KeyFilter { bits, counts }
     }
 
-    fn slot(&self, key: u128) -> usize {
+    fn slot(&self, key: u64) -> usize {
         slot_of(self.bits, key)
     }
 
@@ -67,32 +66,32 @@ impl KeyFilter {
     }
 
     /// Whether an incoming key may equal `key`.
-    pub fn has_incoming(&self, key: u128) -> bool {
+    pub fn has_incoming(&self, key: u64) -> bool {
         self.get(self.slot(key)) > 0
     }
 
     /// Prefetch the slot of `key`, for a scan that will ask about it soon.
-    pub fn prefetch(&self, key: u128) {
+    pub fn prefetch(&self, key: u64) {
         prefetch(&self.counts[self.slot(key) >> 2]);
     }
 
     /// Note a stored key that may equal an incoming one: the incoming keys of its slot must
     /// be checked exactly.
-    pub fn mark_stored(&mut self, key: u128) {
+    pub fn mark_stored(&mut self, key: u64) {
         let s = self.slot(key);
         self.counts[s >> 2] |= 3 << ((s & 3) * 2);
     }
 
     /// Whether an incoming key may equal another incoming key or a stored one (see
     /// [`KeyFilter::mark_stored`]); when not, it is certainly unique.
-    pub fn may_repeat(&self, key: u128) -> bool {
+    pub fn may_repeat(&self, key: u64) -> bool {
         self.get(self.slot(key)) >= 2
     }
 }
 
-/// The slot of a key among 2^`bits`: the top bits of its folded hash.
-fn slot_of(bits: u32, key: u128) -> usize {
-    (fold(key) >> (64 - bits)) as usize
+/// The slot of a key among 2^`bits`: the top bits of its short hash.
+fn slot_of(bits: u32, key: u64) -> usize {
+    (key >> (64 - bits)) as usize
 }
 
 #[cfg(test)]
@@ -102,11 +101,11 @@ mod tests {
     #[test]
     fn every_repeated_or_stored_key_is_caught_and_few_others() {
         // Keys 0..n in two batches that share every tenth key.
-        let hash = |k: u64| xxhash_rust::xxh3::xxh3_128(&k.to_le_bytes());
-        let a: Vec<u128> = (0..50_000u64).map(hash).collect();
-        let b: Vec<u128> = (45_000..100_000u64).filter(|k| k % 10 == 0 || *k >= 50_000).map(hash).collect();
+        let hash = |k: u64| xxhash_rust::xxh3::xxh3_64(&k.to_le_bytes());
+        let a: Vec<u64> = (0..50_000u64).map(hash).collect();
+        let b: Vec<u64> = (45_000..100_000u64).filter(|k| k % 10 == 0 || *k >= 50_000).map(hash).collect();
         let mut f = KeyFilter::count(&[&a, &b]);
-        let stored: Vec<u128> = (200_000..200_100u64).chain([7, 60_001]).map(hash).collect();
+        let stored: Vec<u64> = (200_000..200_100u64).chain([7, 60_001]).map(hash).collect();
         for &k in &stored {
             if f.has_incoming(k) {
                 f.mark_stored(k);

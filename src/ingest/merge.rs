@@ -11,11 +11,14 @@
 //! columns, zstd, synced): when it turns out to be the whole of its partition, as a month's
 //! export usually is, the merge moves the file in instead of reading and writing it again.
 //!
-//! Keys are compared exactly only where they can meet: a two-bit count per hash slot
+//! Keys are compared exactly only where they can meet. A validated row keeps only a 64-bit
+//! hash of its key until the merge (8 bytes a row). A two-bit count per hash slot
 //! ([`super::keyfilter`]) of the incoming keys, marked by the stored keys that fall on one,
-//! leaves the exact tables only the keys sharing a slot with another.
+//! leaves only the keys sharing a slot with another; among those, the rows whose 64-bit hash
+//! another row or a stored key has are read back from their staged pieces, and their full
+//! keys decide.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -26,7 +29,7 @@ use rayon::prelude::*;
 
 use super::keyfilter;
 use super::schema::Kind;
-use super::validate::{fold, key_hash_with, stored_name};
+use super::validate::{fold, key_hash_with, short, stored_name};
 use crate::warehouse::{self, Built, Snapshot, Table, Txn};
 
 /// The validated rows of one file, with what orders it against other exports.
@@ -34,8 +37,8 @@ pub struct Batch {
     pub file: usize,
     pub mtime_us: i64,
     pub name: String,
-    /// Natural-key hash of each validated row.
-    pub keys: Vec<u128>,
+    /// The short hash of each validated row's natural key (see `validate::short`).
+    pub keys: Vec<u64>,
     pub staged: Staged,
 }
 
@@ -227,9 +230,9 @@ struct Incoming {
 /// The key space of the in-ingest deduplication is cut into 2^SHARD_BITS shards.
 const SHARD_BITS: u32 = 3;
 
-/// One shard of the deduplication: the (batch, row) of the latest export of each key so far
-/// (the key itself is read from the batch: 8 bytes per entry, not 32), and the (batch, row) of
-/// every earlier export it replaced.
+/// One shard of the search for shared short hashes: the (batch, row) of the last candidate with
+/// each short hash (the hash itself is read from the batch), and the (batch, row) of every
+/// candidate whose short hash another one has.
 type Shard = (hashbrown::HashTable<(u32, u32)>, Vec<(u32, u32)>);
 
 /// A stored row whose key comes in again: (stored row, batch, validated row).
@@ -290,29 +293,41 @@ fn partition_rows(kind: Kind, df: &DataFrame) -> Result<BTreeMap<String, Vec<Idx
     Ok(groups)
 }
 
-/// The source line of the `wanted` validated rows of each batch, read back from its pieces
-/// (a piece on disk: its `source_line` column only).
-fn incoming_lines(batches: &[Batch], wanted: &BTreeMap<usize, HashSet<usize>>) -> Result<HashMap<(usize, usize), i64>> {
-    let mut out = HashMap::new();
-    for (&bi, rows) in wanted {
-        for piece in &batches[bi].staged.pieces {
-            let read;
-            let df = match &piece.data {
-                PieceData::Memory(df) => df,
-                PieceData::Spilled(path) => {
-                    read = warehouse::read_parquet_columns_serial(path, &["source_line"])?;
-                    &read
-                }
-            };
-            for (at, line) in df.column("source_line")?.i64()?.iter().enumerate() {
-                let row = piece.rows.as_ref().map_or(at, |r| r[at] as usize);
-                if rows.contains(&row) {
-                    out.insert((bi, row), line.unwrap_or(0));
-                }
+/// A value for every validated row of a batch, read back from its staged pieces (a piece on
+/// disk: `columns` only). The merge keeps only short key hashes per row; the few rows it must
+/// look at more closely are read back here, one batch at a time.
+fn read_back<T: Copy + Default>(
+    batch: &Batch,
+    columns: &[&str],
+    values: impl Fn(&DataFrame) -> Result<Vec<T>>,
+) -> Result<Vec<T>> {
+    let mut out = vec![T::default(); batch.keys.len()];
+    for piece in &batch.staged.pieces {
+        let read;
+        let df = match &piece.data {
+            PieceData::Memory(df) => df,
+            PieceData::Spilled(path) => {
+                read = warehouse::read_parquet_columns_serial(path, columns)?;
+                &read
             }
+        };
+        for (at, v) in values(df)?.into_iter().enumerate() {
+            out[piece.rows.as_ref().map_or(at, |r| r[at] as usize)] = v;
         }
     }
     Ok(out)
+}
+
+/// For each batch in `which`, [`read_back`] on the worker threads.
+fn read_back_all<T: Copy + Default + Send>(
+    batches: &[Batch],
+    which: impl Iterator<Item = usize>,
+    columns: &[&str],
+    values: impl Fn(&DataFrame) -> Result<Vec<T>> + Sync,
+) -> Result<HashMap<usize, Vec<T>>> {
+    let which: Vec<usize> = which.collect();
+    let read = crate::workers::map(which.clone(), |bi| read_back(&batches[bi], columns, &values));
+    which.into_iter().zip(read).map(|(bi, r)| Ok((bi, r?))).collect()
 }
 
 /// Merge `batches` of `kind` into the transaction; returns figures per input file.
@@ -322,6 +337,19 @@ pub fn merge_kind(
     ingest_id: &str,
     base: &Snapshot,
     txn: &mut Txn,
+) -> Result<HashMap<usize, MergeCounts>> {
+    merge_kind_with(kind, batches, ingest_id, base, txn, short)
+}
+
+/// [`merge_kind`] for batches whose keys were shortened by `short` (tests shorten them to a
+/// few values, so that the full keys decide every case).
+fn merge_kind_with(
+    kind: Kind,
+    batches: Vec<Batch>,
+    ingest_id: &str,
+    base: &Snapshot,
+    txn: &mut Txn,
+    short: fn(u128) -> u64,
 ) -> Result<HashMap<usize, MergeCounts>> {
     let table = Table::of_kind(kind);
     let mut counts: HashMap<usize, MergeCounts> = HashMap::new();
@@ -337,22 +365,22 @@ pub fn merge_kind(
     // columns only. This reads every stored partition's keys, so it is the part of an ingest
     // that grows with the history.
     let rows: usize = batches.iter().map(|b| b.keys.len()).sum();
-    let all_keys: Vec<&[u128]> = batches.iter().map(|b| b.keys.as_slice()).collect();
+    let all_keys: Vec<&[u64]> = batches.iter().map(|b| b.keys.as_slice()).collect();
     let mut filter = keyfilter::KeyFilter::count(&all_keys);
     step("filter counted");
     let key_cols: Vec<&str> = kind.natural_key().to_vec();
     let stored = if rows > 0 { base.files(table)? } else { Vec::new() };
-    // The stored rows whose key may be an incoming one: (row, key), about one in twenty by
-    // chance when nothing matches. Plain threads, not rayon: reading Parquet calls polars (see
-    // `workers`).
+    // The stored rows whose key may be an incoming one: (row, full key hash), about one in
+    // twenty by chance when nothing matches. Plain threads, not rayon: reading Parquet calls
+    // polars (see `workers`).
     let stored_hits: Vec<(Vec<u32>, Vec<u128>)> = crate::workers::map(stored.iter().collect(), |file| {
         let keys = frame_keys(kind, &warehouse::read_parquet_columns_serial(file, &key_cols)?)?;
         let mut hits = (Vec::new(), Vec::new());
         for (i, &key) in keys.iter().enumerate() {
             if let Some(ahead) = keys.get(i + keyfilter::AHEAD) {
-                filter.prefetch(*ahead);
+                filter.prefetch(short(*ahead));
             }
-            if filter.has_incoming(key) {
+            if filter.has_incoming(short(key)) {
                 hits.0.push(i as u32);
                 hits.1.push(key);
             }
@@ -363,7 +391,7 @@ pub fn merge_kind(
     .collect::<Result<_>>()?;
     step("stored keys read");
     for &key in stored_hits.iter().flat_map(|(_, keys)| keys) {
-        filter.mark_stored(key);
+        filter.mark_stored(short(key));
     }
     // The rows that may repeat, by batch.
     let candidates: Vec<Vec<u32>> = batches
@@ -384,27 +412,31 @@ pub fn merge_kind(
     drop(filter);
     step("candidates found");
 
-    // 2. Within this ingest: the latest export of a key wins, among the rows that may repeat.
-    // The key space is cut into shards worked on in parallel; every shard sees the files in
-    // export order.
+    // 2. The candidates whose short hash is another candidate's or a stored key's: only these
+    // have their full keys read back and compared. The short hashes are cut into shards worked
+    // on in parallel.
     let candidate_rows: usize = candidates.iter().map(Vec::len).sum();
-    let shard_of = |key: u128| (key >> (128 - SHARD_BITS)) as usize;
+    let shard_of = |h: u64| (h >> (64 - SHARD_BITS)) as usize;
+    // hashbrown takes a bucket from the low bits and a tag from the top ones, where all of a
+    // shard's hashes agree.
+    let bucket = |h: u64| h.rotate_left(32);
+    let short_at = |&(b, r): &(u32, u32)| batches[b as usize].keys[r as usize];
     let shards: Vec<Shard> = (0..1usize << SHARD_BITS)
         .into_par_iter()
         .map(|s| {
             let mut map = hashbrown::HashTable::with_capacity((candidate_rows >> SHARD_BITS) * 9 / 8 + 16);
-            let key_at = |&(b, r): &(u32, u32)| batches[b as usize].keys[r as usize];
-            let mut losers = Vec::new();
-            for &bi in &order {
-                for &row in &candidates[bi] {
-                    let key = batches[bi].keys[row as usize];
-                    if shard_of(key) != s {
+            let mut suspects = Vec::new();
+            for (bi, rows) in candidates.iter().enumerate() {
+                for &row in rows {
+                    let h = batches[bi].keys[row as usize];
+                    if shard_of(h) != s {
                         continue;
                     }
                     let at = (bi as u32, row);
-                    match map.entry(fold(key), |e| key_at(e) == key, |e| fold(key_at(e))) {
+                    match map.entry(bucket(h), |e| short_at(e) == h, |e| bucket(short_at(e))) {
                         hashbrown::hash_table::Entry::Occupied(mut o) => {
-                            losers.push(std::mem::replace(o.get_mut(), at))
+                            suspects.push(std::mem::replace(o.get_mut(), at));
+                            suspects.push(at);
                         }
                         hashbrown::hash_table::Entry::Vacant(v) => {
                             v.insert(at);
@@ -412,20 +444,54 @@ pub fn merge_kind(
                     }
                 }
             }
-            (map, losers)
+            (map, suspects)
         })
         .collect();
     drop(candidates);
-    let mut keep: Vec<Vec<bool>> = batches.iter().map(|b| vec![true; b.keys.len()]).collect();
-    for (_, losers) in &shards {
-        for &(pb, pr) in losers {
-            keep[pb as usize][pr as usize] = false;
-            counts.entry(batches[pb as usize].file).or_default().duplicates += 1;
+    let mut suspects: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
+    for &(b, r) in shards.iter().flat_map(|(_, s)| s) {
+        suspects.entry(b as usize).or_default().push(r);
+    }
+    for &key in stored_hits.iter().flat_map(|(_, keys)| keys) {
+        let h = short(key);
+        if let Some(&(b, r)) = shards[shard_of(h)].0.find(bucket(h), |e| short_at(e) == h) {
+            suspects.entry(b as usize).or_default().push(r);
         }
     }
+    drop(shards);
+    for rows in suspects.values_mut() {
+        rows.sort_unstable();
+        rows.dedup();
+    }
+    step("suspects found");
+
+    // 3. Within this ingest: the latest export of a key wins. The suspects' full keys come
+    // from their staged pieces, and files are taken in export order.
+    let full = read_back_all(&batches, suspects.keys().copied(), &key_cols, |df| frame_keys(kind, df))?;
+    let mut latest: hashbrown::HashTable<(u128, u32, u32)> =
+        hashbrown::HashTable::with_capacity(suspects.values().map(Vec::len).sum());
+    let mut keep: Vec<Vec<bool>> = batches.iter().map(|b| vec![true; b.keys.len()]).collect();
+    for &bi in &order {
+        let Some(rows) = suspects.get(&bi) else { continue };
+        for &row in rows {
+            let key = full[&bi][row as usize];
+            let at = (key, bi as u32, row);
+            match latest.entry(fold(key), |e| e.0 == key, |e| fold(e.0)) {
+                hashbrown::hash_table::Entry::Occupied(mut o) => {
+                    let (_, pb, pr) = std::mem::replace(o.get_mut(), at);
+                    keep[pb as usize][pr as usize] = false;
+                    counts.entry(batches[pb as usize].file).or_default().duplicates += 1;
+                }
+                hashbrown::hash_table::Entry::Vacant(v) => {
+                    v.insert(at);
+                }
+            }
+        }
+    }
+    drop(full);
     step("dedup within the ingest");
 
-    // 3. Against the stored rows that may match: the exact match in the shards, then the
+    // 4. Against the stored rows that may match: the exact match among the suspects, then the
     // provenance columns of a stored file only when one of its keys comes in again, and the
     // matches settled in file order.
     let provenance = ["source_mtime", "source_file", "source_line"];
@@ -436,20 +502,17 @@ pub fn merge_kind(
             rows.into_iter()
                 .zip(keys)
                 .filter_map(|(i, key)| {
-                    let i = i as usize;
-                    let find = |&(b, r): &(u32, u32)| batches[b as usize].keys[r as usize] == key;
-                    let &(bi, row) = shards[shard_of(key)].0.find(fold(key), find)?;
-                    Some((i, bi as usize, row as usize))
+                    let &(_, bi, row) = latest.find(fold(key), |e| e.0 == key)?;
+                    Some((i as usize, bi as usize, row as usize))
                 })
                 .collect()
         })
         .collect();
+    drop(latest);
     let with_matches: Vec<(&PathBuf, Vec<Match>)> = stored.iter().zip(found).filter(|(_, f)| !f.is_empty()).collect();
-    let mut wanted: BTreeMap<usize, HashSet<usize>> = BTreeMap::new();
-    for &(_, bi, row) in with_matches.iter().flat_map(|(_, found)| found) {
-        wanted.entry(bi).or_default().insert(row);
-    }
-    let lines = incoming_lines(&batches, &wanted)?;
+    let with_lines: BTreeSet<usize> = with_matches.iter().flat_map(|(_, found)| found).map(|m| m.1).collect();
+    let line_col = |df: &DataFrame| Ok(df.column("source_line")?.i64()?.iter().map(|l| l.unwrap_or(0)).collect());
+    let lines = read_back_all(&batches, with_lines.into_iter(), &["source_line"], line_col)?;
     let matches: Vec<Vec<(usize, usize, usize, bool)>> =
         crate::workers::map(with_matches.iter().collect(), |(file, found)| {
             let df = warehouse::read_parquet_columns_serial(file, &provenance)?;
@@ -461,7 +524,7 @@ pub fn merge_kind(
             for &(i, bi, row) in found {
                 let b = &batches[bi];
                 let stored = (mtime.get(i).unwrap_or(0), name.get(i).unwrap_or(""), line.get(i).unwrap_or(0));
-                let incoming = (b.mtime_us, b.name.as_str(), lines[&(bi, row)]);
+                let incoming = (b.mtime_us, b.name.as_str(), lines[&bi][row]);
                 out.push((i, bi, row, stored > incoming));
             }
             Ok(out)
@@ -484,10 +547,9 @@ pub fn merge_kind(
             }
         }
     }
-    drop(shards);
     step("dedup against the warehouse");
 
-    // 3. The incoming rows that stay, by partition.
+    // 5. The incoming rows that stay, by partition.
     let cols = stored_columns(kind);
     let mut touched: BTreeMap<String, Vec<Incoming>> = BTreeMap::new();
     for (bi, b) in batches.into_iter().enumerate() {
@@ -515,7 +577,7 @@ pub fn merge_kind(
     }
     step("split by partition");
 
-    // 4. Rewrite every partition that gains rows or loses superseded ones, several at once.
+    // 6. Rewrite every partition that gains rows or loses superseded ones, several at once.
     let key_sort: Vec<&str> = kind.natural_key().to_vec();
     txn.replace_partitions(table, touched.into_iter().collect(), |part, mut incoming| {
         let stored = base.partition_files(table, part)?;
@@ -586,6 +648,126 @@ mod tests {
     fn keys(df: &DataFrame) -> Vec<(String, String)> {
         let (e, m) = (df.column("event_id").unwrap().str().unwrap(), df.column("member_id").unwrap().str().unwrap());
         e.iter().zip(m.iter()).map(|(a, b)| (a.unwrap().to_string(), b.unwrap().to_string())).collect()
+    }
+
+    /// An attendance row: event, member, day, status.
+    type Row<'a> = (&'a str, &'a str, i32, &'a str);
+
+    /// Attendance rows as a validated frame, lines from 2.
+    fn validated(rows: &[Row]) -> DataFrame {
+        let n = rows.len();
+        let text = |name: &str, v: Vec<&str>| Column::new(name.into(), v);
+        let cols = vec![
+            text("event_id", rows.iter().map(|r| r.0).collect()),
+            text("unit_id", vec!["B1"; n]),
+            text("event_type", vec!["activity_day"; n]),
+            Column::new("event_date".into(), rows.iter().map(|r| r.2).collect::<Vec<_>>())
+                .cast(&DataType::Date)
+                .unwrap(),
+            text("member_id", rows.iter().map(|r| r.1).collect()),
+            text("status", rows.iter().map(|r| r.3).collect()),
+            Column::full_null("member_name_hash".into(), n, &DataType::String),
+            Column::new("source_line".into(), (2..n as i64 + 2).collect::<Vec<_>>()),
+        ];
+        DataFrame::new(n, cols).unwrap()
+    }
+
+    /// Merge files of (name, mtime, rows) into the warehouse at `root` with the short hash
+    /// `short`; the per-file figures (loaded, duplicates, superseded) in file order.
+    fn merge_files(
+        root: &Path,
+        files: &[(&str, i64, Vec<Row>)],
+        short: fn(u128) -> u64,
+        budget: usize,
+    ) -> Vec<(u64, u64, u64)> {
+        let wh = crate::warehouse::Warehouse::open_or_create(root).unwrap();
+        let lock = wh.lock("test").unwrap();
+        let base = wh.snapshot().unwrap();
+        let spill = Spill::new(root, "test", budget).unwrap();
+        let batches = files
+            .iter()
+            .enumerate()
+            .map(|(file, (name, mtime_us, rows))| {
+                let frame = validated(rows);
+                let keys = frame_keys(Kind::Attendance, &frame).unwrap().into_iter().map(short).collect();
+                let source = Source { name, mtime_us: *mtime_us };
+                let staged = spill.stage(Kind::Attendance, file, source, frame, false).unwrap();
+                Batch { file, mtime_us: *mtime_us, name: name.to_string(), keys, staged }
+            })
+            .collect();
+        let mut txn = wh.begin(&lock).unwrap();
+        let counts = merge_kind_with(Kind::Attendance, batches, "test", &base, &mut txn, short).unwrap();
+        txn.commit().unwrap();
+        (0..files.len()).map(|f| counts.get(&f).map_or((0, 0, 0), |c| (c.loaded, c.duplicates, c.superseded))).collect()
+    }
+
+    /// Every stored attendance row as (event, member, status, file, line), in file order.
+    fn stored_rows(root: &Path) -> Vec<(String, String, String, String, i64)> {
+        let snap = crate::warehouse::Warehouse::open(root).unwrap().snapshot().unwrap();
+        let mut out = Vec::new();
+        for f in snap.files(Table::Attendance).unwrap() {
+            let df = warehouse::read_parquet(&f).unwrap();
+            let s = |c: &str| df.column(c).unwrap().str().unwrap().clone();
+            let (e, m, st, file) = (s("event_id"), s("member_id"), s("status"), s("source_file"));
+            let line = df.column("source_line").unwrap().i64().unwrap().clone();
+            for i in 0..df.height() {
+                let t = |c: &StringChunked| c.get(i).unwrap().to_string();
+                out.push((t(&e), t(&m), t(&st), t(&file), line.get(i).unwrap()));
+            }
+        }
+        out
+    }
+
+    /// The merge keeps 8 bytes of a key per row, so two keys may share a short hash. With short
+    /// hashes cut to four values, every key shares one with many others: the full keys must
+    /// still decide, and the warehouse and the figures must be what the real hash gives.
+    #[test]
+    fn keys_that_share_a_short_hash_are_told_apart_by_their_full_keys() {
+        let (oct, nov) = (20_000, 20_040);
+        let first = vec![
+            (
+                "a.csv",
+                10,
+                vec![("E1", "M1", oct, "present"), ("E1", "M2", oct, "present"), ("E2", "M1", nov, "present")],
+            ),
+            ("b.csv", 20, vec![("E3", "M1", oct, "present"), ("E1", "M2", oct, "leave")]),
+        ];
+        let second = vec![
+            // An earlier export than the stored one for E1/M2, a later one for E2/M1.
+            ("c.csv", 15, vec![("E1", "M2", oct, "absent"), ("E2", "M1", nov, "leave"), ("E4", "M9", nov, "present")]),
+            // A later export of E4/M9 and E3/M1, an earlier one of E1/M1.
+            ("d.csv", 30, vec![("E4", "M9", nov, "absent"), ("E3", "M1", oct, "absent"), ("E1", "M1", oct, "late")]),
+            ("e.csv", 5, vec![("E1", "M1", oct, "leave"), ("E5", "M5", oct, "present")]),
+        ];
+        let collide: fn(u128) -> u64 = |k| short(k) & (3 << 62);
+        let mut results = Vec::new();
+        for (hash, budget) in [(short as fn(u128) -> u64, usize::MAX), (collide, usize::MAX), (collide, 0)] {
+            let t = tempfile::tempdir().unwrap();
+            let figures = (merge_files(t.path(), &first, hash, budget), merge_files(t.path(), &second, hash, budget));
+            results.push((figures, stored_rows(t.path())));
+        }
+        let ((one, two), rows) = &results[0];
+        // b.csv's E1/M2 replaces a.csv's; then c.csv's is older than it, d.csv's E1/M1 is
+        // newer than a.csv's, and e.csv's is older than both.
+        assert_eq!(one, &vec![(2, 1, 0), (2, 0, 0)]);
+        assert_eq!(two, &vec![(1, 2, 1), (3, 0, 2), (1, 1, 0)]);
+        let status: Vec<(&str, &str, &str)> = rows.iter().map(|r| (r.0.as_str(), r.1.as_str(), r.2.as_str())).collect();
+        let mut sorted = status.clone();
+        sorted.sort();
+        assert_eq!(
+            sorted,
+            vec![
+                ("E1", "M1", "late"),
+                ("E1", "M2", "leave"),
+                ("E2", "M1", "leave"),
+                ("E3", "M1", "absent"),
+                ("E4", "M9", "absent"),
+                ("E5", "M5", "present")
+            ]
+        );
+        for other in &results[1..] {
+            assert_eq!(other, &results[0]);
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Finding input files under the paths given, hashing each one, and reading its bytes again
-//! (checked against the hash) when it is parsed. Bytes are not kept between the two: an
-//! ingest of many files holds only the files being parsed.
+//! Finding input files under the paths given, noting each one's size and time, hashing it
+//! (up front, or while it is parsed), and reading its bytes for the parse. Bytes are not kept
+//! between reads: an ingest of many files holds only the files being parsed.
 
 use std::path::{Path, PathBuf};
 
@@ -17,8 +17,9 @@ pub struct InputFile {
     pub name: String,
     pub format: Format,
     pub size: u64,
-    /// BLAKE3 of the bytes, hex.
-    pub hash: String,
+    /// BLAKE3 of the bytes, hex, once taken: up front by [`InputFile::hash_now`], or by the
+    /// read that parses the file ([`InputFile::reader`], [`InputFile::contents`]).
+    pub hash: Option<String>,
     /// Modification time, microseconds since the Unix epoch: the export's time.
     pub mtime_us: i64,
 }
@@ -62,36 +63,52 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Hash a file and note its size and modification time.
-pub fn load(path: &Path) -> Result<InputFile> {
+/// Note a file's size and modification time; its hash is taken later (see [`InputFile::hash`]).
+pub fn stat(path: &Path) -> Result<InputFile> {
     let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     let mtime_us = meta
         .modified()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_micros() as i64);
-    let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut hasher = blake3::Hasher::new();
-    hasher.update_reader(file).with_context(|| format!("reading {}", path.display()))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let format = Format::of(path).unwrap_or(Format::Csv);
-    let hash = hasher.finalize().to_hex().to_string();
-    Ok(InputFile { path: path.to_path_buf(), name, format, size: hasher.count(), hash, mtime_us })
+    Ok(InputFile { path: path.to_path_buf(), name, format, size: meta.len(), hash: None, mtime_us })
 }
 
+/// A file's size, time and hash.
+pub fn load(path: &Path) -> Result<InputFile> {
+    let mut f = stat(path)?;
+    f.hash_now().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(f)
+}
+
+/// The message for bytes that are not the ones hashed before.
+const CHANGED: &str = "the file changed while it was being ingested; run the ingest again";
+
 impl InputFile {
-    /// The file's bytes, read again and checked against the hash taken by [`load`]: the
-    /// ledger must describe exactly the bytes that were loaded.
-    pub fn contents(&self) -> Result<Vec<u8>, String> {
+    /// Hash the file now, reading it through once.
+    pub fn hash_now(&mut self) -> Result<(), String> {
+        let file = std::fs::File::open(&self.path).map_err(|e| format!("cannot read the file: {e}"))?;
+        let mut hasher = blake3::Hasher::new();
+        hasher.update_reader(file).map_err(|e| format!("cannot read the file: {e}"))?;
+        self.hash = Some(hasher.finalize().to_hex().to_string());
+        Ok(())
+    }
+
+    /// The file's bytes and their hash, checked against the hash taken before if there is one:
+    /// the ledger must describe exactly the bytes that were loaded.
+    pub fn contents(&self) -> Result<(Vec<u8>, String), String> {
         let bytes = std::fs::read(&self.path).map_err(|e| format!("cannot read the file again: {e}"))?;
-        if blake3::hash(&bytes).to_hex().as_str() != self.hash {
-            return Err("the file changed while it was being ingested; run the ingest again".into());
+        let hash = blake3::hash(&bytes).to_hex().to_string();
+        if self.hash.as_ref().is_some_and(|h| *h != hash) {
+            return Err(CHANGED.into());
         }
-        Ok(bytes)
+        Ok((bytes, hash))
     }
 
     /// The file's bytes as a stream, hashed as they are read; [`CheckedReader::verify`] at the
-    /// end checks them against the hash taken by [`load`], as [`InputFile::contents`] does.
+    /// end gives the hash, checked as [`InputFile::contents`] checks it.
     pub fn reader(&self) -> Result<CheckedReader, String> {
         let file = std::fs::File::open(&self.path).map_err(|e| format!("cannot read the file again: {e}"))?;
         Ok(CheckedReader { file, hasher: blake3::Hasher::new(), expected: self.hash.clone() })
@@ -112,7 +129,7 @@ impl InputFile {
 pub struct CheckedReader {
     file: std::fs::File,
     hasher: blake3::Hasher,
-    expected: String,
+    expected: Option<String>,
 }
 
 impl std::io::Read for CheckedReader {
@@ -124,12 +141,14 @@ impl std::io::Read for CheckedReader {
 }
 
 impl CheckedReader {
-    /// After the whole file was read: whether it is still the file that was hashed.
-    pub fn verify(self) -> Result<(), String> {
-        if self.hasher.finalize().to_hex().as_str() != self.expected {
-            return Err("the file changed while it was being ingested; run the ingest again".into());
+    /// After the whole file was read: its hash, if it is still the file hashed before (when
+    /// it was).
+    pub fn verify(self) -> Result<String, String> {
+        let hash = self.hasher.finalize().to_hex().to_string();
+        if self.expected.as_ref().is_some_and(|h| *h != hash) {
+            return Err(CHANGED.into());
         }
-        Ok(())
+        Ok(hash)
     }
 }
 
@@ -160,17 +179,24 @@ mod tests {
         let p = d.path().join("a.csv");
         std::fs::write(&p, "a,b\n1,2\n").unwrap();
         let f = load(&p).unwrap();
+        let hash = f.hash.clone().unwrap();
         assert_eq!(f.size, 8);
-        assert_eq!(f.contents().unwrap(), b"a,b\n1,2\n");
+        assert_eq!(f.contents().unwrap(), (b"a,b\n1,2\n".to_vec(), hash.clone()));
         assert_eq!(f.head(3).unwrap(), b"a,b");
-        std::fs::write(&p, "a,b\n1,3\n").unwrap();
-        assert!(f.contents().unwrap_err().contains("changed while"));
         let read_all = |f: &InputFile| {
             let mut r = f.reader().unwrap();
             std::io::Read::read_to_end(&mut r, &mut Vec::new()).unwrap();
             r.verify()
         };
+        // Not hashed before: the read gives the hash.
+        let unhashed = stat(&p).unwrap();
+        assert_eq!(unhashed.hash, None);
+        assert_eq!(read_all(&unhashed).unwrap(), hash);
+        assert_eq!(unhashed.contents().unwrap().1, hash);
+        std::fs::write(&p, "a,b\n1,3\n").unwrap();
+        assert!(f.contents().unwrap_err().contains("changed while"));
         assert!(read_all(&f).unwrap_err().contains("changed while"));
         assert!(read_all(&load(&p).unwrap()).is_ok());
+        assert_ne!(read_all(&stat(&p).unwrap()).unwrap(), hash);
     }
 }

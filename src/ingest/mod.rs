@@ -2,9 +2,11 @@
 //! every refused row in quarantine and every row accounted for:
 //! rows read = rows loaded + rows quarantined + duplicates dropped, per file and in total.
 //!
-//! Order of work: find and hash the files (already-ingested content is skipped, by hash);
-//! detect each file's kind from its header; validate units first and check the tree; validate
-//! the other kinds against the final units, in parallel; merge into one new snapshot; write the
+//! Order of work: find the files; hash those the ledger may know (the same name, size and
+//! time) and skip content already ingested; detect each file's kind from its header; validate
+//! units first and check the tree; validate the other kinds against the final units, in
+//! parallel, hashing each file as it is read (content found known then is dropped, so a file
+//! is known by its bytes whatever its name); merge into one new snapshot; write the
 //! clerk-facing CSVs. A file that cannot be read at all fails the whole ingest, and nothing is
 //! written. This module reports through its return value and a progress callback; it never
 //! prints.
@@ -26,7 +28,7 @@ pub mod values;
 pub use decode::EncodingChoice;
 pub use schema::Kind;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -117,7 +119,7 @@ impl FileReport {
         FileReport {
             file: f.name.clone(),
             path: f.path.clone(),
-            blake3: f.hash.clone(),
+            blake3: f.hash.clone().unwrap_or_default(),
             kind: None,
             encoding: None,
             status: FileStatus::Loaded,
@@ -180,29 +182,78 @@ impl IngestReport {
     }
 }
 
-/// A new ingest id: UTC time to the millisecond plus a digest of the inputs.
+/// A new ingest id: UTC time to the millisecond plus a digest of the inputs' names, sizes and
+/// times (their contents are hashed only as they are parsed).
 fn new_ingest_id(inputs: &[InputFile]) -> String {
     let mut h = blake3::Hasher::new();
     for f in inputs {
-        h.update(f.hash.as_bytes());
+        h.update(f.name.as_bytes());
+        h.update(&[0]);
+        h.update(&f.size.to_le_bytes());
+        h.update(&f.mtime_us.to_le_bytes());
     }
     let now = chrono::Utc::now();
     format!("{}-{}", now.format("%Y%m%dT%H%M%S%3fZ"), &h.finalize().to_hex()[..6])
 }
 
-/// Hashes of the files already in the warehouse's ledger.
-fn ledger_hashes(snapshot: &warehouse::Snapshot) -> Result<HashMap<String, String>> {
-    let mut out = HashMap::new();
-    for f in snapshot.files(Table::Ingests)? {
-        let df = warehouse::read_parquet_columns(&f, &["blake3", "ingest_id"])?;
-        let (h, id) = (df.column("blake3")?.str()?, df.column("ingest_id")?.str()?);
-        for (h, id) in h.iter().zip(id.iter()) {
-            if let (Some(h), Some(id)) = (h, id) {
-                out.insert(h.to_string(), id.to_string());
+/// What the warehouse's ledger knows of the files loaded before.
+struct Ledger {
+    /// Each content hash, with the ingest that loaded it.
+    hashes: HashMap<String, String>,
+    /// Each file's name, size and time.
+    files: HashSet<(String, u64, i64)>,
+}
+
+impl Ledger {
+    fn read(snapshot: &warehouse::Snapshot) -> Result<Ledger> {
+        let mut ledger = Ledger { hashes: HashMap::new(), files: HashSet::new() };
+        let cols = ["blake3", "ingest_id", "source_file", "bytes", "source_mtime"];
+        for f in snapshot.files(Table::Ingests)? {
+            let df = warehouse::read_parquet_columns(&f, &cols)?;
+            let (h, id, name) =
+                (df.column("blake3")?.str()?, df.column("ingest_id")?.str()?, df.column("source_file")?.str()?);
+            let (bytes, mtime) = (df.column("bytes")?.i64()?, df.column("source_mtime")?.cast(&DataType::Int64)?);
+            for (i, (h, id)) in h.iter().zip(id.iter()).enumerate() {
+                if let (Some(h), Some(id)) = (h, id) {
+                    ledger.hashes.insert(h.to_string(), id.to_string());
+                }
+                let (name, size, mtime) =
+                    (name.get(i).unwrap_or(""), bytes.get(i).unwrap_or(-1), mtime.i64()?.get(i).unwrap_or(0));
+                ledger.files.insert((name.to_string(), size as u64, mtime));
             }
         }
+        Ok(ledger)
     }
-    Ok(out)
+
+    /// Whether the ledger lists a file of this name, size and time: its content is most likely
+    /// loaded already, so it is hashed before anything else is read.
+    fn may_know(&self, f: &InputFile) -> bool {
+        self.files.contains(&(f.name.clone(), f.size, f.mtime_us))
+    }
+}
+
+/// Whether file `i`, whose content hashes to `hash`, is new to the warehouse and to this call;
+/// files are settled in input order, so the first of two equal files is the one loaded. When
+/// it is not new, its report becomes a skipped file's.
+fn settle(
+    input: &InputFile,
+    hash: &str,
+    ledger: &Ledger,
+    seen: &mut HashMap<String, String>,
+    report: &mut FileReport,
+) -> bool {
+    let by = match (ledger.hashes.get(hash), seen.get(hash)) {
+        (Some(by), _) => format!("ingest {by}"),
+        (None, Some(by)) => format!("{by} in this call"),
+        (None, None) => {
+            seen.insert(hash.to_string(), input.name.clone());
+            report.blake3 = hash.to_string();
+            return true;
+        }
+    };
+    *report =
+        FileReport { blake3: hash.to_string(), status: FileStatus::AlreadyIngested { by }, ..FileReport::new(input) };
+    false
 }
 
 /// Ingest `paths` (files or folders) into the warehouse at `root`.
@@ -217,7 +268,7 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
     let wh = Warehouse::open_or_create(root)?;
     let lock = wh.lock("ingest")?;
     let base = wh.snapshot()?;
-    let ledger = ledger_hashes(&base)?;
+    let ledger = Ledger::read(&base)?;
     progress.start(list.len() as u64);
 
     let clock = std::time::Instant::now();
@@ -230,34 +281,38 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
         let peak = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or("").trim_start_matches("VmHWM:").trim();
         tracing::debug!(phase = name, ms = clock.elapsed().as_millis() as u64, peak, "ingest phase done")
     };
-    let inputs: Vec<InputFile> = list.par_iter().map(|p| files::load(p)).collect::<Result<_>>()?;
+    // Sizes and times first. A file the ledger may know (the same name, size and time) and a
+    // workbook are hashed now; any other file is hashed by the read that parses it, so that a
+    // new export is read once, not twice (hashing every file up front was a pass over all the
+    // bytes before the first row was parsed).
+    let mut inputs: Vec<InputFile> = list.par_iter().map(|p| files::stat(p)).collect::<Result<_>>()?;
+    let hash_now = |f: &mut InputFile| f.hash_now().map_err(|e| anyhow::anyhow!("{}: {e}", f.path.display()));
+    inputs.par_iter_mut().filter(|f| f.format == read::Format::Xlsx || ledger.may_know(f)).try_for_each(hash_now)?;
     phase("read and hash");
     let ingest_id = new_ingest_id(&inputs);
     let now_us = chrono::Utc::now().timestamp_micros();
     let mut reports: Vec<FileReport> = inputs.iter().map(FileReport::new).collect();
 
-    // Content already in the warehouse, or twice in this call, is skipped.
+    // Content already in the warehouse is skipped now when its hash is known; the rest is
+    // settled once hashed (see `settle`), which also finds content twice in this call.
     let mut fresh: Vec<usize> = Vec::new();
-    let mut seen: HashMap<&str, &str> = HashMap::new();
     for (i, f) in inputs.iter().enumerate() {
-        if let Some(by) = ledger.get(&f.hash) {
-            reports[i].status = FileStatus::AlreadyIngested { by: format!("ingest {by}") };
-        } else if let Some(by) = seen.get(f.hash.as_str()) {
-            reports[i].status = FileStatus::AlreadyIngested { by: format!("{by} in this call") };
-        } else {
-            seen.insert(&f.hash, &f.name);
-            fresh.push(i);
+        match f.hash.as_ref().and_then(|h| ledger.hashes.get(h)) {
+            Some(by) => reports[i].status = FileStatus::AlreadyIngested { by: format!("ingest {by}") },
+            None => fresh.push(i),
         }
     }
     for i in (0..inputs.len()).filter(|i| !fresh.contains(i)) {
         progress.file_done(&inputs[i].name);
     }
+    let mut seen: HashMap<String, String> = HashMap::new();
 
     // Kinds first: units are validated before the rows that refer to them.
     let kinds: Vec<(usize, Result<Kind, FileError>)> =
         fresh.par_iter().map(|&i| (i, parse::detect_kind(&inputs[i], &opts.parse))).collect();
     let mut unit_files = Vec::new();
     let mut other_files = Vec::new();
+    let mut unknown = Vec::new();
     for (i, k) in kinds {
         match k {
             Ok(Kind::Units) => unit_files.push(i),
@@ -265,7 +320,26 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
                 reports[i].kind = Some(k);
                 other_files.push(i);
             }
-            Err(e) => reports[i].status = FileStatus::Failed { line: e.line, message: e.message },
+            Err(e) => {
+                reports[i].status = FileStatus::Failed { line: e.line, message: e.message };
+                unknown.push(i);
+            }
+        }
+    }
+    // Units files (small, and the tree must take no rows from content loaded before) and files
+    // of no known kind are settled before any row is parsed. Equal contents are of one kind,
+    // so settling each group in input order is settling all files in input order.
+    let early: BTreeSet<usize> = unit_files.iter().chain(&unknown).copied().collect();
+    inputs
+        .par_iter_mut()
+        .enumerate()
+        .filter(|(i, f)| early.contains(i) && f.hash.is_none())
+        .try_for_each(|(_, f)| hash_now(f))?;
+    for &i in &early {
+        let hash = inputs[i].hash.clone().expect("hashed above");
+        if !settle(&inputs[i], &hash, &ledger, &mut seen, &mut reports[i]) {
+            unit_files.retain(|&u| u != i);
+            fresh.retain(|&f| f != i);
         }
     }
     let no_units = HashSet::new();
@@ -302,7 +376,7 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
     let mut staged: BTreeMap<usize, merge::Staged> = BTreeMap::new();
     let mut absorb_others = Vec::new();
     // Plain threads, not rayon: staging calls polars (see `workers`).
-    let results: Vec<(usize, Result<ParsedFile, FileError>, Option<merge::Staged>)> =
+    let mut results: Vec<(usize, Result<ParsedFile, FileError>, Option<merge::Staged>)> =
         crate::workers::map(other_files, |i| -> Result<_> {
             let mut r = parse::parse_file(&inputs[i], &opts.parse, &unit_ids, &opts.names);
             let mut stage = None;
@@ -319,6 +393,20 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
         })
         .into_iter()
         .collect::<Result<_>>()?;
+    // Their contents are known now: a file that failed before its end is hashed on its own.
+    inputs
+        .par_iter_mut()
+        .enumerate()
+        .filter(|(i, f)| f.hash.is_none() && results.iter().any(|(r, p, _)| r == i && p.is_err()))
+        .try_for_each(|(_, f)| hash_now(f))?;
+    results.retain(|(i, r, _)| {
+        let hash = r.as_ref().map_or_else(|_| inputs[*i].hash.clone().expect("hashed above"), |p| p.hash.clone());
+        let new = settle(&inputs[*i], &hash, &ledger, &mut seen, &mut reports[*i]);
+        if !new {
+            fresh.retain(|&f| f != *i);
+        }
+        new
+    });
     for (i, r, stage) in results {
         if let Some(st) = stage {
             staged.insert(i, st);

@@ -22,6 +22,8 @@ pub struct ParseOptions {
 /// A file that was read and validated.
 pub struct ParsedFile {
     pub kind: Kind,
+    /// BLAKE3 of the bytes that were read, hex.
+    pub hash: String,
     pub encoding: Option<Encoding>,
     pub header: Vec<String>,
     pub ignored_columns: Vec<String>,
@@ -164,31 +166,41 @@ pub fn parse_file(
     };
     let mut sink = new_sink();
     let mut encoding = None;
+    let refused = |message| FileError { line: None, message };
     // A plain CSV (UTF-8 or GB18030), the usual export, is read a chunk at a time; anything
-    // else whole.
-    let mut streamed = false;
+    // else whole. Either read hashes the bytes it parses.
+    let mut hash = None;
     if file.format == Format::Csv {
-        let refused = |message| FileError { line: None, message };
         let mut reader = file.reader().map_err(refused)?;
         match read::read_csv_stream(&mut reader, opts.encoding, &mut sink) {
-            Ok(Some(info)) => {
-                reader.verify().map_err(refused)?;
-                (encoding, streamed) = (info.encoding, true);
-            }
+            Ok(Some(info)) => (encoding, hash) = (info.encoding, Some(reader.verify().map_err(refused)?)),
             Ok(None) => sink = new_sink(),
             Err(e) => return Err(file_error(e)),
         }
     }
-    if !streamed {
+    if hash.is_none() {
         let bytes = match file.format {
-            Format::Csv => file.contents().map_err(|message| FileError { line: None, message })?,
-            Format::Xlsx => Vec::new(),
+            Format::Csv => {
+                let (bytes, h) = file.contents().map_err(refused)?;
+                hash = Some(h);
+                bytes
+            }
+            Format::Xlsx => {
+                // calamine reads a workbook by its path: it is hashed on its own.
+                let mut f = file.clone();
+                if f.hash.is_none() {
+                    f.hash_now().map_err(refused)?;
+                }
+                hash = f.hash;
+                Vec::new()
+            }
         };
         encoding = run_reader_on(file, &bytes, opts, &mut sink)?;
     }
+    let hash = hash.expect("every read gives a hash");
     let validator =
         sink.validator.ok_or_else(|| FileError { line: None, message: "the file has no header row".into() })?;
     let kind = validator.kind();
     let validated = validator.finish().map_err(|e| FileError { line: None, message: e.to_string() })?;
-    Ok(ParsedFile { kind, encoding, header: sink.header, ignored_columns: sink.ignored, validated })
+    Ok(ParsedFile { kind, hash, encoding, header: sink.header, ignored_columns: sink.ignored, validated })
 }

@@ -203,6 +203,42 @@ fn the_same_file_twice_changes_nothing() {
     assert_eq!(query_number(&wh, "SELECT count(*) FROM ingests"), 1.0);
 }
 
+/// Content is known by its bytes, not by its name. A file whose name, size and time the ledger
+/// lists is hashed before it is parsed; a renamed copy with a new time is known only once
+/// parsed, and is skipped all the same; the same new bytes twice in one call load once.
+#[test]
+fn known_content_is_skipped_under_any_name_and_loads_once_per_call() {
+    let t = tempfile::tempdir().unwrap();
+    let inbox = t.path().join("inbox");
+    let files = stage(&inbox, &["ingest/units_gbk.csv", "ingest/attendance_bom.csv"]);
+    let wh = t.path().join("wh");
+    ingest_json(&wh, &files, 3, &[]);
+    let renamed = t.path().join("later/attendance_again.csv");
+    std::fs::create_dir_all(renamed.parent().unwrap()).unwrap();
+    std::fs::copy(&files[1], &renamed).unwrap();
+    set_mtime(&renamed, 1_767_300_000);
+    let s = ingest_json(&wh, &[files[1].clone(), renamed], 0, &[]);
+    assert_eq!(s["snapshot"], serde_json::Value::Null);
+    for name in ["attendance_bom.csv", "attendance_again.csv"] {
+        let r = file_report(&s, name);
+        assert_eq!(r["status"], "already_ingested", "{name}: {r}");
+        assert!(r["by"].as_str().unwrap().starts_with("ingest "), "{r}");
+        assert_eq!(r["rows_read"].as_u64(), Some(0), "{r}");
+    }
+    // New bytes, twice under two names: the first in input order loads.
+    let twice = stage(&t.path().join("twice"), &["ingest/attendance_correction.csv"]);
+    let copy = t.path().join("twice/z_copy.csv");
+    std::fs::copy(&twice[0], &copy).unwrap();
+    let s = ingest_json(&wh, &[copy, twice[0].clone()], 0, &[]);
+    let (first, second) = (file_report(&s, "attendance_correction.csv"), file_report(&s, "z_copy.csv"));
+    assert_eq!(first["status"], "loaded", "{first}");
+    assert_eq!(second["status"], "already_ingested", "{second}");
+    assert_eq!(second["by"], "attendance_correction.csv in this call");
+    assert_eq!(first["blake3"], second["blake3"]);
+    assert_eq!(s["rows_read"], first["rows_read"]);
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM ingests"), 3.0);
+}
+
 #[test]
 fn a_later_correction_supersedes_and_an_older_export_does_not() {
     let t = tempfile::tempdir().unwrap();

@@ -83,7 +83,7 @@ pub fn decode(bytes: &[u8], choice: EncodingChoice) -> Result<Decoded<'_>, Decod
         EncodingChoice::Gb18030 => Encoding::Gb18030,
         EncodingChoice::Auto if bom => Encoding::Utf8Bom,
         // Valid UTF-8 is almost never valid-looking GBK by accident, and ASCII is both.
-        EncodingChoice::Auto => match std::str::from_utf8(body) {
+        EncodingChoice::Auto => match simdutf8::basic::from_utf8(body) {
             Ok(text) => {
                 return Ok(Decoded { text: Cow::Borrowed(text), encoding: Encoding::Utf8, bad_lines: Vec::new() });
             }
@@ -137,7 +137,7 @@ impl NonAsciiLines {
 /// The whole text in `encoding`, or `None` if any byte does not decode.
 pub fn decode_all(body: &[u8], encoding: Encoding) -> Option<Cow<'_, str>> {
     match encoding {
-        Encoding::Utf8 | Encoding::Utf8Bom => std::str::from_utf8(body).ok().map(Cow::Borrowed),
+        Encoding::Utf8 | Encoding::Utf8Bom => simdutf8::basic::from_utf8(body).ok().map(Cow::Borrowed),
         Encoding::Gb18030 => GB18030.decode_without_bom_handling_and_without_replacement(body),
     }
 }

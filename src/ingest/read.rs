@@ -1,9 +1,9 @@
 //! Reading an export file into a header and rows. A plain CSV in UTF-8 or GB18030 (no quotes,
-//! the usual export) is read from a stream a chunk at a time and cut on commas and line feeds;
-//! any other CSV is decoded whole (damaged lines, UTF-8 with a few GB18030 lines) and cut by the
-//! `csv` crate or, when plain, by the same cutter; XLSX goes through `calamine`. Rows are handed to a callback one at a time
-//! with their line number (for XLSX, the sheet's row number), so a caller never needs the whole
-//! table as strings.
+//! the usual export) is read from a stream a chunk at a time and cut on commas and line feeds,
+//! eight bytes at a time; any other CSV is decoded whole (damaged lines, UTF-8 with a few
+//! GB18030 lines) and cut by the `csv` crate or, when plain, by the same cutter; XLSX goes
+//! through `calamine`. Rows are handed to a callback one at a time with their line number (for
+//! XLSX, the sheet's row number), so a caller never needs the whole table as strings.
 
 use std::io::Read;
 use std::path::Path;
@@ -169,29 +169,13 @@ impl<'b, 's> Feed<'b, 's> {
         Feed { sink, bad: bad.iter().peekable(), have_header: false }
     }
 
-    fn record<'c>(&mut self, line: u64, cells: impl Iterator<Item = &'c str>) -> Result<(), ReadOutcome> {
+    fn record(&mut self, line: u64, cells: &[&str]) -> Result<(), ReadOutcome> {
         // Undecodable lines were blanked; report them in line order among the rows.
         while let Some(b) = self.bad.next_if(|b| b.line < line) {
             if self.have_header {
                 self.sink.bad_line(b);
             }
         }
-        // The cells on the stack for usual widths: no allocation per row, and one pass over
-        // the record.
-        let mut narrow = [""; 32];
-        let mut n = 0;
-        let mut rest = cells;
-        for (slot, c) in narrow.iter_mut().zip(rest.by_ref()) {
-            *slot = c;
-            n += 1;
-        }
-        let wide: Vec<&str>;
-        let cells: &[&str] = if n < narrow.len() {
-            &narrow[..n]
-        } else {
-            wide = narrow.into_iter().chain(rest).collect();
-            &wide
-        };
         // A blank row: every cell empty or spaces.
         if cells.iter().all(|c| super::values::trim(c).is_empty()) {
             return Ok(());
@@ -244,7 +228,7 @@ fn read_quoted(text: &str, bad: &[BadLine], sink: &mut dyn RowSink) -> Result<()
         }
         at_line += text[at_byte..start].iter().filter(|b| **b == b'\n').count() as u64;
         at_byte = start;
-        feed.record(at_line, record.iter())?;
+        feed.record(at_line, &record.iter().collect::<Vec<_>>())?;
     }
     feed.finish()
 }
@@ -267,37 +251,64 @@ fn read_plain(text: &str, bad: &[BadLine], sink: &mut dyn RowSink) -> Result<(),
 /// Cut plain text into lines and cells for `feed`, numbering lines from `line`; the text after
 /// the last line feed is a line only at the end of the file (`last`), else it is left for the
 /// next piece. Returns the number of the next line.
+///
+/// One pass over the text, eight bytes at a time: a word's commas and line feeds are found
+/// together with bit arithmetic, and each cell is cut where they are. (A search for line
+/// feeds, then a byte loop for the commas of each line, was a tenth of ingest's CPU.) ASCII
+/// commas and line feeds are never inside a UTF-8 sequence, so the cells are `str`.
 fn feed_lines(feed: &mut Feed, text: &str, mut line: u64, last: bool) -> Result<u64, ReadOutcome> {
+    let bytes = text.as_bytes();
+    // The cells of the current line, reused from line to line.
+    let mut cells: Vec<&str> = Vec::with_capacity(32);
     let mut start = 0;
-    let ends = memchr::memchr_iter(b'\n', text.as_bytes()).chain(last.then_some(text.len()));
-    for end in ends {
-        let l = &text[start..end];
-        feed.record(line, Commas(Some(l.strip_suffix('\r').unwrap_or(l))))?;
-        (start, line) = (end + 1, line + 1);
+    let words = bytes.chunks_exact(8);
+    let tail = words.remainder().len();
+    for (w, word) in words.enumerate() {
+        let word = u64::from_le_bytes(word.try_into().expect("8 bytes"));
+        let mut found = zero_bytes(word ^ COMMAS) | zero_bytes(word ^ LINE_FEEDS);
+        while found != 0 {
+            let at = w * 8 + (found.trailing_zeros() / 8) as usize;
+            if bytes[at] == b',' {
+                cells.push(&text[start..at]);
+            } else {
+                end_line(feed, &mut cells, &text[start..at], &mut line)?;
+            }
+            start = at + 1;
+            found &= found - 1;
+        }
+    }
+    for at in bytes.len() - tail..bytes.len() {
+        match bytes[at] {
+            b',' => cells.push(&text[start..at]),
+            b'\n' => end_line(feed, &mut cells, &text[start..at], &mut line)?,
+            _ => continue,
+        }
+        start = at + 1;
+    }
+    if last {
+        // The last line, without a line feed after it.
+        end_line(feed, &mut cells, &text[start..], &mut line)?;
     }
     Ok(line)
 }
 
-/// The cells of a plain line, cut at ASCII commas (which are never inside a UTF-8 sequence).
-/// A byte loop: cells are a few bytes long, and `str::split` pays a searcher's set-up per cell.
-struct Commas<'a>(Option<&'a str>);
+/// The end of a line: its last cell (without the carriage return of a CRLF) and the record.
+fn end_line<'t>(feed: &mut Feed, cells: &mut Vec<&'t str>, last: &'t str, line: &mut u64) -> Result<(), ReadOutcome> {
+    cells.push(last.strip_suffix('\r').unwrap_or(last));
+    feed.record(*line, cells)?;
+    cells.clear();
+    *line += 1;
+    Ok(())
+}
 
-impl<'a> Iterator for Commas<'a> {
-    type Item = &'a str;
+const COMMAS: u64 = u64::from_ne_bytes([b','; 8]);
+const LINE_FEEDS: u64 = u64::from_ne_bytes([b'\n'; 8]);
 
-    fn next(&mut self) -> Option<&'a str> {
-        let rest = self.0?;
-        match rest.bytes().position(|b| b == b',') {
-            Some(at) => {
-                self.0 = Some(&rest[at + 1..]);
-                Some(&rest[..at])
-            }
-            None => {
-                self.0 = None;
-                Some(rest)
-            }
-        }
-    }
+/// The top bit of each byte of `x` that is zero, and no other bit (exact: no borrow runs from
+/// one byte into the next).
+fn zero_bytes(x: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    !(((x & LOW7) + LOW7) | x | LOW7)
 }
 
 /// Either a read error or the sink's refusal of the header.
@@ -534,6 +545,29 @@ mod tests {
             read_csv_stream(&mut &b"\n \n"[..], EncodingChoice::Auto, &mut c),
             Err(ReadOutcome::Read(ReadError::Empty))
         ));
+    }
+
+    /// The word-at-a-time cutter against the `csv` crate on random plain texts: commas, line
+    /// feeds and CRLFs at every offset of a word, blank lines, multi-byte characters, no line
+    /// feed at the end.
+    mod cutter {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn cuts_as_the_csv_crate_does(pieces in prop::collection::vec(
+                prop::sample::select(vec!["a", "bc", ",", ",", "\n", "\r\n", " ", "张", "é", "12345678"]), 0..120)) {
+                let text = format!("h1,h2\n{}", pieces.concat());
+                let (mut a, mut b) = (Collect::default(), Collect::default());
+                let ra = read_plain(&text, &[], &mut a).map_err(|e| format!("{e:?}"));
+                let rb = read_quoted(&text, &[], &mut b).map_err(|e| format!("{e:?}"));
+                prop_assert_eq!(ra, rb);
+                prop_assert_eq!((a.header, a.rows), (b.header, b.rows));
+            }
+        }
     }
 
     #[test]

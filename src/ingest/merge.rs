@@ -268,21 +268,29 @@ fn partition_rows(kind: Kind, df: &DataFrame) -> Result<BTreeMap<String, Vec<Idx
     if let Some(date_col) = kind.month_partition_field() {
         let days = df.column(date_col)?.cast(&DataType::Int32)?;
         let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
-        let mut memo: HashMap<i32, String> = HashMap::new();
+        // Rows come grouped by day: the rows of a run of one day go to the group found for its
+        // first row (a lookup per row was 2% of ingest's CPU).
+        let mut runs: Vec<(String, Vec<IdxSize>)> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut last: Option<(i32, usize)> = None;
         for (i, d) in days.i32()?.iter().enumerate() {
             let d = d.unwrap_or(0);
-            let part = memo.entry(d).or_insert_with(|| {
-                let date = epoch + chrono::Duration::days(d as i64);
-                warehouse::month_partition(date.year(), date.month())
-            });
-            match groups.get_mut(part.as_str()) {
-                Some(v) => v.push(i as IdxSize),
-                None => {
-                    groups.insert(part.clone(), vec![i as IdxSize]);
+            let at = match last {
+                Some((day, at)) if day == d => at,
+                _ => {
+                    let date = epoch + chrono::Duration::days(d as i64);
+                    let part = warehouse::month_partition(date.year(), date.month());
+                    let at = *index.entry(part.clone()).or_insert_with(|| {
+                        runs.push((part, Vec::new()));
+                        runs.len() - 1
+                    });
+                    last = Some((d, at));
+                    at
                 }
-            }
+            };
+            runs[at].1.push(i as IdxSize);
         }
-        return Ok(groups);
+        return Ok(runs.into_iter().collect());
     }
     // Assessment: by the year of its period label (`2026Q1` or `2026`).
     let periods = df.column("period")?.str()?.clone();

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use polars::prelude::*;
-use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray};
+use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray, View};
 use polars_arrow::datatypes::{ArrowDataType, IntegerType};
 use polars_parquet::write::{
     CompressedPage, CompressionOptions, Encoding, ParquetType, Version, WriteOptions, array_to_columns, compress,
@@ -161,15 +161,25 @@ fn text_dictionary(array: &Utf8ViewArray) -> Option<DictionaryArray<u32>> {
     let mut table: hashbrown::HashTable<(u64, u32)> = hashbrown::HashTable::new();
     let hash = |s: &str| xxhash_rust::xxh3::xxh3_64(s.as_bytes());
     let mut keys: Vec<u32> = Vec::with_capacity(n);
-    let (mut last, mut last_key) = ("", u32::MAX);
+    let (mut last, mut last_key, mut last_view) = ("", u32::MAX, View::default());
     // A null row's key is never read, but the dictionary must hold only values that occur:
     // the column's statistics (min, max) are taken from it.
-    for (row, value) in array.iter().enumerate() {
+    for (row, (value, &view)) in array.iter().zip(array.views().iter()).enumerate() {
         let Some(value) = value else {
             keys.push(0);
             continue;
         };
-        if last_key != u32::MAX && value == last {
+        // The same view is the same value; a short value is all in its view, so another view
+        // is (almost always) another value, and a long one is compared in full only when its
+        // length and first bytes agree. Comparing every value was 3% of ingest's CPU in
+        // `memcmp`. A repeat this misses is found in the table below.
+        if last_key != u32::MAX
+            && (view.as_u128() == last_view.as_u128()
+                || (!view.is_inline()
+                    && view.length == last_view.length
+                    && view.prefix == last_view.prefix
+                    && value == last))
+        {
             keys.push(last_key);
             continue;
         }
@@ -186,7 +196,7 @@ fn text_dictionary(array: &Utf8ViewArray) -> Option<DictionaryArray<u32>> {
                 k
             }
         };
-        (last, last_key) = (value, key);
+        (last, last_key, last_view) = (value, key, view);
         keys.push(key);
     }
     let values = Utf8ViewArray::from_slice_values(&distinct);

@@ -230,10 +230,10 @@ struct Incoming {
 /// The key space of the in-ingest deduplication is cut into 2^SHARD_BITS shards.
 const SHARD_BITS: u32 = 3;
 
-/// One shard of the search for shared short hashes: the (batch, row) of the last candidate with
-/// each short hash (the hash itself is read from the batch), and the (batch, row) of every
-/// candidate whose short hash another one has.
-type Shard = (hashbrown::HashTable<(u32, u32)>, Vec<(u32, u32)>);
+/// One shard of the search for shared short hashes: the (short hash, batch, row) of the last
+/// candidate with each short hash, and the (batch, row) of every candidate whose short hash
+/// another one has.
+type Shard = (hashbrown::HashTable<(u64, u32, u32)>, Vec<(u32, u32)>);
 
 /// A stored row whose key comes in again: (stored row, batch, validated row).
 type Match = (usize, usize, usize);
@@ -402,19 +402,23 @@ fn merge_kind_with(
         filter.mark_stored(short(key));
     }
     // The rows that may repeat, by batch.
-    let candidates: Vec<Vec<u32>> = batches
+    // The rows that may repeat, by batch and by shard of their short hash (below), each with
+    // its short hash: the shards then read compact lists, not the key arrays at random.
+    let shard_of = |h: u64| (h >> (64 - SHARD_BITS)) as usize;
+    let candidates: Vec<Vec<Vec<(u32, u64)>>> = batches
         .par_iter()
         .map(|b| {
             let keys = &b.keys;
-            (0..keys.len())
-                .filter(|&r| {
-                    if let Some(ahead) = keys.get(r + keyfilter::AHEAD) {
-                        filter.prefetch(*ahead);
-                    }
-                    filter.may_repeat(keys[r])
-                })
-                .map(|r| r as u32)
-                .collect()
+            let mut by_shard = vec![Vec::new(); 1 << SHARD_BITS];
+            for (r, &h) in keys.iter().enumerate() {
+                if let Some(ahead) = keys.get(r + keyfilter::AHEAD) {
+                    filter.prefetch(*ahead);
+                }
+                if filter.may_repeat(h) {
+                    by_shard[shard_of(h)].push((r as u32, h));
+                }
+            }
+            by_shard
         })
         .collect();
     drop(filter);
@@ -423,28 +427,22 @@ fn merge_kind_with(
     // 2. The candidates whose short hash is another candidate's or a stored key's: only these
     // have their full keys read back and compared. The short hashes are cut into shards worked
     // on in parallel.
-    let candidate_rows: usize = candidates.iter().map(Vec::len).sum();
-    let shard_of = |h: u64| (h >> (64 - SHARD_BITS)) as usize;
     // hashbrown takes a bucket from the low bits and a tag from the top ones, where all of a
     // shard's hashes agree.
     let bucket = |h: u64| h.rotate_left(32);
-    let short_at = |&(b, r): &(u32, u32)| batches[b as usize].keys[r as usize];
     let shards: Vec<Shard> = (0..1usize << SHARD_BITS)
         .into_par_iter()
         .map(|s| {
-            let mut map = hashbrown::HashTable::with_capacity((candidate_rows >> SHARD_BITS) * 9 / 8 + 16);
+            let rows: usize = candidates.iter().map(|c| c[s].len()).sum();
+            let mut map: hashbrown::HashTable<(u64, u32, u32)> = hashbrown::HashTable::with_capacity(rows);
             let mut suspects = Vec::new();
-            for (bi, rows) in candidates.iter().enumerate() {
-                for &row in rows {
-                    let h = batches[bi].keys[row as usize];
-                    if shard_of(h) != s {
-                        continue;
-                    }
-                    let at = (bi as u32, row);
-                    match map.entry(bucket(h), |e| short_at(e) == h, |e| bucket(short_at(e))) {
+            for (bi, by_shard) in candidates.iter().enumerate() {
+                for &(row, h) in &by_shard[s] {
+                    let at = (h, bi as u32, row);
+                    match map.entry(bucket(h), |e| e.0 == h, |e| bucket(e.0)) {
                         hashbrown::hash_table::Entry::Occupied(mut o) => {
-                            suspects.push(std::mem::replace(o.get_mut(), at));
-                            suspects.push(at);
+                            let (_, pb, pr) = std::mem::replace(o.get_mut(), at);
+                            suspects.extend([(pb, pr), (bi as u32, row)]);
                         }
                         hashbrown::hash_table::Entry::Vacant(v) => {
                             v.insert(at);
@@ -462,7 +460,7 @@ fn merge_kind_with(
     }
     for &key in stored_hits.iter().flat_map(|(_, keys)| keys) {
         let h = short(key);
-        if let Some(&(b, r)) = shards[shard_of(h)].0.find(bucket(h), |e| short_at(e) == h) {
+        if let Some(&(_, b, r)) = shards[shard_of(h)].0.find(bucket(h), |e| e.0 == h) {
             suspects.entry(b as usize).or_default().push(r);
         }
     }

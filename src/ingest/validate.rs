@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 
 use polars::prelude::*;
+use polars_arrow::array::MutableBinaryViewArray;
 
 use super::keytable::KeyTable;
 use super::names::NameHasher;
@@ -81,7 +82,7 @@ enum Buf {
     /// A column that is null on every row (personal names when names are dropped): counted,
     /// not built, so no 16-byte view per row is written for it.
     Nulls(PlSmallStr, usize),
-    Text(StringChunkedBuilder),
+    Text(TextBuf),
     Date(PrimitiveChunkedBuilder<Int32Type>),
     Number(PrimitiveChunkedBuilder<Float64Type>),
     Bool(BooleanChunkedBuilder),
@@ -115,18 +116,87 @@ impl Buf {
             DataType::Date => Buf::Date(PrimitiveChunkedBuilder::new(name, cap)),
             DataType::Float64 => Buf::Number(PrimitiveChunkedBuilder::new(name, cap)),
             DataType::Boolean => Buf::Bool(BooleanChunkedBuilder::new(name, cap)),
-            _ => Buf::Text(StringChunkedBuilder::new(name, cap)),
+            _ => Buf::Text(TextBuf::new(name, cap)),
         }
     }
 
     fn finish(self) -> Column {
         match self {
             Buf::Nulls(name, n) => Column::full_null(name, n, &DataType::String),
-            Buf::Text(b) => b.finish().into_column(),
+            Buf::Text(b) => b.finish(),
             Buf::Date(b) => b.finish().into_date().into_column(),
             Buf::Number(b) => b.finish().into_column(),
             Buf::Bool(b) => b.finish().into_column(),
         }
+    }
+}
+
+/// A text column built run by run. Rows come grouped by event, so an event's id, unit and type
+/// repeat row after row: a run's value is written once and its view repeated, which costs no
+/// copy per row, keeps long values (event ids) out of the buffer but once a run, and lets the
+/// Parquet writer see a repeat by its view. A column whose values seldom repeat (member ids)
+/// is appended value by value after its first rows.
+struct TextBuf {
+    name: PlSmallStr,
+    array: MutableBinaryViewArray<str>,
+    /// The pending run: its value (unless null) and length (0: no run).
+    run: String,
+    run_null: bool,
+    run_len: usize,
+    /// Runs flushed so far, to decide `direct`.
+    runs: usize,
+    /// Whether values go straight into the array (the column does not run).
+    direct: bool,
+}
+
+/// After this many values a column that ran less than twice a value on average is appended
+/// value by value.
+const RUN_TRIAL: usize = 1024;
+
+impl TextBuf {
+    fn new(name: PlSmallStr, cap: usize) -> TextBuf {
+        let array = MutableBinaryViewArray::with_capacity(cap);
+        TextBuf { name, array, run: String::new(), run_null: false, run_len: 0, runs: 0, direct: false }
+    }
+
+    fn push(&mut self, value: Option<&str>) {
+        if self.direct {
+            return self.array.push(value);
+        }
+        let same = match value {
+            None => self.run_null,
+            Some(v) => !self.run_null && self.run == v,
+        };
+        if self.run_len > 0 && same {
+            self.run_len += 1;
+            return;
+        }
+        self.flush();
+        if self.array.len() >= RUN_TRIAL && self.runs * 2 > self.array.len() {
+            self.direct = true;
+            return self.array.push(value);
+        }
+        self.run_null = value.is_none();
+        self.run.clear();
+        self.run.push_str(value.unwrap_or(""));
+        self.run_len = 1;
+    }
+
+    fn flush(&mut self) {
+        if self.run_len > 0 {
+            // (`extend_constant` with `None` would not add views: nulls go by `extend_null`.)
+            match self.run_null {
+                true => self.array.extend_null(self.run_len),
+                false => self.array.extend_constant(self.run_len, Some(self.run.as_str())),
+            }
+            self.runs += 1;
+            self.run_len = 0;
+        }
+    }
+
+    fn finish(mut self) -> Column {
+        self.flush();
+        StringChunked::with_chunk(self.name, self.array.freeze()).into_column()
     }
 }
 
@@ -589,8 +659,8 @@ impl<'a> Validator<'a> {
         for (buf, v) in self.bufs.iter_mut().zip(values.iter_mut()) {
             match (buf, std::mem::replace(v, Value::Null)) {
                 (Buf::Nulls(_, n), Value::Null) => *n += 1,
-                (Buf::Text(b), Value::Text(s)) => b.append_value(s),
-                (Buf::Text(b), Value::Null) => b.append_null(),
+                (Buf::Text(b), Value::Text(s)) => b.push(Some(&s)),
+                (Buf::Text(b), Value::Null) => b.push(None),
                 (Buf::Date(b), Value::Date(d)) => b.append_value(d),
                 (Buf::Date(b), Value::Null) => b.append_null(),
                 (Buf::Number(b), Value::Number(n)) => b.append_value(n),
@@ -942,6 +1012,56 @@ mod properties {
             let n = if ragged == 0 { 5 } else { 7 };
             (0..n).map(cell).collect::<Vec<_>>()
         })
+    }
+
+    /// A text column built run by run holds the same values as one built value by value:
+    /// runs, nulls, long values kept in the buffer, and a column that turns direct after its
+    /// first rows.
+    #[test]
+    fn text_columns_built_by_runs_hold_every_value() {
+        let long = ["E0001-202604-01-extra", "E0002-202604-01-extra"];
+        let mut state = 7u64;
+        let mut next = |n: u64| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) % n
+        };
+        let patterns: Vec<Vec<Option<String>>> = vec![
+            // Runs of a few values, nulls among them.
+            (0..5000)
+                .map(|i| match (i / 7) % 5 {
+                    0 => None,
+                    k => Some(format!("v{}", k % 3)),
+                })
+                .collect(),
+            // Long values in runs.
+            (0..3000).map(|i| Some(long[(i / 11) % 2].to_string())).collect(),
+            // Unique values: the column turns direct, then a run and nulls come.
+            (0..3000)
+                .map(|i| {
+                    if i < 2000 {
+                        Some(format!("M{i:06}"))
+                    } else if i < 2500 {
+                        None
+                    } else {
+                        Some("same".into())
+                    }
+                })
+                .collect(),
+            // Random short values and nulls.
+            (0..4000).map(|_| (next(4) > 0).then(|| format!("x{}", next(3)))).collect(),
+            Vec::new(),
+            vec![None; 10],
+        ];
+        for values in patterns {
+            let mut b = TextBuf::new("c".into(), 16);
+            for v in &values {
+                b.push(v.as_deref());
+            }
+            let got = b.finish();
+            let want = Column::new("c".into(), values.iter().map(|v| v.as_deref()).collect::<Vec<_>>());
+            assert_eq!(got.len(), values.len());
+            assert!(got.equals_missing(&want), "{:?}", values.iter().take(20).collect::<Vec<_>>());
+        }
     }
 
     proptest! {

@@ -212,13 +212,14 @@ impl Ledger {
             let df = warehouse::read_parquet_columns(&f, &cols)?;
             let (h, id, name) =
                 (df.column("blake3")?.str()?, df.column("ingest_id")?.str()?, df.column("source_file")?.str()?);
-            let (bytes, mtime) = (df.column("bytes")?.i64()?, df.column("source_mtime")?.cast(&DataType::Int64)?);
+            let mtime = df.column("source_mtime")?.cast(&DataType::Int64)?;
+            let (bytes, mtime) = (df.column("bytes")?.i64()?, mtime.i64()?);
             for (i, (h, id)) in h.iter().zip(id.iter()).enumerate() {
                 if let (Some(h), Some(id)) = (h, id) {
                     ledger.hashes.insert(h.to_string(), id.to_string());
                 }
                 let (name, size, mtime) =
-                    (name.get(i).unwrap_or(""), bytes.get(i).unwrap_or(-1), mtime.i64()?.get(i).unwrap_or(0));
+                    (name.get(i).unwrap_or(""), bytes.get(i).unwrap_or(-1), mtime.get(i).unwrap_or(0));
                 ledger.files.insert((name.to_string(), size as u64, mtime));
             }
         }
@@ -232,7 +233,7 @@ impl Ledger {
     }
 }
 
-/// Whether file `i`, whose content hashes to `hash`, is new to the warehouse and to this call;
+/// Whether `input`, whose content hashes to `hash`, is new to the warehouse and to this call;
 /// files are settled in input order, so the first of two equal files is the one loaded. When
 /// it is not new, its report becomes a skipped file's.
 fn settle(

@@ -17,7 +17,7 @@ pub struct InputFile {
     pub name: String,
     pub format: Format,
     pub size: u64,
-    /// BLAKE3 of the bytes, hex, once taken: up front by [`InputFile::hash_now`], or by the
+    /// BLAKE3 of the bytes, hex, once taken: up front by [`InputFile::hashed`], or by the
     /// read that parses the file ([`InputFile::reader`], [`InputFile::contents`]).
     pub hash: Option<String>,
     /// Modification time, microseconds since the Unix epoch: the export's time.
@@ -80,13 +80,15 @@ pub fn stat(path: &Path) -> Result<InputFile> {
 const CHANGED: &str = "the file changed while it was being ingested; run the ingest again";
 
 impl InputFile {
-    /// Hash the file now, reading it through once.
-    pub fn hash_now(&mut self) -> Result<(), String> {
+    /// The file's hash: the one taken before, or else taken now by reading the file through.
+    pub fn hashed(&self) -> Result<String, String> {
+        if let Some(h) = &self.hash {
+            return Ok(h.clone());
+        }
         let file = std::fs::File::open(&self.path).map_err(|e| format!("cannot read the file: {e}"))?;
         let mut hasher = blake3::Hasher::new();
         hasher.update_reader(file).map_err(|e| format!("cannot read the file: {e}"))?;
-        self.hash = Some(hasher.finalize().to_hex().to_string());
-        Ok(())
+        Ok(hasher.finalize().to_hex().to_string())
     }
 
     /// The file's bytes and their hash, checked against the hash taken before if there is one:
@@ -169,7 +171,7 @@ mod tests {
     /// A file's size, time and hash.
     fn load(path: &Path) -> InputFile {
         let mut f = stat(path).unwrap();
-        f.hash_now().unwrap();
+        f.hash = Some(f.hashed().unwrap());
         f
     }
 

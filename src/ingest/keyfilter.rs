@@ -4,8 +4,9 @@
 //! A month's exports rarely share keys with each other or with the stored rows, yet an exact
 //! deduplication looked up every row in tables larger than the caches (9.2 M rows: 150 MB of
 //! tables and 8% of ingest's CPU). The filter holds 8 to 16 slots per incoming key in 2 to 4
-//! bits a key (at least 4 MB), its slots are prefetched ahead of the scan, and only the keys that share a slot
-//! with another key (a real repeat, or about one key in ten by chance) go on to the exact check.
+//! bits a key (at least 4 MB), its slots are prefetched ahead of the scan, and only the keys
+//! that share a slot with another key (a real repeat, or about one key in ten by chance) go on
+//! to the exact check.
 
 use rayon::prelude::*;
 

@@ -42,9 +42,9 @@ pub struct Batch {
     pub staged: Staged,
 }
 
-/// A file's validated rows, split by partition. Their source lines stay in the pieces: the
-/// merge needs a line only for a row whose key is stored already (see [`incoming_lines`]), so
-/// none is kept aside for every row.
+/// A file's validated rows, split by partition. Their source lines and full keys stay in the
+/// pieces: the merge needs them only for the few rows whose key may meet another (see
+/// [`read_back`]), so none is kept aside for every row.
 pub struct Staged {
     pub pieces: Vec<Piece>,
 }
@@ -401,7 +401,6 @@ fn merge_kind_with(
     for &key in stored_hits.iter().flat_map(|(_, keys)| keys) {
         filter.mark_stored(short(key));
     }
-    // The rows that may repeat, by batch.
     // The rows that may repeat, by batch and by shard of their short hash (below), each with
     // its short hash: the shards then read compact lists, not the key arrays at random.
     let shard_of = |h: u64| (h >> (64 - SHARD_BITS)) as usize;
@@ -632,23 +631,17 @@ fn merge_kind_with(
 mod tests {
     use super::*;
 
-    /// Attendance rows out of key order over two months, as a validated frame.
+    /// Attendance rows out of key order over two months, as a validated frame: two in
+    /// 2024-10 (day 20,000), one in 2024-11.
     fn frame() -> DataFrame {
-        let events = ["E2", "E1", "E3", "E1", "E2"];
-        let members = ["M1", "M2", "M1", "M1", "M0"];
-        let days = [20_000, 20_000, 20_040, 20_000, 20_000]; // two in 2024-10, one in 2024-11
-        let text = |name: &str, v: &[&str]| Column::new(name.into(), v);
-        let cols = vec![
-            text("event_id", &events),
-            text("unit_id", &["B1"; 5]),
-            text("event_type", &["activity_day"; 5]),
-            Column::new("event_date".into(), days).cast(&DataType::Date).unwrap(),
-            text("member_id", &members),
-            text("status", &["present"; 5]),
-            Column::full_null("member_name_hash".into(), 5, &DataType::String),
-            Column::new("source_line".into(), [2i64, 3, 4, 5, 6]),
-        ];
-        DataFrame::new(5, cols).unwrap()
+        let (oct, nov) = (20_000, 20_040);
+        validated(&[
+            ("E2", "M1", oct, "present"),
+            ("E1", "M2", oct, "present"),
+            ("E3", "M1", nov, "present"),
+            ("E1", "M1", oct, "present"),
+            ("E2", "M0", oct, "present"),
+        ])
     }
 
     fn keys(df: &DataFrame) -> Vec<(String, String)> {

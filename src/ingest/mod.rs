@@ -287,8 +287,13 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
     // new export is read once, not twice (hashing every file up front was a pass over all the
     // bytes before the first row was parsed).
     let mut inputs: Vec<InputFile> = list.par_iter().map(|p| files::stat(p)).collect::<Result<_>>()?;
-    let hash_now = |f: &mut InputFile| f.hash_now().map_err(|e| anyhow::anyhow!("{}: {e}", f.path.display()));
-    inputs.par_iter_mut().filter(|f| f.format == read::Format::Xlsx || ledger.may_know(f)).try_for_each(hash_now)?;
+    let hashed = |f: &InputFile| f.hashed().map_err(|e| anyhow::anyhow!("{}: {e}", f.path.display()));
+    inputs.par_iter_mut().filter(|f| f.format == read::Format::Xlsx || ledger.may_know(f)).try_for_each(
+        |f| -> Result<()> {
+            f.hash = Some(hashed(f)?);
+            Ok(())
+        },
+    )?;
     phase("read and hash");
     let ingest_id = new_ingest_id(&inputs);
     let now_us = chrono::Utc::now().timestamp_micros();
@@ -331,13 +336,8 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
     // of no known kind are settled before any row is parsed. Equal contents are of one kind,
     // so settling each group in input order is settling all files in input order.
     let early: BTreeSet<usize> = unit_files.iter().chain(&unknown).copied().collect();
-    inputs
-        .par_iter_mut()
-        .enumerate()
-        .filter(|(i, f)| early.contains(i) && f.hash.is_none())
-        .try_for_each(|(_, f)| hash_now(f))?;
     for &i in &early {
-        let hash = inputs[i].hash.clone().expect("hashed above");
+        let hash = hashed(&inputs[i])?;
         if !settle(&inputs[i], &hash, &ledger, &mut seen, &mut reports[i]) {
             unit_files.retain(|&u| u != i);
             fresh.retain(|&f| f != i);
@@ -377,7 +377,7 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
     let mut staged: BTreeMap<usize, merge::Staged> = BTreeMap::new();
     let mut absorb_others = Vec::new();
     // Plain threads, not rayon: staging calls polars (see `workers`).
-    let mut results: Vec<(usize, Result<ParsedFile, FileError>, Option<merge::Staged>)> =
+    let results: Vec<(usize, Result<ParsedFile, FileError>, Option<merge::Staged>)> =
         crate::workers::map(other_files, |i| -> Result<_> {
             let mut r = parse::parse_file(&inputs[i], &opts.parse, &unit_ids, &opts.names);
             let mut stage = None;
@@ -394,21 +394,17 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
         })
         .into_iter()
         .collect::<Result<_>>()?;
-    // Their contents are known now: a file that failed before its end is hashed on its own.
-    inputs
-        .par_iter_mut()
-        .enumerate()
-        .filter(|(i, f)| f.hash.is_none() && results.iter().any(|(r, p, _)| r == i && p.is_err()))
-        .try_for_each(|(_, f)| hash_now(f))?;
-    results.retain(|(i, r, _)| {
-        let hash = r.as_ref().map_or_else(|_| inputs[*i].hash.clone().expect("hashed above"), |p| p.hash.clone());
-        let new = settle(&inputs[*i], &hash, &ledger, &mut seen, &mut reports[*i]);
-        if !new {
-            fresh.retain(|&f| f != *i);
-        }
-        new
-    });
+    // Their contents are known now (a file that failed before its end is hashed on its own):
+    // known content is dropped with its staged pieces.
     for (i, r, stage) in results {
+        let hash = match &r {
+            Ok(p) => p.hash.clone(),
+            Err(_) => hashed(&inputs[i])?,
+        };
+        if !settle(&inputs[i], &hash, &ledger, &mut seen, &mut reports[i]) {
+            fresh.retain(|&f| f != i);
+            continue;
+        }
         if let Some(st) = stage {
             staged.insert(i, st);
         }

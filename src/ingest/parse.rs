@@ -187,11 +187,7 @@ pub fn parse_file(
             }
             Format::Xlsx => {
                 // calamine reads a workbook by its path: it is hashed on its own.
-                let mut f = file.clone();
-                if f.hash.is_none() {
-                    f.hash_now().map_err(refused)?;
-                }
-                hash = f.hash;
+                hash = Some(file.hashed().map_err(refused)?);
                 Vec::new()
             }
         };

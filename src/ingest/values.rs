@@ -185,37 +185,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn trim_is_str_trim() {
-        for t in [
-            "",
-            " ",
-            "a",
-            " a",
-            "a ",
-            "张三",
-            " 张三",
-            "张三\u{3000}",
-            "\u{3000}张三",
-            "张三 ",
-            "\u{a0}x",
-            "x\u{2003}",
-            "é",
-            "é ",
-            "a张",
-            "张a",
-            "\t张\n",
-        ] {
-            assert_eq!(trim(t), t.trim(), "{t:?}");
-        }
-        // Every character as the first and the last of a cell.
-        for c in (0..0x11_0000).filter_map(char::from_u32) {
-            for t in [format!("{c}张"), format!("张{c}"), format!("{c}")] {
-                assert_eq!(trim(&t), t.trim(), "{c:?}");
-            }
-        }
-    }
-
-    #[test]
     fn quick_trim_is_str_trim() {
         for s in [
             "",
@@ -232,8 +201,21 @@ mod tests {
             " 张三",
             "#",
             "a\u{a0}",
+            "张三\u{3000}",
+            "\u{3000}张三",
+            "张三 ",
+            "x\u{2003}",
+            "é ",
+            "a张",
+            "张a",
         ] {
             assert_eq!(trim(s), s.trim(), "{s:?}");
+        }
+        // Every character as the first and the last of a cell, beside a Chinese one.
+        for c in (0..0x11_0000).filter_map(char::from_u32) {
+            for t in [format!("{c}张"), format!("张{c}"), format!("{c}")] {
+                assert_eq!(trim(&t), t.trim(), "{c:?}");
+            }
         }
     }
 

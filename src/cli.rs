@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::period::Period;
+use crate::model::Level;
+use crate::model::period::Period;
+use crate::pipeline::{PeriodSpec, Stage};
 
 #[derive(Debug, Parser)]
 #[command(name = "dangjian", version, about = "Grassroots Party-building analytics: ingest, warehouse, indicators, review pack", long_about = None)]
@@ -60,6 +62,24 @@ pub enum KindArg {
     Attendance,
     Points,
     Assessment,
+}
+
+/// The levels a draw can be made from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LevelArg {
+    Township,
+    Community,
+    Branch,
+}
+
+/// The stages of a pipeline, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StageArg {
+    Ingest,
+    Compute,
+    Draw,
+    Chart,
+    Report,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -148,8 +168,8 @@ pub struct DrawArgs {
     #[arg(long)]
     pub seed: u64,
     /// The level drawn from.
-    #[arg(long, default_value = "community", value_parser = ["township", "community", "branch"])]
-    pub level: String,
+    #[arg(long, value_enum, default_value_t = LevelArg::Community)]
+    pub level: LevelArg,
     /// Draw one unit per category in turn.
     #[arg(long)]
     pub stratify: bool,
@@ -205,7 +225,7 @@ pub struct RunArgs {
     pub pipeline: PathBuf,
     /// A period, a range FROM..TO (backfilled in order), or `auto` for the last complete one.
     #[arg(long)]
-    pub period: Option<String>,
+    pub period: Option<PeriodSpec>,
     /// Another warehouse than the pipeline's.
     #[arg(long)]
     pub warehouse: Option<PathBuf>,
@@ -213,8 +233,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub today: Option<chrono::NaiveDate>,
     /// Resume from this stage (the earlier ones are skipped).
-    #[arg(long, value_parser = ["ingest", "compute", "draw", "chart", "report"])]
-    pub from: Option<String>,
+    #[arg(long, value_enum)]
+    pub from: Option<StageArg>,
     /// Wait for another run on the warehouse to finish instead of giving up.
     #[arg(long)]
     pub wait: bool,
@@ -274,13 +294,35 @@ pub struct SampleArgs {
 }
 
 impl KindArg {
-    pub fn kind(self) -> crate::ingest::Kind {
-        use crate::ingest::Kind;
+    pub fn kind(self) -> crate::model::Kind {
+        use crate::model::Kind;
         match self {
             KindArg::Units => Kind::Units,
             KindArg::Attendance => Kind::Attendance,
             KindArg::Points => Kind::Points,
             KindArg::Assessment => Kind::Assessment,
+        }
+    }
+}
+
+impl LevelArg {
+    pub fn level(self) -> Level {
+        match self {
+            LevelArg::Township => Level::Township,
+            LevelArg::Community => Level::Community,
+            LevelArg::Branch => Level::Branch,
+        }
+    }
+}
+
+impl StageArg {
+    pub fn stage(self) -> Stage {
+        match self {
+            StageArg::Ingest => Stage::Ingest,
+            StageArg::Compute => Stage::Compute,
+            StageArg::Draw => Stage::Draw,
+            StageArg::Chart => Stage::Chart,
+            StageArg::Report => Stage::Report,
         }
     }
 }

@@ -4,21 +4,29 @@
 //! out (`warehouse`), indicators are computed over the unit tree (`indicators`), and ad hoc
 //! SQL runs over it all (`query`). `commands` maps each verb of the command line to these
 //! modules; `cli` owns the argument parsing. Only `commands` and `main` print.
+//!
+//! The layers point one way (README, "Where things are"): `model` and `output` at the bottom,
+//! then `warehouse`, then `ingest` and `indicators`, then `review`, `charts` and `report`,
+//! then `query`, `pipeline` and `sample`, and `commands` on top. The library exposes what the
+//! binary and the integration tests need, nothing more.
 
-pub mod charts;
 pub mod cli;
 pub mod commands;
-pub mod configfile;
-pub mod exit;
-pub mod indicators;
-pub mod ingest;
-pub mod period;
-pub mod pipeline;
-pub mod query;
-pub mod report;
-pub mod review;
-pub mod rng;
-pub mod sample;
-pub mod tables;
-pub mod warehouse;
-pub mod workers;
+
+mod charts;
+mod configfile;
+mod indicators;
+mod ingest;
+mod model;
+mod output;
+mod pipeline;
+mod query;
+mod report;
+mod review;
+mod rng;
+mod sample;
+mod warehouse;
+mod workers;
+
+/// The warehouse's writer lock, for tests that hold a warehouse as a concurrent run would.
+pub use warehouse::WarehouseLock;

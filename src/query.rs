@@ -11,7 +11,9 @@ use anyhow::{Result, bail};
 use polars::prelude::*;
 use polars::sql::SQLContext;
 
-use crate::warehouse::{Snapshot, Table, Warehouse};
+use crate::model::Table;
+use crate::output::{neutralise, pad, width};
+use crate::warehouse::{Warehouse, history, scan_table};
 
 /// Output formats of `query`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,28 +25,17 @@ pub enum Format {
     Xlsx,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("only reading statements are allowed (SELECT, WITH, SHOW TABLES); got '{0}'")]
-pub struct NotReadOnly(pub String);
-
-/// A table scanned lazily from the snapshot, with Hive partition columns; an empty table is
-/// an empty frame with the table's columns, so queries over it still run.
-pub fn scan_table(snapshot: &Snapshot, table: Table) -> Result<LazyFrame> {
-    let files = snapshot.files(table)?;
-    if files.is_empty() {
-        return Ok(crate::tables::empty_frame(table)?.lazy());
-    }
-    let dir = snapshot.table_dir(table);
-    let hive = crate::tables::partition_columns(table);
-    let mut hive_options = HiveOptions::new_enabled();
-    if !hive.is_empty() {
-        hive_options.schema = Some(Arc::new(Schema::from_iter(hive.into_iter().map(|(n, t)| Field::new(n.into(), t)))));
-    } else {
-        hive_options.enabled = Some(false);
-    }
-    let args = ScanArgsParquet { hive_options, ..Default::default() };
-    let path = PlRefPath::try_from_path(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
-    anyhow::Context::with_context(LazyFrame::scan_parquet(path, args), || format!("scanning {}", dir.display()))
+/// A query that cannot run as asked: the user's to mend (the command layer makes it exit 2).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum QueryError {
+    #[error("only reading statements are allowed (SELECT, WITH, SHOW TABLES); got '{0}'")]
+    NotReadOnly(String),
+    #[error("the SQL uses :{0} but no --param {0}=… was given")]
+    MissingParam(String),
+    #[error("--param {0} is not used in the SQL")]
+    UnusedParam(String),
+    #[error("no table named '{0}'")]
+    NoTable(String),
 }
 
 /// A SQL context with every warehouse table registered.
@@ -55,24 +46,24 @@ pub fn context(wh: &Warehouse) -> Result<SQLContext> {
         ctx.register(t.name(), scan_table(&snapshot, t)?);
     }
     // The run history lives beside the snapshots (a log, not a table of the warehouse).
-    ctx.register("runs", crate::pipeline::history::runs_frame(&crate::pipeline::history::load(wh)?)?.lazy());
+    ctx.register("runs", history::runs_frame(&history::load(wh)?)?.lazy());
     Ok(ctx)
 }
 
 /// Refuse anything but a reading statement. polars SQL cannot write files, but `CREATE` or
 /// `DROP` would suggest it does, and `query` promises to be read-only.
-pub fn check_read_only(sql: &str) -> Result<(), NotReadOnly> {
+pub fn check_read_only(sql: &str) -> Result<(), QueryError> {
     let first = sql.trim_start().trim_start_matches('(').split_whitespace().next().unwrap_or("").to_ascii_uppercase();
     match first.as_str() {
         "SELECT" | "WITH" | "SHOW" | "FROM" => Ok(()),
-        _ => Err(NotReadOnly(first)),
+        _ => Err(QueryError::NotReadOnly(first)),
     }
 }
 
 /// Put parameter values into `:name` placeholders as SQL literals: numbers bare, anything else
 /// a quoted string with quotes doubled, so a value can never become SQL. An unknown
 /// placeholder, or a parameter never used, is an error.
-pub fn bind(sql: &str, params: &[(String, String)]) -> Result<String, crate::exit::UsageError> {
+pub fn bind(sql: &str, params: &[(String, String)]) -> Result<String, QueryError> {
     let mut out = String::with_capacity(sql.len());
     let mut used = vec![false; params.len()];
     let mut chars = sql.char_indices().peekable();
@@ -98,7 +89,7 @@ pub fn bind(sql: &str, params: &[(String, String)]) -> Result<String, crate::exi
             }
         }
         let Some(k) = params.iter().position(|(p, _)| *p == name) else {
-            return Err(crate::exit::UsageError(format!("the SQL uses :{name} but no --param {name}=… was given")));
+            return Err(QueryError::MissingParam(name));
         };
         used[k] = true;
         let v = &params[k].1;
@@ -111,7 +102,7 @@ pub fn bind(sql: &str, params: &[(String, String)]) -> Result<String, crate::exi
         }
     }
     if let Some(k) = used.iter().position(|u| !u) {
-        return Err(crate::exit::UsageError(format!("--param {} is not used in the SQL", params[k].0)));
+        return Err(QueryError::UnusedParam(params[k].0.clone()));
     }
     Ok(out)
 }
@@ -127,18 +118,12 @@ pub fn describe(wh: &Warehouse, table: &str) -> Result<DataFrame> {
             let n = if files.is_empty() { 0 } else { parts.len().max(1) };
             (scan_table(&snapshot, t)?, n)
         }
-        None if table == "runs" => {
-            (crate::pipeline::history::runs_frame(&crate::pipeline::history::load(wh)?)?.lazy(), 0)
-        }
-        None => return Err(crate::exit::UsageError(format!("no table named '{table}'")).into()),
+        None if table == "runs" => (history::runs_frame(&history::load(wh)?)?.lazy(), 0),
+        None => return Err(QueryError::NoTable(table.to_string()).into()),
     };
     let df = lf.collect()?;
-    let partition_cols: Vec<&str> = Table::parse(table)
-        .map(crate::tables::partition_columns)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
+    let partition_cols: Vec<&str> =
+        Table::parse(table).map(|t| t.partition_columns()).unwrap_or_default().into_iter().map(|(n, _)| n).collect();
     let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
     let n = names.len();
     Ok(DataFrame::new(
@@ -191,27 +176,6 @@ fn rows_of(cols: &[Vec<Option<String>>]) -> impl Iterator<Item = Vec<&Option<Str
     (0..height).map(move |i| cols.iter().map(|c| &c[i]).collect())
 }
 
-/// Display width: CJK and full-width characters take two columns in a terminal.
-pub fn width(s: &str) -> usize {
-    s.chars()
-        .map(|c| match c as u32 {
-            0x1100..=0x115F
-            | 0x2E80..=0xA4CF
-            | 0xAC00..=0xD7A3
-            | 0xF900..=0xFAFF
-            | 0xFE30..=0xFE4F
-            | 0xFF00..=0xFF60
-            | 0xFFE0..=0xFFE6 => 2,
-            _ => 1,
-        })
-        .sum()
-}
-
-pub fn pad(s: &str, w: usize, right: bool) -> String {
-    let fill = " ".repeat(w.saturating_sub(width(s)));
-    if right { format!("{fill}{s}") } else { format!("{s}{fill}") }
-}
-
 /// Write `df` in `format`. Parquet needs a file path, not a stream.
 pub fn write(df: &mut DataFrame, format: Format, out: &mut dyn Write, parquet_path: Option<&Path>) -> Result<()> {
     match format {
@@ -221,9 +185,7 @@ pub fn write(df: &mut DataFrame, format: Format, out: &mut dyn Write, parquet_pa
             let mut w = csv::Writer::from_writer(out);
             w.write_record(df.get_column_names().iter().map(|n| n.as_str()))?;
             for i in 0..df.height() {
-                w.write_record(
-                    cols.iter().map(|c| crate::ingest::exports::neutralise(c[i].as_deref().unwrap_or("")).into_owned()),
-                )?;
+                w.write_record(cols.iter().map(|c| neutralise(c[i].as_deref().unwrap_or("")).into_owned()))?;
             }
             w.flush()?;
             Ok(())
@@ -283,7 +245,7 @@ fn write_xlsx(df: &DataFrame, path: &Path) -> Result<()> {
             let (r, c) = (i as u32 + 1, j as u16);
             match v.parse::<f64>() {
                 Ok(n) if numeric[j] => ws.write_number(r, c, n)?,
-                _ => ws.write_string(r, c, crate::ingest::exports::neutralise(v))?,
+                _ => ws.write_string(r, c, neutralise(v))?,
             };
         }
     }

@@ -2,6 +2,7 @@
 //! embedded font. Charts lay themselves out in pixels, which keeps bar labels, long Chinese
 //! unit names and threshold lines exactly where they belong in both PNG and SVG.
 
+use crate::model::Status;
 use anyhow::{Result, anyhow};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -29,12 +30,13 @@ pub const LINES: [RGBColor; 8] = [
     RGBColor(0x7f, 0x7f, 0x7f),
 ];
 
-pub fn status_colour(status: &str) -> RGBColor {
+/// A status's colour; grey where there is none.
+pub fn status_colour(status: Option<Status>) -> RGBColor {
     match status {
-        "red" => RED,
-        "amber" => AMBER,
-        "green" => GREEN,
-        _ => GREY,
+        Some(Status::Red) => RED,
+        Some(Status::Amber) => AMBER,
+        Some(Status::Green) => GREEN,
+        None => GREY,
     }
 }
 
@@ -123,13 +125,4 @@ pub fn fit(s: &str, size: u32, max: i32) -> String {
     }
     out.push('…');
     out
-}
-
-/// A value for people: percentages for rates, one decimal for scores.
-pub fn format_value(v: f64, unit: &str) -> String {
-    match unit {
-        "percent" => format!("{:.1}%", v * 100.0),
-        "score" | "points" | "per100" => format!("{v:.1}"),
-        _ => format!("{v:.2}"),
-    }
 }

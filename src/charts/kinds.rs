@@ -4,16 +4,16 @@ use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::canvas::{
-    AMBER, Align, Canvas, FAINT, GREEN, GREY, INK, LINES, PARTY_RED, RED, fit, format_value, status_colour,
-};
+use super::canvas::{AMBER, Align, Canvas, FAINT, GREEN, GREY, INK, LINES, PARTY_RED, RED, fit, status_colour};
+use crate::model::Status;
+use crate::output::format_value;
 
 /// One bar of a ranking.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RankBar {
     pub label: String,
     pub value: f64,
-    pub status: String,
+    pub status: Option<Status>,
 }
 
 /// One line of a trend chart, a value per x label.
@@ -28,7 +28,7 @@ pub struct Series {
 pub struct HeatRow {
     pub label: String,
     pub depth: usize,
-    pub cells: Vec<String>,
+    pub cells: Vec<Option<Status>>,
 }
 
 /// The values of one box.
@@ -70,7 +70,7 @@ pub enum Chart {
         title: String,
         unit: String,
         bars: Vec<RankBar>,
-        thresholds: Vec<(f64, String)>,
+        thresholds: Vec<(f64, Status)>,
         higher_is_better: bool,
     },
     Trend {
@@ -168,7 +168,7 @@ fn ranking<DB: DrawingBackend>(
     c: &Canvas<DB>,
     unit: &str,
     bars: &[RankBar],
-    thresholds: &[(f64, String)],
+    thresholds: &[(f64, Status)],
     higher: bool,
 ) -> Result<()> {
     let (left, right, top) = (280, 800, 60);
@@ -193,14 +193,14 @@ fn ranking<DB: DrawingBackend>(
             y + 2,
             x(b.value).max(x(0.0_f64.max(min)) + 1),
             y + 17,
-            status_colour(&b.status),
+            status_colour(b.status),
             true,
         )?;
         c.text(&format_value(b.value, unit), x(b.value) + 6, y + 9, LABEL - 1, INK, Align::Left)?;
     }
     let bottom = top + 22 * bars.len() as i32 + 4;
     for (v, status) in thresholds {
-        let colour = if status == "green" { GREEN } else { AMBER };
+        let colour = if *status == Status::Green { GREEN } else { AMBER };
         c.dashed(x(*v), top - 6, x(*v), bottom, colour)?;
         c.text(&format_value(*v, unit), x(*v), bottom + 12, LABEL - 2, colour, Align::Centre)?;
     }
@@ -304,7 +304,7 @@ fn heatmap<DB: DrawingBackend>(c: &Canvas<DB>, columns: &[String], rows: &[HeatR
         c.text(&fit(&row.label, LABEL - 2, left - 20 - indent), 10 + indent, y + rh / 2, LABEL - 2, INK, Align::Left)?;
         for (j, s) in row.cells.iter().enumerate() {
             let x0 = left + cw * j as i32;
-            c.rect(x0 + 1, y + 1, x0 + cw - 1, y + rh - 1, status_colour(s), true)?;
+            c.rect(x0 + 1, y + 1, x0 + cw - 1, y + rh - 1, status_colour(*s), true)?;
         }
     }
     // Legend.

@@ -11,13 +11,12 @@
 mod canvas;
 mod kinds;
 
-pub use canvas::format_value;
 pub use kinds::{BoxGroup, Card, Chart, GradeBar, HeatRow, Panel, RankBar, Series};
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
 use plotters::prelude::*;
 use rayon::prelude::*;
 
@@ -69,8 +68,45 @@ pub fn to_png(chart: &Chart, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Render every chart into `dest` as `<id>.png` and `<id>.svg`: the `chart` verb and the
+/// pipeline's chart stage both write through here.
+///
+/// The charts are drawn in a hidden folder beside `dest` (`out/.charts.tmp` for `out/charts`)
+/// and moved in only once all are drawn, so a failure leaves the charts that were there, and a
+/// reader never sees half a file. Other files in `dest` are left alone: it may be a folder of
+/// the user's.
+pub fn write_all(charts: &[Chart], dest: &Path) -> Result<Vec<Rendered>> {
+    let staging = match (dest.parent(), dest.file_name()) {
+        (Some(parent), Some(name)) => parent.join(format!(".{}.tmp", name.to_string_lossy())),
+        _ => dest.join(".charts.tmp"),
+    };
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
+    }
+    let drawn = match render_all(charts, &staging) {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    std::fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
+    let moved = drawn.into_iter().map(|r| move_into(r, dest)).collect::<Result<Vec<_>>>()?;
+    std::fs::remove_dir(&staging).with_context(|| format!("removing {}", staging.display()))?;
+    Ok(moved)
+}
+
+fn move_into(r: Rendered, dest: &Path) -> Result<Rendered> {
+    let moved = |from: &Path| -> Result<PathBuf> {
+        let to = dest.join(from.file_name().expect("a chart file has a name"));
+        std::fs::rename(from, &to).with_context(|| format!("moving a chart into {}", to.display()))?;
+        Ok(to)
+    };
+    Ok(Rendered { png: moved(&r.png)?, svg: moved(&r.svg)?, ..r })
+}
+
 /// Render every chart to `out/<id>.png` and `out/<id>.svg`, in parallel.
-pub fn render_all(charts: &[Chart], out: &Path) -> Result<Vec<Rendered>> {
+fn render_all(charts: &[Chart], out: &Path) -> Result<Vec<Rendered>> {
     std::fs::create_dir_all(out)?;
     charts
         .par_iter()
@@ -87,6 +123,25 @@ pub fn render_all(charts: &[Chart], out: &Path) -> Result<Vec<Rendered>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Status;
+
+    #[test]
+    fn charts_are_moved_in_whole_and_other_files_stay() {
+        let d = tempfile::tempdir().unwrap();
+        let dest = d.path().join("out");
+        std::fs::create_dir_all(&dest).unwrap();
+        std::fs::write(dest.join("notes.txt"), "the user's").unwrap();
+        std::fs::write(dest.join("rank-test.png"), "an old chart").unwrap();
+        let written = write_all(&[bars()], &dest).unwrap();
+        assert_eq!(written[0].png, dest.join("rank-test.png"));
+        assert_ne!(std::fs::read(dest.join("rank-test.png")).unwrap(), b"an old chart");
+        assert_eq!(std::fs::read_to_string(dest.join("notes.txt")).unwrap(), "the user's");
+        let mut names: Vec<String> =
+            std::fs::read_dir(&dest).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        assert_eq!(names, ["notes.txt", "rank-test.png", "rank-test.svg"]);
+        assert!(!d.path().join(".out.tmp").exists(), "no staging folder is left");
+    }
 
     fn bars() -> Chart {
         Chart::Ranking {
@@ -94,10 +149,10 @@ mod tests {
             title: "出勤率 · 支部 · 街道社区".into(),
             unit: "percent".into(),
             bars: vec![
-                RankBar { label: "幸福社区第一党支部".into(), value: 0.91, status: "green".into() },
-                RankBar { label: "和谐社区党支部".into(), value: 0.62, status: "red".into() },
+                RankBar { label: "幸福社区第一党支部".into(), value: 0.91, status: Some(Status::Green) },
+                RankBar { label: "和谐社区党支部".into(), value: 0.62, status: Some(Status::Red) },
             ],
-            thresholds: vec![(0.85, "green".into()), (0.7, "amber".into())],
+            thresholds: vec![(0.85, Status::Green), (0.7, Status::Amber)],
             higher_is_better: true,
         }
     }

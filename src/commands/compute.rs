@@ -4,8 +4,8 @@ use std::io::Write;
 
 use anyhow::Result;
 
+use super::exit::Outcome;
 use crate::cli::ComputeArgs;
-use crate::exit::Outcome;
 use crate::indicators;
 use crate::warehouse::Warehouse;
 

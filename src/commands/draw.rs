@@ -4,8 +4,8 @@ use std::io::Write;
 
 use anyhow::Result;
 
+use super::exit::Outcome;
 use crate::cli::DrawArgs;
-use crate::exit::Outcome;
 use crate::review::{self, DrawOptions};
 use crate::warehouse::Warehouse;
 
@@ -14,7 +14,7 @@ pub fn run(a: DrawArgs) -> Result<Outcome> {
     let opts = DrawOptions {
         count: a.count,
         seed: Some(a.seed),
-        level: a.level.clone(),
+        level: a.level.level(),
         stratify: a.stratify,
         exclude_recent_quarters: a.exclude_recent,
         weak_weight: a.weak_weight,

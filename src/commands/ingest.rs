@@ -5,8 +5,8 @@ use std::io::{IsTerminal, Write};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::exit::{Outcome, UsageError};
 use crate::cli::IngestArgs;
-use crate::exit::{Outcome, UsageError};
 use crate::ingest::names::NameHasher;
 use crate::ingest::parse::ParseOptions;
 use crate::ingest::{self, FileStatus, IngestOptions, IngestReport, Progress};
@@ -94,11 +94,11 @@ fn write_summary(out: &mut dyn Write, r: &IngestReport) -> Result<()> {
             "-"
         });
         let mut name: String = f.file.clone();
-        while crate::query::width(&name) > 34 {
+        while crate::output::width(&name) > 34 {
             name.pop();
         }
         // Chinese file names take two columns a character: pad by display width.
-        let name = crate::query::pad(&name, 34, false);
+        let name = crate::output::pad(&name, 34, false);
         match &f.status {
             FileStatus::Loaded => writeln!(
                 out,

@@ -4,6 +4,7 @@
 mod chart;
 mod compute;
 mod draw;
+pub mod exit;
 mod ingest;
 mod query;
 mod report;
@@ -16,7 +17,7 @@ use anyhow::Result;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command, LogFormat};
-use crate::exit::Outcome;
+use exit::Outcome;
 
 /// Logs go to stderr; `-v`/`-q` choose the level, `RUST_LOG` overrides both.
 pub fn init_logging(cli: &Cli) {

@@ -4,8 +4,8 @@ use std::io::{BufWriter, Write};
 
 use anyhow::{Context, Result};
 
+use super::exit::{Outcome, UsageError};
 use crate::cli::QueryArgs;
-use crate::exit::{Outcome, UsageError};
 use crate::query::{self, Format};
 use crate::warehouse::Warehouse;
 

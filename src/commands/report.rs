@@ -4,8 +4,8 @@ use std::io::Write;
 
 use anyhow::Result;
 
+use super::exit::Outcome;
 use crate::cli::OutArgs;
-use crate::exit::Outcome;
 use crate::report::{self, grading::GradingRules};
 use crate::review::problems::ProblemRules;
 use crate::warehouse::Warehouse;

@@ -4,8 +4,8 @@ use std::io::Write;
 
 use anyhow::Result;
 
+use super::exit::{self, Outcome, UsageError};
 use crate::cli::RunArgs;
-use crate::exit::{Outcome, UsageError};
 use crate::ingest::names::NameHasher;
 use crate::pipeline::{self, Pipeline, RunOptions, Stage};
 
@@ -14,15 +14,16 @@ pub fn run(a: RunArgs) -> Result<Outcome> {
     let p = Pipeline::load(&a.pipeline)?;
     let names = NameHasher::from_env().map_err(|e| UsageError(e.to_string()))?;
     let opts = RunOptions {
-        period: a.period.clone(),
+        period: a.period,
         warehouse: a.warehouse.clone(),
         today: a.today.unwrap_or_else(|| chrono::Local::now().date_naive()),
-        from: a.from.as_deref().and_then(Stage::parse),
+        from: a.from.map(|s| s.stage()),
         wait: a.wait,
+        exit_code_of: exit::manifest_code,
     };
-    let (manifests, outcome) = pipeline::run(&p, &opts, &names)?;
+    let report = pipeline::run(&p, &opts, &names)?;
     let mut out = std::io::stdout().lock();
-    for m in &manifests {
+    for m in &report.manifests {
         writeln!(
             out,
             "{} {}: {} ({} ms)",
@@ -39,5 +40,5 @@ pub fn run(a: RunArgs) -> Result<Outcome> {
             writeln!(out, "report: {}", p.out_dir(period).join("report.html").display())?;
         }
     }
-    Ok(outcome)
+    Ok(exit::outcome_of(report.ending))
 }

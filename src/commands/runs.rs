@@ -4,10 +4,10 @@ use std::io::Write;
 
 use anyhow::Result;
 
+use super::exit::Outcome;
 use crate::cli::RunsArgs;
-use crate::exit::Outcome;
-use crate::pipeline::history;
 use crate::warehouse::Warehouse;
+use crate::warehouse::history;
 
 pub fn run(a: RunsArgs) -> Result<Outcome> {
     let wh = Warehouse::open(&a.warehouse)?;

@@ -4,8 +4,8 @@ use std::io::Write;
 
 use anyhow::Result;
 
+use super::exit::Outcome;
 use crate::cli::SampleArgs;
-use crate::exit::Outcome;
 use crate::sample::{self, SampleOptions};
 
 pub fn run(a: SampleArgs) -> Result<Outcome> {

@@ -5,8 +5,8 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 
+use super::exit::Outcome;
 use crate::cli::SqlArgs;
-use crate::exit::Outcome;
 use crate::indicators::spark;
 use crate::warehouse::Warehouse;
 

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::model::Category;
+
 /// The built-in catalogue: the same file as `pipelines/indicators.toml`.
 pub const DEFAULT_CATALOGUE: &str = include_str!("../../pipelines/indicators.toml");
 
@@ -49,8 +51,8 @@ pub enum Source {
 }
 
 impl Source {
-    pub fn table(&self) -> crate::warehouse::Table {
-        use crate::warehouse::Table;
+    pub fn table(&self) -> crate::model::Table {
+        use crate::model::Table;
         match self {
             Source::Attendance => Table::Attendance,
             Source::Points => Table::Points,
@@ -65,6 +67,8 @@ impl Source {
 pub struct Indicator {
     pub id: String,
     pub name_zh: String,
+    /// Part of the catalogue's format for other tools; dangjian's own packs are in Chinese.
+    #[allow(dead_code)]
     pub name_en: String,
     pub kind: IndicatorKind,
     pub source: Option<Source>,
@@ -143,7 +147,6 @@ impl Indicator {
     }
 }
 
-const CATEGORIES: [&str; 4] = ["community", "rural", "organ", "nonpublic"];
 const MEETING_TYPES: [&str; 4] = ["member_meeting", "committee_meeting", "group_meeting", "party_lesson"];
 
 impl Catalogue {
@@ -221,10 +224,10 @@ impl Catalogue {
                 ));
             }
             for (c, t) in &ind.thresholds_by_category {
-                if !CATEGORIES.contains(&c.as_str()) {
+                if Category::parse(c).is_none() {
                     return Err(bad(
                         "thresholds_by_category",
-                        format!("'{c}' is not a category ({})", CATEGORIES.join(", ")),
+                        format!("'{c}' is not a category ({})", Category::ALL.map(Category::code).join(", ")),
                     ));
                 }
                 if !ordered(*t) {
@@ -254,7 +257,7 @@ impl Catalogue {
                 }
                 IndicatorKind::ActivityCoverage => {
                     let et = ind.event_type.as_deref().unwrap_or("");
-                    if crate::ingest::schema::parse_enum(crate::ingest::schema::EVENT_TYPES, et).is_none() {
+                    if crate::model::kinds::code_of(crate::model::kinds::EVENT_TYPES, et.trim()).is_none() {
                         return Err(bad("event_type", format!("'{et}' is not an event type")));
                     }
                 }

@@ -15,8 +15,9 @@ use anyhow::{Context, Result, bail};
 use polars::prelude::*;
 
 use super::catalogue::{Catalogue, Direction, Indicator, IndicatorKind, Source};
-use crate::period::{Period, PeriodKind};
-use crate::warehouse::{self, Snapshot, Table};
+use crate::model::period::{Period, PeriodKind};
+use crate::model::{Level, Status, Table};
+use crate::warehouse::{self, Snapshot};
 
 /// A unit as the indicators see it.
 #[derive(Debug, Clone)]
@@ -35,7 +36,7 @@ pub struct Figure {
     pub value: Option<f64>,
     pub numerator: Option<f64>,
     pub denominator: Option<f64>,
-    pub status: Option<&'static str>,
+    pub status: Option<Status>,
     pub rank: Option<u32>,
     pub note: Option<String>,
 }
@@ -128,7 +129,7 @@ fn source_rows(snapshot: &Snapshot, source: Source, periods: &[Period]) -> Resul
     files.sort();
     files.dedup();
     let lf = if files.is_empty() {
-        crate::tables::empty_frame(table)?.lazy()
+        table.empty_frame()?.lazy()
     } else {
         let paths: Vec<PlRefPath> = files
             .iter()
@@ -182,31 +183,66 @@ pub fn compute_figures_alone(
 /// Every indicator for each of `periods` (index 0 the period, 1 the one before if given).
 fn figures_of(snapshot: &Snapshot, catalogue: &Catalogue, periods: &[Period]) -> Result<(Vec<UnitInfo>, Figures)> {
     let units = load_units(snapshot)?;
-    let (depths, depth) = depth_frame(&units)?;
-    let depths = depths.lazy();
-    let branches: Vec<&UnitInfo> = units.iter().filter(|u| u.level == "branch").collect();
-    let branch_frame = DataFrame::new(
-        branches.len(),
-        vec![Column::new("unit_id".into(), branches.iter().map(|u| u.id.as_str()).collect::<Vec<_>>())],
-    )?
-    .lazy();
+    let branches: Vec<&UnitInfo> = units.iter().filter(|u| u.level == Level::Branch.code()).collect();
+    let ratios = ratio_plans(snapshot, catalogue, periods, &units)?;
+    let counts = BranchPlans::new(snapshot, catalogue, periods, &branches)?;
+    let mut plans = ratios.plans;
+    plans.extend(counts.plans);
+    let frames = collect_all(plans)?;
+    let (ratio_frames, count_frames) = frames.split_at(ratios.members.len());
 
-    // One plan per (source, filter): the ratio indicators that share rows share a pass.
+    let mut fig = ratio_figures(catalogue, periods, &units, ratio_frames, &ratios.members)?;
+    let mut counted = count_frames.iter();
+    let coverage = if counts.coverage {
+        branch_counts(counted.next().expect("a coverage frame"), "months")?
+    } else {
+        HashMap::new()
+    };
+    let meetings = if counts.meetings {
+        branch_counts(counted.next().expect("a meetings frame"), "events")?
+    } else {
+        HashMap::new()
+    };
+    roll_up_branch_counts(catalogue, periods, &units, &branches, &coverage, &meetings, &mut fig);
+    fill_values(catalogue, &mut fig);
+    for (pi, p) in periods.iter().enumerate() {
+        composite(catalogue, &units, pi, &mut fig);
+        judge(catalogue, &units, pi, *p, &mut fig);
+        weak(catalogue, &units, pi, &mut fig);
+    }
+    Ok((units, fig))
+}
+
+/// The plans of the ratio indicators, and which indicators each plan's frame holds.
+struct RatioPlans<'c> {
+    plans: Vec<LazyFrame>,
+    members: Vec<Vec<&'c Indicator>>,
+}
+
+/// One plan per (source, filter): the ratio indicators that share rows share a pass. Each
+/// aggregates the numerator and denominator of its indicators per ancestor and period.
+fn ratio_plans<'c>(
+    snapshot: &Snapshot,
+    catalogue: &'c Catalogue,
+    periods: &[Period],
+    units: &[UnitInfo],
+) -> Result<RatioPlans<'c>> {
+    let (depths, depth) = depth_frame(units)?;
+    let depths = depths.lazy();
     let mut groups: BTreeMap<(String, String), Vec<&Indicator>> = BTreeMap::new();
     for ind in catalogue.indicator.iter().filter(|i| i.kind == IndicatorKind::Ratio) {
         let src = format!("{:?}", ind.source.expect("checked"));
         groups.entry((src, ind.filter.clone().unwrap_or_default())).or_default().push(ind);
     }
-    let mut plans: Vec<LazyFrame> = Vec::new();
-    let mut plan_members: Vec<Vec<&Indicator>> = Vec::new();
-    for ((_, filter), inds) in &groups {
+    let mut out = RatioPlans { plans: Vec::new(), members: Vec::new() };
+    for ((_, filter), inds) in groups {
         let source = inds[0].source.expect("checked");
         let mut lf = source_rows(snapshot, source, periods)?;
         if !filter.is_empty() {
-            lf = lf.filter(expr(filter)?);
+            lf = lf.filter(expr(&filter)?);
         }
         let mut aggs = Vec::new();
-        for ind in inds {
+        for ind in &inds {
             aggs.push(
                 expr(ind.numerator.as_deref().expect("checked"))?
                     .cast(DataType::Float64)
@@ -229,62 +265,108 @@ fn figures_of(snapshot: &Snapshot, catalogue: &Catalogue, periods: &[Period]) ->
                 joined.clone().group_by([col(depth_col(d)).alias(ANCESTOR_COL), col(PERIOD_COL)]).agg(aggs.clone())
             })
             .collect();
-        plans.push(concat(per_depth, UnionArgs::default())?);
-        plan_members.push(inds.clone());
+        out.plans.push(concat(per_depth, UnionArgs::default())?);
+        out.members.push(inds);
     }
-    // Branch-level counts for coverage and meetings.
-    let att = source_rows(snapshot, Source::Attendance, periods)?.join(
-        branch_frame,
-        [col("unit_id")],
-        [col("unit_id")],
-        JoinArgs::new(JoinType::Inner),
-    );
-    let coverage_types: Vec<String> = catalogue
-        .indicator
-        .iter()
-        .filter(|i| i.kind == IndicatorKind::ActivityCoverage)
-        .filter_map(|i| i.event_type.clone())
-        .collect();
-    let coverage_plan = att
-        .clone()
-        .filter(coverage_types.iter().fold(lit(false), |acc, t| acc.or(col("event_type").eq(lit(t.clone())))))
-        .select([col("unit_id"), col(PERIOD_COL), col("event_type"), col("event_date").dt().month().alias("month")])
-        .group_by([col("unit_id"), col(PERIOD_COL), col("event_type")])
-        .agg([col("month").n_unique().cast(DataType::Float64).alias("months")]);
-    let meeting_types: Vec<&String> = catalogue.meetings.required_per_quarter.keys().collect();
-    let meeting_plan = att
-        .filter(meeting_types.iter().fold(lit(false), |acc, t| acc.or(col("event_type").eq(lit(t.as_str())))))
-        .group_by([col("unit_id"), col(PERIOD_COL), col("event_type")])
-        .agg([col("event_id").n_unique().cast(DataType::Float64).alias("events")]);
-    // Plans only for the kinds the catalogue has: each one reads the attendance rows again.
-    let has = |k: IndicatorKind| catalogue.indicator.iter().any(|i| i.kind == k);
-    let (with_coverage, with_meetings) = (has(IndicatorKind::ActivityCoverage), has(IndicatorKind::MeetingCompletion));
-    if with_coverage {
-        plans.push(coverage_plan);
-    }
-    if with_meetings {
-        plans.push(meeting_plan);
-    }
+    Ok(out)
+}
 
+/// Branch-level counts for activity coverage and meetings: plans only for the kinds the
+/// catalogue has, since each reads the attendance rows again.
+struct BranchPlans {
+    plans: Vec<LazyFrame>,
+    coverage: bool,
+    meetings: bool,
+}
+
+impl BranchPlans {
+    fn new(
+        snapshot: &Snapshot,
+        catalogue: &Catalogue,
+        periods: &[Period],
+        branches: &[&UnitInfo],
+    ) -> Result<BranchPlans> {
+        let branch_frame = DataFrame::new(
+            branches.len(),
+            vec![Column::new("unit_id".into(), branches.iter().map(|u| u.id.as_str()).collect::<Vec<_>>())],
+        )?
+        .lazy();
+        let att = source_rows(snapshot, Source::Attendance, periods)?.join(
+            branch_frame,
+            [col("unit_id")],
+            [col("unit_id")],
+            JoinArgs::new(JoinType::Inner),
+        );
+        let one_of = |types: &[&str]| types.iter().fold(lit(false), |acc, t| acc.or(col("event_type").eq(lit(*t))));
+        let has = |k: IndicatorKind| catalogue.indicator.iter().any(|i| i.kind == k);
+        let mut out = BranchPlans {
+            plans: Vec::new(),
+            coverage: has(IndicatorKind::ActivityCoverage),
+            meetings: has(IndicatorKind::MeetingCompletion),
+        };
+        if out.coverage {
+            let types: Vec<&str> = catalogue
+                .indicator
+                .iter()
+                .filter(|i| i.kind == IndicatorKind::ActivityCoverage)
+                .filter_map(|i| i.event_type.as_deref())
+                .collect();
+            out.plans.push(
+                att.clone()
+                    .filter(one_of(&types))
+                    .select([
+                        col("unit_id"),
+                        col(PERIOD_COL),
+                        col("event_type"),
+                        col("event_date").dt().month().alias("month"),
+                    ])
+                    .group_by([col("unit_id"), col(PERIOD_COL), col("event_type")])
+                    .agg([col("month").n_unique().cast(DataType::Float64).alias("months")]),
+            );
+        }
+        if out.meetings {
+            let types: Vec<&str> = catalogue.meetings.required_per_quarter.keys().map(String::as_str).collect();
+            out.plans.push(
+                att.filter(one_of(&types)).group_by([col("unit_id"), col(PERIOD_COL), col("event_type")]).agg([col(
+                    "event_id",
+                )
+                .n_unique()
+                .cast(DataType::Float64)
+                .alias("events")]),
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// Every plan collected together, so that plans reading the same files share the work.
+fn collect_all(plans: Vec<LazyFrame>) -> Result<Vec<DataFrame>> {
     if tracing::enabled!(tracing::Level::TRACE) {
         for p in &plans {
             let plan = p.clone().describe_optimized_plan().unwrap_or_default();
             tracing::trace!("indicator plan after optimisation:\n{plan}");
         }
     }
-    let frames = anyhow::Context::context(
-        LazyFrame::collect_all_with_engine(
-            plans.into_iter().map(|p| p.logical_plan).collect(),
-            Engine::Auto,
-            OptFlags::default(),
-        ),
-        "computing the indicators",
-    )?;
+    let frames = LazyFrame::collect_all_with_engine(
+        plans.into_iter().map(|p| p.logical_plan).collect(),
+        Engine::Auto,
+        OptFlags::default(),
+    );
+    anyhow::Context::context(frames, "computing the indicators")
+}
 
+/// The ratio indicators' numerators and denominators for every unit and period. Each starts
+/// at 0/0, so a unit without rows gets a null value.
+fn ratio_figures(
+    catalogue: &Catalogue,
+    periods: &[Period],
+    units: &[UnitInfo],
+    frames: &[DataFrame],
+    members: &[Vec<&Indicator>],
+) -> Result<Figures> {
     let mut fig: Figures = HashMap::new();
-    // Start every ratio at 0/0 for every unit, so a unit without rows gets a null value.
     for (pi, _) in periods.iter().enumerate() {
-        for u in &units {
+        for u in units {
             for ind in catalogue.indicator.iter().filter(|i| i.kind == IndicatorKind::Ratio) {
                 fig.insert(
                     (pi, u.id.clone(), ind.id.clone()),
@@ -293,7 +375,7 @@ fn figures_of(snapshot: &Snapshot, catalogue: &Catalogue, periods: &[Period]) ->
             }
         }
     }
-    for (df, inds) in frames.iter().zip(&plan_members) {
+    for (df, inds) in frames.iter().zip(members) {
         let anc = df.column(ANCESTOR_COL)?.u32()?;
         let per = df.column(PERIOD_COL)?.i32()?;
         for ind in inds {
@@ -309,45 +391,50 @@ fn figures_of(snapshot: &Snapshot, catalogue: &Catalogue, periods: &[Period]) ->
             }
         }
     }
-    let mut extra = frames[plan_members.len()..].iter();
-    let empty = DataFrame::empty();
-    let coverage = if with_coverage { extra.next().expect("a coverage frame") } else { &empty };
-    let meetings = if with_meetings { extra.next().expect("a meetings frame") } else { &empty };
+    Ok(fig)
+}
 
-    // Branch counts: (period, branch, event_type) → count.
-    let branch_counts = |df: &DataFrame, value: &str| -> Result<HashMap<(usize, String, String), f64>> {
-        if df.width() == 0 {
-            return Ok(HashMap::new());
-        }
-        let (u, p, t, v) = (
-            df.column("unit_id")?.str()?,
-            df.column(PERIOD_COL)?.i32()?,
-            df.column("event_type")?.str()?,
-            df.column(value)?.f64()?,
-        );
-        Ok((0..df.height())
-            .map(|i| {
-                (
-                    (
-                        p.get(i).unwrap_or(0) as usize,
-                        u.get(i).unwrap_or_default().to_string(),
-                        t.get(i).unwrap_or_default().to_string(),
-                    ),
-                    v.get(i).unwrap_or(0.0),
-                )
-            })
-            .collect())
-    };
-    let coverage = branch_counts(coverage, "months")?;
-    let meetings = branch_counts(meetings, "events")?;
+/// (period index, branch, event type) → count.
+type BranchCounts = HashMap<(usize, String, String), f64>;
+
+/// A branch-count frame as a map.
+fn branch_counts(df: &DataFrame, value: &str) -> Result<BranchCounts> {
+    let (u, p, t, v) = (
+        df.column("unit_id")?.str()?,
+        df.column(PERIOD_COL)?.i32()?,
+        df.column("event_type")?.str()?,
+        df.column(value)?.f64()?,
+    );
+    Ok((0..df.height())
+        .map(|i| {
+            let key = (
+                p.get(i).unwrap_or(0) as usize,
+                u.get(i).unwrap_or_default().to_string(),
+                t.get(i).unwrap_or_default().to_string(),
+            );
+            (key, v.get(i).unwrap_or(0.0))
+        })
+        .collect())
+}
+
+/// The per-branch indicators (activity coverage, meeting completion): each branch's count and
+/// its most that count, summed up to every ancestor.
+fn roll_up_branch_counts(
+    catalogue: &Catalogue,
+    periods: &[Period],
+    units: &[UnitInfo],
+    branches: &[&UnitInfo],
+    coverage: &BranchCounts,
+    meetings: &BranchCounts,
+    fig: &mut Figures,
+) {
     for (pi, p) in periods.iter().enumerate() {
         for ind in &catalogue.indicator {
             let per_branch: PerBranch = match ind.kind {
                 IndicatorKind::ActivityCoverage => {
                     let et = ind.event_type.clone().unwrap_or_default();
-                    let cov = &coverage;
                     Some((
-                        Box::new(move |b: &str| cov.get(&(pi, b.to_string(), et.clone())).copied().unwrap_or(0.0)),
+                        Box::new(move |b: &str| coverage.get(&(pi, b.to_string(), et.clone())).copied().unwrap_or(0.0)),
                         p.month_count() as f64,
                     ))
                 }
@@ -360,11 +447,12 @@ fn figures_of(snapshot: &Snapshot, catalogue: &Catalogue, periods: &[Period]) ->
                         .map(|(t, n)| (t.clone(), (*n * quarters) as f64))
                         .collect();
                     let total: f64 = req.iter().map(|(_, r)| r).sum();
-                    let m = &meetings;
                     Some((
                         Box::new(move |b: &str| {
                             req.iter()
-                                .map(|(t, r)| m.get(&(pi, b.to_string(), t.clone())).copied().unwrap_or(0.0).min(*r))
+                                .map(|(t, r)| {
+                                    meetings.get(&(pi, b.to_string(), t.clone())).copied().unwrap_or(0.0).min(*r)
+                                })
                                 .sum()
                         }),
                         total,
@@ -373,9 +461,8 @@ fn figures_of(snapshot: &Snapshot, catalogue: &Catalogue, periods: &[Period]) ->
                 _ => None,
             };
             let Some((held, per_branch_den)) = per_branch else { continue };
-            // Roll each branch up to all its ancestors.
             let mut sums: HashMap<&str, (f64, f64)> = units.iter().map(|u| (u.id.as_str(), (0.0, 0.0))).collect();
-            for b in &branches {
+            for b in branches {
                 let h = held(&b.id);
                 for anc in &b.path {
                     if let Some(s) = sums.get_mut(anc.as_str()) {
@@ -384,7 +471,7 @@ fn figures_of(snapshot: &Snapshot, catalogue: &Catalogue, periods: &[Period]) ->
                     }
                 }
             }
-            for u in &units {
+            for u in units {
                 let (n, d) = sums[u.id.as_str()];
                 fig.insert(
                     (pi, u.id.clone(), ind.id.clone()),
@@ -393,7 +480,10 @@ fn figures_of(snapshot: &Snapshot, catalogue: &Catalogue, periods: &[Period]) ->
             }
         }
     }
-    // Values from numerators and denominators.
+}
+
+/// Values from numerators and denominators.
+fn fill_values(catalogue: &Catalogue, fig: &mut Figures) {
     for ((_, _, id), f) in fig.iter_mut() {
         let ind = catalogue.get(id).expect("figure of a known indicator");
         f.value = match (f.numerator, f.denominator) {
@@ -401,12 +491,6 @@ fn figures_of(snapshot: &Snapshot, catalogue: &Catalogue, periods: &[Period]) ->
             _ => None,
         };
     }
-    for (pi, p) in periods.iter().enumerate() {
-        composite(catalogue, &units, pi, &mut fig);
-        judge(catalogue, &units, pi, *p, &mut fig);
-        weak(catalogue, &units, pi, &mut fig);
-    }
-    Ok((units, fig))
 }
 
 /// The composite: weighted mean of the non-null parts, weights rescaled.
@@ -435,11 +519,11 @@ fn judge(catalogue: &Catalogue, units: &[UnitInfo], pi: usize, period: Period, f
             let Some(v) = f.value else { continue };
             let t = ind.thresholds_for(u.category.as_deref(), period.month_count());
             f.status = Some(match ind.direction {
-                Direction::Higher if v >= t.green => "green",
-                Direction::Higher if v >= t.amber => "amber",
-                Direction::Lower if v <= t.green => "green",
-                Direction::Lower if v <= t.amber => "amber",
-                _ => "red",
+                Direction::Higher if v >= t.green => Status::Green,
+                Direction::Higher if v >= t.amber => Status::Amber,
+                Direction::Lower if v <= t.green => Status::Green,
+                Direction::Lower if v <= t.amber => Status::Amber,
+                _ => Status::Red,
             });
             groups.entry((u.level.as_str(), u.category.as_deref())).or_default().push((u.id.as_str(), v));
         }
@@ -506,7 +590,7 @@ fn weak(catalogue: &Catalogue, units: &[UnitInfo], pi: usize, fig: &mut Figures)
             (pi, u.id.clone(), WEAK.to_string()),
             Figure {
                 value: Some(if flag { 1.0 } else { 0.0 }),
-                status: Some(if flag { "red" } else { "green" }),
+                status: Some(if flag { Status::Red } else { Status::Green }),
                 note: if flag { Some(fired.join("; ")) } else { None },
                 ..Default::default()
             },
@@ -566,7 +650,7 @@ mod tests {
         let status = |u: &str| fig[&(0, u.to_string(), "attendance_rate".to_string())].status;
         assert_eq!(
             ["A", "B", "D", "E", "X"].map(status),
-            [Some("green"), Some("green"), Some("amber"), None, Some("red")]
+            [Some(Status::Green), Some(Status::Green), Some(Status::Amber), None, Some(Status::Red)]
         );
     }
 

@@ -13,8 +13,9 @@ pub use catalogue::{Catalogue, CatalogueError};
 use anyhow::Result;
 use polars::prelude::*;
 
-use crate::period::Period;
-use crate::warehouse::{Table, Warehouse};
+use crate::model::period::Period;
+use crate::model::{Status, Table};
+use crate::warehouse::Warehouse;
 use compute::{Figure, UnitInfo, WEAK};
 
 /// What `compute` reports.
@@ -46,7 +47,7 @@ fn frame(rows: &[Row]) -> Result<DataFrame> {
             Column::new("value".into(), n(&|r| r.fig.value)),
             Column::new("numerator".into(), n(&|r| r.fig.numerator)),
             Column::new("denominator".into(), n(&|r| r.fig.denominator)),
-            Column::new("status".into(), s(&|r| r.fig.status.map(str::to_string))),
+            Column::new("status".into(), s(&|r| r.fig.status.map(|st| st.code().to_string()))),
             Column::new("rank".into(), rows.iter().map(|r| r.fig.rank.map(|x| x as i32)).collect::<Vec<Option<i32>>>()),
             Column::new("previous_value".into(), n(&|r| r.previous)),
             Column::new(
@@ -59,11 +60,6 @@ fn frame(rows: &[Row]) -> Result<DataFrame> {
             Column::new("note".into(), s(&|r| r.fig.note.clone())),
         ],
     )?)
-}
-
-/// An empty `indicators` frame, for readers of a warehouse that has none yet.
-pub fn empty_frame() -> Result<DataFrame> {
-    frame(&[])
 }
 
 struct Row {
@@ -88,7 +84,7 @@ pub fn indicator_frame(wh: &Warehouse, catalogue: &Catalogue, period: Period) ->
             rows.push(Row { unit: u.clone(), indicator: id.clone(), fig: fig.clone(), previous });
         }
     }
-    let count = |s: &str| rows.iter().filter(|r| r.indicator != WEAK && r.fig.status == Some(s)).count();
+    let count = |s: Status| rows.iter().filter(|r| r.indicator != WEAK && r.fig.status == Some(s)).count();
     let weak_candidates = rows
         .iter()
         .filter(|r| r.indicator == WEAK && r.fig.value == Some(1.0))
@@ -99,9 +95,9 @@ pub fn indicator_frame(wh: &Warehouse, catalogue: &Catalogue, period: Period) ->
         units: units.len(),
         indicators: ids.len(),
         rows: rows.len(),
-        red: count("red"),
-        amber: count("amber"),
-        green: count("green"),
+        red: count(Status::Red),
+        amber: count(Status::Amber),
+        green: count(Status::Green),
         weak_candidates,
         snapshot: snapshot.id,
     };
@@ -116,4 +112,14 @@ pub fn compute(wh: &Warehouse, catalogue: &Catalogue, period: Period) -> Result<
     txn.replace_partition(Table::Indicators, &crate::warehouse::period_partition(&period), &mut df)?;
     summary.snapshot = txn.commit()?.id;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_indicators_frame_has_the_columns_of_the_model() {
+        assert_eq!(frame(&[]).unwrap().schema().as_ref(), &crate::model::Table::Indicators.schema());
+    }
 }

@@ -15,8 +15,8 @@ use anyhow::Result;
 use polars::prelude::DataType;
 
 use super::catalogue::{Catalogue, Direction, Indicator, IndicatorKind, Source};
-use crate::period::{Period, PeriodKind};
-use crate::warehouse::Table;
+use crate::model::period::{Period, PeriodKind};
+use crate::model::{Level, Status, Table};
 
 fn spark_type(t: &DataType) -> &'static str {
     match t {
@@ -51,9 +51,9 @@ pub fn ddl(root: &Path) -> Result<String> {
     writeln!(s, "-- For a metastore, the same columns work with CREATE TABLE ... USING parquet PARTITIONED BY (...)")?;
     writeln!(s, "-- LOCATION '...' followed by MSCK REPAIR TABLE.")?;
     for t in Table::ALL {
-        let df = crate::tables::empty_frame(t)?;
+        let df = t.empty_frame()?;
         let mut cols: Vec<String> = df.schema().iter().map(|(n, dt)| format!("`{n}` {}", spark_type(dt))).collect();
-        cols.extend(crate::tables::partition_columns(t).iter().map(|(n, dt)| format!("`{n}` {}", spark_type(dt))));
+        cols.extend(t.partition_columns().iter().map(|(n, dt)| format!("`{n}` {}", spark_type(dt))));
         writeln!(
             s,
             "CREATE OR REPLACE TEMPORARY VIEW {} ({})\nUSING parquet OPTIONS (path {});",
@@ -100,17 +100,19 @@ fn source_view(source: Source, periods: [Period; 2]) -> String {
 
 /// The status of `value_col`, with per-category thresholds read from `category_col`.
 fn thresholds_case(ind: &Indicator, months: u32, value_col: &str, category_col: &str) -> String {
-    let t = |green: f64, amber: f64, value: &str| match ind.direction {
-        Direction::Higher => format!(
-            "CASE WHEN {value} IS NULL THEN NULL WHEN {value} >= {} THEN 'green' WHEN {value} >= {} THEN 'amber' ELSE 'red' END",
+    let op = match ind.direction {
+        Direction::Higher => ">=",
+        Direction::Lower => "<=",
+    };
+    let t = |green: f64, amber: f64, value: &str| {
+        format!(
+            "CASE WHEN {value} IS NULL THEN NULL WHEN {value} {op} {} THEN {g} WHEN {value} {op} {} THEN {a} ELSE {r} END",
             num(green),
-            num(amber)
-        ),
-        Direction::Lower => format!(
-            "CASE WHEN {value} IS NULL THEN NULL WHEN {value} <= {} THEN 'green' WHEN {value} <= {} THEN 'amber' ELSE 'red' END",
-            num(green),
-            num(amber)
-        ),
+            num(amber),
+            g = quote(Status::Green.code()),
+            a = quote(Status::Amber.code()),
+            r = quote(Status::Red.code()),
+        )
     };
     let mut branches = Vec::new();
     for cat in ind.thresholds_by_category.keys() {
@@ -139,6 +141,26 @@ pub fn script(catalogue: &Catalogue, root: &Path, period: Period) -> Result<Stri
     writeln!(s, "-- Catalogue BLAKE3 {}. Generated; edit the catalogue, not this file.\n", catalogue.hash())?;
     s.push_str(&ddl(root)?);
     s.push('\n');
+    s.push_str(&shared_views(periods)?);
+    let (group_views, mut figures) = ratio_figures(catalogue);
+    s.push_str(&group_views);
+    figures.extend(branch_figures(catalogue, period));
+    writeln!(
+        s,
+        "CREATE OR REPLACE TEMPORARY VIEW dj_base AS SELECT unit_id, _period, indicator, numerator, denominator, CASE WHEN denominator > 0 THEN (scale * numerator) / denominator END AS value FROM (\n  {}\n);",
+        figures.join("\n  UNION ALL\n  ")
+    )?;
+    let composite_id = catalogue.indicator.iter().find(|i| i.kind == IndicatorKind::Composite).map(|i| i.id.clone());
+    s.push_str(&values_view(catalogue, composite_id.as_deref())?);
+    s.push_str(&judged_view(catalogue, months)?);
+    s.push_str(&weak_view(catalogue, composite_id.as_deref().unwrap_or_default())?);
+    s.push_str(&indicators_view(period)?);
+    Ok(s)
+}
+
+/// The two periods, the closure of the unit tree, and each source's rows of the periods.
+fn shared_views(periods: [Period; 2]) -> Result<String> {
+    let mut s = String::new();
     writeln!(s, "CREATE OR REPLACE TEMPORARY VIEW dj_periods AS SELECT 0 AS _period UNION ALL SELECT 1 AS _period;")?;
     writeln!(
         s,
@@ -149,8 +171,12 @@ pub fn script(catalogue: &Catalogue, root: &Path, period: Period) -> Result<Stri
         // Each source is read by several steps: read it once.
         writeln!(s, "CACHE TABLE dj_src_{src:?};")?;
     }
-    let mut figures: Vec<String> = Vec::new();
-    // Ratios: one pass per (source, filter), as in `compute`.
+    Ok(s)
+}
+
+/// Ratios: one pass per (source, filter), as in `compute`. Returns the views of the passes,
+/// and one figure query per ratio indicator.
+fn ratio_figures(catalogue: &Catalogue) -> (String, Vec<String>) {
     let mut groups: Vec<((Source, String), Vec<&Indicator>)> = Vec::new();
     for ind in catalogue.indicator.iter().filter(|i| i.kind == IndicatorKind::Ratio) {
         let key = (ind.source.expect("checked"), ind.filter.clone().unwrap_or_default());
@@ -159,6 +185,8 @@ pub fn script(catalogue: &Catalogue, root: &Path, period: Period) -> Result<Stri
             None => groups.push((key, vec![ind])),
         }
     }
+    let mut views = String::new();
+    let mut figures = Vec::new();
     for (gi, ((src, filter), inds)) in groups.iter().enumerate() {
         let aggs: Vec<String> = inds
             .iter()
@@ -172,11 +200,10 @@ pub fn script(catalogue: &Catalogue, root: &Path, period: Period) -> Result<Stri
             })
             .collect();
         let where_ = if filter.is_empty() { String::new() } else { format!(" WHERE ({filter})") };
-        writeln!(
-            s,
-            "CREATE OR REPLACE TEMPORARY VIEW dj_g{gi} AS SELECT c.ancestor_id AS unit_id, r._period, {} FROM (SELECT * FROM dj_src_{src:?} AS s{where_}) r JOIN dj_closure c ON r.unit_id = c.unit_id GROUP BY c.ancestor_id, r._period;",
+        views.push_str(&format!(
+            "CREATE OR REPLACE TEMPORARY VIEW dj_g{gi} AS SELECT c.ancestor_id AS unit_id, r._period, {} FROM (SELECT * FROM dj_src_{src:?} AS s{where_}) r JOIN dj_closure c ON r.unit_id = c.unit_id GROUP BY c.ancestor_id, r._period;\n",
             aggs.join(", ")
-        )?;
+        ));
         for i in inds {
             figures.push(format!(
                 "SELECT u.unit_id, p._period, {ind} AS indicator, COALESCE(g.`n_{id}`, CAST(0 AS DOUBLE)) AS numerator, COALESCE(g.`d_{id}`, CAST(0 AS DOUBLE)) AS denominator, {scale} AS scale FROM units u CROSS JOIN dj_periods p LEFT JOIN dj_g{gi} g ON g.unit_id = u.unit_id AND g._period = p._period",
@@ -186,7 +213,13 @@ pub fn script(catalogue: &Catalogue, root: &Path, period: Period) -> Result<Stri
             ));
         }
     }
-    // Per-branch counts rolled up the tree: activity coverage and meeting completion.
+    (views, figures)
+}
+
+/// Per-branch counts rolled up the tree: activity coverage and meeting completion.
+fn branch_figures(catalogue: &Catalogue, period: Period) -> Vec<String> {
+    let months = period.month_count();
+    let branch = quote(Level::Branch.code());
     let branch_rollup = |name: &str, per_branch: &str, per_branch_den: f64| -> String {
         format!(
             "SELECT u.unit_id, p._period, {ind} AS indicator, COALESCE(x.held, CAST(0 AS DOUBLE)) AS numerator, COALESCE(x.den, CAST(0 AS DOUBLE)) AS denominator, CAST(1.0 AS DOUBLE) AS scale \
@@ -196,13 +229,14 @@ ON x.unit_id = u.unit_id AND x._period = p._period",
             den = num(per_branch_den)
         )
     };
+    let mut figures = Vec::new();
     for ind in &catalogue.indicator {
         match ind.kind {
             IndicatorKind::ActivityCoverage => {
                 let et = ind.event_type.clone().unwrap_or_default();
                 let per_branch = format!(
                     "SELECT b.unit_id, p._period, CAST(COUNT(DISTINCT CASE WHEN a.event_type = {et} THEN month(a.event_date) END) AS DOUBLE) AS held \
-FROM units b CROSS JOIN dj_periods p LEFT JOIN dj_src_Attendance a ON a.unit_id = b.unit_id AND a._period = p._period WHERE b.level = 'branch' GROUP BY b.unit_id, p._period",
+FROM units b CROSS JOIN dj_periods p LEFT JOIN dj_src_Attendance a ON a.unit_id = b.unit_id AND a._period = p._period WHERE b.level = {branch} GROUP BY b.unit_id, p._period",
                     et = quote(&et)
                 );
                 figures.push(branch_rollup(&ind.id, &per_branch, months as f64));
@@ -217,7 +251,7 @@ FROM units b CROSS JOIN dj_periods p LEFT JOIN dj_src_Attendance a ON a.unit_id 
                     "SELECT b.unit_id, p._period, SUM(LEAST(COALESCE(m.events, CAST(0 AS DOUBLE)), req.required)) AS held \
 FROM units b CROSS JOIN dj_periods p CROSS JOIN (VALUES {}) AS req(event_type, required) \
 LEFT JOIN (SELECT unit_id, _period, event_type, CAST(COUNT(DISTINCT event_id) AS DOUBLE) AS events FROM dj_src_Attendance GROUP BY unit_id, _period, event_type) m \
-ON m.unit_id = b.unit_id AND m._period = p._period AND m.event_type = req.event_type WHERE b.level = 'branch' GROUP BY b.unit_id, p._period",
+ON m.unit_id = b.unit_id AND m._period = p._period AND m.event_type = req.event_type WHERE b.level = {branch} GROUP BY b.unit_id, p._period",
                     values.join(", ")
                 );
                 figures.push(branch_rollup(&ind.id, &per_branch, total));
@@ -225,20 +259,20 @@ ON m.unit_id = b.unit_id AND m._period = p._period AND m.event_type = req.event_
             _ => {}
         }
     }
-    writeln!(
-        s,
-        "CREATE OR REPLACE TEMPORARY VIEW dj_base AS SELECT unit_id, _period, indicator, numerator, denominator, CASE WHEN denominator > 0 THEN (scale * numerator) / denominator END AS value FROM (\n  {}\n);",
-        figures.join("\n  UNION ALL\n  ")
-    )?;
-    // The composite: weighted mean of the parts that are not null, weights rescaled.
-    let composite_id = catalogue.indicator.iter().find(|i| i.kind == IndicatorKind::Composite).map(|i| i.id.clone());
+    figures
+}
+
+/// Every value, with the composite: the weighted mean of the parts that are not null, weights
+/// rescaled.
+fn values_view(catalogue: &Catalogue, composite_id: Option<&str>) -> Result<String> {
+    let mut s = String::new();
     let parts: Vec<String> = catalogue
         .composite
         .part
         .iter()
         .map(|p| format!("({}, {}, {})", quote(&p.indicator), num(p.weight), num(p.scale)))
         .collect();
-    match &composite_id {
+    match composite_id {
         Some(id) => writeln!(
             s,
             "CREATE OR REPLACE TEMPORARY VIEW dj_values AS SELECT unit_id, _period, indicator, numerator, denominator, value FROM dj_base \
@@ -254,7 +288,11 @@ FROM dj_base b JOIN (VALUES {}) AS w(indicator, weight, scale) ON b.indicator = 
         )?,
     }
     writeln!(s, "CACHE TABLE dj_values;")?;
-    // Status and competition rank within level and category.
+    Ok(s)
+}
+
+/// Status and competition rank within level and category.
+fn judged_view(catalogue: &Catalogue, months: u32) -> Result<String> {
     let mut status_cases = Vec::new();
     let mut order_cases = Vec::new();
     for ind in &catalogue.indicator {
@@ -266,6 +304,7 @@ FROM dj_base b JOIN (VALUES {}) AS w(indicator, weight, scale) ON b.indicator = 
         let sign = if ind.direction == Direction::Higher { "-" } else { "" };
         order_cases.push(format!("WHEN {} THEN {sign}v.value", quote(&ind.id)));
     }
+    let mut s = String::new();
     writeln!(
         s,
         "CREATE OR REPLACE TEMPORARY VIEW dj_judged AS SELECT v.*, u.unit_name, u.level, u.category, \
@@ -275,9 +314,12 @@ FROM dj_values v JOIN units u ON u.unit_id = v.unit_id;",
         status_cases.join(" "),
         order_cases.join(" ")
     )?;
-    // Weak-unit candidates.
+    Ok(s)
+}
+
+/// The weak-unit candidates, by the rules of the catalogue.
+fn weak_view(catalogue: &Catalogue, comp: &str) -> Result<String> {
     let w = &catalogue.weak;
-    let comp = composite_id.clone().unwrap_or_default();
     let mut rules = Vec::new();
     if let Some(l) = w.composite_below {
         rules.push(format!("(c.value IS NOT NULL AND c.value < {})", num(l)));
@@ -289,19 +331,28 @@ FROM dj_values v JOIN units u ON u.unit_id = v.unit_id;",
         rules.push(format!("(m.value IS NOT NULL AND m.value < {})", num(l)));
     }
     let fired = if rules.is_empty() { "FALSE".to_string() } else { rules.join(" OR ") };
+    let mut s = String::new();
     writeln!(
         s,
         "CREATE OR REPLACE TEMPORARY VIEW dj_weak AS SELECT u.unit_id, p._period, 'weak_candidate' AS indicator, CAST(NULL AS DOUBLE) AS numerator, CAST(NULL AS DOUBLE) AS denominator, \
 CASE WHEN {fired} THEN CAST(1 AS DOUBLE) ELSE CAST(0 AS DOUBLE) END AS value, u.unit_name, u.level, u.category, \
-CASE WHEN {fired} THEN 'red' ELSE 'green' END AS status, CAST(NULL AS INT) AS `rank` \
+CASE WHEN {fired} THEN {red} ELSE {green} END AS status, CAST(NULL AS INT) AS `rank` \
 FROM units u CROSS JOIN dj_periods p \
 LEFT JOIN dj_judged c ON c.unit_id = u.unit_id AND c._period = p._period AND c.indicator = {comp} \
 LEFT JOIN dj_judged m ON m.unit_id = u.unit_id AND m._period = p._period AND m.indicator = 'meeting_completion' \
 LEFT JOIN (SELECT level, category, _period, COUNT(`rank`) AS size, MAX(`rank`) AS last FROM dj_judged WHERE indicator = {comp} GROUP BY level, category, _period) g \
 ON g.level = u.level AND g.category <=> u.category AND g._period = p._period;",
-        comp = quote(&comp)
+        comp = quote(comp),
+        red = quote(Status::Red.code()),
+        green = quote(Status::Green.code()),
     )?;
     writeln!(s, "CACHE TABLE dj_judged;")?;
+    Ok(s)
+}
+
+/// The indicators table of the period, with the change against the period before.
+fn indicators_view(period: Period) -> Result<String> {
+    let mut s = String::new();
     writeln!(
         s,
         "CREATE OR REPLACE TEMPORARY VIEW dj_all AS SELECT unit_id, _period, indicator, numerator, denominator, value, unit_name, level, category, status, `rank` FROM dj_judged UNION ALL SELECT * FROM dj_weak;"

@@ -28,9 +28,9 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use super::keyfilter;
-use super::schema::Kind;
-use super::validate::{fold, key_hash_with, short, stored_name};
-use crate::warehouse::{self, Built, Snapshot, Table, Txn};
+use super::validate::{fold, key_hash_with, short};
+use crate::model::Kind;
+use crate::warehouse::{self, Built, Snapshot, Txn};
 
 /// The validated rows of one file, with what orders it against other exports.
 pub struct Batch {
@@ -208,7 +208,7 @@ fn stored_form(kind: Kind, mut df: DataFrame, name: &str, mtime_us: i64, ingest_
             .cast(&DataType::Datetime(TimeUnit::Microseconds, None))?,
     )?;
     df.with_column(Column::new_scalar("ingest_id".into(), Scalar::from(PlSmallStr::from(ingest_id)), n))?;
-    Ok(df.select(stored_columns(kind))?)
+    Ok(df.select(kind.stored_columns())?)
 }
 
 /// Rows by index on the calling thread: the caller is already one task per core.
@@ -247,12 +247,6 @@ pub struct MergeCounts {
 }
 
 /// The stored column order of a kind's table.
-pub fn stored_columns(kind: Kind) -> Vec<String> {
-    let mut cols: Vec<String> = kind.fields().iter().map(stored_name).collect();
-    cols.extend(["source_file", "source_line", "source_mtime", "ingest_id"].map(String::from));
-    cols
-}
-
 /// The natural key of each row of a stored frame.
 pub fn frame_keys(kind: Kind, df: &DataFrame) -> Result<Vec<u128>> {
     let cols = key_columns(kind, df)?;
@@ -359,28 +353,56 @@ fn merge_kind_with(
     txn: &mut Txn,
     short: fn(u128) -> u64,
 ) -> Result<HashMap<usize, MergeCounts>> {
-    let table = Table::of_kind(kind);
+    let table = kind.table();
     let mut counts: HashMap<usize, MergeCounts> = HashMap::new();
-    let mut order: Vec<usize> = (0..batches.len()).collect();
-    order.sort_by(|&a, &b| (batches[a].mtime_us, &batches[a].name).cmp(&(batches[b].mtime_us, &batches[b].name)));
-
     let clock = std::time::Instant::now();
     let step = |name: &str| tracing::debug!(step = name, ms = clock.elapsed().as_millis() as u64, "merge step done");
 
-    // 1. Which incoming keys can meet another key at all: a key alone in its slot of the
-    // filter is unique in this ingest, and the stored keys are checked against the filter
-    // before anything exact is built. Stored partition files are read in parallel, key
-    // columns only. This reads every stored partition's keys, so it is the part of an ingest
-    // that grows with the history.
-    let rows: usize = batches.iter().map(|b| b.keys.len()).sum();
+    let stored = if batches.iter().any(|b| !b.keys.is_empty()) { base.files(table)? } else { Vec::new() };
+    let found = find_candidates(kind, &batches, &stored, short, &step)?;
+    let suspects = find_suspects(found.candidates, &found.stored_hits, short);
+    step("suspects found");
+    let (mut keep, latest) = dedup_within(kind, &batches, &suspects, &mut counts)?;
+    step("dedup within the ingest");
+    let removals = dedup_against_stored(&batches, &stored, found.stored_hits, latest, &mut keep, &mut counts)?;
+    step("dedup against the warehouse");
+    let touched = split_by_partition(kind, batches, &keep, &removals, base, &mut counts);
+    step("split by partition");
+    rewrite_partitions(kind, touched, &removals, ingest_id, base, txn)?;
+    step("partitions written");
+    Ok(counts)
+}
+
+/// What the first phase of a merge finds.
+struct Candidates {
+    /// The stored rows whose key may be an incoming one, per stored file: (row, full key hash),
+    /// about one in twenty by chance when nothing matches.
+    stored_hits: Vec<(Vec<u32>, Vec<u128>)>,
+    /// The incoming rows that may repeat, by batch and by shard of their short hash, each with
+    /// its short hash: the shards then read compact lists, not the key arrays at random.
+    candidates: Vec<Vec<Vec<(u32, u64)>>>,
+}
+
+fn shard_of(h: u64) -> usize {
+    (h >> (64 - SHARD_BITS)) as usize
+}
+
+/// Which incoming keys can meet another key at all: a key alone in its slot of the filter is
+/// unique in this ingest, and the stored keys are checked against the filter before anything
+/// exact is built. Stored partition files are read in parallel, key columns only. This reads
+/// every stored partition's keys, so it is the part of an ingest that grows with the history.
+fn find_candidates(
+    kind: Kind,
+    batches: &[Batch],
+    stored: &[PathBuf],
+    short: fn(u128) -> u64,
+    step: &dyn Fn(&str),
+) -> Result<Candidates> {
     let all_keys: Vec<&[u64]> = batches.iter().map(|b| b.keys.as_slice()).collect();
     let mut filter = keyfilter::KeyFilter::count(&all_keys);
     step("filter counted");
     let key_cols: Vec<&str> = kind.natural_key().to_vec();
-    let stored = if rows > 0 { base.files(table)? } else { Vec::new() };
-    // The stored rows whose key may be an incoming one: (row, full key hash), about one in
-    // twenty by chance when nothing matches. Plain threads, not rayon: reading Parquet calls
-    // polars (see `workers`).
+    // Plain threads, not rayon: reading Parquet calls polars (see `workers`).
     let stored_hits: Vec<(Vec<u32>, Vec<u128>)> = crate::workers::map(stored.iter().collect(), |file| {
         let keys = frame_keys(kind, &warehouse::read_parquet_columns_serial(file, &key_cols)?)?;
         let mut hits = (Vec::new(), Vec::new());
@@ -401,9 +423,6 @@ fn merge_kind_with(
     for &key in stored_hits.iter().flat_map(|(_, keys)| keys) {
         filter.mark_stored(short(key));
     }
-    // The rows that may repeat, by batch and by shard of their short hash (below), each with
-    // its short hash: the shards then read compact lists, not the key arrays at random.
-    let shard_of = |h: u64| (h >> (64 - SHARD_BITS)) as usize;
     let candidates: Vec<Vec<Vec<(u32, u64)>>> = batches
         .par_iter()
         .map(|b| {
@@ -420,12 +439,18 @@ fn merge_kind_with(
             by_shard
         })
         .collect();
-    drop(filter);
     step("candidates found");
+    Ok(Candidates { stored_hits, candidates })
+}
 
-    // 2. The candidates whose short hash is another candidate's or a stored key's: only these
-    // have their full keys read back and compared. The short hashes are cut into shards worked
-    // on in parallel.
+/// The candidates whose short hash is another candidate's or a stored key's, by batch: only
+/// these have their full keys read back and compared. The short hashes are cut into shards
+/// worked on in parallel.
+fn find_suspects(
+    candidates: Vec<Vec<Vec<(u32, u64)>>>,
+    stored_hits: &[(Vec<u32>, Vec<u128>)],
+    short: fn(u128) -> u64,
+) -> BTreeMap<usize, Vec<u32>> {
     // hashbrown takes a bucket from the low bits and a tag from the top ones, where all of a
     // shard's hashes agree.
     let bucket = |h: u64| h.rotate_left(32);
@@ -463,18 +488,30 @@ fn merge_kind_with(
             suspects.entry(b as usize).or_default().push(r);
         }
     }
-    drop(shards);
     for rows in suspects.values_mut() {
         rows.sort_unstable();
         rows.dedup();
     }
-    step("suspects found");
+    suspects
+}
 
-    // 3. Within this ingest: the latest export of a key wins. The suspects' full keys come
-    // from their staged pieces, and files are taken in export order.
-    let full = read_back_all(&batches, suspects.keys().copied(), &key_cols, |df| frame_keys(kind, df))?;
-    let mut latest: hashbrown::HashTable<(u128, u32, u32)> =
-        hashbrown::HashTable::with_capacity(suspects.values().map(Vec::len).sum());
+/// The latest incoming row of each suspect key: (full key, batch, row).
+type Latest = hashbrown::HashTable<(u128, u32, u32)>;
+
+/// Within this ingest the latest export of a key wins. The suspects' full keys come from their
+/// staged pieces, and files are taken in export order. Returns which incoming rows stay, and
+/// the latest row of each suspect key.
+fn dedup_within(
+    kind: Kind,
+    batches: &[Batch],
+    suspects: &BTreeMap<usize, Vec<u32>>,
+    counts: &mut HashMap<usize, MergeCounts>,
+) -> Result<(Vec<Vec<bool>>, Latest)> {
+    let mut order: Vec<usize> = (0..batches.len()).collect();
+    order.sort_by(|&a, &b| (batches[a].mtime_us, &batches[a].name).cmp(&(batches[b].mtime_us, &batches[b].name)));
+    let key_cols: Vec<&str> = kind.natural_key().to_vec();
+    let full = read_back_all(batches, suspects.keys().copied(), &key_cols, |df| frame_keys(kind, df))?;
+    let mut latest: Latest = hashbrown::HashTable::with_capacity(suspects.values().map(Vec::len).sum());
     let mut keep: Vec<Vec<bool>> = batches.iter().map(|b| vec![true; b.keys.len()]).collect();
     for &bi in &order {
         let Some(rows) = suspects.get(&bi) else { continue };
@@ -493,14 +530,22 @@ fn merge_kind_with(
             }
         }
     }
-    drop(full);
-    step("dedup within the ingest");
+    Ok((keep, latest))
+}
 
-    // 4. Against the stored rows that may match: the exact match among the suspects, then the
-    // provenance columns of a stored file only when one of its keys comes in again, and the
-    // matches settled in file order.
+/// Against the stored rows that may match: the exact match among the suspects, then the
+/// provenance columns of a stored file only when one of its keys comes in again, and the
+/// matches settled in file order. Returns the stored rows to remove, by file.
+fn dedup_against_stored(
+    batches: &[Batch],
+    stored: &[PathBuf],
+    stored_hits: Vec<(Vec<u32>, Vec<u128>)>,
+    latest: Latest,
+    keep: &mut [Vec<bool>],
+    counts: &mut HashMap<usize, MergeCounts>,
+) -> Result<BTreeMap<PathBuf, Vec<usize>>> {
     let provenance = ["source_mtime", "source_file", "source_line"];
-    let mut removals: BTreeMap<std::path::PathBuf, Vec<usize>> = BTreeMap::new();
+    let mut removals: BTreeMap<PathBuf, Vec<usize>> = BTreeMap::new();
     let found: Vec<Vec<Match>> = stored_hits
         .into_iter()
         .map(|(rows, keys)| {
@@ -517,7 +562,7 @@ fn merge_kind_with(
     let with_matches: Vec<(&PathBuf, Vec<Match>)> = stored.iter().zip(found).filter(|(_, f)| !f.is_empty()).collect();
     let with_lines: BTreeSet<usize> = with_matches.iter().flat_map(|(_, found)| found).map(|m| m.1).collect();
     let line_col = |df: &DataFrame| Ok(df.column("source_line")?.i64()?.iter().map(|l| l.unwrap_or(0)).collect());
-    let lines = read_back_all(&batches, with_lines.into_iter(), &["source_line"], line_col)?;
+    let lines = read_back_all(batches, with_lines.into_iter(), &["source_line"], line_col)?;
     let matches: Vec<Vec<(usize, usize, usize, bool)>> =
         crate::workers::map(with_matches.iter().collect(), |(file, found)| {
             let df = warehouse::read_parquet_columns_serial(file, &provenance)?;
@@ -552,10 +597,18 @@ fn merge_kind_with(
             }
         }
     }
-    step("dedup against the warehouse");
+    Ok(removals)
+}
 
-    // 5. The incoming rows that stay, by partition.
-    let cols = stored_columns(kind);
+/// The incoming rows that stay, by partition, with every partition that loses stored rows.
+fn split_by_partition(
+    kind: Kind,
+    batches: Vec<Batch>,
+    keep: &[Vec<bool>],
+    removals: &BTreeMap<PathBuf, Vec<usize>>,
+    base: &Snapshot,
+    counts: &mut HashMap<usize, MergeCounts>,
+) -> BTreeMap<String, Vec<Incoming>> {
     let mut touched: BTreeMap<String, Vec<Incoming>> = BTreeMap::new();
     for (bi, b) in batches.into_iter().enumerate() {
         let keep = &keep[bi];
@@ -578,11 +631,22 @@ fn merge_kind_with(
         }
     }
     for f in removals.keys() {
-        touched.entry(base.partition_of(table, f)).or_default();
+        touched.entry(base.partition_of(kind.table(), f)).or_default();
     }
-    step("split by partition");
+    touched
+}
 
-    // 6. Rewrite every partition that gains rows or loses superseded ones, several at once.
+/// Rewrite every partition that gains rows or loses superseded ones, several at once.
+fn rewrite_partitions(
+    kind: Kind,
+    touched: BTreeMap<String, Vec<Incoming>>,
+    removals: &BTreeMap<PathBuf, Vec<usize>>,
+    ingest_id: &str,
+    base: &Snapshot,
+    txn: &mut Txn,
+) -> Result<()> {
+    let table = kind.table();
+    let cols = kind.stored_columns();
     let key_sort: Vec<&str> = kind.natural_key().to_vec();
     txn.replace_partitions(table, touched.into_iter().collect(), |part, mut incoming| {
         let stored = base.partition_files(table, part)?;
@@ -623,13 +687,13 @@ fn merge_kind_with(
         let order = SortMultipleOptions::default().with_maintain_order(true).with_multithreaded(false);
         Ok(Built::Frame(all.sort(key_sort.clone(), order)?))
     })?;
-    step("partitions written");
-    Ok(counts)
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Table;
 
     /// Attendance rows out of key order over two months, as a validated frame: two in
     /// 2024-10 (day 20,000), one in 2024-11.
@@ -821,7 +885,7 @@ mod tests {
                 if on_disk {
                     // Stored form: the provenance columns are there, in the table's order.
                     let names: Vec<String> = df.get_column_names().iter().map(|c| c.to_string()).collect();
-                    assert_eq!(names, stored_columns(Kind::Attendance));
+                    assert_eq!(names, Kind::Attendance.stored_columns());
                     assert_eq!(df.column("source_file").unwrap().str().unwrap().get(0), Some("a.csv"));
                 }
             }

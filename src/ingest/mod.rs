@@ -25,8 +25,8 @@ pub mod units;
 pub mod validate;
 pub mod values;
 
+use crate::model::Kind;
 pub use decode::EncodingChoice;
-pub use schema::Kind;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -35,7 +35,8 @@ use anyhow::{Context, Result, bail};
 use polars::prelude::*;
 use rayon::prelude::*;
 
-use crate::warehouse::{self, Table, Warehouse};
+use crate::model::Table;
+use crate::warehouse::{self, Warehouse};
 use exports::QuarantineRecord;
 use files::InputFile;
 use names::NameHasher;
@@ -271,285 +272,427 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
     let base = wh.snapshot()?;
     let ledger = Ledger::read(&base)?;
     progress.start(list.len() as u64);
+    let phases = PhaseLog::start();
 
-    let clock = std::time::Instant::now();
-    let phase = |name: &str| {
+    let mut call = Call::stat(&list, &ledger)?;
+    phases.done("read and hash");
+    call.skip_known(progress);
+    let mut kinds = call.detect_kinds(opts);
+    call.settle_early(&mut kinds)?;
+    let mut parsed = call.parse_units(&kinds.units, opts, progress);
+    let tree = call.unit_tree(&base, &kinds.units, &parsed)?;
+    let unit_ids: HashSet<String> = tree.merge.units.iter().map(|u| u.unit_id.clone()).collect();
+    let spill = merge::Spill::new(root, &call.ingest_id, opts.memory_budget)?;
+    let mut staged = call.parse_and_stage(kinds.others, &unit_ids, opts, progress, &spill, &mut parsed)?;
+    progress.finish();
+    phases.done("parse and validate");
+
+    if call.reports.iter().any(|r| matches!(r.status, FileStatus::Failed { .. })) || call.fresh.is_empty() {
+        return Ok(call.finish(opts, None, None));
+    }
+    let mut rejected = rejected_rows(&mut parsed, &tree);
+    call.count_units(&kinds.units, &tree);
+    let mut txn = wh.begin(&lock)?;
+    if tree.changed {
+        txn.replace_partition(Table::Units, "", &mut units::units_frame(&tree.merge.units)?)?;
+    }
+    call.merge_kinds(&mut parsed, &mut staged, &base, &mut txn)?;
+    phases.done("merge and write");
+    let records = call.quarantine_records(&mut rejected);
+    call.check_balanced()?;
+    call.write_ledger(&records, &mut txn)?;
+    let snap = txn.commit()?;
+    phases.done("commit");
+    drop(lock);
+
+    // Clerk-facing CSVs, after the commit: they describe what the warehouse now holds.
+    let exports_dir =
+        if records.is_empty() { None } else { Some(call.write_clerk_exports(&wh, &records, &rejected, &parsed)?) };
+    Ok(call.finish(opts, Some(snap.id), exports_dir))
+}
+
+/// The time and peak memory at the end of each phase, in debug logs, to see which phase sets
+/// the peak.
+struct PhaseLog(std::time::Instant);
+
+impl PhaseLog {
+    fn start() -> PhaseLog {
+        PhaseLog(std::time::Instant::now())
+    }
+
+    fn done(&self, name: &str) {
         if !tracing::enabled!(tracing::Level::DEBUG) {
             return;
         }
-        // The peak memory so far (Linux), to see which phase sets it.
+        // The peak memory so far (Linux).
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let peak = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap_or("").trim_start_matches("VmHWM:").trim();
-        tracing::debug!(phase = name, ms = clock.elapsed().as_millis() as u64, peak, "ingest phase done")
-    };
-    // Sizes and times first. A file the ledger may know (the same name, size and time) and a
-    // workbook are hashed now; any other file is hashed by the read that parses it, so that a
-    // new export is read once, not twice (hashing every file up front was a pass over all the
-    // bytes before the first row was parsed).
-    let mut inputs: Vec<InputFile> = list.par_iter().map(|p| files::stat(p)).collect::<Result<_>>()?;
-    let hashed = |f: &InputFile| f.hashed().map_err(|e| anyhow::anyhow!("{}: {e}", f.path.display()));
-    inputs.par_iter_mut().filter(|f| f.format == read::Format::Xlsx || ledger.may_know(f)).try_for_each(
-        |f| -> Result<()> {
-            f.hash = Some(hashed(f)?);
-            Ok(())
-        },
-    )?;
-    phase("read and hash");
-    let ingest_id = new_ingest_id(&inputs);
-    let now_us = chrono::Utc::now().timestamp_micros();
-    let mut reports: Vec<FileReport> = inputs.iter().map(FileReport::new).collect();
+        tracing::debug!(phase = name, ms = self.0.elapsed().as_millis() as u64, peak, "ingest phase done")
+    }
+}
 
-    // Content already in the warehouse is skipped now when its hash is known; the rest is
-    // settled once hashed (see `settle`), which also finds content twice in this call.
-    let mut fresh: Vec<usize> = Vec::new();
-    for (i, f) in inputs.iter().enumerate() {
-        match f.hash.as_ref().and_then(|h| ledger.hashes.get(h)) {
-            Some(by) => reports[i].status = FileStatus::AlreadyIngested { by: format!("ingest {by}") },
-            None => fresh.push(i),
-        }
-    }
-    for i in (0..inputs.len()).filter(|i| !fresh.contains(i)) {
-        progress.file_done(&inputs[i].name);
-    }
-    let mut seen: HashMap<String, String> = HashMap::new();
+/// The files of a call by kind, as indices into its inputs.
+struct ByKind {
+    units: Vec<usize>,
+    others: Vec<usize>,
+    /// Files whose header matched no kind: they failed already.
+    unknown: Vec<usize>,
+}
 
-    // Kinds first: units are validated before the rows that refer to them.
-    let kinds: Vec<(usize, Result<Kind, FileError>)> =
-        fresh.par_iter().map(|&i| (i, parse::detect_kind(&inputs[i], &opts.parse))).collect();
-    let mut unit_files = Vec::new();
-    let mut other_files = Vec::new();
-    let mut unknown = Vec::new();
-    for (i, k) in kinds {
-        match k {
-            Ok(Kind::Units) => unit_files.push(i),
-            Ok(k) => {
-                reports[i].kind = Some(k);
-                other_files.push(i);
-            }
-            Err(e) => {
-                reports[i].status = FileStatus::Failed { line: e.line, message: e.message };
-                unknown.push(i);
+/// The unit tree after this call's units exports: stored units merged with the new ones.
+struct Tree {
+    merge: units::UnitsMerge,
+    /// Whether any units export came in (the units table is then rewritten).
+    changed: bool,
+}
+
+/// One call's input files and what is known of each so far.
+struct Call<'l> {
+    inputs: Vec<InputFile>,
+    reports: Vec<FileReport>,
+    /// Files whose content is not known to be loaded, in input order.
+    fresh: Vec<usize>,
+    ledger: &'l Ledger,
+    /// Content hashes met in this call, with the name of the file that brought each first.
+    seen: HashMap<String, String>,
+    ingest_id: String,
+    now_us: i64,
+}
+
+impl<'l> Call<'l> {
+    /// Sizes and times first. A file the ledger may know (the same name, size and time) and a
+    /// workbook are hashed now; any other file is hashed by the read that parses it, so that a
+    /// new export is read once, not twice (hashing every file up front was a pass over all the
+    /// bytes before the first row was parsed).
+    fn stat(list: &[PathBuf], ledger: &'l Ledger) -> Result<Call<'l>> {
+        let mut inputs: Vec<InputFile> = list.par_iter().map(|p| files::stat(p)).collect::<Result<_>>()?;
+        inputs.par_iter_mut().filter(|f| f.format == read::Format::Xlsx || ledger.may_know(f)).try_for_each(
+            |f| -> Result<()> {
+                f.hash = Some(hashed(f)?);
+                Ok(())
+            },
+        )?;
+        Ok(Call {
+            ingest_id: new_ingest_id(&inputs),
+            now_us: chrono::Utc::now().timestamp_micros(),
+            reports: inputs.iter().map(FileReport::new).collect(),
+            inputs,
+            fresh: Vec::new(),
+            ledger,
+            seen: HashMap::new(),
+        })
+    }
+
+    /// Content already in the warehouse is skipped now when its hash is known; the rest is
+    /// settled once hashed (see `settle`), which also finds content twice in this call.
+    fn skip_known(&mut self, progress: &dyn Progress) {
+        for (i, f) in self.inputs.iter().enumerate() {
+            match f.hash.as_ref().and_then(|h| self.ledger.hashes.get(h)) {
+                Some(by) => self.reports[i].status = FileStatus::AlreadyIngested { by: format!("ingest {by}") },
+                None => self.fresh.push(i),
             }
         }
-    }
-    // Units files (small, and the tree must take no rows from content loaded before) and files
-    // of no known kind are settled before any row is parsed. Equal contents are of one kind,
-    // so settling each group in input order is settling all files in input order.
-    let early: BTreeSet<usize> = unit_files.iter().chain(&unknown).copied().collect();
-    for &i in &early {
-        let hash = hashed(&inputs[i])?;
-        if !settle(&inputs[i], &hash, &ledger, &mut seen, &mut reports[i]) {
-            unit_files.retain(|&u| u != i);
-            fresh.retain(|&f| f != i);
+        for i in (0..self.inputs.len()).filter(|i| !self.fresh.contains(i)) {
+            progress.file_done(&self.inputs[i].name);
         }
     }
-    let no_units = HashSet::new();
-    let parse_all = |idx: &[usize], units: &HashSet<String>| -> Vec<(usize, Result<ParsedFile, FileError>)> {
-        idx.par_iter()
+
+    /// Kinds first: units are validated before the rows that refer to them.
+    fn detect_kinds(&mut self, opts: &IngestOptions) -> ByKind {
+        let kinds: Vec<(usize, Result<Kind, FileError>)> =
+            self.fresh.par_iter().map(|&i| (i, parse::detect_kind(&self.inputs[i], &opts.parse))).collect();
+        let mut by = ByKind { units: Vec::new(), others: Vec::new(), unknown: Vec::new() };
+        for (i, k) in kinds {
+            match k {
+                Ok(Kind::Units) => by.units.push(i),
+                Ok(k) => {
+                    self.reports[i].kind = Some(k);
+                    by.others.push(i);
+                }
+                Err(e) => {
+                    self.reports[i].status = FileStatus::Failed { line: e.line, message: e.message };
+                    by.unknown.push(i);
+                }
+            }
+        }
+        by
+    }
+
+    /// Units files (small, and the tree must take no rows from content loaded before) and files
+    /// of no known kind are settled before any row is parsed. Equal contents are of one kind,
+    /// so settling each group in input order is settling all files in input order.
+    fn settle_early(&mut self, kinds: &mut ByKind) -> Result<()> {
+        let early: BTreeSet<usize> = kinds.units.iter().chain(&kinds.unknown).copied().collect();
+        for i in early {
+            let hash = hashed(&self.inputs[i])?;
+            if !self.settle(i, &hash) {
+                kinds.units.retain(|&u| u != i);
+                self.fresh.retain(|&f| f != i);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether file `i`, whose content hashes to `hash`, is new (see the free `settle`).
+    fn settle(&mut self, i: usize, hash: &str) -> bool {
+        settle(&self.inputs[i], hash, self.ledger, &mut self.seen, &mut self.reports[i])
+    }
+
+    fn parse_units(
+        &mut self,
+        unit_files: &[usize],
+        opts: &IngestOptions,
+        progress: &dyn Progress,
+    ) -> BTreeMap<usize, ParsedFile> {
+        let no_units = HashSet::new();
+        let results: Vec<(usize, Result<ParsedFile, FileError>)> = unit_files
+            .par_iter()
             .map(|&i| {
-                let r = parse::parse_file(&inputs[i], &opts.parse, units, &opts.names);
-                progress.file_done(&inputs[i].name);
+                let r = parse::parse_file(&self.inputs[i], &opts.parse, &no_units, &opts.names);
+                progress.file_done(&self.inputs[i].name);
                 (i, r)
             })
-            .collect()
-    };
-    let mut parsed: BTreeMap<usize, ParsedFile> = BTreeMap::new();
-    absorb(parse_all(&unit_files, &no_units), &mut reports, &mut parsed);
-
-    // The unit tree: stored units plus the new exports.
-    let stored_units = match base.files(Table::Units)?.first() {
-        Some(f) => units::units_from_frame(&warehouse::read_parquet(f)?)?,
-        None => Vec::new(),
-    };
-    let mut incoming_units = Vec::new();
-    for &i in &unit_files {
-        if let Some(p) = parsed.get(&i) {
-            incoming_units.extend(unit_rows(&p.validated.frame, i, &inputs[i], &ingest_id)?);
-        }
+            .collect();
+        let mut parsed = BTreeMap::new();
+        absorb(results, &mut self.reports, &mut parsed);
+        parsed
     }
-    let units_changed = !incoming_units.is_empty();
-    let unit_merge = units::merge_units(stored_units, incoming_units);
-    let unit_ids: HashSet<String> = unit_merge.units.iter().map(|u| u.unit_id.clone()).collect();
 
-    // The other kinds: each file is split by partition as soon as it is validated, and its
-    // rows wait in memory or, past the budget, on disk.
-    let spill = merge::Spill::new(root, &ingest_id, opts.memory_budget)?;
-    let mut staged: BTreeMap<usize, merge::Staged> = BTreeMap::new();
-    let mut absorb_others = Vec::new();
-    // Plain threads, not rayon: staging calls polars (see `workers`).
-    let results: Vec<(usize, Result<ParsedFile, FileError>, Option<merge::Staged>)> =
-        crate::workers::map(other_files, |i| -> Result<_> {
-            let mut r = parse::parse_file(&inputs[i], &opts.parse, &unit_ids, &opts.names);
-            let mut stage = None;
-            if let Ok(p) = &mut r
-                && p.kind != Kind::Units
-            {
-                let frame = std::mem::take(&mut p.validated.frame);
-                let source = merge::Source { name: &inputs[i].name, mtime_us: inputs[i].mtime_us };
-                let staged = spill.stage(p.kind, i, source, frame, p.validated.in_key_order);
-                stage = Some(staged.with_context(|| format!("staging {}", inputs[i].name))?);
-            }
-            progress.file_done(&inputs[i].name);
-            Ok((i, r, stage))
-        })
-        .into_iter()
-        .collect::<Result<_>>()?;
-    // Their contents are known now (a file that failed before its end is hashed on its own):
-    // known content is dropped with its staged pieces.
-    for (i, r, stage) in results {
-        let hash = match &r {
-            Ok(p) => p.hash.clone(),
-            Err(_) => hashed(&inputs[i])?,
+    /// The unit tree: stored units plus the new exports.
+    fn unit_tree(
+        &self,
+        base: &warehouse::Snapshot,
+        unit_files: &[usize],
+        parsed: &BTreeMap<usize, ParsedFile>,
+    ) -> Result<Tree> {
+        let stored_units = match base.files(Table::Units)?.first() {
+            Some(f) => units::units_from_frame(&warehouse::read_parquet(f)?)?,
+            None => Vec::new(),
         };
-        if !settle(&inputs[i], &hash, &ledger, &mut seen, &mut reports[i]) {
-            fresh.retain(|&f| f != i);
-            continue;
+        let mut incoming_units = Vec::new();
+        for &i in unit_files {
+            if let Some(p) = parsed.get(&i) {
+                incoming_units.extend(unit_rows(&p.validated.frame, i, &self.inputs[i], &self.ingest_id)?);
+            }
         }
-        if let Some(st) = stage {
-            staged.insert(i, st);
-        }
-        absorb_others.push((i, r));
+        let changed = !incoming_units.is_empty();
+        Ok(Tree { merge: units::merge_units(stored_units, incoming_units), changed })
     }
-    absorb(absorb_others, &mut reports, &mut parsed);
-    progress.finish();
-    phase("parse and validate");
 
-    let mut report = IngestReport {
-        ingest_id: ingest_id.clone(),
-        files: Vec::new(),
-        rows_read: 0,
-        loaded: 0,
-        quarantined: 0,
-        duplicates: 0,
-        superseded: 0,
-        quarantined_by_rule: BTreeMap::new(),
-        snapshot: None,
-        exports_dir: None,
-        names_hashed: opts.names.is_keyed(),
-    };
-    if reports.iter().any(|r| matches!(r.status, FileStatus::Failed { .. })) || fresh.is_empty() {
-        report.files = reports;
+    /// The other kinds: each file is split by partition as soon as it is validated, and its
+    /// rows wait in memory or, past the budget, on disk. Once parsed, a file's content is
+    /// known (a file that failed before its end is hashed on its own), and known content is
+    /// dropped with its staged pieces.
+    fn parse_and_stage(
+        &mut self,
+        files: Vec<usize>,
+        unit_ids: &HashSet<String>,
+        opts: &IngestOptions,
+        progress: &dyn Progress,
+        spill: &merge::Spill,
+        parsed: &mut BTreeMap<usize, ParsedFile>,
+    ) -> Result<BTreeMap<usize, merge::Staged>> {
+        let inputs = &self.inputs;
+        // Plain threads, not rayon: staging calls polars (see `workers`).
+        let results: Vec<(usize, Result<ParsedFile, FileError>, Option<merge::Staged>)> =
+            crate::workers::map(files, |i| -> Result<_> {
+                let mut r = parse::parse_file(&inputs[i], &opts.parse, unit_ids, &opts.names);
+                let mut stage = None;
+                if let Ok(p) = &mut r
+                    && p.kind != Kind::Units
+                {
+                    let frame = std::mem::take(&mut p.validated.frame);
+                    let source = merge::Source { name: &inputs[i].name, mtime_us: inputs[i].mtime_us };
+                    let staged = spill.stage(p.kind, i, source, frame, p.validated.in_key_order);
+                    stage = Some(staged.with_context(|| format!("staging {}", inputs[i].name))?);
+                }
+                progress.file_done(&inputs[i].name);
+                Ok((i, r, stage))
+            })
+            .into_iter()
+            .collect::<Result<_>>()?;
+        let mut staged = BTreeMap::new();
+        let mut kept = Vec::new();
+        for (i, r, stage) in results {
+            let hash = match &r {
+                Ok(p) => p.hash.clone(),
+                Err(_) => hashed(&self.inputs[i])?,
+            };
+            if !self.settle(i, &hash) {
+                self.fresh.retain(|&f| f != i);
+                continue;
+            }
+            if let Some(st) = stage {
+                staged.insert(i, st);
+            }
+            kept.push((i, r));
+        }
+        absorb(kept, &mut self.reports, parsed);
+        Ok(staged)
+    }
+
+    /// The units files' figures come from the tree's merge.
+    fn count_units(&mut self, unit_files: &[usize], tree: &Tree) {
+        for &i in unit_files {
+            let rep = &mut self.reports[i];
+            rep.loaded = tree.merge.loaded.get(&i).copied().unwrap_or(0);
+            rep.duplicates += tree.merge.duplicates.get(&i).copied().unwrap_or(0);
+            rep.superseded = tree.merge.superseded.get(&i).copied().unwrap_or(0);
+        }
+    }
+
+    /// Each partitioned kind's files merged into the stored rows, in the write `txn`.
+    fn merge_kinds(
+        &mut self,
+        parsed: &mut BTreeMap<usize, ParsedFile>,
+        staged: &mut BTreeMap<usize, merge::Staged>,
+        base: &warehouse::Snapshot,
+        txn: &mut warehouse::Txn,
+    ) -> Result<()> {
+        for kind in [Kind::Attendance, Kind::Points, Kind::Assessment] {
+            let mut batches = Vec::new();
+            for (&i, p) in parsed.iter_mut().filter(|(_, p)| p.kind == kind) {
+                let keys = std::mem::take(&mut p.validated.keys);
+                let staged = staged.remove(&i).expect("every parsed file of a partitioned kind is staged");
+                let input = &self.inputs[i];
+                batches.push(merge::Batch {
+                    file: i,
+                    mtime_us: input.mtime_us,
+                    name: input.name.clone(),
+                    keys,
+                    staged,
+                });
+            }
+            if batches.is_empty() {
+                continue;
+            }
+            let counts = merge::merge_kind(kind, batches, &self.ingest_id, base, txn)
+                .with_context(|| format!("merging {kind} into the warehouse"))?;
+            for (i, c) in counts {
+                self.reports[i].loaded = c.loaded;
+                self.reports[i].duplicates += c.duplicates;
+                self.reports[i].superseded = c.superseded;
+            }
+        }
+        Ok(())
+    }
+
+    /// Quarantine records, one per problem; rows are counted once, by their first rule.
+    fn quarantine_records(&mut self, rejected: &mut BTreeMap<usize, Vec<RejectedRow>>) -> Vec<QuarantineRecord> {
+        let mut records = Vec::new();
+        for (&i, rows) in rejected.iter_mut() {
+            rows.sort_by_key(|r| r.line);
+            let rep = &mut self.reports[i];
+            rep.quarantined = rows.len() as u64;
+            for row in rows.iter() {
+                *rep.quarantined_by_rule.entry(row.reasons[0].rule.name()).or_default() += 1;
+                for x in &row.reasons {
+                    records.push(QuarantineRecord {
+                        kind: rep.kind.map(|k| k.name()).unwrap_or("").to_string(),
+                        source_file: self.inputs[i].name.clone(),
+                        line: x.line,
+                        column: x.column.clone(),
+                        value: x.value.clone(),
+                        rule: x.rule,
+                        message: x.message.clone(),
+                    });
+                }
+            }
+        }
+        records
+    }
+
+    /// No row is lost: every loaded file's rows read are loaded, quarantined or duplicates.
+    fn check_balanced(&self) -> Result<()> {
+        for r in &self.reports {
+            if r.status == FileStatus::Loaded && !r.balanced() {
+                bail!(
+                    "internal error: {} does not balance (read {} ≠ loaded {} + quarantined {} + duplicates {})",
+                    r.file,
+                    r.rows_read,
+                    r.loaded,
+                    r.quarantined,
+                    r.duplicates
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The quarantine and the ledger rows of this call, in the write `txn`.
+    fn write_ledger(&self, records: &[QuarantineRecord], txn: &mut warehouse::Txn) -> Result<()> {
+        let file = format!("{}.parquet", self.ingest_id);
+        if !records.is_empty() {
+            txn.write_file(
+                Table::Quarantine,
+                &file,
+                &mut exports::quarantine_frame(&self.ingest_id, self.now_us, records)?,
+            )?;
+        }
+        let fresh_reports: Vec<&FileReport> = self.fresh.iter().map(|&i| &self.reports[i]).collect();
+        let mut ledger = ledger_frame(&self.ingest_id, self.now_us, &fresh_reports, &self.inputs, &self.fresh)?;
+        txn.write_file(Table::Ingests, &file, &mut ledger)
+    }
+
+    /// `quarantine.csv` and each file's refused rows for the clerks; returns their folder.
+    fn write_clerk_exports(
+        &self,
+        wh: &Warehouse,
+        records: &[QuarantineRecord],
+        rejected: &BTreeMap<usize, Vec<RejectedRow>>,
+        parsed: &BTreeMap<usize, ParsedFile>,
+    ) -> Result<PathBuf> {
+        let dir = wh.rejects_dir(&self.ingest_id);
+        exports::write_quarantine_csv(&dir, records)?;
+        for (&i, rows) in rejected {
+            if !rows.is_empty()
+                && let Some(p) = parsed.get(&i)
+            {
+                let blank = personal_columns(&p.header, p.kind);
+                exports::write_rejects_csv(&dir, &self.inputs[i].name, &p.header, &blank, rows)?;
+            }
+        }
+        Ok(dir)
+    }
+
+    fn finish(self, opts: &IngestOptions, snapshot: Option<u64>, exports_dir: Option<PathBuf>) -> IngestReport {
+        let mut report = IngestReport {
+            ingest_id: self.ingest_id,
+            files: self.reports,
+            rows_read: 0,
+            loaded: 0,
+            quarantined: 0,
+            duplicates: 0,
+            superseded: 0,
+            quarantined_by_rule: BTreeMap::new(),
+            snapshot,
+            exports_dir,
+            names_hashed: opts.names.is_keyed(),
+        };
         report.total();
-        return Ok(report);
+        report
     }
+}
 
-    // Units: tree refusals join each file's quarantined rows.
+/// A file's content hash, taken now if it was not taken before.
+fn hashed(f: &InputFile) -> Result<String> {
+    f.hashed().map_err(|e| anyhow::anyhow!("{}: {e}", f.path.display()))
+}
+
+/// Each file's refused rows, with the tree's refusals joining the units files'.
+fn rejected_rows(parsed: &mut BTreeMap<usize, ParsedFile>, tree: &Tree) -> BTreeMap<usize, Vec<RejectedRow>> {
     let mut rejected: BTreeMap<usize, Vec<RejectedRow>> = BTreeMap::new();
     for (&i, p) in parsed.iter_mut() {
         rejected.insert(i, std::mem::take(&mut p.validated.rejected));
     }
-    for r in &unit_merge.rejections {
+    for r in &tree.merge.rejections {
         rejected.entry(r.file).or_default().push(RejectedRow {
             line: r.reason.line,
             cells: Vec::new(),
             reasons: vec![r.reason.clone()],
         });
     }
-    for &i in &unit_files {
-        let rep = &mut reports[i];
-        rep.loaded = unit_merge.loaded.get(&i).copied().unwrap_or(0);
-        rep.duplicates += unit_merge.duplicates.get(&i).copied().unwrap_or(0);
-        rep.superseded = unit_merge.superseded.get(&i).copied().unwrap_or(0);
-    }
-
-    let mut txn = wh.begin(&lock)?;
-    if units_changed {
-        txn.replace_partition(Table::Units, "", &mut units::units_frame(&unit_merge.units)?)?;
-    }
-    for kind in [Kind::Attendance, Kind::Points, Kind::Assessment] {
-        let mut batches = Vec::new();
-        for (&i, p) in parsed.iter_mut() {
-            if p.kind != kind {
-                continue;
-            }
-            let keys = std::mem::take(&mut p.validated.keys);
-            let staged = staged.remove(&i).expect("every parsed file of a partitioned kind is staged");
-            batches.push(merge::Batch {
-                file: i,
-                mtime_us: inputs[i].mtime_us,
-                name: inputs[i].name.clone(),
-                keys,
-                staged,
-            });
-        }
-        if batches.is_empty() {
-            continue;
-        }
-        let counts = merge::merge_kind(kind, batches, &ingest_id, &base, &mut txn)
-            .with_context(|| format!("merging {kind} into the warehouse"))?;
-        for (i, c) in counts {
-            reports[i].loaded = c.loaded;
-            reports[i].duplicates += c.duplicates;
-            reports[i].superseded = c.superseded;
-        }
-    }
-
-    phase("merge and write");
-    // Quarantine records, one per problem; rows are counted once, by their first rule.
-    let mut records = Vec::new();
-    for (&i, rows) in rejected.iter_mut() {
-        rows.sort_by_key(|r| r.line);
-        let rep = &mut reports[i];
-        rep.quarantined = rows.len() as u64;
-        for row in rows.iter() {
-            *rep.quarantined_by_rule.entry(row.reasons[0].rule.name()).or_default() += 1;
-            for x in &row.reasons {
-                records.push(QuarantineRecord {
-                    kind: rep.kind.map(|k| k.name()).unwrap_or("").to_string(),
-                    source_file: inputs[i].name.clone(),
-                    line: x.line,
-                    column: x.column.clone(),
-                    value: x.value.clone(),
-                    rule: x.rule,
-                    message: x.message.clone(),
-                });
-            }
-        }
-    }
-    for r in &reports {
-        if r.status == FileStatus::Loaded && !r.balanced() {
-            bail!(
-                "internal error: {} does not balance (read {} ≠ loaded {} + quarantined {} + duplicates {})",
-                r.file,
-                r.rows_read,
-                r.loaded,
-                r.quarantined,
-                r.duplicates
-            );
-        }
-    }
-    if !records.is_empty() {
-        txn.write_file(
-            Table::Quarantine,
-            &format!("{ingest_id}.parquet"),
-            &mut exports::quarantine_frame(&ingest_id, now_us, &records)?,
-        )?;
-    }
-    let fresh_reports: Vec<&FileReport> = fresh.iter().map(|&i| &reports[i]).collect();
-    let mut ledger = ledger_frame(&ingest_id, now_us, &fresh_reports, &inputs, &fresh)?;
-    txn.write_file(Table::Ingests, &format!("{ingest_id}.parquet"), &mut ledger)?;
-    let snap = txn.commit()?;
-    phase("commit");
-    report.snapshot = Some(snap.id);
-    drop(lock);
-
-    // Clerk-facing CSVs, after the commit: they describe what the warehouse now holds.
-    if !records.is_empty() {
-        let dir = wh.rejects_dir(&ingest_id);
-        exports::write_quarantine_csv(&dir, &records)?;
-        for (&i, rows) in &rejected {
-            if !rows.is_empty()
-                && let Some(p) = parsed.get(&i)
-            {
-                let blank = personal_columns(&p.header, p.kind);
-                exports::write_rejects_csv(&dir, &inputs[i].name, &p.header, &blank, rows)?;
-            }
-        }
-        report.exports_dir = Some(dir);
-    }
-    report.files = reports;
-    report.total();
-    Ok(report)
+    rejected
 }
 
 /// Record parse results: figures into the reports, parsed files into `parsed`.
@@ -580,7 +723,7 @@ fn personal_columns(header: &[String], kind: Kind) -> Vec<usize> {
     kind.fields()
         .iter()
         .zip(&map.columns)
-        .filter(|(f, _)| f.ty == schema::FieldType::PersonalName)
+        .filter(|(f, _)| f.ty == crate::model::kinds::FieldType::PersonalName)
         .filter_map(|(_, c)| *c)
         .collect()
 }
@@ -640,4 +783,17 @@ pub(crate) fn ledger_frame(
             ),
         ],
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ledger_frame_has_the_columns_of_the_model() {
+        assert_eq!(
+            ledger_frame("", 0, &[], &[], &[]).unwrap().schema().as_ref(),
+            &crate::model::Table::Ingests.schema()
+        );
+    }
 }

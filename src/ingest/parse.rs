@@ -8,8 +8,9 @@ use super::decode::{BadLine, Encoding, EncodingChoice};
 use super::files::InputFile;
 use super::names::NameHasher;
 use super::read::{self, Format, ReadOutcome, RowSink};
-use super::schema::{Kind, map_header};
+use super::schema::map_header;
 use super::validate::{Validated, Validator};
+use crate::model::Kind;
 
 /// Options that apply to every file of an ingest.
 #[derive(Debug, Clone, Default)]

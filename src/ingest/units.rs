@@ -11,6 +11,7 @@ use anyhow::Result;
 use polars::prelude::*;
 
 use super::validate::{Rejection, Rule};
+use crate::model::Level;
 
 /// The deepest tree accepted (root at depth 0). The district grid has four levels; a little
 /// room is left for sub-branches, and the Spark SQL roll-up unrolls this many levels.
@@ -48,7 +49,6 @@ impl UnitRow {
 #[derive(Debug, Clone)]
 pub struct TreeRejection {
     pub file: usize,
-    pub row: usize,
     pub reason: Rejection,
 }
 
@@ -105,7 +105,7 @@ pub fn merge_units(existing: Vec<UnitRow>, incoming: Vec<UnitRow>) -> UnitsMerge
         }
         for (id, rule, column, message) in bad {
             let row = merged.remove(&id).expect("violating unit is present");
-            let Origin::Incoming { file, row: r } = row.origin else {
+            let Origin::Incoming { file, .. } = row.origin else {
                 unreachable!("the warehouse's own units always form a valid tree")
             };
             let value = match column {
@@ -116,7 +116,6 @@ pub fn merge_units(existing: Vec<UnitRow>, incoming: Vec<UnitRow>) -> UnitsMerge
             };
             out.rejections.push(TreeRejection {
                 file,
-                row: r,
                 reason: Rejection { line: row.source_line as u64, column: column.to_string(), value, rule, message },
             });
             if replaced_existing.remove(&id).is_some() {
@@ -162,7 +161,7 @@ fn tree_violations(units: &BTreeMap<String, UnitRow>) -> Vec<(String, Rule, &'st
                 "parent_id",
                 format!("{} roots ({}): the tree needs exactly one", roots.len(), names.join(", ")),
             ));
-        } else if r.level != "district" {
+        } else if r.level != Level::District.code() {
             bad.push((
                 r.unit_id.clone(),
                 Rule::Tree,
@@ -176,7 +175,7 @@ fn tree_violations(units: &BTreeMap<String, UnitRow>) -> Vec<(String, Rule, &'st
     }
     for u in units.values().filter(|u| incoming(u)) {
         let Some(p) = &u.parent_id else { continue };
-        if u.level == "district" {
+        if u.level == Level::District.code() {
             bad.push((u.unit_id.clone(), Rule::Tree, "level", "only the root may be a district".into()));
         } else if u.category.is_none() {
             bad.push((
@@ -321,6 +320,11 @@ pub fn units_from_frame(df: &DataFrame) -> Result<Vec<UnitRow>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_units_frame_has_the_columns_of_the_model() {
+        assert_eq!(units_frame(&[]).unwrap().schema().as_ref(), &crate::model::Table::Units.schema());
+    }
 
     fn u(id: &str, parent: Option<&str>, level: &str, file: usize, line: i64) -> UnitRow {
         UnitRow {

@@ -13,8 +13,9 @@ use polars_arrow::array::MutableBinaryViewArray;
 
 use super::keytable::KeyTable;
 use super::names::NameHasher;
-use super::schema::{Field, FieldType, HeaderMap, Kind};
+use super::schema::HeaderMap;
 use super::values::{self, DateError};
+use crate::model::kinds::{Field, FieldType, Kind};
 
 /// A validation rule; the quarantine table names it in `rule`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -88,31 +89,13 @@ enum Buf {
     Bool(BooleanChunkedBuilder),
 }
 
-/// The warehouse column a field is stored in (personal names are stored hashed).
-pub fn stored_name(field: &Field) -> String {
-    match field.ty {
-        FieldType::PersonalName => format!("{}_hash", field.name),
-        _ => field.name.to_string(),
-    }
-}
-
-/// The warehouse type of a field.
-pub fn stored_dtype(field: &Field) -> DataType {
-    match field.ty {
-        FieldType::Date => DataType::Date,
-        FieldType::Number => DataType::Float64,
-        FieldType::Bool => DataType::Boolean,
-        _ => DataType::String,
-    }
-}
-
 impl Buf {
     fn new(field: &Field, cap: usize, names: &NameHasher) -> Buf {
-        let name = PlSmallStr::from(stored_name(field));
+        let name = PlSmallStr::from(field.stored_name());
         if field.ty == FieldType::PersonalName && !names.is_keyed() {
             return Buf::Nulls(name, 0);
         }
-        match stored_dtype(field) {
+        match field.stored_dtype() {
             DataType::Date => Buf::Date(PrimitiveChunkedBuilder::new(name, cap)),
             DataType::Float64 => Buf::Number(PrimitiveChunkedBuilder::new(name, cap)),
             DataType::Boolean => Buf::Bool(BooleanChunkedBuilder::new(name, cap)),

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::period::{Period, PeriodKind};
+use super::periods::{PeriodSpec, PeriodsError};
+use crate::model::Level;
+use crate::model::period::{Period, PeriodKind};
 use crate::report::grading::GradingRules;
 use crate::review::DrawOptions;
 use crate::review::problems::ProblemRules;
@@ -55,10 +57,6 @@ impl Stage {
             Stage::Chart => "chart",
             Stage::Report => "report",
         }
-    }
-
-    pub fn parse(s: &str) -> Option<Stage> {
-        [Stage::Ingest, Stage::Compute, Stage::Draw, Stage::Chart, Stage::Report].into_iter().find(|x| x.name() == s)
     }
 }
 
@@ -125,7 +123,7 @@ pub struct Pipeline {
     pub text: String,
     pub name: String,
     pub kind: Kind,
-    pub period: Option<String>,
+    pub period: Option<PeriodSpec>,
     pub inbox: Option<PathBuf>,
     pub warehouse: PathBuf,
     /// The output folder; `{period}` is replaced by the period.
@@ -214,17 +212,20 @@ impl Pipeline {
         if !(0.0..=1.0).contains(&raw.max_bad_ratio) {
             return Err(err(line_of("max_bad_ratio"), "max_bad_ratio must be between 0 and 1".into()));
         }
-        if let Some(p) = &raw.period
-            && p != "auto"
-        {
-            let period: Period =
-                p.parse().map_err(|e: crate::period::PeriodError| err(line_of("period"), e.to_string()))?;
-            if period.kind() != raw.kind.period_kind() {
-                return Err(err(line_of("period"), format!("period {p} is not a {:?}", raw.kind).to_lowercase()));
+        let period = match raw.period.as_deref() {
+            None => None,
+            Some(p) => {
+                let spec: PeriodSpec = p.parse().map_err(|e: PeriodsError| err(line_of("period"), e.to_string()))?;
+                if let PeriodSpec::One(first) | PeriodSpec::Range(first, _) = spec
+                    && first.kind() != raw.kind.period_kind()
+                {
+                    return Err(err(line_of("period"), format!("period {p} is not a {:?}", raw.kind).to_lowercase()));
+                }
+                Some(spec)
             }
-        }
+        };
         let draw = raw.draw.clone().unwrap_or_default();
-        if !["township", "community", "branch"].contains(&draw.level.as_str()) {
+        if draw.level == Level::District {
             return Err(err(
                 line_of("level"),
                 format!("[draw] level '{}' is not township, community or branch", draw.level),
@@ -235,7 +236,7 @@ impl Pipeline {
             text: text.to_string(),
             name: raw.name,
             kind: raw.kind,
-            period: raw.period,
+            period,
             inbox: raw.inbox.as_deref().map(resolve),
             warehouse: resolve(&raw.warehouse),
             out: resolve(&raw.out).to_string_lossy().into_owned(),

@@ -7,82 +7,76 @@
 //! outputs as they were; `--from STAGE` resumes. Never prints: progress goes to `tracing`.
 
 pub mod config;
-pub mod history;
 pub mod periods;
 
 pub use config::{ConfigError, Pipeline, Stage};
+pub use periods::{PeriodSpec, PeriodsError};
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
 
-use crate::exit::Outcome;
 use crate::indicators::Catalogue;
 use crate::ingest::{self, IngestOptions};
-use crate::period::Period;
+use crate::model::period::Period;
+use crate::warehouse::history::{self, InputRecord, Manifest, Output, StageRecord};
 use crate::warehouse::{LockError, Warehouse, WarehouseLock};
 
 /// How a run was asked for.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// `auto`, a period or a range; `None` takes the pipeline's own `period`, else `auto`.
-    pub period: Option<String>,
+    /// `None` takes the pipeline's own `period`, else `auto`.
+    pub period: Option<PeriodSpec>,
     pub warehouse: Option<PathBuf>,
     pub today: NaiveDate,
     pub from: Option<Stage>,
     pub wait: bool,
+    /// The exit code the process will end with, for the manifest: only the command layer
+    /// chooses exit codes, and the manifest records the one it chose.
+    pub exit_code_of: fn(RunEnding) -> i32,
 }
 
-/// A file a stage wrote, with its hash.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Output {
-    pub path: PathBuf,
-    pub blake3: String,
+/// How a run of one period ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnding {
+    Success,
+    /// Finished, but an ingest quarantined more rows than the pipeline allows.
+    OverQuarantineRatio,
+    Failed,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StageRecord {
-    pub stage: String,
-    /// `ok`, `failed` or `skipped`.
-    pub status: String,
-    pub started_at: String,
-    pub duration_ms: u64,
-    pub detail: String,
-    pub outputs: Vec<Output>,
+/// What a run did: a manifest per period, and whether any went over the quarantine ratio.
+#[derive(Debug)]
+pub struct RunReport {
+    pub manifests: Vec<Manifest>,
+    pub ending: RunEnding,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InputRecord {
-    pub file: String,
-    pub blake3: String,
-    pub status: String,
-    pub rows_read: u64,
-    pub loaded: u64,
-    pub quarantined: u64,
-    pub duplicates: u64,
+/// What a stage that succeeded reports.
+struct StageDone {
+    detail: String,
+    outputs: Vec<Output>,
+    over_quarantine_ratio: bool,
 }
 
-/// The manifest of one run of one period.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Manifest {
-    pub run_id: String,
-    pub version: String,
-    pub pipeline: String,
-    pub pipeline_name: String,
-    pub pipeline_blake3: String,
-    pub catalogue_blake3: String,
-    pub period: String,
-    pub from_stage: Option<String>,
-    pub started_at: String,
-    pub finished_at: String,
-    pub duration_ms: u64,
-    pub exit_code: i32,
-    pub error: Option<String>,
-    pub inputs: Vec<InputRecord>,
-    pub stages: Vec<StageRecord>,
+impl StageDone {
+    fn new(detail: String, outputs: Vec<Output>) -> StageDone {
+        StageDone { detail, outputs, over_quarantine_ratio: false }
+    }
+}
+
+/// What every stage of one period's run shares.
+struct StageContext<'a> {
+    p: &'a Pipeline,
+    catalogue: &'a Catalogue,
+    wh: &'a Warehouse,
+    period: Period,
+    out_dir: PathBuf,
+    names: &'a ingest::names::NameHasher,
+    /// The review pack of the chart stage, for the report stage when nothing wrote in between.
+    pack: Option<crate::review::Pack>,
 }
 
 fn now() -> String {
@@ -101,12 +95,11 @@ pub fn default_seed(period: Period) -> u64 {
     (chrono::Datelike::year(&s) as u64) * 10_000 + chrono::Datelike::month(&s) as u64 * 100 + 1
 }
 
-/// Run the pipeline for each period the options name. Returns the manifests and the outcome;
-/// a failed stage is an error (after its manifest is written).
-pub fn run(p: &Pipeline, opts: &RunOptions, names: &ingest::names::NameHasher) -> Result<(Vec<Manifest>, Outcome)> {
-    let spec = opts.period.clone().or_else(|| p.period.clone()).unwrap_or_else(|| "auto".into());
-    let periods = periods::resolve(&spec, p.kind.period_kind(), opts.today)
-        .map_err(|e| crate::exit::UsageError(e.to_string()))?;
+/// Run the pipeline for each period the options name. A failed stage is an error (after its
+/// manifest is written).
+pub fn run(p: &Pipeline, opts: &RunOptions, names: &ingest::names::NameHasher) -> Result<RunReport> {
+    let spec = opts.period.or(p.period).unwrap_or(PeriodSpec::Auto);
+    let periods = periods::resolve(spec, p.kind.period_kind(), opts.today)?;
     let catalogue = match &p.indicators {
         Some(path) => Catalogue::load(path)?,
         None => Catalogue::builtin(),
@@ -114,39 +107,33 @@ pub fn run(p: &Pipeline, opts: &RunOptions, names: &ingest::names::NameHasher) -
     let root = opts.warehouse.clone().unwrap_or_else(|| p.warehouse.clone());
     let wh =
         if p.stages.contains(&Stage::Ingest) { Warehouse::open_or_create(&root)? } else { Warehouse::open(&root)? };
-    let what = format!("run {} {spec}", p.name);
-    let _run_lock = if opts.wait {
-        WarehouseLock::acquire_named_blocking(wh.root(), ".run.lock", &what)?
-    } else {
-        WarehouseLock::acquire_named(wh.root(), ".run.lock", &what).map_err(|e| match e {
-            LockError::Busy { holder } => {
-                anyhow!("another run holds the warehouse ({holder}); try again later, or pass --wait")
-            }
-            e => e.into(),
-        })?
-    };
-    let mut manifests = Vec::new();
-    let mut outcome = Outcome::Success;
+    let _run_lock = run_lock(&wh, &format!("run {} {spec}", p.name), opts.wait)?;
+    let mut report = RunReport { manifests: Vec::new(), ending: RunEnding::Success };
     for period in periods {
-        let (m, o) = run_period(p, &catalogue, &wh, period, opts, names)?;
-        manifests.push(m);
-        if o == Outcome::TooManyQuarantined {
-            outcome = o;
+        let (m, ending) = run_period(p, &catalogue, &wh, period, opts, names)?;
+        report.manifests.push(m);
+        if ending == RunEnding::OverQuarantineRatio {
+            report.ending = ending;
         }
     }
-    Ok((manifests, outcome))
+    Ok(report)
 }
 
-fn run_period(
-    p: &Pipeline,
-    catalogue: &Catalogue,
-    wh: &Warehouse,
-    period: Period,
-    opts: &RunOptions,
-    names: &ingest::names::NameHasher,
-) -> Result<(Manifest, Outcome)> {
-    let started = Instant::now();
-    let mut m = Manifest {
+/// One run at a time per warehouse.
+fn run_lock(wh: &Warehouse, what: &str, wait: bool) -> Result<WarehouseLock> {
+    if wait {
+        return Ok(WarehouseLock::acquire_named_blocking(wh.root(), ".run.lock", what)?);
+    }
+    WarehouseLock::acquire_named(wh.root(), ".run.lock", what).map_err(|e| match e {
+        LockError::Busy { holder } => {
+            anyhow!("another run holds the warehouse ({holder}); try again later, or pass --wait")
+        }
+        e => e.into(),
+    })
+}
+
+fn new_manifest(p: &Pipeline, catalogue: &Catalogue, period: Period, opts: &RunOptions) -> Manifest {
+    Manifest {
         run_id: format!("{}-{}-{period}", chrono::Utc::now().format("%Y%m%dT%H%M%S%3fZ"), p.name),
         version: env!("CARGO_PKG_VERSION").into(),
         pipeline: p.path.display().to_string(),
@@ -162,55 +149,44 @@ fn run_period(
         error: None,
         inputs: Vec::new(),
         stages: Vec::new(),
-    };
-    let mut outcome = Outcome::Success;
-    let out_dir = p.out_dir(period);
-    // The review pack of the chart stage, for the report stage when nothing wrote in between.
-    let mut pack: Option<crate::review::Pack> = None;
-    for stage in &p.stages {
-        if opts.from.is_some_and(|f| *stage < f) {
-            m.stages.push(StageRecord {
-                stage: stage.name().into(),
-                status: "skipped".into(),
-                started_at: now(),
-                duration_ms: 0,
-                detail: "before --from".into(),
-                outputs: vec![],
-            });
+    }
+}
+
+fn run_period(
+    p: &Pipeline,
+    catalogue: &Catalogue,
+    wh: &Warehouse,
+    period: Period,
+    opts: &RunOptions,
+    names: &ingest::names::NameHasher,
+) -> Result<(Manifest, RunEnding)> {
+    let started = Instant::now();
+    let mut m = new_manifest(p, catalogue, period, opts);
+    let mut ending = RunEnding::Success;
+    let mut cx = StageContext { p, catalogue, wh, period, out_dir: p.out_dir(period), names, pack: None };
+    for &stage in &p.stages {
+        if opts.from.is_some_and(|f| stage < f) {
+            m.stages.push(record(stage, "skipped", now(), 0, "before --from".into(), vec![]));
             continue;
         }
         tracing::info!(stage = stage.name(), %period, "stage starts");
         let t = Instant::now();
         let started_at = now();
-        let result = run_stage(*stage, p, catalogue, wh, period, &out_dir, names, &mut m, &mut pack);
+        let result = run_stage(stage, &mut cx, &mut m);
         let duration_ms = t.elapsed().as_millis() as u64;
         match result {
-            Ok((detail, outputs, o)) => {
-                if o == Outcome::TooManyQuarantined {
-                    outcome = o;
+            Ok(done) => {
+                if done.over_quarantine_ratio {
+                    ending = RunEnding::OverQuarantineRatio;
                 }
-                tracing::info!(stage = stage.name(), %period, duration_ms, "{detail}");
-                m.stages.push(StageRecord {
-                    stage: stage.name().into(),
-                    status: "ok".into(),
-                    started_at,
-                    duration_ms,
-                    detail,
-                    outputs,
-                });
+                tracing::info!(stage = stage.name(), %period, duration_ms, "{}", done.detail);
+                m.stages.push(record(stage, "ok", started_at, duration_ms, done.detail, done.outputs));
             }
             Err(e) => {
                 let msg = format!("{e:#}");
-                m.stages.push(StageRecord {
-                    stage: stage.name().into(),
-                    status: "failed".into(),
-                    started_at,
-                    duration_ms,
-                    detail: msg.clone(),
-                    outputs: vec![],
-                });
+                m.stages.push(record(stage, "failed", started_at, duration_ms, msg.clone(), vec![]));
                 m.error = Some(format!("stage {} failed: {msg}", stage.name()));
-                m.exit_code = 1;
+                m.exit_code = (opts.exit_code_of)(RunEnding::Failed);
                 finish(wh, &mut m, started)?;
                 return Err(e.context(format!(
                     "stage {} failed for {period}; earlier outputs are kept; resume with --from {}",
@@ -220,9 +196,20 @@ fn run_period(
             }
         }
     }
-    m.exit_code = if outcome == Outcome::TooManyQuarantined { 3 } else { 0 };
+    m.exit_code = (opts.exit_code_of)(ending);
     finish(wh, &mut m, started)?;
-    Ok((m, outcome))
+    Ok((m, ending))
+}
+
+fn record(
+    stage: Stage,
+    status: &str,
+    started_at: String,
+    duration_ms: u64,
+    detail: String,
+    outputs: Vec<Output>,
+) -> StageRecord {
+    StageRecord { stage: stage.name().into(), status: status.into(), started_at, duration_ms, detail, outputs }
 }
 
 fn finish(wh: &Warehouse, m: &mut Manifest, started: Instant) -> Result<()> {
@@ -231,121 +218,109 @@ fn finish(wh: &Warehouse, m: &mut Manifest, started: Instant) -> Result<()> {
     history::write_manifest(wh, m)
 }
 
-type StageResult = Result<(String, Vec<Output>, Outcome)>;
-
-#[allow(clippy::too_many_arguments)]
-fn run_stage(
-    stage: Stage,
-    p: &Pipeline,
-    catalogue: &Catalogue,
-    wh: &Warehouse,
-    period: Period,
-    out_dir: &Path,
-    names: &ingest::names::NameHasher,
-    m: &mut Manifest,
-    pack: &mut Option<crate::review::Pack>,
-) -> StageResult {
+fn run_stage(stage: Stage, cx: &mut StageContext, m: &mut Manifest) -> Result<StageDone> {
     match stage {
-        Stage::Ingest => {
-            let inbox = p.inbox.clone().expect("checked: ingest has an inbox");
-            let opts = IngestOptions::new(names.clone());
-            let r = ingest::ingest(wh.root(), &[inbox], &opts, &ingest::NoProgress)?;
-            for f in &r.files {
-                let status = match &f.status {
-                    ingest::FileStatus::Loaded => "loaded".to_string(),
-                    ingest::FileStatus::AlreadyIngested { .. } => "already_ingested".to_string(),
-                    ingest::FileStatus::Failed { line, message } => {
-                        format!("failed{}: {message}", line.map(|l| format!(" at line {l}")).unwrap_or_default())
-                    }
-                };
-                m.inputs.push(InputRecord {
-                    file: f.path.display().to_string(),
-                    blake3: f.blake3.clone(),
-                    status,
-                    rows_read: f.rows_read,
-                    loaded: f.loaded,
-                    quarantined: f.quarantined,
-                    duplicates: f.duplicates,
-                });
-            }
-            let failed = r.failed();
-            if !failed.is_empty() {
-                return Err(anyhow!(
-                    "{} file(s) could not be read ({}); nothing was loaded",
-                    failed.len(),
-                    failed.iter().map(|f| f.file.as_str()).collect::<Vec<_>>().join(", ")
-                ));
-            }
-            let detail = format!(
-                "read {} rows: loaded {}, quarantined {}, duplicates {}",
-                r.rows_read, r.loaded, r.quarantined, r.duplicates
-            );
-            let o = if r.bad_ratio() > p.max_bad_ratio { Outcome::TooManyQuarantined } else { Outcome::Success };
-            Ok((detail, Vec::new(), o))
+        Stage::Ingest => ingest_stage(cx, m),
+        Stage::Compute => compute_stage(cx),
+        Stage::Draw => draw_stage(cx),
+        Stage::Chart => chart_stage(cx),
+        Stage::Report => report_stage(cx),
+    }
+}
+
+fn ingest_stage(cx: &StageContext, m: &mut Manifest) -> Result<StageDone> {
+    let inbox = cx.p.inbox.clone().expect("checked: ingest has an inbox");
+    let opts = IngestOptions::new(cx.names.clone());
+    let r = ingest::ingest(cx.wh.root(), &[inbox], &opts, &ingest::NoProgress)?;
+    m.inputs.extend(r.files.iter().map(input_record));
+    let failed = r.failed();
+    if !failed.is_empty() {
+        return Err(anyhow!(
+            "{} file(s) could not be read ({}); nothing was loaded",
+            failed.len(),
+            failed.iter().map(|f| f.file.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let detail = format!(
+        "read {} rows: loaded {}, quarantined {}, duplicates {}",
+        r.rows_read, r.loaded, r.quarantined, r.duplicates
+    );
+    Ok(StageDone { detail, outputs: Vec::new(), over_quarantine_ratio: r.bad_ratio() > cx.p.max_bad_ratio })
+}
+
+fn input_record(f: &ingest::FileReport) -> InputRecord {
+    let status = match &f.status {
+        ingest::FileStatus::Loaded => "loaded".to_string(),
+        ingest::FileStatus::AlreadyIngested { .. } => "already_ingested".to_string(),
+        ingest::FileStatus::Failed { line, message } => {
+            format!("failed{}: {message}", line.map(|l| format!(" at line {l}")).unwrap_or_default())
         }
-        Stage::Compute => {
-            let mut periods = vec![period];
-            if p.compute.previous {
-                periods.insert(0, period.previous());
-            }
-            let mut outputs = Vec::new();
-            let mut detail = Vec::new();
-            for q in periods {
-                let s = crate::indicators::compute(wh, catalogue, q)?;
-                detail.push(format!("{q}: {} rows, {} red, {} weak", s.rows, s.red, s.weak_candidates.len()));
-                // Named by the public path: snapshot folders come and go, the table path stays.
-                let snap = wh.snapshot()?;
-                let part = crate::warehouse::period_partition(&q);
-                for f in snap.partition_files(crate::warehouse::Table::Indicators, &part)? {
-                    let public = wh.root().join("indicators").join(&part).join(f.file_name().expect("a file"));
-                    outputs.push(hash_file(&public)?);
-                }
-            }
-            Ok((detail.join("; "), outputs, Outcome::Success))
-        }
-        Stage::Draw => {
-            let mut opts = p.draw.clone();
-            opts.seed = Some(opts.seed.unwrap_or_else(|| default_seed(period)));
-            match crate::review::run_draw(wh, period, &opts) {
-                Ok(d) => Ok((format!("seed {}: drew {}", d.seed, d.chosen.join(", ")), Vec::new(), Outcome::Success)),
-                // A re-run does not draw again: the first draw of the quarter stands.
-                Err(e) if e.downcast_ref::<crate::review::AlreadyDrawn>().is_some() => {
-                    Ok((format!("kept the existing draw: {e}"), Vec::new(), Outcome::Success))
-                }
-                Err(e) => Err(e),
-            }
-        }
-        Stage::Chart => {
-            // Render beside the old charts, then swap, so a failure keeps the old ones.
-            let loaded = crate::review::load_or_reuse(wh, catalogue, period, pack.take())?;
-            let charts = crate::report::all_charts(&loaded, &p.grading);
-            *pack = Some(loaded);
-            let dest = out_dir.join("charts");
-            let tmp = out_dir.join(".charts.tmp");
-            if tmp.exists() {
-                std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
-            }
-            let rendered = crate::charts::render_all(&charts, &tmp)?;
-            if dest.exists() {
-                std::fs::remove_dir_all(&dest)?;
-            }
-            std::fs::rename(&tmp, &dest).with_context(|| format!("moving charts into {}", dest.display()))?;
-            let mut outputs = Vec::new();
-            for r in &rendered {
-                for f in [&r.png, &r.svg] {
-                    let final_path = dest.join(f.file_name().expect("file"));
-                    outputs.push(hash_file(&final_path)?);
-                }
-            }
-            Ok((format!("{} charts in {}", rendered.len(), dest.display()), outputs, Outcome::Success))
-        }
-        Stage::Report => {
-            let files = crate::report::build(wh, catalogue, period, &p.problems, &p.grading, out_dir, pack.take())?;
-            Ok((
-                format!("report {}", files.html.display()),
-                vec![hash_file(&files.html)?, hash_file(&files.xlsx)?],
-                Outcome::Success,
-            ))
+    };
+    InputRecord {
+        file: f.path.display().to_string(),
+        blake3: f.blake3.clone(),
+        status,
+        rows_read: f.rows_read,
+        loaded: f.loaded,
+        quarantined: f.quarantined,
+        duplicates: f.duplicates,
+    }
+}
+
+fn compute_stage(cx: &StageContext) -> Result<StageDone> {
+    let mut periods = vec![cx.period];
+    if cx.p.compute.previous {
+        periods.insert(0, cx.period.previous());
+    }
+    let mut outputs = Vec::new();
+    let mut detail = Vec::new();
+    for q in periods {
+        let s = crate::indicators::compute(cx.wh, cx.catalogue, q)?;
+        detail.push(format!("{q}: {} rows, {} red, {} weak", s.rows, s.red, s.weak_candidates.len()));
+        // Named by the public path: snapshot folders come and go, the table path stays.
+        let snap = cx.wh.snapshot()?;
+        let part = crate::warehouse::period_partition(&q);
+        for f in snap.partition_files(crate::model::Table::Indicators, &part)? {
+            let public = cx.wh.root().join("indicators").join(&part).join(f.file_name().expect("a file"));
+            outputs.push(hash_file(&public)?);
         }
     }
+    Ok(StageDone::new(detail.join("; "), outputs))
+}
+
+fn draw_stage(cx: &StageContext) -> Result<StageDone> {
+    let mut opts = cx.p.draw.clone();
+    opts.seed = Some(opts.seed.unwrap_or_else(|| default_seed(cx.period)));
+    match crate::review::run_draw(cx.wh, cx.period, &opts) {
+        Ok(d) => Ok(StageDone::new(format!("seed {}: drew {}", d.seed, d.chosen.join(", ")), Vec::new())),
+        // A re-run does not draw again: the first draw of the quarter stands.
+        Err(e) if e.downcast_ref::<crate::review::AlreadyDrawn>().is_some() => {
+            Ok(StageDone::new(format!("kept the existing draw: {e}"), Vec::new()))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn chart_stage(cx: &mut StageContext) -> Result<StageDone> {
+    let loaded = crate::review::load_or_reuse(cx.wh, cx.catalogue, cx.period, cx.pack.take())?;
+    let charts = crate::report::all_charts(&loaded, &cx.p.grading);
+    cx.pack = Some(loaded);
+    let dest = cx.out_dir.join("charts");
+    let rendered = crate::charts::write_all(&charts, &dest)?;
+    let mut outputs = Vec::new();
+    for r in &rendered {
+        outputs.push(hash_file(&r.png)?);
+        outputs.push(hash_file(&r.svg)?);
+    }
+    Ok(StageDone::new(format!("{} charts in {}", rendered.len(), dest.display()), outputs))
+}
+
+fn report_stage(cx: &mut StageContext) -> Result<StageDone> {
+    let p = cx.p;
+    let files =
+        crate::report::build(cx.wh, cx.catalogue, cx.period, &p.problems, &p.grading, &cx.out_dir, cx.pack.take())?;
+    Ok(StageDone::new(
+        format!("report {}", files.html.display()),
+        vec![hash_file(&files.html)?, hash_file(&files.xlsx)?],
+    ))
 }

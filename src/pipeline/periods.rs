@@ -2,9 +2,12 @@
 //! `auto`, the last complete period of the pipeline's kind on a given day, so a cron line
 //! needs no date arithmetic.
 
+use std::fmt;
+use std::str::FromStr;
+
 use chrono::{Datelike, NaiveDate};
 
-use crate::period::{Period, PeriodError, PeriodKind};
+use crate::model::period::{Period, PeriodError, PeriodKind};
 
 /// The last complete period of `kind` on `today`.
 pub fn last_complete(kind: PeriodKind, today: NaiveDate) -> Period {
@@ -23,6 +26,8 @@ pub enum PeriodsError {
     WrongKind(String, &'static str),
     #[error("the range {0} runs backwards")]
     Backwards(String),
+    #[error("the range {0} mixes kinds of period; give two months, two quarters or two years")]
+    MixedRange(String),
 }
 
 fn kind_name(k: PeriodKind) -> &'static str {
@@ -33,27 +38,64 @@ fn kind_name(k: PeriodKind) -> &'static str {
     }
 }
 
-/// Resolve `spec` (`auto`, a period, or `FROM..TO`) for a pipeline of `kind`.
-pub fn resolve(spec: &str, kind: PeriodKind, today: NaiveDate) -> Result<Vec<Period>, PeriodsError> {
-    let spec = spec.trim();
-    if spec == "auto" {
-        return Ok(vec![last_complete(kind, today)]);
+/// The periods a run is asked for, parsed from `--period` or a pipeline's `period` before any
+/// work starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeriodSpec {
+    /// The last complete period of the pipeline's kind.
+    Auto,
+    One(Period),
+    /// From the first to the second, both included, in order.
+    Range(Period, Period),
+}
+
+impl FromStr for PeriodSpec {
+    type Err = PeriodsError;
+
+    fn from_str(s: &str) -> Result<PeriodSpec, PeriodsError> {
+        let s = s.trim();
+        if s == "auto" {
+            return Ok(PeriodSpec::Auto);
+        }
+        let Some((a, b)) = s.split_once("..") else { return Ok(PeriodSpec::One(s.parse()?)) };
+        let (from, to): (Period, Period) = (a.parse()?, b.parse()?);
+        if from.kind() != to.kind() {
+            return Err(PeriodsError::MixedRange(s.to_string()));
+        }
+        if to.start() < from.start() {
+            return Err(PeriodsError::Backwards(s.to_string()));
+        }
+        Ok(PeriodSpec::Range(from, to))
     }
+}
+
+impl fmt::Display for PeriodSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeriodSpec::Auto => f.write_str("auto"),
+            PeriodSpec::One(p) => write!(f, "{p}"),
+            PeriodSpec::Range(a, b) => write!(f, "{a}..{b}"),
+        }
+    }
+}
+
+/// The periods `spec` covers for a pipeline of `kind`.
+pub fn resolve(spec: PeriodSpec, kind: PeriodKind, today: NaiveDate) -> Result<Vec<Period>, PeriodsError> {
     let check =
         |p: Period| if p.kind() == kind { Ok(p) } else { Err(PeriodsError::WrongKind(p.to_string(), kind_name(kind))) };
-    if let Some((a, b)) = spec.split_once("..") {
-        let (from, to) = (check(a.parse()?)?, check(b.parse()?)?);
-        if to.start() < from.start() {
-            return Err(PeriodsError::Backwards(spec.to_string()));
+    match spec {
+        PeriodSpec::Auto => Ok(vec![last_complete(kind, today)]),
+        PeriodSpec::One(p) => Ok(vec![check(p)?]),
+        PeriodSpec::Range(from, to) => {
+            let (from, to) = (check(from)?, check(to)?);
+            let mut out = vec![from];
+            while *out.last().expect("non-empty") != to {
+                let next = out.last().expect("non-empty").next();
+                out.push(next);
+            }
+            Ok(out)
         }
-        let mut out = vec![from];
-        while *out.last().expect("non-empty") != to {
-            let next = out.last().expect("non-empty").next();
-            out.push(next);
-        }
-        return Ok(out);
     }
-    Ok(vec![check(spec.parse()?)?])
 }
 
 #[cfg(test)]
@@ -66,6 +108,11 @@ mod tests {
 
     fn p(s: &str) -> Period {
         s.parse().unwrap()
+    }
+
+    /// Parse then resolve, as a run does.
+    fn resolve(spec: &str, kind: PeriodKind, today: NaiveDate) -> Result<Vec<Period>, PeriodsError> {
+        super::resolve(spec.parse()?, kind, today)
     }
 
     #[test]
@@ -91,5 +138,17 @@ mod tests {
             Err(PeriodsError::Backwards(_))
         ));
         assert!(matches!(resolve("2026-03", PeriodKind::Quarter, d("2026-11-26")), Err(PeriodsError::WrongKind(..))));
+        assert!(matches!(
+            resolve("2026-01..2026Q2", PeriodKind::Quarter, d("2026-11-26")),
+            Err(PeriodsError::MixedRange(_))
+        ));
+    }
+
+    #[test]
+    fn specs_print_as_they_are_written() {
+        for s in ["auto", "2026Q1", "2025-11..2026-02"] {
+            assert_eq!(s.parse::<PeriodSpec>().unwrap().to_string(), s);
+        }
+        assert!(matches!("2026Q5".parse::<PeriodSpec>(), Err(PeriodsError::Period(_))));
     }
 }

@@ -6,15 +6,16 @@ use super::grading::Grading;
 use crate::charts::{BoxGroup, Card, Chart, GradeBar, HeatRow, Panel, RankBar, Series};
 use crate::indicators::catalogue::Direction;
 use crate::indicators::compute::WEAK;
-use crate::period::PeriodKind;
+use crate::model::period::PeriodKind;
+use crate::model::{Category, Level, Status};
 use crate::review::{KEY_INDICATORS, Pack};
 
 pub fn level_zh(level: &str) -> &'static str {
-    crate::ingest::schema::label_of(crate::ingest::schema::LEVELS, level)
+    Level::parse(level).map_or("", Level::label)
 }
 
 pub fn category_zh(category: Option<&str>) -> &'static str {
-    category.map_or("全区", |c| crate::ingest::schema::label_of(crate::ingest::schema::CATEGORIES, c))
+    category.map_or("全区", |c| Category::parse(c).map_or("", Category::label))
 }
 
 /// Indicators ranked in the pack, in order.
@@ -34,7 +35,7 @@ pub fn pack_charts(pack: &Pack, grading: Option<&Grading>, max_cards: usize) -> 
     for ind_id in ranked_indicators(pack) {
         let ind = pack.catalogue.get(ind_id).expect("ranked indicators exist");
         let mut groups: BTreeMap<(usize, &str, Option<&str>), Vec<RankBar>> = BTreeMap::new();
-        for u in pack.units.iter().filter(|u| matches!(u.level.as_str(), "township" | "community" | "branch")) {
+        for u in pack.units.iter().filter(|u| Level::GRADED.iter().any(|l| l.code() == u.level)) {
             if let Some(r) = pack.row(&u.id, ind_id)
                 && let Some(v) = r.value
             {
@@ -42,7 +43,7 @@ pub fn pack_charts(pack: &Pack, grading: Option<&Grading>, max_cards: usize) -> 
                 groups.entry((depth, u.level.as_str(), u.category.as_deref())).or_default().push(RankBar {
                     label: u.name.clone(),
                     value: v,
-                    status: r.status.clone().unwrap_or_default(),
+                    status: r.status,
                 });
             }
         }
@@ -60,13 +61,13 @@ pub fn pack_charts(pack: &Pack, grading: Option<&Grading>, max_cards: usize) -> 
                 title: format!("{} · {} · {}（{}）", ind.name_zh, level_zh(level), category_zh(cat), pack.period),
                 unit: ind.unit.clone(),
                 bars,
-                thresholds: vec![(t.green, "green".into()), (t.amber, "amber".into())],
+                thresholds: vec![(t.green, Status::Green), (t.amber, Status::Amber)],
                 higher_is_better: ind.direction == Direction::Higher,
             });
         }
     }
     // Trends of key indicators by township over 12 months.
-    let townships: Vec<_> = pack.units.iter().filter(|u| u.level == "township").collect();
+    let townships: Vec<_> = pack.units.iter().filter(|u| u.level == Level::Township.code()).collect();
     for ind_id in ["attendance_rate", "activity_day_coverage", "composite_score"] {
         let Some(ind) = pack.catalogue.get(ind_id) else { continue };
         let series = townships
@@ -90,14 +91,11 @@ pub fn pack_charts(pack: &Pack, grading: Option<&Grading>, max_cards: usize) -> 
     let rows = pack
         .units
         .iter()
-        .filter(|u| !(big && u.level == "branch"))
+        .filter(|u| !(big && u.level == Level::Branch.code()))
         .map(|u| HeatRow {
             label: u.name.clone(),
             depth: u.path.len().saturating_sub(1),
-            cells: columns
-                .iter()
-                .map(|c| pack.row(&u.id, c).and_then(|r| r.status.clone()).unwrap_or_default())
-                .collect(),
+            cells: columns.iter().map(|c| pack.row(&u.id, c).and_then(|r| r.status)).collect(),
         })
         .collect();
     out.push(Chart::Heatmap {

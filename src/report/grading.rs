@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::Level;
 use crate::review::Pack;
 
 /// Grading rules (defaults: ≥90 five stars, 80–89 four, 70–79 three, 60–69 two, below 60 one;
@@ -13,7 +14,7 @@ pub struct GradingRules {
     pub bands: [f64; 4],
     pub five_star_quota: f64,
     /// The levels graded.
-    pub levels: Vec<String>,
+    pub levels: Vec<Level>,
 }
 
 impl Default for GradingRules {
@@ -21,7 +22,7 @@ impl Default for GradingRules {
         GradingRules {
             bands: [90.0, 80.0, 70.0, 60.0],
             five_star_quota: 0.30,
-            levels: vec!["community".into(), "branch".into()],
+            levels: vec![Level::Community, Level::Branch],
         }
     }
 }
@@ -52,7 +53,7 @@ pub fn grade(pack: &Pack, rules: &GradingRules) -> Grading {
     let mut units: Vec<(String, String, f64, u32)> = pack
         .units
         .iter()
-        .filter(|u| rules.levels.contains(&u.level))
+        .filter(|u| rules.levels.iter().any(|l| l.code() == u.level))
         .filter_map(|u| {
             let v = pack.row(&u.id, "composite_score")?.value?;
             Some((u.id.clone(), u.name.clone(), v, stars(v, &rules.bands)))

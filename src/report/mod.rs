@@ -16,8 +16,11 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::charts::Chart;
+use crate::indicators::compute::UnitInfo;
 use crate::indicators::compute::WEAK;
-use crate::period::PeriodKind;
+use crate::model::period::PeriodKind;
+use crate::model::{Category, Level, Status};
+use crate::output::write_atomically;
 use crate::review::problems::{Problem, median};
 use crate::review::{DrawRecord, Pack};
 use charts::{category_zh, level_zh};
@@ -72,16 +75,16 @@ struct Project {
 }
 
 fn fmt_opt(v: Option<f64>, unit: &str) -> String {
-    v.map_or("—".to_string(), |v| crate::charts::format_value(v, unit))
+    v.map_or("—".to_string(), |v| crate::output::format_value(v, unit))
 }
 
 /// The project names of the four categories (the district's "136" plan).
-pub fn project_title(category: &str) -> &'static str {
+pub fn project_title(category: Category) -> &'static str {
     match category {
-        "community" => "社区“融合”工程 · 街道社区",
-        "rural" => "农村“磁铁”工程 · 乡镇农村",
-        "organ" => "机关“先锋”工程 · 区直机关",
-        _ => "非公“红领”工程 · 非公企业和社会组织",
+        Category::Community => "社区“融合”工程 · 街道社区",
+        Category::Rural => "农村“磁铁”工程 · 乡镇农村",
+        Category::Organ => "机关“先锋”工程 · 区直机关",
+        Category::Nonpublic => "非公“红领”工程 · 非公企业和社会组织",
     }
 }
 
@@ -128,34 +131,100 @@ pub fn write_report(
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let grading = grading_of(pack, rules);
     let charts = charts::pack_charts(pack, grading.as_ref(), 30);
-    let svgs: Vec<(String, String)> =
-        charts.iter().map(|c| Ok((c.id().to_string(), crate::charts::to_svg(c)?))).collect::<Result<_>>()?;
-    let pick = |prefix: &str| -> Vec<ChartCtx> {
-        svgs.iter().filter(|(id, _)| id.starts_with(prefix)).map(|(_, s)| ChartCtx { svg: s.clone() }).collect()
-    };
+    let sections = ChartSections::of(pack, &charts)?;
     let is_month = pack.period.kind() == PeriodKind::Month;
-    // Rankings: in a bulletin only the composite.
-    let charts_rank: Vec<ChartCtx> = svgs
-        .iter()
-        .filter(|(id, _)| id.starts_with("rank-") && (!is_month || id.starts_with("rank-composite")))
-        .map(|(_, s)| ChartCtx { svg: s.clone() })
-        .collect();
-    let mut charts_other = Vec::new();
-    if !is_month {
-        charts_other.extend(pick("heatmap"));
-        charts_other.extend(pick("points-by-category"));
-        charts_other.extend(pick("grades"));
-    }
-
     let root = pack.units.iter().find(|u| u.path.len() == 1);
+    let key_ids: Vec<&str> = ["composite_score", "attendance_rate", "meeting_completion", "assessment_score"]
+        .into_iter()
+        .filter(|id| pack.catalogue.get(id).is_some() && pack.rows.iter().any(|r| r.indicator == *id))
+        .collect();
+    let (gu_ben, xing_huo) = foundations_and_brands(pack);
+    let weak = weak_rows(pack);
+    let ctx = serde_json::json!({
+        "title": title(pack, root),
+        "period": pack.period.to_string(),
+        "period_kind": match pack.period.kind() { PeriodKind::Month => "月", PeriodKind::Quarter => "季度", PeriodKind::Year => "年度" },
+        "is_month": is_month,
+        "generated_at": chrono::Local::now().format("%Y-%m-%d %H:%M").to_string(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "snapshot": pack.snapshot,
+        "headline": headline(pack, root),
+        "units_total": pack.units.len(),
+        "reds": pack.rows.iter().filter(|r| r.indicator != WEAK && r.status == Some(Status::Red)).count(),
+        "weak_count": weak.len(),
+        "problem_count": problems.len(),
+        "projects": projects(pack, &key_ids),
+        "key_columns": key_ids.iter().map(|id| pack.catalogue.get(id).map(|i| i.name_zh.clone()).unwrap_or_default()).collect::<Vec<_>>(),
+        "gu_ben": gu_ben,
+        "xing_huo": xing_huo,
+        "charts_rank": sections.rank,
+        "charts_trend": sections.trend,
+        "charts_other": sections.other,
+        "charts_cards": sections.cards,
+        "problems": problem_rows(pack, problems),
+        "weak": weak,
+        "draw": draw.map(|d| draw_context(pack, d)),
+        "grading": grading.as_ref().map(grading_context),
+        "quarantine": pack.quarantine.iter().map(|(k, f, r, n)| serde_json::json!({"kind": k, "file": f, "rule": r, "rows": n})).collect::<Vec<_>>(),
+        "catalogue_hash": pack.catalogue.hash(),
+        "inputs": pack.inputs.iter().map(|(f, h, at, r, l, q)| serde_json::json!({"file": f, "hash": h, "at": at, "read": r, "loaded": l, "quarantined": q})).collect::<Vec<_>>(),
+    });
+    let mut env = minijinja::Environment::new();
+    env.add_template("report.html", TEMPLATE).context("loading the report template")?;
+    let html = env.get_template("report.html")?.render(&ctx).context("rendering the report")?;
+    let html_path = out.join("report.html");
+    write_atomically(&html_path, html.as_bytes())?;
+    let xlsx_path = out.join("report.xlsx");
+    let bytes = xlsx::workbook(pack, problems, draw, grading.as_ref())?;
+    write_atomically(&xlsx_path, &bytes)?;
+    Ok(ReportFiles { html: html_path, xlsx: xlsx_path, charts: charts.len() })
+}
+
+/// The report's inline SVG charts by section.
+struct ChartSections {
+    rank: Vec<ChartCtx>,
+    trend: Vec<ChartCtx>,
+    other: Vec<ChartCtx>,
+    cards: Vec<ChartCtx>,
+}
+
+impl ChartSections {
+    fn of(pack: &Pack, charts: &[Chart]) -> Result<ChartSections> {
+        let svgs: Vec<(String, String)> =
+            charts.iter().map(|c| Ok((c.id().to_string(), crate::charts::to_svg(c)?))).collect::<Result<_>>()?;
+        let pick = |keep: &dyn Fn(&str) -> bool| -> Vec<ChartCtx> {
+            svgs.iter().filter(|(id, _)| keep(id)).map(|(_, s)| ChartCtx { svg: s.clone() }).collect()
+        };
+        let is_month = pack.period.kind() == PeriodKind::Month;
+        let mut other = Vec::new();
+        if !is_month {
+            for prefix in ["heatmap", "points-by-category", "grades"] {
+                other.extend(pick(&|id| id.starts_with(prefix)));
+            }
+        }
+        Ok(ChartSections {
+            // Rankings: in a bulletin only the composite.
+            rank: pick(&|id| id.starts_with("rank-") && (!is_month || id.starts_with("rank-composite"))),
+            trend: pick(&|id| id.starts_with("trend-")),
+            other,
+            cards: if is_month { Vec::new() } else { pick(&|id| id.starts_with("card-")) },
+        })
+    }
+}
+
+fn title(pack: &Pack, root: Option<&UnitInfo>) -> String {
     let district = root.map_or("本区".to_string(), |u| u.name.clone());
     let kind_name = match pack.period.kind() {
         PeriodKind::Month => "党建月报",
         PeriodKind::Quarter => "基层党建季度会诊报告",
         PeriodKind::Year => "基层党建年度评定报告",
     };
-    let title = format!("{district}{kind_name}（{}）", pack.period);
-    let headline_ids = [
+    format!("{district}{kind_name}（{}）", pack.period)
+}
+
+/// The district's headline figures, each with its change against the period before.
+fn headline(pack: &Pack, root: Option<&UnitInfo>) -> Vec<serde_json::Value> {
+    let ids = [
         "composite_score",
         "attendance_rate",
         "meeting_completion",
@@ -163,62 +232,70 @@ pub fn write_report(
         "assessment_score",
         "points_per_member",
     ];
-    let headline: Vec<_> = headline_ids
-        .iter()
+    ids.iter()
         .filter_map(|id| {
             let ind = pack.catalogue.get(id)?;
             let r = pack.row(&root?.id, id)?;
             let change = match (r.change, r.previous) {
-                (Some(c), Some(_)) if c > 0.0 => format!("较上期 ▲ {}", crate::charts::format_value(c, &ind.unit)),
-                (Some(c), Some(_)) if c < 0.0 => format!("较上期 ▼ {}", crate::charts::format_value(-c, &ind.unit)),
+                (Some(c), Some(_)) if c > 0.0 => format!("较上期 ▲ {}", crate::output::format_value(c, &ind.unit)),
+                (Some(c), Some(_)) if c < 0.0 => format!("较上期 ▼ {}", crate::output::format_value(-c, &ind.unit)),
                 (Some(_), Some(_)) => "与上期持平".to_string(),
                 _ => "上期无数据".to_string(),
             };
-            Some(serde_json::json!({"name": ind.name_zh, "value": fmt_opt(r.value, &ind.unit), "status": r.status.clone().unwrap_or_default(), "change": change}))
+            Some(serde_json::json!({"name": ind.name_zh, "value": fmt_opt(r.value, &ind.unit), "status": r.status.map_or("", |s| s.code()), "change": change}))
         })
-        .collect();
-    let key_ids: Vec<&str> = ["composite_score", "attendance_rate", "meeting_completion", "assessment_score"]
-        .into_iter()
-        .filter(|id| pack.catalogue.get(id).is_some() && pack.rows.iter().any(|r| r.indicator == *id))
-        .collect();
-    let key_columns: Vec<String> =
-        key_ids.iter().map(|id| pack.catalogue.get(id).map(|i| i.name_zh.clone()).unwrap_or_default()).collect();
-    let weak_of = |id: &str| {
-        pack.row(id, WEAK).filter(|r| r.value == Some(1.0)).map(|r| weak_note_zh(r.note.as_deref().unwrap_or_default()))
+        .collect()
+}
+
+fn weak_note_of(pack: &Pack, unit_id: &str) -> Option<String> {
+    pack.row(unit_id, WEAK)
+        .filter(|r| r.value == Some(1.0))
+        .map(|r| weak_note_zh(r.note.as_deref().unwrap_or_default()))
+}
+
+/// One table per unit project: its townships and communities with the key indicators.
+fn projects(pack: &Pack, key_ids: &[&str]) -> Vec<Project> {
+    let upper = [Level::Township.code(), Level::Community.code()];
+    let row = |u: &UnitInfo| UnitRowCtx {
+        name: u.name.clone(),
+        level: level_zh(&u.level),
+        cells: key_ids
+            .iter()
+            .map(|id| {
+                let unit = pack.catalogue.get(id).map(|i| i.unit.clone()).unwrap_or_default();
+                let r = pack.row(&u.id, id);
+                Cell {
+                    value: fmt_opt(r.and_then(|r| r.value), &unit),
+                    status: r.and_then(|r| r.status).map_or("none", |s| s.code()).to_string(),
+                }
+            })
+            .collect(),
+        weak: if weak_note_of(pack, &u.id).is_some() { "是".into() } else { String::new() },
     };
-    let projects: Vec<Project> = ["community", "rural", "organ", "nonpublic"]
-        .iter()
+    Category::ALL
+        .into_iter()
         .map(|cat| Project {
             title: project_title(cat).to_string(),
             rows: pack
                 .units
                 .iter()
-                .filter(|u| u.category.as_deref() == Some(*cat) && matches!(u.level.as_str(), "township" | "community"))
-                .map(|u| UnitRowCtx {
-                    name: u.name.clone(),
-                    level: level_zh(&u.level),
-                    cells: key_ids
-                        .iter()
-                        .map(|id| {
-                            let unit = pack.catalogue.get(id).map(|i| i.unit.clone()).unwrap_or_default();
-                            let r = pack.row(&u.id, id);
-                            Cell {
-                                value: fmt_opt(r.and_then(|r| r.value), &unit),
-                                status: r.and_then(|r| r.status.clone()).unwrap_or_else(|| "none".into()),
-                            }
-                        })
-                        .collect(),
-                    weak: if weak_of(&u.id).is_some() { "是".into() } else { String::new() },
-                })
+                .filter(|u| u.category.as_deref() == Some(cat.code()) && upper.contains(&u.level.as_str()))
+                .map(row)
                 .collect(),
         })
-        .collect();
-    // 固本: branch medians per category; 星火: the top five branches by composite.
+        .collect()
+}
+
+/// 固本: branch medians per category; 星火: the top five branches by composite.
+fn foundations_and_brands(pack: &Pack) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
     let mut gu_ben = Vec::new();
     let mut xing_huo = Vec::new();
-    for cat in ["community", "rural", "organ", "nonpublic"] {
-        let branches: Vec<_> =
-            pack.units.iter().filter(|u| u.level == "branch" && u.category.as_deref() == Some(cat)).collect();
+    for cat in Category::ALL.map(Category::code) {
+        let branches: Vec<_> = pack
+            .units
+            .iter()
+            .filter(|u| u.level == Level::Branch.code() && u.category.as_deref() == Some(cat))
+            .collect();
         let vals =
             |id: &str| branches.iter().filter_map(|u| pack.row(&u.id, id).and_then(|r| r.value)).collect::<Vec<f64>>();
         let meetings = vals("meeting_completion");
@@ -240,7 +317,11 @@ pub fn write_report(
             );
         }
     }
-    let problem_rows: Vec<_> = problems
+    (gu_ben, xing_huo)
+}
+
+fn problem_rows(pack: &Pack, problems: &[Problem]) -> Vec<serde_json::Value> {
+    problems
         .iter()
         .map(|p| {
             let (kind, css) = kind_zh(p.kind);
@@ -251,68 +332,35 @@ pub fn write_report(
                 "evidence": if p.kind == "weak" { weak_note_zh(&p.evidence) } else { p.evidence.clone() },
             })
         })
-        .collect();
-    let weak: Vec<_> = pack
-        .units
+        .collect()
+}
+
+fn weak_rows(pack: &Pack) -> Vec<serde_json::Value> {
+    pack.units
         .iter()
         .filter_map(|u| {
-            weak_of(&u.id).map(|why| serde_json::json!({"name": u.name, "level": level_zh(&u.level), "category": category_zh(u.category.as_deref()), "why": why}))
+            weak_note_of(pack, &u.id).map(|why| serde_json::json!({"name": u.name, "level": level_zh(&u.level), "category": category_zh(u.category.as_deref()), "why": why}))
         })
-        .collect();
-    let draw_ctx = draw.map(|d| {
-        let names: Vec<String> = d.chosen.iter().map(|id| pack.unit(id).map_or(id.clone(), |u| format!("{}（{id}）", u.name))).collect();
-        serde_json::json!({
-            "chosen": names.join("、"), "algorithm": d.algorithm, "seed": d.seed.to_string(), "candidate_count": d.candidates.len(),
-            "level": level_zh(&d.level), "drawn_at": d.drawn_at, "forced": d.forced,
-            "candidates": d.candidates.iter().map(|(id, w)| if (*w - 1.0).abs() < 1e-12 { id.clone() } else { format!("{id}×{w}") }).collect::<Vec<_>>().join(", "),
-        })
-    });
-    let grading_ctx = grading.as_ref().map(|g| {
-        let five = g.bands.first().map_or(0, |b| b.1);
-        serde_json::json!({
-            "graded": g.graded, "five": five, "quota": g.five_star_quota, "share": format!("{:.0}%", g.quota_share * 100.0),
-            "verdict": if g.within_quota { "未超限额" } else { "超出限额，需调整" }, "css": if g.within_quota { "green" } else { "red" },
-            "units": g.units.iter().map(|(_, name, s, st)| serde_json::json!({"name": name, "score": format!("{s:.1}"), "stars": "★".repeat(*st as usize)})).collect::<Vec<_>>(),
-        })
-    });
-    let ctx = serde_json::json!({
-        "title": title,
-        "period": pack.period.to_string(),
-        "period_kind": match pack.period.kind() { PeriodKind::Month => "月", PeriodKind::Quarter => "季度", PeriodKind::Year => "年度" },
-        "is_month": is_month,
-        "generated_at": chrono::Local::now().format("%Y-%m-%d %H:%M").to_string(),
-        "version": env!("CARGO_PKG_VERSION"),
-        "snapshot": pack.snapshot,
-        "headline": headline,
-        "units_total": pack.units.len(),
-        "reds": pack.rows.iter().filter(|r| r.indicator != WEAK && r.status.as_deref() == Some("red")).count(),
-        "weak_count": weak.len(),
-        "problem_count": problems.len(),
-        "projects": projects,
-        "key_columns": key_columns,
-        "gu_ben": gu_ben,
-        "xing_huo": xing_huo,
-        "charts_rank": charts_rank,
-        "charts_trend": pick("trend-"),
-        "charts_other": charts_other,
-        "charts_cards": if is_month { Vec::new() } else { pick("card-") },
-        "problems": problem_rows,
-        "weak": weak,
-        "draw": draw_ctx,
-        "grading": grading_ctx,
-        "quarantine": pack.quarantine.iter().map(|(k, f, r, n)| serde_json::json!({"kind": k, "file": f, "rule": r, "rows": n})).collect::<Vec<_>>(),
-        "catalogue_hash": pack.catalogue.hash(),
-        "inputs": pack.inputs.iter().map(|(f, h, at, r, l, q)| serde_json::json!({"file": f, "hash": h, "at": at, "read": r, "loaded": l, "quarantined": q})).collect::<Vec<_>>(),
-    });
-    let mut env = minijinja::Environment::new();
-    env.add_template("report.html", TEMPLATE).context("loading the report template")?;
-    let html = env.get_template("report.html")?.render(&ctx).context("rendering the report")?;
-    let html_path = out.join("report.html");
-    write_atomically(&html_path, html.as_bytes())?;
-    let xlsx_path = out.join("report.xlsx");
-    let bytes = xlsx::workbook(pack, problems, draw, grading.as_ref())?;
-    write_atomically(&xlsx_path, &bytes)?;
-    Ok(ReportFiles { html: html_path, xlsx: xlsx_path, charts: charts.len() })
+        .collect()
+}
+
+fn draw_context(pack: &Pack, d: &DrawRecord) -> serde_json::Value {
+    let names: Vec<String> =
+        d.chosen.iter().map(|id| pack.unit(id).map_or(id.clone(), |u| format!("{}（{id}）", u.name))).collect();
+    serde_json::json!({
+        "chosen": names.join("、"), "algorithm": d.algorithm, "seed": d.seed.to_string(), "candidate_count": d.candidates.len(),
+        "level": level_zh(&d.level), "drawn_at": d.drawn_at, "forced": d.forced,
+        "candidates": d.candidates.iter().map(|(id, w)| if (*w - 1.0).abs() < 1e-12 { id.clone() } else { format!("{id}×{w}") }).collect::<Vec<_>>().join(", "),
+    })
+}
+
+fn grading_context(g: &Grading) -> serde_json::Value {
+    let five = g.bands.first().map_or(0, |b| b.1);
+    serde_json::json!({
+        "graded": g.graded, "five": five, "quota": g.five_star_quota, "share": format!("{:.0}%", g.quota_share * 100.0),
+        "verdict": if g.within_quota { "未超限额" } else { "超出限额，需调整" }, "css": if g.within_quota { "green" } else { "red" },
+        "units": g.units.iter().map(|(_, name, s, st)| serde_json::json!({"name": name, "score": format!("{s:.1}"), "stars": "★".repeat(*st as usize)})).collect::<Vec<_>>(),
+    })
 }
 
 /// The problem list into the warehouse, then the report from the same pack (the `report`
@@ -321,7 +369,7 @@ pub fn write_report(
 pub fn build(
     wh: &crate::warehouse::Warehouse,
     catalogue: &crate::indicators::Catalogue,
-    period: crate::period::Period,
+    period: crate::model::period::Period,
     problem_rules: &crate::review::problems::ProblemRules,
     grading: &GradingRules,
     out: &Path,
@@ -333,15 +381,6 @@ pub fn build(
     let draws = crate::review::load_draws(&wh.snapshot()?)?;
     let draw = draws.iter().rev().find(|d| d.period == period.to_string());
     write_report(&pack, &list, draw, grading, out)
-}
-
-/// Write through a temporary file and a rename, so a crash never leaves half a report.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::File::open(&tmp)?.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
 }
 
 /// The charts of a pack (for `dangjian chart`).

@@ -7,7 +7,7 @@ use rust_xlsxwriter::{Format, Workbook};
 
 use super::charts::{category_zh, level_zh};
 use super::grading::Grading;
-use crate::ingest::exports::neutralise;
+use crate::output::neutralise;
 use crate::review::problems::Problem;
 use crate::review::{DrawRecord, Pack};
 

@@ -14,9 +14,10 @@ use polars::prelude::*;
 
 use crate::indicators::Catalogue;
 use crate::indicators::compute::{self, UnitInfo};
-use crate::period::{Period, PeriodKind};
-use crate::query::scan_table;
-use crate::warehouse::{self, Snapshot, Table, Warehouse};
+use crate::model::period::{Period, PeriodKind};
+use crate::model::{Level, Status, Table};
+use crate::warehouse::scan_table;
+use crate::warehouse::{self, Snapshot, Warehouse};
 
 /// One row of the `indicators` table.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -26,7 +27,7 @@ pub struct IndicatorRow {
     pub value: Option<f64>,
     pub numerator: Option<f64>,
     pub denominator: Option<f64>,
-    pub status: Option<String>,
+    pub status: Option<Status>,
     pub rank: Option<i32>,
     pub previous: Option<f64>,
     pub change: Option<f64>,
@@ -104,7 +105,7 @@ pub fn load_indicators(snapshot: &Snapshot, period: Period) -> Result<Vec<Indica
             value: v[k],
             numerator: n[k],
             denominator: d[k],
-            status: st[k].clone(),
+            status: st[k].as_deref().and_then(Status::parse),
             rank: rank[k],
             previous: p[k],
             change: c[k],
@@ -279,7 +280,7 @@ pub struct DrawOptions {
     pub seed: Option<u64>,
     /// The level units are drawn from.
     #[serde(default = "default_level")]
-    pub level: String,
+    pub level: Level,
     #[serde(default)]
     pub stratify: bool,
     /// Units drawn in the last this many quarters are not drawn again.
@@ -295,8 +296,8 @@ pub struct DrawOptions {
 fn default_count() -> u32 {
     2
 }
-fn default_level() -> String {
-    "community".into()
+fn default_level() -> Level {
+    Level::Community
 }
 fn one() -> f64 {
     1.0
@@ -403,12 +404,19 @@ pub struct AlreadyDrawn {
     pub chosen: String,
 }
 
+/// A draw asked for in a way that cannot be done: the user's to mend.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DrawError {
+    #[error("the inspection draw is per quarter; {0} is not a quarter")]
+    NotAQuarter(Period),
+    #[error("the draw needs a seed (--seed, or `seed` in the pipeline)")]
+    NoSeed,
+}
+
 /// Draw units for the roving inspection of a quarter and record the draw.
 pub fn run_draw(wh: &Warehouse, period: Period, opts: &DrawOptions) -> Result<DrawRecord> {
     if period.kind() != PeriodKind::Quarter {
-        return Err(
-            crate::exit::UsageError(format!("the inspection draw is per quarter; {period} is not a quarter")).into()
-        );
+        return Err(DrawError::NotAQuarter(period).into());
     }
     let lock = wh.lock("draw")?;
     let snapshot = wh.snapshot()?;
@@ -423,9 +431,7 @@ pub fn run_draw(wh: &Warehouse, period: Period, opts: &DrawOptions) -> Result<Dr
         }
         .into());
     }
-    let seed = opts
-        .seed
-        .ok_or_else(|| crate::exit::UsageError("the draw needs a seed (--seed, or `seed` in the pipeline)".into()))?;
+    let seed = opts.seed.ok_or(DrawError::NoSeed)?;
     // Units drawn in the last K quarters are left out.
     let mut recent = std::collections::HashSet::new();
     let mut q = period;
@@ -447,7 +453,7 @@ pub fn run_draw(wh: &Warehouse, period: Period, opts: &DrawOptions) -> Result<Dr
     let units = compute::load_units(&snapshot)?;
     let mut candidates: Vec<draw::Candidate> = units
         .iter()
-        .filter(|u| u.level == opts.level && !recent.contains(&u.id))
+        .filter(|u| u.level == opts.level.code() && !recent.contains(&u.id))
         .map(|u| draw::Candidate {
             unit_id: u.id.clone(),
             category: u.category.clone().unwrap_or_default(),
@@ -463,7 +469,7 @@ pub fn run_draw(wh: &Warehouse, period: Period, opts: &DrawOptions) -> Result<Dr
         period: period.to_string(),
         seed,
         count: opts.count,
-        level: opts.level.clone(),
+        level: opts.level.code().to_string(),
         candidates: candidates.iter().map(|c| (c.unit_id.clone(), c.weight)).collect(),
         chosen,
         drawn_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
@@ -484,6 +490,12 @@ pub fn run_draw(wh: &Warehouse, period: Period, opts: &DrawOptions) -> Result<Dr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn problem_and_draw_frames_have_the_columns_of_the_model() {
+        assert_eq!(problems_frame(&[]).unwrap().schema().as_ref(), &Table::Problems.schema());
+        assert_eq!(draws_frame(&[]).unwrap().schema().as_ref(), &Table::Draws.schema());
+    }
     use crate::ingest::{IngestOptions, NoProgress, names::NameHasher};
 
     #[test]

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::{IndicatorRow, Pack};
 use crate::indicators::catalogue::Direction;
 use crate::indicators::compute::WEAK;
+use crate::model::Status;
 
 /// Thresholds of the problem list.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
@@ -73,7 +74,7 @@ pub fn group_medians(pack: &Pack) -> BTreeMap<GroupKey, f64> {
 pub fn problems(pack: &Pack, rules: &ProblemRules) -> Vec<Problem> {
     let medians = group_medians(pack);
     let mut out = Vec::new();
-    let fmt = |v: f64, unit: &str| crate::charts::format_value(v, unit);
+    let fmt = |v: f64, unit: &str| crate::output::format_value(v, unit);
     for u in &pack.units {
         let rows: Vec<&IndicatorRow> = pack.rows.iter().filter(|r| r.unit_id == u.id).collect();
         let med = |ind: &str| medians.get(&(u.level.clone(), u.category.clone(), ind.to_string())).copied();
@@ -99,7 +100,7 @@ pub fn problems(pack: &Pack, rules: &ProblemRules) -> Vec<Problem> {
             let Some(ind) = pack.catalogue.get(&r.indicator) else { continue };
             let Some(v) = r.value else { continue };
             let unit = ind.unit.as_str();
-            if r.status.as_deref() == Some("red") {
+            if r.status == Some(Status::Red) {
                 let t = ind.thresholds_for(u.category.as_deref(), pack.period.month_count());
                 let side = if ind.direction == Direction::Higher { "低于" } else { "高于" };
                 let median = med(&r.indicator).map(|m| format!("，同类中位数 {}", fmt(m, unit))).unwrap_or_default();

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use chrono::{Datelike, NaiveDate};
 
-use crate::period::Period;
+use crate::model::period::Period;
 use crate::rng::Rng;
 use write::{CsvOut, Enc, XlsxOut};
 
@@ -66,7 +66,7 @@ struct Unit {
 }
 
 fn level_zh(level: &str) -> &'static str {
-    crate::ingest::schema::label_of(crate::ingest::schema::LEVELS, level)
+    crate::model::kinds::label_of(crate::model::kinds::LEVELS, level)
 }
 
 fn build_tree(n: u32, rng: &mut Rng) -> Vec<Unit> {
@@ -358,7 +358,7 @@ impl Gen {
         for u in units {
             let parent = u.parent.map(|p| units[p].id.as_str()).unwrap_or("");
             let cat =
-                u.category.map(|c| crate::ingest::schema::label_of(crate::ingest::schema::CATEGORIES, c)).unwrap_or("");
+                u.category.map(|c| crate::model::kinds::label_of(crate::model::kinds::CATEGORIES, c)).unwrap_or("");
             csv.row(&[&u.id, &u.name, parent, level_zh(u.level), cat])?;
         }
         self.finish_csv(csv, "units")
@@ -551,7 +551,7 @@ impl Gen {
                 };
                 match sink {
                     PointsSink::Xlsx(x) => {
-                        let cat_zh = crate::ingest::schema::label_of(crate::ingest::schema::POINT_CATEGORIES, cat);
+                        let cat_zh = crate::model::kinds::label_of(crate::model::kinds::POINT_CATEGORIES, cat);
                         x.row(&[
                             write::Cell::Text(entry_id),
                             write::Cell::Text(member_id),
@@ -671,14 +671,14 @@ impl Gen {
 
 /// Chinese labels and `2026/3/6` dates, as the street and rural system exports them.
 fn localise(row: &mut [String; 7], date: NaiveDate) {
-    use crate::ingest::schema::{EVENT_TYPES, STATUSES, label_of};
+    use crate::model::kinds::{EVENT_TYPES, STATUSES, label_of};
     row[2] = label_of(EVENT_TYPES, &row[2]).to_string();
     row[3] = format!("{}/{}/{}", date.year(), date.month(), date.day());
     row[5] = label_of(STATUSES, &row[5]).to_string();
 }
 
 fn delocalise(row: &mut [String; 7]) {
-    let labels = crate::ingest::schema::all_labels();
+    let labels = crate::model::kinds::all_labels();
     for i in [2, 5] {
         if let Some(code) = labels.get(row[i].as_str()) {
             row[i] = code.to_string();
@@ -705,7 +705,7 @@ fn spoil_row(sp: Spoil, row: &mut [String; 7], out: &mut CsvOut, chinese: bool) 
             out.row_owned(row)?;
             row[5] = if row[5] == "absent" || row[5] == "缺席" { "present" } else { "absent" }.into();
             if chinese {
-                row[5] = crate::ingest::schema::label_of(crate::ingest::schema::STATUSES, &row[5]).into();
+                row[5] = crate::model::kinds::label_of(crate::model::kinds::STATUSES, &row[5]).into();
             }
         }
         Spoil::ExactDuplicate => out.row_owned(row)?,

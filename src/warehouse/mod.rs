@@ -7,11 +7,14 @@
 //! either the old or the new state, both complete. Old snapshots are kept briefly for readers
 //! that are still scanning them, then removed.
 //!
-//! This module knows tables and partitions, not what rows mean: ingest and indicators decide
-//! what to write. It never prints.
+//! This module knows tables and partitions (their list and columns come from `model`), not
+//! what rows mean: ingest and indicators decide what to write. It uses nothing above `model`
+//! and never prints.
 
+pub mod history;
 mod lock;
 mod parquet_io;
+mod scan;
 mod snapshot;
 
 pub use lock::{LockError, WarehouseLock};
@@ -19,74 +22,14 @@ pub use parquet_io::{
     read_parquet, read_parquet_columns, read_parquet_columns_serial, read_parquet_serial, write_parquet,
     write_parquet_serial, write_parquet_unsynced,
 };
+pub use scan::scan_table;
 pub use snapshot::{Built, Snapshot, Txn};
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-/// The tables of the warehouse, each a folder of Parquet files in Hive layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Table {
-    Units,
-    Attendance,
-    Points,
-    Assessment,
-    Quarantine,
-    Ingests,
-    Indicators,
-    Problems,
-    Draws,
-}
-
-impl Table {
-    pub const ALL: [Table; 9] = [
-        Table::Units,
-        Table::Attendance,
-        Table::Points,
-        Table::Assessment,
-        Table::Quarantine,
-        Table::Ingests,
-        Table::Indicators,
-        Table::Problems,
-        Table::Draws,
-    ];
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            Table::Units => "units",
-            Table::Attendance => "attendance",
-            Table::Points => "points",
-            Table::Assessment => "assessment",
-            Table::Quarantine => "quarantine",
-            Table::Ingests => "ingests",
-            Table::Indicators => "indicators",
-            Table::Problems => "problems",
-            Table::Draws => "draws",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Table> {
-        Table::ALL.into_iter().find(|t| t.name() == s)
-    }
-
-    pub fn of_kind(kind: crate::ingest::Kind) -> Table {
-        use crate::ingest::Kind;
-        match kind {
-            Kind::Units => Table::Units,
-            Kind::Attendance => Table::Attendance,
-            Kind::Points => Table::Points,
-            Kind::Assessment => Table::Assessment,
-        }
-    }
-}
-
-impl fmt::Display for Table {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+use crate::model::{Period, Table};
 
 /// The Hive partition folder (relative to the table) for a month, e.g. `year=2026/month=03`.
 pub fn month_partition(year: i32, month: u32) -> String {
@@ -99,7 +42,7 @@ pub fn year_partition(year: i32) -> String {
 }
 
 /// The Hive partition folder for a period, e.g. `period=2026Q1`.
-pub fn period_partition(period: &crate::period::Period) -> String {
+pub fn period_partition(period: &Period) -> String {
     format!("period={period}")
 }
 

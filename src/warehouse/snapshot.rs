@@ -169,10 +169,6 @@ impl Txn {
         Ok(Txn { root: root.to_path_buf(), base, id, staging, removed: BTreeSet::new(), written: BTreeSet::new() })
     }
 
-    pub fn base(&self) -> &Snapshot {
-        &self.base
-    }
-
     fn rel(table: Table, rel: &str) -> PathBuf {
         let mut p = PathBuf::from(table.name());
         if !rel.is_empty() {
@@ -286,7 +282,9 @@ impl Txn {
         Ok(Snapshot { id: self.id, dir: final_dir })
     }
 
-    /// Abandon the write; the staging folder is removed (or by the next transaction).
+    /// Abandon the write; the staging folder is removed. (Outside tests a dropped transaction's
+    /// folder is removed by the next one.)
+    #[cfg(test)]
     pub fn abort(self) {
         let _ = fs::remove_dir_all(&self.staging);
     }

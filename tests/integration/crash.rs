@@ -1,7 +1,7 @@
 //! Crash safety: `ingest`, `compute` and `run` killed with SIGKILL at 20 moments each, spread
 //! over an uninterrupted run's duration. After every kill the warehouse is readable (by
-//! dangjian and, with DANGJIAN_PYTHON, by DuckDB) and equals the state before or the state
-//! after; a rerun then reaches exactly the uninterrupted result.
+//! dangjian and by DuckDB, through DANGJIAN_PYTHON) and equals a committed state (before or
+//! after); a rerun then reaches exactly the uninterrupted result.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,9 +22,9 @@ fn state(wh: &Path) -> String {
     parts.join(" ")
 }
 
-/// DuckDB reads every table, if a Python with duckdb is configured.
+/// DuckDB reads every table.
 fn duckdb_reads(wh: &Path) {
-    let Ok(py) = std::env::var("DANGJIAN_PYTHON") else { return };
+    let py = super::interop::python();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/read_warehouse.py");
     let out = Command::new(py).arg(script).arg(wh).output().unwrap();
     assert!(out.status.success(), "DuckDB cannot read the warehouse: {}", String::from_utf8_lossy(&out.stderr));
@@ -158,6 +158,7 @@ fn killing_a_run_keeps_a_consistent_warehouse_and_a_rerun_completes() {
     let reference = t.path().join("ref");
     // A run commits several times (ingest, compute ×1, draw, problems): every kill must leave
     // one of those committed states, and the rerun must reach the final one.
+    let committed = committed_states(t.path(), &pipeline);
     let wh = t.path().join("wh");
     for i in 1..=TRIALS {
         let at = full.mul_f64(i as f64 / (TRIALS + 1) as f64);
@@ -172,7 +173,11 @@ fn killing_a_run_keeps_a_consistent_warehouse_and_a_rerun_completes() {
         let _ = child.kill();
         let _ = child.wait();
         if wh.join(".dangjian-warehouse").exists() {
-            state(&wh); // readable
+            let now = state(&wh);
+            assert!(
+                committed.contains(&now),
+                "kill {i} at {at:?} left a state no commit makes:\n{now}\n{committed:#?}"
+            );
             duckdb_reads(&wh);
         }
         let report = t.path().join("out/2026Q1/report.html");
@@ -185,6 +190,40 @@ fn killing_a_run_keeps_a_consistent_warehouse_and_a_rerun_completes() {
     }
     run_expect(dangjian().arg("run").arg(&pipeline), 0);
     assert_eq!(state(&wh), state(&reference));
+}
+
+/// The states a run of `pipeline` commits one after another, from a new warehouse: created and
+/// empty, then after each stage that writes to it. Made by running its stages one at a time
+/// on a warehouse of their own.
+fn committed_states(dir: &Path, pipeline: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(pipeline)
+        .unwrap()
+        .replace("\"wh\"", "\"steps\"")
+        .replace("out/{period}", "stepsout/{period}");
+    let wh = dir.join("steps");
+    let mut states = Vec::new();
+    for (i, stage) in ["ingest", "compute", "draw", "report"].into_iter().enumerate() {
+        let one = dir.join(format!("step-{stage}.toml"));
+        let stages = format!("stages = [\"{stage}\"]");
+        std::fs::write(
+            &one,
+            text.lines()
+                .map(|l| if l.starts_with("stages") { stages.as_str() } else { l })
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+        .unwrap();
+        run_expect(dangjian().arg("run").arg(&one), 0);
+        if i == 0 {
+            // Created, nothing committed: what an ingest leaves when every file is refused.
+            let (empty, refused) = (dir.join("empty"), dir.join("refused.csv"));
+            std::fs::write(&refused, "no,kind\n1,2\n").unwrap();
+            run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&empty).arg(&refused), 1);
+            states.push(state(&empty));
+        }
+        states.push(state(&wh));
+    }
+    states
 }
 
 fn copy_warehouse(from: &Path, to: &Path) {

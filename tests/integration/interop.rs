@@ -2,26 +2,20 @@
 //! the same row counts as `dangjian query`, and see dates as DATE and timestamps in
 //! microseconds.
 //!
-//! Needs a Python with duckdb and pyarrow in `DANGJIAN_PYTHON` (scripts/test sets one up).
-//! Without it the test says so and passes, unless `DANGJIAN_REQUIRE_INTEROP=1` (set by
-//! scripts/test and CI), where a missing Python is a failure.
+//! Needs a Python with duckdb, pyarrow and pyspark in `DANGJIAN_PYTHON` (scripts/test sets one
+//! up). Without it these tests fail and say how to run them: a check that cannot run never
+//! passes.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::*;
 
-pub fn python() -> Option<String> {
+/// The Python with DuckDB, pyarrow and pyspark; a test that needs it fails without it.
+pub fn python() -> String {
     match std::env::var("DANGJIAN_PYTHON") {
-        Ok(p) if !p.is_empty() => Some(p),
-        _ => {
-            assert!(
-                std::env::var("DANGJIAN_REQUIRE_INTEROP").is_err(),
-                "DANGJIAN_REQUIRE_INTEROP is set but DANGJIAN_PYTHON is not: run scripts/test"
-            );
-            eprintln!("interop: DANGJIAN_PYTHON is not set; run scripts/test to include DuckDB and pyarrow");
-            None
-        }
+        Ok(p) if !p.is_empty() => p,
+        _ => panic!("this test needs DANGJIAN_PYTHON (a Python with duckdb, pyarrow and pyspark): run scripts/test"),
     }
 }
 
@@ -46,7 +40,7 @@ fn sample_warehouse(args: &[&str]) -> (tempfile::TempDir, PathBuf) {
 
 #[test]
 fn duckdb_and_pyarrow_read_every_table() {
-    let Some(py) = python() else { return };
+    let py = python();
     let (_t, wh) = sample_warehouse(&["--units", "30", "--members", "100", "--months", "6", "--dirty", "0.01"]);
     run_expect(dangjian().args(["compute", "--period", "2026Q1", "--warehouse"]).arg(&wh), 0);
     run_expect(dangjian().args(["compute", "--period", "2026-02", "--warehouse"]).arg(&wh), 0);
@@ -73,7 +67,7 @@ fn duckdb_and_pyarrow_read_every_table() {
 /// (DELTA_BINARY_PACKED) reads back the same in DuckDB and pyarrow as in dangjian.
 #[test]
 fn long_exports_read_the_same_everywhere() {
-    let Some(py) = python() else { return };
+    let py = python();
     let (_t, wh) = sample_warehouse(&["--plain", "--units", "30", "--members", "45000", "--months", "1"]);
     let longest = query_number(&wh, "SELECT max(source_line) FROM attendance");
     assert!(longest > 65_536.0, "the export has only {longest} lines");

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use dangjian::warehouse::WarehouseLock;
+use dangjian::WarehouseLock;
 
 use super::*;
 
@@ -197,5 +197,35 @@ fn a_bad_pipeline_file_exits_2_before_any_work() {
     std::fs::write(pipes.join("bad.toml"), bad).unwrap();
     let out = run_expect(dangjian().arg("run").arg(pipes.join("bad.toml")), 2);
     assert!(stderr(&out).contains(&format!("bad.toml:{line}: unknown field `max_bad_rows`")), "{}", stderr(&out));
+    assert!(!t.path().join("warehouse").exists(), "nothing was done");
+}
+
+#[test]
+fn issue_16_stages_periods_and_levels_are_checked_before_any_work() {
+    let t = tempfile::tempdir().unwrap();
+    let pipes = project(t.path());
+    let quarterly = pipes.join("quarterly-review.toml");
+    // An unknown stage was silently dropped, and the run started from the first stage.
+    let out = run_expect(dangjian().arg("run").arg(&quarterly).args(["--from", "charts"]), 2);
+    let err = stderr(&out);
+    assert!(err.contains("'charts'") && err.contains("ingest, compute, draw, chart, report"), "{err}");
+    // A period of the wrong kind, a range that mixes kinds, and one that runs backwards.
+    for (period, says) in [
+        ("2026-03", "2026-03 is not a quarter"),
+        ("2026-01..2026Q2", "mixes kinds of period"),
+        ("2026Q2..2026Q1", "runs backwards"),
+        ("2026Q5", "is not a period"),
+    ] {
+        let out = run_expect(dangjian().arg("run").arg(&quarterly).args(["--period", period]), 2);
+        assert!(stderr(&out).contains(says), "{period}: {}", stderr(&out));
+    }
+    let out = run_expect(
+        dangjian()
+            .args(["draw", "--period", "2026Q1", "--seed", "1", "--level", "district"])
+            .args(["--warehouse"])
+            .arg(t.path().join("wh")),
+        2,
+    );
+    assert!(stderr(&out).contains("township, community, branch"), "{}", stderr(&out));
     assert!(!t.path().join("warehouse").exists(), "nothing was done");
 }

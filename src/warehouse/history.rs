@@ -1,13 +1,64 @@
-//! The run history: one JSON manifest per run under `DIR/runs/`, written atomically, read back
-//! for `dangjian runs` and as the `runs` table of `query`.
+//! The run history: one JSON manifest per pipeline run under `DIR/runs/`, written atomically,
+//! read back for `dangjian runs` and as the `runs` table of `query`. The pipeline fills the
+//! manifests; this module only stores and reads them.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use polars::prelude::*;
 
-use super::Manifest;
-use crate::warehouse::Warehouse;
+use serde::{Deserialize, Serialize};
+
+use super::Warehouse;
+
+/// A file a stage wrote, with its hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Output {
+    pub path: PathBuf,
+    pub blake3: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageRecord {
+    pub stage: String,
+    /// `ok`, `failed` or `skipped`.
+    pub status: String,
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub detail: String,
+    pub outputs: Vec<Output>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputRecord {
+    pub file: String,
+    pub blake3: String,
+    pub status: String,
+    pub rows_read: u64,
+    pub loaded: u64,
+    pub quarantined: u64,
+    pub duplicates: u64,
+}
+
+/// The manifest of one run of one period.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub run_id: String,
+    pub version: String,
+    pub pipeline: String,
+    pub pipeline_name: String,
+    pub pipeline_blake3: String,
+    pub catalogue_blake3: String,
+    pub period: String,
+    pub from_stage: Option<String>,
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_ms: u64,
+    pub exit_code: i32,
+    pub error: Option<String>,
+    pub inputs: Vec<InputRecord>,
+    pub stages: Vec<StageRecord>,
+}
 
 fn dir(wh: &Warehouse) -> PathBuf {
     wh.root().join("runs")
@@ -17,7 +68,7 @@ pub fn write_manifest(wh: &Warehouse, m: &Manifest) -> Result<()> {
     let d = dir(wh);
     std::fs::create_dir_all(&d)?;
     let path = d.join(format!("{}.json", m.run_id));
-    crate::report::write_atomically(&path, serde_json::to_string_pretty(m)?.as_bytes())
+    crate::output::write_atomically(&path, serde_json::to_string_pretty(m)?.as_bytes())
 }
 
 /// Every manifest, oldest first.

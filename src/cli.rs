@@ -238,6 +238,10 @@ pub struct RunArgs {
     /// Wait for another run on the warehouse to finish instead of giving up.
     #[arg(long)]
     pub wait: bool,
+    /// Draw, chart and report a period even when fewer branch-months reported than the
+    /// pipeline's `min_reporting_rate` (the pack then says how incomplete the data is).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -36,7 +36,7 @@ pub fn status_colour(status: Option<Status>) -> RGBColor {
         Some(Status::Red) => RED,
         Some(Status::Amber) => AMBER,
         Some(Status::Green) => GREEN,
-        None => GREY,
+        Some(Status::NoData) | None => GREY,
     }
 }
 

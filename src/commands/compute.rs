@@ -21,6 +21,10 @@ pub fn run(a: ComputeArgs) -> Result<Outcome> {
         s.period, s.units, s.indicators, s.rows, s.snapshot
     )?;
     writeln!(out, "status: {} red, {} amber, {} green", s.red, s.amber, s.green)?;
+    if s.expected > 0 {
+        let percent = 100.0 * s.reported as f64 / s.expected as f64;
+        writeln!(out, "reporting: {} of {} branch-months with attendance ({percent:.1}%)", s.reported, s.expected)?;
+    }
     writeln!(out, "weak-unit candidates: {}", s.weak_candidates.len())?;
     for (id, name, why) in &s.weak_candidates {
         writeln!(out, "  {id} {name}: {why}")?;

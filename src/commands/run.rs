@@ -19,11 +19,15 @@ pub fn run(a: RunArgs) -> Result<Outcome> {
         today: a.today.unwrap_or_else(|| chrono::Local::now().date_naive()),
         from: a.from.map(|s| s.stage()),
         wait: a.wait,
+        force: a.force,
         exit_code_of: exit::manifest_code,
     };
     let report = pipeline::run(&p, &opts, &names)?;
     let mut out = std::io::stdout().lock();
     for m in &report.manifests {
+        if let Some(note) = &m.period_note {
+            writeln!(out, "{note}")?;
+        }
         writeln!(
             out,
             "{} {}: {} ({} ms)",

@@ -40,6 +40,8 @@ pub enum IndicatorKind {
     ActivityCoverage,
     MeetingCompletion,
     Composite,
+    /// Branch-months with any attendance row / branch-months expected.
+    Reporting,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -121,12 +123,33 @@ pub struct Weak {
     pub last_in_group: bool,
 }
 
+/// When a month's attendance is due.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportingRules {
+    /// Days after a month's last day by which its attendance export is due (党建月报).
+    #[serde(default = "ten")]
+    pub deadline_days: u32,
+}
+
+fn ten() -> u32 {
+    10
+}
+
+impl Default for ReportingRules {
+    fn default() -> Self {
+        ReportingRules { deadline_days: ten() }
+    }
+}
+
 /// The whole catalogue.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Catalogue {
     pub version: u32,
     pub indicator: Vec<Indicator>,
+    #[serde(default)]
+    pub reporting: ReportingRules,
     pub meetings: Meetings,
     pub composite: Composite,
     pub weak: Weak,
@@ -172,6 +195,19 @@ impl Catalogue {
 
     pub fn get(&self, id: &str) -> Option<&Indicator> {
         self.indicator.iter().find(|i| i.id == id)
+    }
+
+    /// Whether an indicator measures what branches report in their attendance: a unit none of
+    /// whose branches reported in the period has no value for it, and the status `no_data`.
+    pub fn on_attendance(&self, ind: &Indicator) -> bool {
+        match ind.kind {
+            IndicatorKind::Ratio => ind.source == Some(Source::Attendance),
+            IndicatorKind::ActivityCoverage | IndicatorKind::MeetingCompletion => true,
+            IndicatorKind::Composite => self.composite.part.iter().any(|p| {
+                self.get(&p.indicator).is_some_and(|i| i.kind != IndicatorKind::Composite && self.on_attendance(i))
+            }),
+            IndicatorKind::Reporting => false,
+        }
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Catalogue, CatalogueError> {
@@ -261,7 +297,7 @@ impl Catalogue {
                         return Err(bad("event_type", format!("'{et}' is not an event type")));
                     }
                 }
-                IndicatorKind::MeetingCompletion | IndicatorKind::Composite => {}
+                IndicatorKind::MeetingCompletion | IndicatorKind::Composite | IndicatorKind::Reporting => {}
             }
         }
         for (t, n) in &cat.meetings.required_per_quarter {
@@ -300,7 +336,22 @@ mod tests {
     #[test]
     fn the_builtin_catalogue_is_valid() {
         let c = Catalogue::builtin();
-        assert_eq!(c.indicator.len(), 10);
+        assert_eq!(c.indicator.len(), 11);
+        assert_eq!(c.reporting.deadline_days, 10);
+        // What a unit that reported nothing has no value for.
+        let on: Vec<&str> = c.indicator.iter().filter(|i| c.on_attendance(i)).map(|i| i.id.as_str()).collect();
+        assert_eq!(
+            on,
+            [
+                "attendance_rate",
+                "attendance_rate_excused",
+                "absence_rate",
+                "activity_day_coverage",
+                "meeting_completion",
+                "participation_per_member",
+                "composite_score"
+            ]
+        );
         assert_eq!(c.meetings.required_per_quarter["committee_meeting"], 3);
         let a = c.get("attendance_rate").unwrap();
         assert_eq!(a.thresholds_for(Some("rural"), 3), Thresholds { green: 0.80, amber: 0.65 });

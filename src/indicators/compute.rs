@@ -41,8 +41,8 @@ pub struct Figure {
     pub note: Option<String>,
 }
 
-/// How many events a branch held, and the most that count, for a per-branch indicator.
-type PerBranch<'a> = Option<(Box<dyn Fn(&str) -> f64 + 'a>, f64)>;
+/// A per-branch indicator's numerator and denominator for a branch.
+type PerBranch<'a> = Option<Box<dyn Fn(&str) -> (f64, f64) + 'a>>;
 
 /// Units grouped by (level, category), with their values.
 type Groups<'a> = BTreeMap<(&'a str, Option<&'a str>), Vec<(&'a str, f64)>>;
@@ -103,11 +103,11 @@ fn depth_col(d: usize) -> String {
 }
 
 const ANCESTOR_COL: &str = "_ancestor";
-const PERIOD_COL: &str = "_period";
+pub(super) const PERIOD_COL: &str = "_period";
 
 /// The rows of a source for the periods (the period, and the one before when asked), tagged
 /// with `_period`: the index of their period. Only the partitions that can hold them are read.
-fn source_rows(snapshot: &Snapshot, source: Source, periods: &[Period]) -> Result<LazyFrame> {
+pub(super) fn source_rows(snapshot: &Snapshot, source: Source, periods: &[Period]) -> Result<LazyFrame> {
     let table = source.table();
     let mut files = Vec::new();
     match source {
@@ -193,6 +193,7 @@ fn figures_of(snapshot: &Snapshot, catalogue: &Catalogue, periods: &[Period]) ->
 
     let mut fig = ratio_figures(catalogue, periods, &units, ratio_frames, &ratios.members)?;
     let mut counted = count_frames.iter();
+    let reported = Reported::new(periods.len(), &units, &branches, counted.next().expect("a reporting frame"))?;
     let coverage = if counts.coverage {
         branch_counts(counted.next().expect("a coverage frame"), "months")?
     } else {
@@ -203,12 +204,13 @@ fn figures_of(snapshot: &Snapshot, catalogue: &Catalogue, periods: &[Period]) ->
     } else {
         HashMap::new()
     };
-    roll_up_branch_counts(catalogue, periods, &units, &branches, &coverage, &meetings, &mut fig);
+    let counts = BranchFigures { reported: &reported, coverage: &coverage, meetings: &meetings };
+    roll_up_branch_counts(catalogue, periods, &units, &branches, &counts, &mut fig);
     fill_values(catalogue, &mut fig);
     for (pi, p) in periods.iter().enumerate() {
-        composite(catalogue, &units, pi, &mut fig);
-        judge(catalogue, &units, pi, *p, &mut fig);
-        weak(catalogue, &units, pi, &mut fig);
+        composite(catalogue, &units, pi, &reported, &mut fig);
+        judge(catalogue, &units, pi, *p, &reported, &mut fig);
+        weak(catalogue, &units, pi, &reported, &mut fig);
     }
     Ok((units, fig))
 }
@@ -271,8 +273,9 @@ fn ratio_plans<'c>(
     Ok(out)
 }
 
-/// Branch-level counts for activity coverage and meetings: plans only for the kinds the
-/// catalogue has, since each reads the attendance rows again.
+/// Branch-level counts: the months each branch reported (always: missing is not zero), then
+/// activity coverage and meetings, planned only for the kinds the catalogue has, since each
+/// reads the attendance rows again.
 struct BranchPlans {
     plans: Vec<LazyFrame>,
     coverage: bool,
@@ -299,8 +302,13 @@ impl BranchPlans {
         );
         let one_of = |types: &[&str]| types.iter().fold(lit(false), |acc, t| acc.or(col("event_type").eq(lit(*t))));
         let has = |k: IndicatorKind| catalogue.indicator.iter().any(|i| i.kind == k);
+        let reported = att
+            .clone()
+            .select([col("unit_id"), col(PERIOD_COL), col("event_date").dt().month().alias("month")])
+            .group_by([col("unit_id"), col(PERIOD_COL)])
+            .agg([col("month").n_unique().cast(DataType::Float64).alias("months")]);
         let mut out = BranchPlans {
-            plans: Vec::new(),
+            plans: vec![reported],
             coverage: has(IndicatorKind::ActivityCoverage),
             meetings: has(IndicatorKind::MeetingCompletion),
         };
@@ -417,57 +425,114 @@ fn branch_counts(df: &DataFrame, value: &str) -> Result<BranchCounts> {
         .collect())
 }
 
-/// The per-branch indicators (activity coverage, meeting completion): each branch's count and
-/// its most that count, summed up to every ancestor.
+/// Which branch-months reported: a month in which a branch has any attendance row. A month
+/// without one is "not reported", not "held nothing" (SPEC §4, missing is not zero).
+struct Reported {
+    /// (period index, branch) → months of the period with any attendance row.
+    branch: HashMap<(usize, String), f64>,
+    /// (period index, unit) → the same, summed over the branches under the unit (the unit
+    /// itself if it is a branch).
+    unit: HashMap<(usize, String), f64>,
+}
+
+impl Reported {
+    fn new(periods: usize, units: &[UnitInfo], branches: &[&UnitInfo], df: &DataFrame) -> Result<Reported> {
+        let (u, p, m) = (df.column("unit_id")?.str()?, df.column(PERIOD_COL)?.i32()?, df.column("months")?.f64()?);
+        let branch: HashMap<(usize, String), f64> = (0..df.height())
+            .map(|i| {
+                ((p.get(i).unwrap_or(0) as usize, u.get(i).unwrap_or_default().to_string()), m.get(i).unwrap_or(0.0))
+            })
+            .collect();
+        let mut unit: HashMap<(usize, String), f64> =
+            (0..periods).flat_map(|pi| units.iter().map(move |x| ((pi, x.id.clone()), 0.0))).collect();
+        for pi in 0..periods {
+            for b in branches {
+                let months = branch.get(&(pi, b.id.clone())).copied().unwrap_or(0.0);
+                for anc in &b.path {
+                    if let Some(s) = unit.get_mut(&(pi, anc.clone())) {
+                        *s += months;
+                    }
+                }
+            }
+        }
+        Ok(Reported { branch, unit })
+    }
+
+    /// Every unit reported (for tests of the rules that follow).
+    #[cfg(test)]
+    fn everyone(units: &[UnitInfo]) -> Reported {
+        let unit = units.iter().map(|u| ((0, u.id.clone()), 1.0)).collect();
+        Reported { branch: HashMap::new(), unit }
+    }
+
+    fn months(&self, pi: usize, branch: &str) -> f64 {
+        self.branch.get(&(pi, branch.to_string())).copied().unwrap_or(0.0)
+    }
+
+    /// Whether no branch under the unit reported in the period.
+    fn nothing(&self, pi: usize, unit: &str) -> bool {
+        self.unit.get(&(pi, unit.to_string())).copied().unwrap_or(0.0) == 0.0
+    }
+}
+
+/// The branch counts the per-branch indicators are made of.
+struct BranchFigures<'a> {
+    reported: &'a Reported,
+    coverage: &'a BranchCounts,
+    meetings: &'a BranchCounts,
+}
+
+/// The per-branch indicators, each branch's numerator and denominator summed up to every
+/// ancestor. Only the months a branch reported count: activity coverage is over those months,
+/// and the meetings required scale with them (a quarter's requirement for three reported
+/// months, two thirds of it for two).
 fn roll_up_branch_counts(
     catalogue: &Catalogue,
     periods: &[Period],
     units: &[UnitInfo],
     branches: &[&UnitInfo],
-    coverage: &BranchCounts,
-    meetings: &BranchCounts,
+    counts: &BranchFigures,
     fig: &mut Figures,
 ) {
+    let BranchFigures { reported, coverage, meetings } = *counts;
     for (pi, p) in periods.iter().enumerate() {
         for ind in &catalogue.indicator {
             let per_branch: PerBranch = match ind.kind {
                 IndicatorKind::ActivityCoverage => {
                     let et = ind.event_type.clone().unwrap_or_default();
-                    Some((
-                        Box::new(move |b: &str| coverage.get(&(pi, b.to_string(), et.clone())).copied().unwrap_or(0.0)),
-                        p.month_count() as f64,
-                    ))
+                    Some(Box::new(move |b: &str| {
+                        let held = coverage.get(&(pi, b.to_string(), et.clone())).copied().unwrap_or(0.0);
+                        (held, reported.months(pi, b))
+                    }))
                 }
                 IndicatorKind::MeetingCompletion if p.kind() != PeriodKind::Month => {
-                    let quarters = p.month_count() / 3;
-                    let req: Vec<(String, f64)> = catalogue
-                        .meetings
-                        .required_per_quarter
-                        .iter()
-                        .map(|(t, n)| (t.clone(), (*n * quarters) as f64))
-                        .collect();
-                    let total: f64 = req.iter().map(|(_, r)| r).sum();
-                    Some((
-                        Box::new(move |b: &str| {
-                            req.iter()
-                                .map(|(t, r)| {
-                                    meetings.get(&(pi, b.to_string(), t.clone())).copied().unwrap_or(0.0).min(*r)
-                                })
-                                .sum()
-                        }),
-                        total,
-                    ))
+                    let per_quarter: Vec<(String, f64)> =
+                        catalogue.meetings.required_per_quarter.iter().map(|(t, n)| (t.clone(), *n as f64)).collect();
+                    Some(Box::new(move |b: &str| {
+                        let months = reported.months(pi, b);
+                        let (mut held, mut required) = (0.0, 0.0);
+                        for (t, n) in &per_quarter {
+                            let r = n * months / 3.0;
+                            held += meetings.get(&(pi, b.to_string(), t.clone())).copied().unwrap_or(0.0).min(r);
+                            required += r;
+                        }
+                        (held, required)
+                    }))
+                }
+                IndicatorKind::Reporting => {
+                    let expected = p.month_count() as f64;
+                    Some(Box::new(move |b: &str| (reported.months(pi, b), expected)))
                 }
                 _ => None,
             };
-            let Some((held, per_branch_den)) = per_branch else { continue };
+            let Some(per_branch) = per_branch else { continue };
             let mut sums: HashMap<&str, (f64, f64)> = units.iter().map(|u| (u.id.as_str(), (0.0, 0.0))).collect();
             for b in branches {
-                let h = held(&b.id);
+                let (h, d) = per_branch(&b.id);
                 for anc in &b.path {
                     if let Some(s) = sums.get_mut(anc.as_str()) {
                         s.0 += h;
-                        s.1 += per_branch_den;
+                        s.1 += d;
                     }
                 }
             }
@@ -493,10 +558,15 @@ fn fill_values(catalogue: &Catalogue, fig: &mut Figures) {
     }
 }
 
-/// The composite: weighted mean of the non-null parts, weights rescaled.
-fn composite(catalogue: &Catalogue, units: &[UnitInfo], pi: usize, fig: &mut Figures) {
+/// The composite: weighted mean of the non-null parts, weights rescaled. A unit none of whose
+/// branches reported gets none: it would otherwise be judged on its other parts alone.
+fn composite(catalogue: &Catalogue, units: &[UnitInfo], pi: usize, reported: &Reported, fig: &mut Figures) {
     for ind in catalogue.indicator.iter().filter(|i| i.kind == IndicatorKind::Composite) {
         for u in units {
+            if catalogue.on_attendance(ind) && reported.nothing(pi, &u.id) {
+                fig.insert((pi, u.id.clone(), ind.id.clone()), Figure::default());
+                continue;
+            }
             let (mut sum, mut weights) = (0.0, 0.0);
             for part in &catalogue.composite.part {
                 if let Some(v) = fig.get(&(pi, u.id.clone(), part.indicator.clone())).and_then(|f| f.value) {
@@ -510,13 +580,19 @@ fn composite(catalogue: &Catalogue, units: &[UnitInfo], pi: usize, fig: &mut Fig
     }
 }
 
-/// Status against thresholds, and the competition rank within level and category.
-fn judge(catalogue: &Catalogue, units: &[UnitInfo], pi: usize, period: Period, fig: &mut Figures) {
+/// Status against thresholds, and the competition rank within level and category. A unit
+/// none of whose branches reported is `no_data` where attendance is measured, and unranked.
+fn judge(catalogue: &Catalogue, units: &[UnitInfo], pi: usize, period: Period, reported: &Reported, fig: &mut Figures) {
     for ind in &catalogue.indicator {
         let mut groups: Groups = BTreeMap::new();
         for u in units {
             let Some(f) = fig.get_mut(&(pi, u.id.clone(), ind.id.clone())) else { continue };
-            let Some(v) = f.value else { continue };
+            let Some(v) = f.value else {
+                if catalogue.on_attendance(ind) && reported.nothing(pi, &u.id) {
+                    f.status = Some(Status::NoData);
+                }
+                continue;
+            };
             let t = ind.thresholds_for(u.category.as_deref(), period.month_count());
             f.status = Some(match ind.direction {
                 Direction::Higher if v >= t.green => Status::Green,
@@ -549,8 +625,9 @@ pub const WEAK: &str = "weak_candidate";
 const COMPOSITE: &str = "composite_score";
 const MEETINGS: &str = "meeting_completion";
 
-/// The weak-unit rules; the note says which fired.
-fn weak(catalogue: &Catalogue, units: &[UnitInfo], pi: usize, fig: &mut Figures) {
+/// The weak-unit rules; the note says which fired. A unit none of whose branches reported is
+/// not judged: `no_data`, with no value.
+fn weak(catalogue: &Catalogue, units: &[UnitInfo], pi: usize, reported: &Reported, fig: &mut Figures) {
     let w = &catalogue.weak;
     // Group sizes by level and category, among units with a composite score.
     let mut group_size: HashMap<(&str, Option<&str>), u32> = HashMap::new();
@@ -566,6 +643,11 @@ fn weak(catalogue: &Catalogue, units: &[UnitInfo], pi: usize, fig: &mut Figures)
         }
     }
     for u in units {
+        if reported.nothing(pi, &u.id) {
+            let no_data = Figure { status: Some(Status::NoData), ..Default::default() };
+            fig.insert((pi, u.id.clone(), WEAK.to_string()), no_data);
+            continue;
+        }
         let get = |id: &str| fig.get(&(pi, u.id.clone(), id.to_string())).cloned().unwrap_or_default();
         let (comp, meet) = (get(COMPOSITE), get(MEETINGS));
         let mut fired = Vec::new();
@@ -639,7 +721,7 @@ mod tests {
         for (u, v) in [("A", Some(0.05)), ("B", Some(0.05)), ("C", Some(0.2)), ("D", Some(0.1))] {
             set(&mut fig, u, "absence_rate", v);
         }
-        judge(&cat, &units, 0, "2026Q1".parse().unwrap(), &mut fig);
+        judge(&cat, &units, 0, "2026Q1".parse().unwrap(), &Reported::everyone(&units), &mut fig);
         let rank = |u: &str, i: &str| fig[&(0, u.to_string(), i.to_string())].rank;
         assert_eq!(
             ["A", "B", "C", "D", "E", "X"].map(|u| rank(u, "attendance_rate")),
@@ -668,15 +750,15 @@ mod tests {
             set(&mut fig, u, "composite_score", Some(70.0));
             set(&mut fig, u, "meeting_completion", Some(0.9));
         }
-        judge(&cat, &units, 0, "2026Q1".parse().unwrap(), &mut fig);
-        weak(&cat, &units, 0, &mut fig);
+        judge(&cat, &units, 0, "2026Q1".parse().unwrap(), &Reported::everyone(&units), &mut fig);
+        weak(&cat, &units, 0, &Reported::everyone(&units), &mut fig);
         for u in ["A", "B", "S"] {
             assert_eq!(fig[&(0, u.to_string(), WEAK.to_string())].value, Some(0.0), "{u}");
         }
         // B falls behind: B is last of two.
         set(&mut fig, "B", "composite_score", Some(65.0));
-        judge(&cat, &units, 0, "2026Q1".parse().unwrap(), &mut fig);
-        weak(&cat, &units, 0, &mut fig);
+        judge(&cat, &units, 0, "2026Q1".parse().unwrap(), &Reported::everyone(&units), &mut fig);
+        weak(&cat, &units, 0, &Reported::everyone(&units), &mut fig);
         let b = &fig[&(0, "B".to_string(), WEAK.to_string())];
         assert_eq!(b.value, Some(1.0));
         assert_eq!(b.note.as_deref(), Some("last of 2 branch units by composite_score"));

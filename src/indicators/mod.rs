@@ -6,6 +6,7 @@
 
 pub mod catalogue;
 pub mod compute;
+pub mod reporting;
 pub mod spark;
 
 pub use catalogue::{Catalogue, CatalogueError};
@@ -30,6 +31,9 @@ pub struct ComputeSummary {
     pub green: usize,
     pub weak_candidates: Vec<(String, String, String)>,
     pub snapshot: u64,
+    /// Branch-months with attendance, and branch-months expected.
+    pub reported: usize,
+    pub expected: usize,
 }
 
 /// The columns of the `indicators` table (the partition column `period` is in the path).
@@ -100,16 +104,25 @@ pub fn indicator_frame(wh: &Warehouse, catalogue: &Catalogue, period: Period) ->
         green: count(Status::Green),
         weak_candidates,
         snapshot: snapshot.id,
+        reported: 0,
+        expected: 0,
     };
     Ok((frame(&rows)?, summary))
 }
 
-/// Compute `period` and write it to `indicators/period=PERIOD/`, replacing an earlier run.
+/// Compute `period` and write it to `indicators/period=PERIOD/`, with its branch-months to
+/// `submissions/period=PERIOD/`, replacing an earlier run.
 pub fn compute(wh: &Warehouse, catalogue: &Catalogue, period: Period) -> Result<ComputeSummary> {
     let lock = wh.lock("compute")?;
     let (mut df, mut summary) = indicator_frame(wh, catalogue, period)?;
+    let snapshot = wh.snapshot()?;
+    let units = compute::load_units(&snapshot)?;
+    let reported = reporting::reporting(&snapshot, &units, period, &catalogue.reporting)?;
+    (summary.reported, summary.expected) = (reported.reported(), reported.expected());
     let mut txn = wh.begin(&lock)?;
-    txn.replace_partition(Table::Indicators, &crate::warehouse::period_partition(&period), &mut df)?;
+    let part = crate::warehouse::period_partition(&period);
+    txn.replace_partition(Table::Indicators, &part, &mut df)?;
+    txn.replace_partition(Table::Submissions, &part, &mut reporting::frame(&reported)?)?;
     summary.snapshot = txn.commit()?.id;
     Ok(summary)
 }

@@ -171,6 +171,22 @@ fn shared_views(periods: [Period; 2]) -> Result<String> {
         // Each source is read by several steps: read it once.
         writeln!(s, "CACHE TABLE dj_src_{src:?};")?;
     }
+    writeln!(
+        s,
+        "-- The months each branch reported (any attendance row): missing is not zero.\n\
+CREATE OR REPLACE TEMPORARY VIEW dj_reported AS SELECT b.unit_id, p._period, CAST(COUNT(DISTINCT month(a.event_date)) AS DOUBLE) AS months \
+FROM units b CROSS JOIN dj_periods p LEFT JOIN dj_src_Attendance a ON a.unit_id = b.unit_id AND a._period = p._period WHERE b.level = {} GROUP BY b.unit_id, p._period;",
+        quote(Level::Branch.code())
+    )?;
+    writeln!(s, "CACHE TABLE dj_reported;")?;
+    writeln!(
+        s,
+        "CREATE OR REPLACE TEMPORARY VIEW dj_unit_reported AS SELECT u.unit_id, p._period, COALESCE(x.months, CAST(0 AS DOUBLE)) AS months \
+FROM units u CROSS JOIN dj_periods p LEFT JOIN (SELECT c.ancestor_id AS unit_id, r._period, SUM(r.months) AS months FROM dj_reported r JOIN dj_closure c ON c.unit_id = r.unit_id GROUP BY c.ancestor_id, r._period) x \
+ON x.unit_id = u.unit_id AND x._period = p._period;"
+    )?;
+    // Read by the composite, the statuses and the weak-unit rules: worked out once.
+    writeln!(s, "CACHE TABLE dj_unit_reported;")?;
     Ok(s)
 }
 
@@ -216,17 +232,19 @@ fn ratio_figures(catalogue: &Catalogue) -> (String, Vec<String>) {
     (views, figures)
 }
 
-/// Per-branch counts rolled up the tree: activity coverage and meeting completion.
+/// Per-branch counts rolled up the tree: activity coverage over the months each branch
+/// reported, meeting completion against the meetings its reported months require, and the
+/// reporting rate.
 fn branch_figures(catalogue: &Catalogue, period: Period) -> Vec<String> {
     let months = period.month_count();
     let branch = quote(Level::Branch.code());
-    let branch_rollup = |name: &str, per_branch: &str, per_branch_den: f64| -> String {
+    // `per_branch` gives each branch's held and den.
+    let branch_rollup = |name: &str, per_branch: &str| -> String {
         format!(
             "SELECT u.unit_id, p._period, {ind} AS indicator, COALESCE(x.held, CAST(0 AS DOUBLE)) AS numerator, COALESCE(x.den, CAST(0 AS DOUBLE)) AS denominator, CAST(1.0 AS DOUBLE) AS scale \
-FROM units u CROSS JOIN dj_periods p LEFT JOIN (SELECT c.ancestor_id AS unit_id, b._period, SUM(b.held) AS held, COUNT(*) * {den} AS den FROM ({per_branch}) b JOIN dj_closure c ON c.unit_id = b.unit_id GROUP BY c.ancestor_id, b._period) x \
+FROM units u CROSS JOIN dj_periods p LEFT JOIN (SELECT c.ancestor_id AS unit_id, b._period, SUM(b.held) AS held, SUM(b.den) AS den FROM ({per_branch}) b JOIN dj_closure c ON c.unit_id = b.unit_id GROUP BY c.ancestor_id, b._period) x \
 ON x.unit_id = u.unit_id AND x._period = p._period",
             ind = quote(name),
-            den = num(per_branch_den)
         )
     };
     let mut figures = Vec::new();
@@ -235,26 +253,34 @@ ON x.unit_id = u.unit_id AND x._period = p._period",
             IndicatorKind::ActivityCoverage => {
                 let et = ind.event_type.clone().unwrap_or_default();
                 let per_branch = format!(
-                    "SELECT b.unit_id, p._period, CAST(COUNT(DISTINCT CASE WHEN a.event_type = {et} THEN month(a.event_date) END) AS DOUBLE) AS held \
-FROM units b CROSS JOIN dj_periods p LEFT JOIN dj_src_Attendance a ON a.unit_id = b.unit_id AND a._period = p._period WHERE b.level = {branch} GROUP BY b.unit_id, p._period",
+                    "SELECT h.unit_id, h._period, h.held, r.months AS den FROM (SELECT b.unit_id, p._period, CAST(COUNT(DISTINCT CASE WHEN a.event_type = {et} THEN month(a.event_date) END) AS DOUBLE) AS held \
+FROM units b CROSS JOIN dj_periods p LEFT JOIN dj_src_Attendance a ON a.unit_id = b.unit_id AND a._period = p._period WHERE b.level = {branch} GROUP BY b.unit_id, p._period) h \
+JOIN dj_reported r ON r.unit_id = h.unit_id AND r._period = h._period",
                     et = quote(&et)
                 );
-                figures.push(branch_rollup(&ind.id, &per_branch, months as f64));
+                figures.push(branch_rollup(&ind.id, &per_branch));
             }
             IndicatorKind::MeetingCompletion if period.kind() != PeriodKind::Month => {
-                let q = months / 3;
-                let req: Vec<(String, f64)> =
-                    catalogue.meetings.required_per_quarter.iter().map(|(t, n)| (t.clone(), (*n * q) as f64)).collect();
-                let total: f64 = req.iter().map(|r| r.1).sum();
-                let values: Vec<String> = req.iter().map(|(t, r)| format!("({}, {})", quote(t), num(*r))).collect();
+                let values: Vec<String> = catalogue
+                    .meetings
+                    .required_per_quarter
+                    .iter()
+                    .map(|(t, n)| format!("({}, {})", quote(t), num(*n as f64)))
+                    .collect();
                 let per_branch = format!(
-                    "SELECT b.unit_id, p._period, SUM(LEAST(COALESCE(m.events, CAST(0 AS DOUBLE)), req.required)) AS held \
+                    "SELECT b.unit_id, p._period, SUM(LEAST(COALESCE(m.events, CAST(0 AS DOUBLE)), req.required * r.months / 3)) AS held, SUM(req.required * r.months / 3) AS den \
 FROM units b CROSS JOIN dj_periods p CROSS JOIN (VALUES {}) AS req(event_type, required) \
+JOIN dj_reported r ON r.unit_id = b.unit_id AND r._period = p._period \
 LEFT JOIN (SELECT unit_id, _period, event_type, CAST(COUNT(DISTINCT event_id) AS DOUBLE) AS events FROM dj_src_Attendance GROUP BY unit_id, _period, event_type) m \
 ON m.unit_id = b.unit_id AND m._period = p._period AND m.event_type = req.event_type WHERE b.level = {branch} GROUP BY b.unit_id, p._period",
                     values.join(", ")
                 );
-                figures.push(branch_rollup(&ind.id, &per_branch, total));
+                figures.push(branch_rollup(&ind.id, &per_branch));
+            }
+            IndicatorKind::Reporting => {
+                let per_branch =
+                    format!("SELECT unit_id, _period, months AS held, {} AS den FROM dj_reported", num(months as f64));
+                figures.push(branch_rollup(&ind.id, &per_branch));
             }
             _ => {}
         }
@@ -265,6 +291,10 @@ ON m.unit_id = b.unit_id AND m._period = p._period AND m.event_type = req.event_
 /// Every value, with the composite: the weighted mean of the parts that are not null, weights
 /// rescaled.
 fn values_view(catalogue: &Catalogue, composite_id: Option<&str>) -> Result<String> {
+    // A unit none of whose branches reported gets no composite (see `compute::composite`).
+    let on_attendance =
+        catalogue.indicator.iter().any(|i| i.kind == IndicatorKind::Composite && catalogue.on_attendance(i));
+    let unreported = if on_attendance { "WHEN MAX(ur.months) = 0 THEN NULL " } else { "" };
     let mut s = String::new();
     let parts: Vec<String> = catalogue
         .composite
@@ -277,8 +307,9 @@ fn values_view(catalogue: &Catalogue, composite_id: Option<&str>) -> Result<Stri
             s,
             "CREATE OR REPLACE TEMPORARY VIEW dj_values AS SELECT unit_id, _period, indicator, numerator, denominator, value FROM dj_base \
 UNION ALL SELECT b.unit_id, b._period, {} AS indicator, CAST(NULL AS DOUBLE), CAST(NULL AS DOUBLE), \
-CASE WHEN SUM(CASE WHEN b.value IS NOT NULL THEN w.weight END) > 0 THEN SUM(w.weight * (w.scale * b.value)) / SUM(CASE WHEN b.value IS NOT NULL THEN w.weight END) END \
-FROM dj_base b JOIN (VALUES {}) AS w(indicator, weight, scale) ON b.indicator = w.indicator GROUP BY b.unit_id, b._period;",
+CASE {unreported}WHEN SUM(CASE WHEN b.value IS NOT NULL THEN w.weight END) > 0 THEN SUM(w.weight * (w.scale * b.value)) / SUM(CASE WHEN b.value IS NOT NULL THEN w.weight END) END \
+FROM dj_base b JOIN (VALUES {}) AS w(indicator, weight, scale) ON b.indicator = w.indicator \
+JOIN dj_unit_reported ur ON ur.unit_id = b.unit_id AND ur._period = b._period GROUP BY b.unit_id, b._period;",
             quote(id),
             parts.join(", ")
         )?,
@@ -296,11 +327,16 @@ fn judged_view(catalogue: &Catalogue, months: u32) -> Result<String> {
     let mut status_cases = Vec::new();
     let mut order_cases = Vec::new();
     for ind in &catalogue.indicator {
-        status_cases.push(format!(
-            "WHEN {} THEN {}",
-            quote(&ind.id),
-            thresholds_case(ind, months, "v.value", "u.category")
-        ));
+        let judged = thresholds_case(ind, months, "v.value", "u.category");
+        let status = if catalogue.on_attendance(ind) {
+            format!(
+                "CASE WHEN v.value IS NULL AND ur.months = 0 THEN {} ELSE {judged} END",
+                quote(Status::NoData.code())
+            )
+        } else {
+            judged
+        };
+        status_cases.push(format!("WHEN {} THEN {status}", quote(&ind.id)));
         let sign = if ind.direction == Direction::Higher { "-" } else { "" };
         order_cases.push(format!("WHEN {} THEN {sign}v.value", quote(&ind.id)));
     }
@@ -310,7 +346,7 @@ fn judged_view(catalogue: &Catalogue, months: u32) -> Result<String> {
         "CREATE OR REPLACE TEMPORARY VIEW dj_judged AS SELECT v.*, u.unit_name, u.level, u.category, \
 CASE v.indicator {} END AS status, \
 CASE WHEN v.value IS NULL THEN NULL ELSE RANK() OVER (PARTITION BY v.indicator, v._period, u.level, u.category, v.value IS NULL ORDER BY CASE v.indicator {} END) END AS `rank` \
-FROM dj_values v JOIN units u ON u.unit_id = v.unit_id;",
+FROM dj_values v JOIN units u ON u.unit_id = v.unit_id JOIN dj_unit_reported ur ON ur.unit_id = v.unit_id AND ur._period = v._period;",
         status_cases.join(" "),
         order_cases.join(" ")
     )?;
@@ -335,9 +371,9 @@ fn weak_view(catalogue: &Catalogue, comp: &str) -> Result<String> {
     writeln!(
         s,
         "CREATE OR REPLACE TEMPORARY VIEW dj_weak AS SELECT u.unit_id, p._period, 'weak_candidate' AS indicator, CAST(NULL AS DOUBLE) AS numerator, CAST(NULL AS DOUBLE) AS denominator, \
-CASE WHEN {fired} THEN CAST(1 AS DOUBLE) ELSE CAST(0 AS DOUBLE) END AS value, u.unit_name, u.level, u.category, \
-CASE WHEN {fired} THEN {red} ELSE {green} END AS status, CAST(NULL AS INT) AS `rank` \
-FROM units u CROSS JOIN dj_periods p \
+CASE WHEN ur.months = 0 THEN CAST(NULL AS DOUBLE) WHEN {fired} THEN CAST(1 AS DOUBLE) ELSE CAST(0 AS DOUBLE) END AS value, u.unit_name, u.level, u.category, \
+CASE WHEN ur.months = 0 THEN {no_data} WHEN {fired} THEN {red} ELSE {green} END AS status, CAST(NULL AS INT) AS `rank` \
+FROM units u CROSS JOIN dj_periods p JOIN dj_unit_reported ur ON ur.unit_id = u.unit_id AND ur._period = p._period \
 LEFT JOIN dj_judged c ON c.unit_id = u.unit_id AND c._period = p._period AND c.indicator = {comp} \
 LEFT JOIN dj_judged m ON m.unit_id = u.unit_id AND m._period = p._period AND m.indicator = 'meeting_completion' \
 LEFT JOIN (SELECT level, category, _period, COUNT(`rank`) AS size, MAX(`rank`) AS last FROM dj_judged WHERE indicator = {comp} GROUP BY level, category, _period) g \
@@ -345,6 +381,7 @@ ON g.level = u.level AND g.category <=> u.category AND g._period = p._period;",
         comp = quote(comp),
         red = quote(Status::Red.code()),
         green = quote(Status::Green.code()),
+        no_data = quote(Status::NoData.code()),
     )?;
     writeln!(s, "CACHE TABLE dj_judged;")?;
     Ok(s)

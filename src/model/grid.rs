@@ -50,8 +50,9 @@ closed_set! {
 }
 
 closed_set! {
-    /// An indicator's verdict against its thresholds.
-    Status { Red => "red", Amber => "amber", Green => "green" }
+    /// An indicator's verdict against its thresholds, or the absence of one: a unit none of
+    /// whose branches reported in the period is `NoData` where attendance is measured, never red.
+    Status { Red => "red", Amber => "amber", Green => "green", NoData => "no_data" }
 }
 
 impl Level {

@@ -19,10 +19,11 @@ pub enum Table {
     Indicators,
     Problems,
     Draws,
+    Submissions,
 }
 
 impl Table {
-    pub const ALL: [Table; 9] = [
+    pub const ALL: [Table; 10] = [
         Table::Units,
         Table::Attendance,
         Table::Points,
@@ -32,6 +33,7 @@ impl Table {
         Table::Indicators,
         Table::Problems,
         Table::Draws,
+        Table::Submissions,
     ];
 
     pub fn name(&self) -> &'static str {
@@ -45,6 +47,7 @@ impl Table {
             Table::Indicators => "indicators",
             Table::Problems => "problems",
             Table::Draws => "draws",
+            Table::Submissions => "submissions",
         }
     }
 
@@ -58,7 +61,7 @@ impl Table {
         match self {
             Table::Attendance | Table::Points => vec![("year", DataType::Int32), ("month", DataType::Int32)],
             Table::Assessment => vec![("year", DataType::Int32)],
-            Table::Indicators | Table::Problems => vec![("period", DataType::String)],
+            Table::Indicators | Table::Problems | Table::Submissions => vec![("period", DataType::String)],
             _ => vec![],
         }
     }
@@ -149,6 +152,19 @@ impl Table {
                 ("drawn_at", time()),
                 ("forced", Boolean),
                 ("algorithm", Text),
+            ]),
+            Table::Submissions => own(&[
+                ("unit_id", Text),
+                ("unit_name", Text),
+                ("parent_id", Text),
+                ("month", Text),
+                ("reported", Boolean),
+                ("rows", Int64),
+                ("events", Int64),
+                ("files", Text),
+                ("first_received", time()),
+                ("last_received", time()),
+                ("late", Boolean),
             ]),
         }
     }

@@ -58,6 +58,11 @@ impl Stage {
             Stage::Report => "report",
         }
     }
+
+    /// Whether the stage passes a verdict on the period (and so needs its data complete).
+    pub fn judges(self) -> bool {
+        matches!(self, Stage::Draw | Stage::Chart | Stage::Report)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -103,6 +108,9 @@ struct Raw {
     stages: Vec<Stage>,
     #[serde(default = "ratio")]
     max_bad_ratio: f64,
+    /// Below this share of branch-months with attendance, a period is not judged.
+    #[serde(default = "min_reporting")]
+    min_reporting_rate: f64,
     #[serde(default)]
     compute: ComputeSection,
     draw: Option<DrawOptions>,
@@ -114,6 +122,10 @@ struct Raw {
 
 fn ratio() -> f64 {
     0.05
+}
+
+fn min_reporting() -> f64 {
+    0.8
 }
 
 /// A checked pipeline: paths resolved against the pipeline file's folder.
@@ -131,6 +143,9 @@ pub struct Pipeline {
     pub indicators: Option<PathBuf>,
     pub stages: Vec<Stage>,
     pub max_bad_ratio: f64,
+    /// Below this share of branch-months with attendance, the run stops before draw, chart and
+    /// report (unless forced).
+    pub min_reporting_rate: f64,
     pub compute: ComputeSection,
     pub draw: DrawOptions,
     pub problems: ProblemRules,
@@ -212,6 +227,9 @@ impl Pipeline {
         if !(0.0..=1.0).contains(&raw.max_bad_ratio) {
             return Err(err(line_of("max_bad_ratio"), "max_bad_ratio must be between 0 and 1".into()));
         }
+        if !(0.0..=1.0).contains(&raw.min_reporting_rate) {
+            return Err(err(line_of("min_reporting_rate"), "min_reporting_rate must be between 0 and 1".into()));
+        }
         let period = match raw.period.as_deref() {
             None => None,
             Some(p) => {
@@ -243,6 +261,7 @@ impl Pipeline {
             indicators: raw.indicators.as_deref().map(resolve),
             stages: raw.stages,
             max_bad_ratio: raw.max_bad_ratio,
+            min_reporting_rate: raw.min_reporting_rate,
             compute: raw.compute,
             draw,
             problems: raw.problems.unwrap_or_default(),

@@ -20,6 +20,7 @@ use chrono::NaiveDate;
 
 use crate::indicators::Catalogue;
 use crate::ingest::{self, IngestOptions};
+use crate::model::Table;
 use crate::model::period::Period;
 use crate::warehouse::history::{self, InputRecord, Manifest, Output, StageRecord};
 use crate::warehouse::{LockError, Warehouse, WarehouseLock};
@@ -33,6 +34,8 @@ pub struct RunOptions {
     pub today: NaiveDate,
     pub from: Option<Stage>,
     pub wait: bool,
+    /// Judge a period even when too few branches reported (the pack then says so).
+    pub force: bool,
     /// The exit code the process will end with, for the manifest: only the command layer
     /// chooses exit codes, and the manifest records the one it chose.
     pub exit_code_of: fn(RunEnding) -> i32,
@@ -52,6 +55,32 @@ pub enum RunEnding {
 pub struct RunReport {
     pub manifests: Vec<Manifest>,
     pub ending: RunEnding,
+}
+
+/// A period with too few branch-months reported to be judged (SPEC §4, missing is not zero).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{period}: attendance reported for {reported} of {expected} branch-months ({percent:.0}%), below the minimum of \
+     {minimum:.0}%; not reported: {missing}. The period is not judged: draw, chart and report did not run. Run again \
+     when the exports are in, or pass --force to judge it anyway (the pack then says how incomplete it is)"
+)]
+pub struct IncompleteData {
+    pub period: Period,
+    pub reported: usize,
+    pub expected: usize,
+    pub percent: f64,
+    pub minimum: f64,
+    /// Each month with the number of branches that sent nothing.
+    pub missing: String,
+}
+
+/// The ingest stage run before the periods are resolved, so that `auto` sees the exports
+/// that have just arrived in the inbox.
+struct EarlyIngest {
+    inputs: Vec<InputRecord>,
+    result: Result<StageDone>,
+    started_at: String,
+    duration_ms: u64,
 }
 
 /// What a stage that succeeded reports.
@@ -99,7 +128,7 @@ pub fn default_seed(period: Period) -> u64 {
 /// manifest is written).
 pub fn run(p: &Pipeline, opts: &RunOptions, names: &ingest::names::NameHasher) -> Result<RunReport> {
     let spec = opts.period.or(p.period).unwrap_or(PeriodSpec::Auto);
-    let periods = periods::resolve(spec, p.kind.period_kind(), opts.today)?;
+    let mut periods = periods::resolve(spec, p.kind.period_kind(), opts.today)?;
     let catalogue = match &p.indicators {
         Some(path) => Catalogue::load(path)?,
         None => Catalogue::builtin(),
@@ -108,15 +137,84 @@ pub fn run(p: &Pipeline, opts: &RunOptions, names: &ingest::names::NameHasher) -
     let wh =
         if p.stages.contains(&Stage::Ingest) { Warehouse::open_or_create(&root)? } else { Warehouse::open(&root)? };
     let _run_lock = run_lock(&wh, &format!("run {} {spec}", p.name), opts.wait)?;
+    let mut early = None;
+    let mut note = None;
+    if spec == PeriodSpec::Auto {
+        if p.stages.contains(&Stage::Ingest) && opts.from.is_none_or(|f| f <= Stage::Ingest) {
+            early = Some(early_ingest(p, names, &wh));
+        }
+        let (period, why) = last_with_data(periods[0], &wh)?;
+        (periods, note) = (vec![period], why);
+    }
     let mut report = RunReport { manifests: Vec::new(), ending: RunEnding::Success };
     for period in periods {
-        let (m, ending) = run_period(p, &catalogue, &wh, period, opts, names)?;
+        let (m, ending) = run_period(p, &catalogue, &wh, period, opts, names, early.take(), note.take())?;
         report.manifests.push(m);
         if ending == RunEnding::OverQuarantineRatio {
             report.ending = ending;
         }
     }
     Ok(report)
+}
+
+/// How far `auto` looks back for a period with attendance.
+const AUTO_LOOK_BACK: usize = 8;
+
+/// `auto` takes the calendar's last complete period when it has any attendance row, else the
+/// latest period before it that has, and says why (a cron line run before the exports arrive
+/// must not judge an empty quarter). With none in reach, the calendar's period stands, and the
+/// reporting check stops the run.
+fn last_with_data(calendar: Period, wh: &Warehouse) -> Result<(Period, Option<String>)> {
+    let snapshot = wh.snapshot()?;
+    let has_rows = |q: Period| -> Result<bool> {
+        for (y, m) in q.months() {
+            if !snapshot.partition_files(Table::Attendance, &crate::warehouse::month_partition(y, m))?.is_empty() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    };
+    let mut empty = vec![calendar.to_string()];
+    let mut q = calendar;
+    if has_rows(q)? {
+        return Ok((q, None));
+    }
+    for _ in 0..AUTO_LOOK_BACK {
+        q = q.previous();
+        if has_rows(q)? {
+            let why = format!("auto: no attendance rows for {} yet; took {q}, the last with data", empty.join(", "));
+            return Ok((q, Some(why)));
+        }
+        empty.push(q.to_string());
+    }
+    Ok((calendar, Some(format!("auto: no attendance rows for {calendar} or the {AUTO_LOOK_BACK} periods before it"))))
+}
+
+fn early_ingest(p: &Pipeline, names: &ingest::names::NameHasher, wh: &Warehouse) -> EarlyIngest {
+    let (started_at, t) = (now(), Instant::now());
+    let (inputs, result) = ingest_stage(p, names, wh);
+    EarlyIngest { inputs, result, started_at, duration_ms: t.elapsed().as_millis() as u64 }
+}
+
+/// Whether too few branch-months reported in the period to judge it.
+fn incomplete(cx: &StageContext) -> Result<Option<IncompleteData>> {
+    let snapshot = cx.wh.snapshot()?;
+    let units = crate::indicators::compute::load_units(&snapshot)?;
+    let r = crate::indicators::reporting::reporting(&snapshot, &units, cx.period, &cx.catalogue.reporting)?;
+    let Some(rate) = r.rate() else { return Ok(None) };
+    if rate >= cx.p.min_reporting_rate {
+        return Ok(None);
+    }
+    let missing: Vec<String> =
+        r.missing_by_month().iter().map(|(m, list)| format!("{m} ({} branches)", list.len())).collect();
+    Ok(Some(IncompleteData {
+        period: cx.period,
+        reported: r.reported(),
+        expected: r.expected(),
+        percent: rate * 100.0,
+        minimum: cx.p.min_reporting_rate * 100.0,
+        missing: missing.join(", "),
+    }))
 }
 
 /// One run at a time per warehouse.
@@ -141,6 +239,7 @@ fn new_manifest(p: &Pipeline, catalogue: &Catalogue, period: Period, opts: &RunO
         pipeline_blake3: p.hash(),
         catalogue_blake3: catalogue.hash(),
         period: period.to_string(),
+        period_note: None,
         from_stage: opts.from.map(|s| s.name().to_string()),
         started_at: now(),
         finished_at: String::new(),
@@ -152,6 +251,7 @@ fn new_manifest(p: &Pipeline, catalogue: &Catalogue, period: Period, opts: &RunO
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_period(
     p: &Pipeline,
     catalogue: &Catalogue,
@@ -159,21 +259,51 @@ fn run_period(
     period: Period,
     opts: &RunOptions,
     names: &ingest::names::NameHasher,
+    mut early: Option<EarlyIngest>,
+    note: Option<String>,
 ) -> Result<(Manifest, RunEnding)> {
     let started = Instant::now();
     let mut m = new_manifest(p, catalogue, period, opts);
+    m.period_note = note;
     let mut ending = RunEnding::Success;
     let mut cx = StageContext { p, catalogue, wh, period, out_dir: p.out_dir(period), names, pack: None };
-    for &stage in &p.stages {
+    let mut checked = opts.force;
+    for (i, &stage) in p.stages.iter().enumerate() {
         if opts.from.is_some_and(|f| stage < f) {
             m.stages.push(record(stage, "skipped", now(), 0, "before --from".into(), vec![]));
             continue;
         }
+        if stage.judges() && !checked {
+            checked = true;
+            if let Some(why) = incomplete(&cx)? {
+                for &later in &p.stages[i..] {
+                    m.stages.push(record(
+                        later,
+                        "skipped",
+                        now(),
+                        0,
+                        "not judged: too few branches reported".into(),
+                        vec![],
+                    ));
+                }
+                m.error = Some(why.to_string());
+                m.exit_code = (opts.exit_code_of)(RunEnding::Failed);
+                finish(wh, &mut m, started)?;
+                return Err(why.into());
+            }
+        }
         tracing::info!(stage = stage.name(), %period, "stage starts");
-        let t = Instant::now();
-        let started_at = now();
-        let result = run_stage(stage, &mut cx, &mut m);
-        let duration_ms = t.elapsed().as_millis() as u64;
+        let (started_at, t) = (now(), Instant::now());
+        let (result, duration_ms, started_at) = match (stage, early.take()) {
+            (Stage::Ingest, Some(e)) => {
+                m.inputs.extend(e.inputs);
+                (e.result, e.duration_ms, e.started_at)
+            }
+            _ => {
+                let result = run_stage(stage, &mut cx, &mut m);
+                (result, t.elapsed().as_millis() as u64, started_at)
+            }
+        };
         match result {
             Ok(done) => {
                 if done.over_quarantine_ratio {
@@ -220,7 +350,11 @@ fn finish(wh: &Warehouse, m: &mut Manifest, started: Instant) -> Result<()> {
 
 fn run_stage(stage: Stage, cx: &mut StageContext, m: &mut Manifest) -> Result<StageDone> {
     match stage {
-        Stage::Ingest => ingest_stage(cx, m),
+        Stage::Ingest => {
+            let (inputs, result) = ingest_stage(cx.p, cx.names, cx.wh);
+            m.inputs.extend(inputs);
+            result
+        }
         Stage::Compute => compute_stage(cx),
         Stage::Draw => draw_stage(cx),
         Stage::Chart => chart_stage(cx),
@@ -228,24 +362,33 @@ fn run_stage(stage: Stage, cx: &mut StageContext, m: &mut Manifest) -> Result<St
     }
 }
 
-fn ingest_stage(cx: &StageContext, m: &mut Manifest) -> Result<StageDone> {
-    let inbox = cx.p.inbox.clone().expect("checked: ingest has an inbox");
-    let opts = IngestOptions::new(cx.names.clone());
-    let r = ingest::ingest(cx.wh.root(), &[inbox], &opts, &ingest::NoProgress)?;
-    m.inputs.extend(r.files.iter().map(input_record));
+/// The inbox into the warehouse; the files' records go to the manifest whether it worked or not.
+fn ingest_stage(
+    p: &Pipeline,
+    names: &ingest::names::NameHasher,
+    wh: &Warehouse,
+) -> (Vec<InputRecord>, Result<StageDone>) {
+    let inbox = p.inbox.clone().expect("checked: ingest has an inbox");
+    let opts = IngestOptions::new(names.clone());
+    let r = match ingest::ingest(wh.root(), &[inbox], &opts, &ingest::NoProgress) {
+        Ok(r) => r,
+        Err(e) => return (Vec::new(), Err(e)),
+    };
+    let inputs = r.files.iter().map(input_record).collect();
     let failed = r.failed();
     if !failed.is_empty() {
-        return Err(anyhow!(
+        let why = anyhow!(
             "{} file(s) could not be read ({}); nothing was loaded",
             failed.len(),
             failed.iter().map(|f| f.file.as_str()).collect::<Vec<_>>().join(", ")
-        ));
+        );
+        return (inputs, Err(why));
     }
     let detail = format!(
         "read {} rows: loaded {}, quarantined {}, duplicates {}",
         r.rows_read, r.loaded, r.quarantined, r.duplicates
     );
-    Ok(StageDone { detail, outputs: Vec::new(), over_quarantine_ratio: r.bad_ratio() > cx.p.max_bad_ratio })
+    (inputs, Ok(StageDone { detail, outputs: Vec::new(), over_quarantine_ratio: r.bad_ratio() > p.max_bad_ratio }))
 }
 
 fn input_record(f: &ingest::FileReport) -> InputRecord {

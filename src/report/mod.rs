@@ -167,6 +167,7 @@ pub fn write_report(
         "grading": grading.as_ref().map(grading_context),
         "quarantine": pack.quarantine.iter().map(|(k, f, r, n)| serde_json::json!({"kind": k, "file": f, "rule": r, "rows": n})).collect::<Vec<_>>(),
         "catalogue_hash": pack.catalogue.hash(),
+        "reporting": reporting_context(pack),
         "inputs": pack.inputs.iter().map(|(f, h, at, r, l, q)| serde_json::json!({"file": f, "hash": h, "at": at, "read": r, "loaded": l, "quarantined": q})).collect::<Vec<_>>(),
     });
     let mut env = minijinja::Environment::new();
@@ -242,10 +243,60 @@ fn headline(pack: &Pack, root: Option<&UnitInfo>) -> Vec<serde_json::Value> {
                 (Some(_), Some(_)) => "与上期持平".to_string(),
                 _ => "上期无数据".to_string(),
             };
-            Some(serde_json::json!({"name": ind.name_zh, "value": fmt_opt(r.value, &ind.unit), "status": r.status.map_or("", |s| s.code()), "change": change}))
+            Some(serde_json::json!({"name": ind.name_zh, "value": cell_value(r.value, r.status, &ind.unit), "status": r.status.map_or("", |s| s.code()), "change": change}))
         })
         .collect()
 }
+
+/// 报送情况: the reporting rate, the branches that sent nothing, by month, and the late ones.
+fn reporting_context(pack: &Pack) -> serde_json::Value {
+    let r = &pack.reporting;
+    let name_with_parent = |id: &str, parent: Option<&str>| {
+        let name = pack.unit(id).map_or(id.to_string(), |u| u.name.clone());
+        match parent.and_then(|p| pack.unit(p)) {
+            Some(p) => format!("{name}（{}）", p.name),
+            None => name,
+        }
+    };
+    let missing: Vec<_> = r
+        .missing_by_month()
+        .iter()
+        .map(|(month, list)| {
+            let names: Vec<String> =
+                list.iter().map(|s| name_with_parent(&s.unit_id, s.parent_id.as_deref())).collect();
+            serde_json::json!({"month": month.to_string(), "count": list.len(), "units": names.join("、")})
+        })
+        .collect();
+    let day = |us: Option<i64>| {
+        us.and_then(chrono::DateTime::from_timestamp_micros).map_or(String::new(), |t| t.format("%Y-%m-%d").to_string())
+    };
+    let late: Vec<_> = r
+        .late()
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "unit": name_with_parent(&s.unit_id, s.parent_id.as_deref()), "month": s.month.to_string(),
+                "received": day(s.first_received),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "rate": r.rate().map_or("—".to_string(), |x| format!("{:.1}%", x * 100.0)),
+        "reported": r.reported(),
+        "expected": r.expected(),
+        "complete": r.rate().is_none_or(|x| x >= 1.0),
+        "deadline_days": pack.catalogue.reporting.deadline_days,
+        "missing": missing,
+        "late": late,
+    })
+}
+
+/// A value for a table cell: "未报送" where the unit's branches sent nothing.
+fn cell_value(value: Option<f64>, status: Option<Status>, unit: &str) -> String {
+    if status == Some(Status::NoData) { NOT_REPORTED.to_string() } else { fmt_opt(value, unit) }
+}
+
+const NOT_REPORTED: &str = "未报送";
 
 fn weak_note_of(pack: &Pack, unit_id: &str) -> Option<String> {
     pack.row(unit_id, WEAK)
@@ -265,7 +316,7 @@ fn projects(pack: &Pack, key_ids: &[&str]) -> Vec<Project> {
                 let unit = pack.catalogue.get(id).map(|i| i.unit.clone()).unwrap_or_default();
                 let r = pack.row(&u.id, id);
                 Cell {
-                    value: fmt_opt(r.and_then(|r| r.value), &unit),
+                    value: cell_value(r.and_then(|r| r.value), r.and_then(|r| r.status), &unit),
                     status: r.and_then(|r| r.status).map_or("none", |s| s.code()).to_string(),
                 }
             })

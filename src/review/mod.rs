@@ -14,6 +14,7 @@ use polars::prelude::*;
 
 use crate::indicators::Catalogue;
 use crate::indicators::compute::{self, UnitInfo};
+use crate::indicators::reporting::{self, Reporting};
 use crate::model::period::{Period, PeriodKind};
 use crate::model::{Level, Status, Table};
 use crate::warehouse::scan_table;
@@ -61,6 +62,8 @@ pub struct Pack {
     pub quarantine: Vec<(String, String, String, u64)>,
     /// (file, BLAKE3, ingested at, rows read, loaded, quarantined) from the ledger.
     pub inputs: Vec<(String, String, String, i64, i64, i64)>,
+    /// Which branches reported in each month of the period.
+    pub reporting: Reporting,
     pub snapshot: u64,
 }
 
@@ -225,9 +228,11 @@ pub fn load(wh: &Warehouse, catalogue: &Catalogue, period: Period) -> Result<Pac
             )
         })
         .collect();
+    let reporting = reporting::reporting(&snapshot, &units, period, &catalogue.reporting)?;
     Ok(Pack {
         period,
         catalogue: catalogue.clone(),
+        reporting,
         units,
         rows,
         trend_months,

@@ -50,6 +50,9 @@ pub struct Manifest {
     pub pipeline_blake3: String,
     pub catalogue_blake3: String,
     pub period: String,
+    /// Why `auto` chose this period, when it was not the calendar's last complete one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_note: Option<String>,
     pub from_stage: Option<String>,
     pub started_at: String,
     pub finished_at: String,

@@ -9,6 +9,8 @@
 //!       member 1, committee 3, group 0 (a missed type), lesson 1 → 5 of 8.
 //!   B4: no rows at all.
 //!   C1 itself: 2 rows (training): M1 present, M4 absent.
+//! Months reported in 2026Q1 (any attendance row): B1 Jan–Mar, B2 Jan–Feb (March is missing:
+//! not reported, not "held nothing"), B3 Jan–Mar, B4 none.
 //! 2025Q4: B1 only, 3 rows, 2 present.
 //! Points 2026Q1 (approved unless noted): B1 M1 +2, M1 −3, M2 +5 (not approved); B2 M4 +4;
 //!   B3 M6 +2, M6 −2, M7 +6.
@@ -61,9 +63,9 @@ fn a_quarter_matches_the_hand_computation() {
     let t = tempfile::tempdir().unwrap();
     let wh = warehouse(t.path());
     let out = run_expect(dangjian().args(["compute", "--warehouse"]).arg(&wh).args(["--period", "2026Q1"]), 0);
-    assert!(stdout(&out).contains("9 units × 11 indicators = 99 rows"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("9 units × 12 indicators = 108 rows"), "{}", stdout(&out));
     let f = figures(&wh, "2026Q1");
-    assert_eq!(f.len(), 9 * 11);
+    assert_eq!(f.len(), 9 * 12);
 
     // attendance_rate = present / all rows, over the subtree's rows (never a mean of means:
     // C1's mean of B1, B2 and its own rate would be (0.8 + 0.667 + 0.5) / 3 = 0.656).
@@ -83,19 +85,36 @@ fn a_quarter_matches_the_hand_computation() {
     check(&f, "B2", "absence_rate", Some(1.0 / 3.0));
     check(&f, "C1", "absence_rate", Some(4.0 / 25.0));
     check(&f, "D", "absence_rate", Some(5.0 / 38.0));
-    // Activity day: branch-months held / (branches × 3). B4 has none: 0, not null.
+    // Activity day: branch-months held / branch-months reported. B2 held one in January of
+    // the two months it reported; B4 reported none: null, not 0.
     check(&f, "B1", "activity_day_coverage", Some(2.0 / 3.0));
-    check(&f, "B4", "activity_day_coverage", Some(0.0));
-    check(&f, "C1", "activity_day_coverage", Some(3.0 / 6.0));
-    check(&f, "C2", "activity_day_coverage", Some(3.0 / 6.0));
-    check(&f, "D", "activity_day_coverage", Some(6.0 / 12.0));
-    // Meetings: Σ min(held, required) / (branches × 8).
+    check(&f, "B2", "activity_day_coverage", Some(1.0 / 2.0));
+    check(&f, "B4", "activity_day_coverage", None);
+    check(&f, "C1", "activity_day_coverage", Some(3.0 / 5.0));
+    check(&f, "C2", "activity_day_coverage", Some(3.0 / 3.0));
+    check(&f, "D", "activity_day_coverage", Some(6.0 / 8.0));
+    // Meetings: Σ min(held, required) / Σ required, where a branch's requirement is the
+    // quarter's (8) scaled by its reported months: B2 reported 2 months, so it owes member 2/3,
+    // committee 2, group 2, lesson 2/3 = 16/3 meetings, and held none.
     check(&f, "B1", "meeting_completion", Some(7.0 / 8.0));
     check(&f, "B2", "meeting_completion", Some(0.0));
     check(&f, "B3", "meeting_completion", Some(5.0 / 8.0));
-    check(&f, "C1", "meeting_completion", Some(7.0 / 16.0));
-    check(&f, "C2", "meeting_completion", Some(5.0 / 16.0));
-    check(&f, "D", "meeting_completion", Some(12.0 / 32.0));
+    check(&f, "B4", "meeting_completion", None);
+    check(&f, "C1", "meeting_completion", Some(7.0 / (8.0 + 16.0 / 3.0))); // 21/40 = 0.525
+    check(&f, "C2", "meeting_completion", Some(5.0 / 8.0));
+    check(&f, "D", "meeting_completion", Some(12.0 / (8.0 + 16.0 / 3.0 + 8.0))); // 36/64 = 0.5625
+    // Reporting: branch-months with any row / branch-months expected (3 per branch).
+    check(&f, "B2", "reporting_rate", Some(2.0 / 3.0));
+    check(&f, "B4", "reporting_rate", Some(0.0));
+    check(&f, "C1", "reporting_rate", Some(5.0 / 6.0));
+    check(&f, "C2", "reporting_rate", Some(3.0 / 6.0));
+    check(&f, "D", "reporting_rate", Some(8.0 / 12.0));
+    // The submissions name who did not report, and what arrived from whom.
+    let missing =
+        "SELECT unit_id, month FROM submissions WHERE period = '2026Q1' AND NOT reported ORDER BY unit_id, month";
+    assert_eq!(query_csv(&wh, missing), "unit_id,month\nB2,2026-03\nB4,2026-01\nB4,2026-02\nB4,2026-03\n");
+    let b2 = "SELECT rows, events, files FROM submissions WHERE period = '2026Q1' AND unit_id = 'B2' ORDER BY month";
+    assert_eq!(query_csv(&wh, b2), "rows,events,files\n2,1,attendance.csv\n1,1,attendance.csv\n0,0,\n");
     // Present rows / distinct members: C1 counts M1 and M4 once although they attend twice.
     check(&f, "B1", "participation_per_member", Some(16.0 / 3.0));
     check(&f, "C1", "participation_per_member", Some(19.0 / 5.0));
@@ -119,11 +138,11 @@ fn a_quarter_matches_the_hand_computation() {
     // Composite: 0.3·100·attendance + 0.3·100·meetings + 0.4·assessment, null parts dropped.
     check(&f, "B1", "composite_score", Some(0.3 * 80.0 + 0.3 * 87.5 + 0.4 * 85.0)); // 84.25
     check(&f, "B2", "composite_score", Some(0.3 * 200.0 / 3.0 + 0.0 + 0.4 * 40.0)); // 36
-    check(&f, "C1", "composite_score", Some(0.3 * 76.0 + 0.3 * 43.75 + 0.4 * 70.0)); // 63.925
-    check(&f, "C2", "composite_score", Some(0.3 * 1100.0 / 13.0 + 0.3 * 31.25 + 0.4 * 100.0));
-    check(&f, "D", "composite_score", Some(0.3 * 3000.0 / 38.0 + 0.3 * 37.5 + 0.4 * 76.0));
-    // B4: attendance and assessment null, meetings 0 → weights rescaled to 0.3 alone → 0.
-    check(&f, "B4", "composite_score", Some(0.0));
+    check(&f, "C1", "composite_score", Some(0.3 * 76.0 + 0.3 * 52.5 + 0.4 * 70.0)); // 66.55
+    check(&f, "C2", "composite_score", Some(0.3 * 1100.0 / 13.0 + 0.3 * 62.5 + 0.4 * 100.0));
+    check(&f, "D", "composite_score", Some(0.3 * 3000.0 / 38.0 + 0.3 * 56.25 + 0.4 * 76.0)); // 70.96
+    // B4 reported nothing: no composite (it was 0 when missing months counted as zero).
+    check(&f, "B4", "composite_score", None);
 
     // Status: rural thresholds are lower. B3 0.846 is green for rural (≥ 0.80), would be amber
     // by the default 0.85; B1 0.8 is amber; B2 0.667 red; D (no category) 0.789 amber.
@@ -132,7 +151,13 @@ fn a_quarter_matches_the_hand_computation() {
     assert_eq!(status("B1", "attendance_rate"), "amber");
     assert_eq!(status("B2", "attendance_rate"), "red");
     assert_eq!(status("D", "attendance_rate"), "amber");
-    assert_eq!(status("B4", "attendance_rate"), "", "null value, null status");
+    // B4 reported nothing: what attendance measures is "no data", never red.
+    for ind in ["attendance_rate", "activity_day_coverage", "meeting_completion", "composite_score", "weak_candidate"] {
+        assert_eq!(status("B4", ind), "no_data", "{ind}");
+    }
+    assert_eq!(status("B4", "assessment_score"), "", "null value of a source B4 does not report in");
+    assert_eq!(status("B4", "reporting_rate"), "red", "not reporting is itself a finding");
+    assert_eq!(status("C1", "reporting_rate"), "amber", "5/6 = 0.833: amber from 0.80, green from 0.95");
     // absence is lower-better: B2 0.333 > 0.12 red; B3 0.077 ≤ 0.12 amber.
     assert_eq!(status("B2", "absence_rate"), "red");
     assert_eq!(status("B3", "absence_rate"), "amber");
@@ -140,17 +165,19 @@ fn a_quarter_matches_the_hand_computation() {
     // Ranks within level and category: community branches B1 > B2; rural B3 > B4.
     let rank = |u: &str, i: &str| f[&(u.to_string(), i.to_string())].2.clone();
     assert_eq!((rank("B1", "composite_score"), rank("B2", "composite_score")), ("1".into(), "2".into()));
-    assert_eq!((rank("B3", "composite_score"), rank("B4", "composite_score")), ("1".into(), "2".into()));
+    assert_eq!((rank("B3", "composite_score"), rank("B4", "composite_score")), ("1".into(), "".into()));
     assert_eq!(rank("B1", "absence_rate"), "1", "lower is better: 0.1 beats 0.333");
     assert_eq!(rank("B4", "attendance_rate"), "", "no value, no rank");
 
-    // Weak candidates: B2 (all three rules), B4 (composite, last, meetings), C1 and T1
-    // (meetings 0.4375), C2 and T2 (0.3125), D (0.375). B1 and B3 are not.
+    // Weak candidates: B2 alone (all three rules). B4 reported nothing and is not judged; C1
+    // and T1 (meetings 0.525), C2 and T2 (0.625) and D (0.5625) were weak only while the
+    // months nobody reported counted as meetings not held.
     let weak: Vec<&str> = ["D", "T1", "T2", "C1", "C2", "B1", "B2", "B3", "B4"]
         .into_iter()
         .filter(|u| f[&(u.to_string(), "weak_candidate".to_string())].0 == Some(1.0))
         .collect();
-    assert_eq!(weak, vec!["D", "T1", "T2", "C1", "C2", "B2", "B4"]);
+    assert_eq!(weak, vec!["B2"]);
+    assert_eq!(f[&("B4".to_string(), "weak_candidate".to_string())].0, None);
     let note = query_csv(&wh, "SELECT note FROM indicators WHERE unit_id = 'B2' AND indicator = 'weak_candidate'");
     assert!(
         note.contains("composite_score 36.0 < 60")
@@ -175,9 +202,11 @@ fn a_year_and_a_month() {
     check(&y, "T1", "assessment_score", Some(100.0 * 136.0 / 180.0));
     check(&y, "C1", "assessment_score", Some(70.0));
     check(&y, "D", "assessment_score", Some(100.0 * 156.0 / 200.0));
-    // Meetings over a year require four times a quarter: B1 1 + 4 + 2 + 1 = 8 of 32.
-    check(&y, "B1", "meeting_completion", Some(8.0 / 32.0));
-    check(&y, "B1", "activity_day_coverage", Some(2.0 / 12.0));
+    // A year's meetings are required per reported month: B1 reported January to March, so it
+    // owes one quarter's 8, and held member 1, committee 3 of 4, group 2, lesson 1 = 7.
+    check(&y, "B1", "meeting_completion", Some(7.0 / 8.0));
+    check(&y, "B1", "activity_day_coverage", Some(2.0 / 3.0));
+    check(&y, "B1", "reporting_rate", Some(3.0 / 12.0));
 
     run_expect(dangjian().args(["compute", "--warehouse"]).arg(&wh).args(["--period", "2026-03"]), 0);
     let m = figures(&wh, "2026-03");
@@ -201,7 +230,7 @@ fn recomputing_gives_the_same_bytes() {
     let first = std::fs::read(&file).unwrap();
     run_expect(dangjian().args(["compute", "--warehouse"]).arg(&wh).args(["--period", "2026Q1"]), 0);
     assert_eq!(first, std::fs::read(&file).unwrap());
-    assert_eq!(query_number(&wh, "SELECT count(*) FROM indicators"), 99.0, "replaced, not appended");
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM indicators"), 108.0, "replaced, not appended");
 }
 
 #[test]

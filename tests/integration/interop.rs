@@ -45,7 +45,7 @@ fn duckdb_and_pyarrow_read_every_table() {
     run_expect(dangjian().args(["compute", "--period", "2026Q1", "--warehouse"]).arg(&wh), 0);
     run_expect(dangjian().args(["compute", "--period", "2026-02", "--warehouse"]).arg(&wh), 0);
     let got = read_with_python(&py, &wh);
-    for table in ["units", "attendance", "points", "assessment", "quarantine", "ingests", "indicators"] {
+    for table in ["units", "attendance", "points", "assessment", "quarantine", "ingests", "indicators", "submissions"] {
         let ours = query_number(&wh, &format!("SELECT count(*) FROM {table}")) as u64;
         assert!(ours > 0, "{table} is empty: the sample should fill it");
         assert_eq!(got[table]["duckdb"].as_u64(), Some(ours), "{table} via DuckDB");
@@ -61,6 +61,7 @@ fn duckdb_and_pyarrow_read_every_table() {
     assert_eq!(types("ingests", "ingested_at"), "timestamp[us]");
     assert_eq!(types("attendance", "month"), "int32", "hive partition column");
     assert_eq!(types("indicators", "period"), "string");
+    assert_eq!(types("submissions", "first_received"), "timestamp[us]");
 }
 
 /// A month's export long enough (over 65,536 lines) that its source lines are stored as deltas

@@ -38,13 +38,10 @@ fn the_problem_list_matches_the_hand_count() {
             .arg(t.path().join("out")),
         0,
     );
-    // Weak candidates (worked out in compute.rs): D, T1, T2, C1, C2, B2, B4.
-    assert_eq!(
-        query_csv(&wh, "SELECT unit_id FROM problems WHERE kind = 'weak' ORDER BY unit_id"),
-        "unit_id\nB2\nB4\nC1\nC2\nD\nT1\nT2\n"
-    );
+    // Weak candidates (worked out in compute.rs): B2 alone; B4 reported nothing.
+    assert_eq!(query_csv(&wh, "SELECT unit_id FROM problems WHERE kind = 'weak' ORDER BY unit_id"), "unit_id\nB2\n");
     // Red attendance_rate: only B2 (0.667 < 0.70; B4 has no value). Red meeting completion
-    // (< 0.70): B2 0, B3 0.625, B4 0, C1 0.4375, C2 0.3125, T1, T2, D 0.375.
+    // (< 0.70): B2 0, B3 0.625, C1 0.525, C2 0.625, T1, T2, D 0.5625; B4 has no data, not red.
     assert_eq!(
         query_csv(&wh, "SELECT unit_id FROM problems WHERE kind = 'red' AND indicator = 'attendance_rate'"),
         "unit_id\nB2\n"
@@ -54,11 +51,16 @@ fn the_problem_list_matches_the_hand_count() {
             &wh,
             "SELECT unit_id FROM problems WHERE kind = 'red' AND indicator = 'meeting_completion' ORDER BY unit_id"
         ),
-        "unit_id\nB2\nB3\nB4\nC1\nC2\nD\nT1\nT2\n"
+        "unit_id\nB2\nB3\nC1\nC2\nD\nT1\nT2\n"
     );
-    // Drops against 2025Q4 (only B1's subtree had rows then: attendance 2/3 → C1 0.76, D
-    // 0.789, B1 0.8 all rose; absence 1/3 → lower now): nothing fell.
-    assert_eq!(query_csv(&wh, "SELECT count(*) AS n FROM problems WHERE kind = 'drop'"), "n\n0\n");
+    // Drops against 2025Q4. Only B1's subtree had rows then, all in November: attendance 2/3
+    // → C1 0.76, D 0.789, B1 0.8 all rose; absence 1/3 → lower now. But B1 held its 主题党日 in
+    // the one month it reported (coverage 1/1), and in two of three now: B1, C1, T1 and D fell
+    // from 1.0 to 0.667, 0.6, 0.6 and 0.75. (Meeting completion was 0 then: no base to fall from.)
+    assert_eq!(
+        query_csv(&wh, "SELECT unit_id, indicator FROM problems WHERE kind = 'drop' ORDER BY unit_id"),
+        "unit_id,indicator\nB1,activity_day_coverage\nC1,activity_day_coverage\nD,activity_day_coverage\nT1,activity_day_coverage\n"
+    );
     // No group has five units: no outliers.
     assert_eq!(query_csv(&wh, "SELECT count(*) AS n FROM problems WHERE kind = 'outlier'"), "n\n0\n");
 }
@@ -122,8 +124,9 @@ fn a_month_is_a_bulletin_and_a_year_grades() {
     run_expect(dangjian().args(["report", "--period", "2026", "--warehouse"]).arg(&wh).arg("--out").arg(&y), 0);
     let html = std::fs::read_to_string(y.join("report.html")).unwrap();
     assert!(html.contains("年度星级评定"));
-    // 2026 composites of the graded levels (community and branch) from the year's rows:
-    // 6 units graded; five-star quota ⌊0.3 × 6⌋ = 1.
-    assert!(html.contains("参评组织 6 个"), "{}", &html[html.find("参评组织").unwrap_or(0)..][..80]);
+    // 2026 composites of the graded levels (community and branch) from the year's rows: C1,
+    // C2, B1, B2, B3 (B4 reported nothing all year: no composite, not graded); five-star
+    // quota ⌊0.3 × 5⌋ = 1.
+    assert!(html.contains("参评组织 5 个"), "{}", &html[html.find("参评组织").unwrap_or(0)..][..80]);
     assert!(html.contains("限额 1 个"));
 }

@@ -229,3 +229,48 @@ fn issue_16_stages_periods_and_levels_are_checked_before_any_work() {
     assert!(stderr(&out).contains("township, community, branch"), "{}", stderr(&out));
     assert!(!t.path().join("warehouse").exists(), "nothing was done");
 }
+
+#[test]
+fn issue_26_a_period_without_exports_is_not_judged() {
+    let t = tempfile::tempdir().unwrap();
+    let pipes = project(t.path());
+    let q = pipes.join("quarterly-review.toml");
+    let wh = t.path().join("warehouse");
+    // The README's cron line, run today: the calendar says 2026Q3, for which no export exists,
+    // nor for 2026Q2. `auto` takes 2026Q1, the last quarter with attendance, and says so.
+    let out = run_expect(dangjian().arg("run").arg(&q).args(["--period", "auto", "--today", "2026-11-30"]), 0);
+    let said = stdout(&out);
+    assert!(said.contains("no attendance rows for 2026Q3, 2026Q2 yet; took 2026Q1"), "{said}");
+    assert_eq!(query_csv(&wh, "SELECT period FROM draws"), "period\n2026Q1\n", "no draw spent on an empty quarter");
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM indicators WHERE period IN ('2026Q2', '2026Q3')"), 0.0);
+    let m = manifests(&wh);
+    assert!(m[0]["period_note"].as_str().unwrap().contains("took 2026Q1"));
+
+    // Asked for 2026Q2 by name: the figures are computed (no one reported: every attendance
+    // figure is null and "no data", no unit is a weak candidate), then the run stops before it
+    // judges anything: exit 1, the months and branches named, no draw, no report.
+    let out = run_expect(dangjian().arg("run").arg(&q).args(["--period", "2026Q2"]), 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("2026Q2: attendance reported for 0 of 45 branch-months (0%), below the minimum of 80%")
+            && err.contains("2026-04 (15 branches), 2026-05 (15 branches), 2026-06 (15 branches)")
+            && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM draws WHERE period = '2026Q2'"), 0.0);
+    assert!(!t.path().join("out/2026Q2/report.html").exists());
+    let weak = "SELECT count(*) FROM indicators WHERE period = '2026Q2' AND indicator = 'weak_candidate' AND value = 1";
+    assert_eq!(query_number(&wh, weak), 0.0);
+    let judged = "SELECT count(*) FROM indicators WHERE period = '2026Q2' AND indicator IN \
+                  ('activity_day_coverage', 'meeting_completion', 'composite_score') AND status <> 'no_data'";
+    assert_eq!(query_number(&wh, judged), 0.0, "never red on months nobody reported");
+    let last = manifests(&wh).pop().unwrap();
+    assert_eq!(last["exit_code"], 1);
+    let status: Vec<&str> = last["stages"].as_array().unwrap().iter().map(|s| s["status"].as_str().unwrap()).collect();
+    assert_eq!(status, ["ok", "ok", "skipped", "skipped", "skipped"]);
+    // Forced, the pack is made and says on its first page how incomplete the data is.
+    run_expect(dangjian().arg("run").arg(&q).args(["--period", "2026Q2", "--force"]), 0);
+    let html = std::fs::read_to_string(t.path().join("out/2026Q2/report.html")).unwrap();
+    let warning = html.find("数据不完整：本期报送率 0.0%（0/45").expect("the warning");
+    assert!(warning < html.find("一、总体情况").unwrap(), "before the first section");
+}

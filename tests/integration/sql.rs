@@ -27,7 +27,8 @@ fn spark_reads_the_warehouse_and_the_script_matches_compute() {
     let wh = t.path().join("wh");
     let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
     run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).arg(&sample), 0);
-    let periods = ["2026Q1", "2026-03", "2025"];
+    // 2025-01: two branches sent nothing, so the parity covers "no data" too (issue 26).
+    let periods = ["2026Q1", "2026-03", "2025", "2025-01"];
     let mut scripts = Vec::new();
     for p in periods {
         run_expect(dangjian().args(["compute", "--period", p, "--warehouse"]).arg(&wh), 0);
@@ -48,9 +49,18 @@ fn spark_reads_the_warehouse_and_the_script_matches_compute() {
 
     // Every table, read by Spark with partition discovery: counts and types.
     let tables = spark(&py, &["tables".as_ref(), wh.as_os_str()]);
-    for table in
-        ["units", "attendance", "points", "assessment", "quarantine", "ingests", "indicators", "problems", "draws"]
-    {
+    for table in [
+        "units",
+        "attendance",
+        "points",
+        "assessment",
+        "quarantine",
+        "ingests",
+        "indicators",
+        "problems",
+        "draws",
+        "submissions",
+    ] {
         let ours = query_number(&wh, &format!("SELECT count(*) FROM {table}")) as u64;
         assert!(ours > 0, "{table} is empty");
         assert_eq!(tables[table]["count"].as_u64(), Some(ours), "{table}");
@@ -62,6 +72,7 @@ fn spark_reads_the_warehouse_and_the_script_matches_compute() {
     assert_eq!(ty("points", "points"), "double");
     assert_eq!(ty("ingests", "ingested_at"), "timestamp_ntz");
     assert_eq!(ty("indicators", "period"), "string");
+    assert_eq!(ty("submissions", "first_received"), "timestamp_ntz");
 
     // Parity: every row, every column the script computes.
     let mut args: Vec<&std::ffi::OsStr> = vec!["scripts".as_ref()];
@@ -101,4 +112,6 @@ fn spark_reads_the_warehouse_and_the_script_matches_compute() {
         }
         assert!(compared >= 300, "{p}: {compared}");
     }
+    let no_data = query_number(&wh, "SELECT count(*) FROM indicators WHERE period = '2025-01' AND status = 'no_data'");
+    assert!(no_data > 0.0, "the branches that did not report in 2025-01 are no_data");
 }

@@ -100,7 +100,6 @@ pub fn reporting(snapshot: &Snapshot, units: &[UnitInfo], period: Period, rules:
         for b in units.iter().filter(|u| u.level == Level::Branch.code()) {
             let a = arrived.get(&(b.id.clone(), year, month));
             let first_received = a.and_then(|a| a.first);
-            let judged = first_ingest.is_some_and(|f| f < deadline);
             submissions.push(Submission {
                 unit_id: b.id.clone(),
                 unit_name: b.name.clone(),
@@ -111,11 +110,18 @@ pub fn reporting(snapshot: &Snapshot, units: &[UnitInfo], period: Period, rules:
                 files: a.map_or_else(Vec::new, |a| a.files.iter().cloned().collect()),
                 first_received,
                 last_received: a.and_then(|a| a.last),
-                late: first_received.filter(|_| judged).map(|t| t >= deadline),
+                late: late(first_received, first_ingest, deadline),
             });
         }
     }
     Ok(Reporting { submissions })
+}
+
+/// Whether a month's first rows came after its deadline. Not judged when nothing came, nor when
+/// the warehouse's first ingest was after the deadline: the month was backfilled, not late.
+fn late(first_received: Option<i64>, first_ingest: Option<i64>, deadline: i64) -> Option<bool> {
+    let judged = first_ingest.is_some_and(|f| f < deadline);
+    first_received.filter(|_| judged).map(|t| t >= deadline)
 }
 
 /// The first moment after a month's deadline day (UTC), in µs.
@@ -223,6 +229,17 @@ mod tests {
         let d = deadline("2026-03".parse().unwrap(), 10);
         let expected = NaiveDate::from_ymd_opt(2026, 4, 11).unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
         assert_eq!(d, expected.timestamp_micros());
+    }
+
+    #[test]
+    fn late_is_judged_only_where_the_warehouse_was_running_by_the_deadline() {
+        let deadline = 1_000;
+        assert_eq!(late(Some(999), Some(10), deadline), Some(false), "in time");
+        assert_eq!(late(Some(1_000), Some(10), deadline), Some(true), "the deadline's first moment is late");
+        assert_eq!(late(Some(5_000), Some(10), deadline), Some(true));
+        assert_eq!(late(None, Some(10), deadline), None, "nothing came: not reported, not late");
+        assert_eq!(late(Some(5_000), Some(2_000), deadline), None, "a backfill");
+        assert_eq!(late(Some(5_000), None, deadline), None);
     }
 
     #[test]

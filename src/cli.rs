@@ -207,7 +207,7 @@ pub struct QueryArgs {
     #[arg(long = "param", value_parser = param)]
     pub params: Vec<(String, String)>,
     /// The SQL, `@FILE` to read it from a file, or `DESCRIBE TABLE`. Tables: units, attendance,
-    /// points, assessment, quarantine, ingests, indicators, problems, draws, runs.
+    /// points, assessment, quarantine, ingests, indicators, problems, draws, submissions, runs.
     pub sql: String,
 }
 

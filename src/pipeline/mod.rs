@@ -294,12 +294,14 @@ fn run_period(
         }
         tracing::info!(stage = stage.name(), %period, "stage starts");
         let (started_at, t) = (now(), Instant::now());
-        let (result, duration_ms, started_at) = match (stage, early.take()) {
-            (Stage::Ingest, Some(e)) => {
+        // The inbox was ingested already when `auto` chose the period: its outcome is this stage's.
+        let early_ingest = if stage == Stage::Ingest { early.take() } else { None };
+        let (result, duration_ms, started_at) = match early_ingest {
+            Some(e) => {
                 m.inputs.extend(e.inputs);
                 (e.result, e.duration_ms, e.started_at)
             }
-            _ => {
+            None => {
                 let result = run_stage(stage, &mut cx, &mut m);
                 (result, t.elapsed().as_millis() as u64, started_at)
             }

@@ -141,7 +141,7 @@ impl FileReport {
 }
 
 /// The outcome of an ingest.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct IngestReport {
     pub ingest_id: String,
     pub files: Vec<FileReport>,
@@ -659,15 +659,10 @@ impl<'l> Call<'l> {
         let mut report = IngestReport {
             ingest_id: self.ingest_id,
             files: self.reports,
-            rows_read: 0,
-            loaded: 0,
-            quarantined: 0,
-            duplicates: 0,
-            superseded: 0,
-            quarantined_by_rule: BTreeMap::new(),
             snapshot,
             exports_dir,
             names_hashed: opts.names.is_keyed(),
+            ..Default::default()
         };
         report.total();
         report

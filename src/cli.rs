@@ -46,6 +46,8 @@ pub enum Command {
     Draw(DrawArgs),
     /// Run read-only SQL over the warehouse tables.
     Query(QueryArgs),
+    /// Show what ingest would do with files, without writing anything.
+    Inspect(InspectArgs),
     /// Run a pipeline file.
     Run(RunArgs),
     /// List the last pipeline runs.
@@ -116,9 +118,21 @@ pub struct IngestArgs {
     /// result, less memory).
     #[arg(long, default_value_t = crate::ingest::DEFAULT_MEMORY_BUDGET >> 20, value_name = "MIB")]
     pub memory_budget_mib: usize,
+    /// The day a changed unit without 生效日期 takes effect (YYYY-MM-DD); by default the first day
+    /// of the month of the units export's file time.
+    #[arg(long, value_name = "DATE", value_parser = day)]
+    pub effective: Option<chrono::NaiveDate>,
+    /// The units exports list every unit: units they omit are dissolved from their effective
+    /// day (kept in the history, gone from later periods).
+    #[arg(long)]
+    pub complete: bool,
     /// Files or folders to read (.csv, .xlsx).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+}
+
+fn day(s: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("'{s}' is not a date like 2026-01-01"))
 }
 
 fn ratio(s: &str) -> Result<f64, String> {
@@ -206,9 +220,32 @@ pub struct QueryArgs {
     /// inserted as quoted literals, never as SQL.
     #[arg(long = "param", value_parser = param)]
     pub params: Vec<(String, String)>,
-    /// The SQL, `@FILE` to read it from a file, or `DESCRIBE TABLE`. Tables: units, attendance,
-    /// points, assessment, quarantine, ingests, indicators, problems, draws, submissions, runs.
+    /// The SQL, `@FILE` to read it from a file, or `DESCRIBE TABLE`. Tables: units,
+    /// units_history, attendance, points, assessment, quarantine, ingests, indicators, problems,
+    /// draws, submissions, runs.
     pub sql: String,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Check unit references against this warehouse's units (unchecked without it).
+    #[arg(long)]
+    pub warehouse: Option<PathBuf>,
+    /// The kind of every file; detected from each file's header when absent.
+    #[arg(long, value_enum)]
+    pub kind: Option<KindArg>,
+    /// The text encoding of CSV files.
+    #[arg(long, value_enum, default_value_t = EncodingArg::Auto)]
+    pub encoding: EncodingArg,
+    /// The sheet to read from XLSX files (default: the first that holds a table).
+    #[arg(long)]
+    pub sheet: Option<String>,
+    /// Print the findings as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Files or folders to inspect (.csv, .tsv, .txt, .xlsx).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
 }
 
 fn param(s: &str) -> Result<(String, String), String> {

@@ -21,7 +21,7 @@ pub fn run(a: DrawArgs) -> Result<Outcome> {
         force: a.force,
     };
     let d = review::run_draw(&wh, a.period, &opts)?;
-    let units = crate::indicators::compute::load_units(&wh.snapshot()?)?;
+    let units = crate::indicators::tree::load(&wh.snapshot()?, a.period.last_day())?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,

@@ -9,7 +9,7 @@ use super::exit::{Outcome, UsageError};
 use crate::cli::IngestArgs;
 use crate::ingest::names::NameHasher;
 use crate::ingest::parse::ParseOptions;
-use crate::ingest::{self, FileStatus, IngestOptions, IngestReport, Progress};
+use crate::ingest::{self, Coverage, FileStatus, IngestOptions, IngestReport, Progress, UnitsOptions};
 
 struct Bar(ProgressBar);
 
@@ -31,6 +31,10 @@ pub fn run(a: IngestArgs) -> Result<Outcome> {
     let opts = IngestOptions {
         parse: ParseOptions { kind: a.kind.map(|k| k.kind()), encoding: a.encoding.choice(), sheet: a.sheet.clone() },
         names,
+        units: UnitsOptions {
+            effective: a.effective,
+            coverage: if a.complete { Coverage::Complete } else { Coverage::Partial },
+        },
         memory_budget: a.memory_budget_mib << 20,
     };
     // A bar only on a terminal: under cron it would be noise in the log.
@@ -79,6 +83,25 @@ pub fn run(a: IngestArgs) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
+/// The rows and sheets that were not data, so a clerk can see what was left out.
+fn write_skipped(out: &mut dyn Write, r: &IngestReport) -> Result<()> {
+    const SHOWN: usize = 20;
+    let rows: Vec<(&str, &ingest::SkippedRow)> =
+        r.files.iter().flat_map(|f| f.skipped_rows.iter().map(move |s| (f.file.as_str(), s))).collect();
+    for (file, s) in rows.iter().take(SHOWN) {
+        writeln!(out, "  skipped {file}:{} {}: {}", s.line, s.why, s.text)?;
+    }
+    if rows.len() > SHOWN {
+        writeln!(out, "  … and {} more skipped rows (--json lists them all)", rows.len() - SHOWN)?;
+    }
+    for f in &r.files {
+        for sheet in &f.skipped_sheets {
+            writeln!(out, "  sheet '{sheet}' of {} holds no table: not read", f.file)?;
+        }
+    }
+    Ok(())
+}
+
 fn write_summary(out: &mut dyn Write, r: &IngestReport) -> Result<()> {
     writeln!(out, "ingest {}", r.ingest_id)?;
     writeln!(
@@ -118,17 +141,26 @@ fn write_summary(out: &mut dyn Write, r: &IngestReport) -> Result<()> {
         "{:<34} {:<10} {:<9} {:>9} {:>9} {:>9} {:>9} {:>9}",
         "total", "", "", r.rows_read, r.loaded, r.quarantined, r.duplicates, r.superseded
     )?;
-    writeln!(
-        out,
-        "rows read {} = loaded {} + quarantined {} + duplicates {}",
-        r.rows_read, r.loaded, r.quarantined, r.duplicates
-    )?;
+    if r.skipped == 0 {
+        writeln!(
+            out,
+            "rows read {} = loaded {} + quarantined {} + duplicates {}",
+            r.rows_read, r.loaded, r.quarantined, r.duplicates
+        )?;
+    } else {
+        writeln!(
+            out,
+            "rows read {} = loaded {} + quarantined {} + duplicates {} + skipped {} (not data)",
+            r.rows_read, r.loaded, r.quarantined, r.duplicates, r.skipped
+        )?;
+    }
+    write_skipped(out, r)?;
     if !r.quarantined_by_rule.is_empty() {
         let rules: Vec<String> = r.quarantined_by_rule.iter().map(|(k, v)| format!("{k} {v}")).collect();
         writeln!(out, "quarantined by rule: {}", rules.join(", "))?;
     }
     if let Some(dir) = &r.exports_dir {
-        writeln!(out, "quarantine for clerks (CSV, opens in Excel): {}", dir.display())?;
+        writeln!(out, "for clerks (CSV, opens in Excel: quarantine, skipped rows): {}", dir.display())?;
     }
     match r.snapshot {
         Some(s) => writeln!(out, "warehouse snapshot {s}")?,

@@ -6,6 +6,7 @@ mod compute;
 mod draw;
 pub mod exit;
 mod ingest;
+mod inspect;
 mod query;
 mod report;
 mod run;
@@ -49,6 +50,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Ingest(a) => ingest::run(a),
         Command::Compute(a) => compute::run(a),
         Command::Query(a) => query::run(a),
+        Command::Inspect(a) => inspect::run(a),
         Command::Sample(a) => sample::run(a),
         Command::Chart(a) => chart::run(a),
         Command::Report(a) => report::run(a),

@@ -11,24 +11,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use polars::prelude::*;
 
 use super::catalogue::{Catalogue, Direction, Indicator, IndicatorKind, Source};
+use super::tree;
+pub use super::tree::UnitInfo;
 use crate::model::period::{Period, PeriodKind};
-use crate::model::{Level, Status, Table};
+use crate::model::{Level, Status};
 use crate::warehouse::{self, Snapshot};
-
-/// A unit as the indicators see it.
-#[derive(Debug, Clone)]
-pub struct UnitInfo {
-    pub id: String,
-    pub name: String,
-    pub level: String,
-    pub category: Option<String>,
-    /// Ids from the root down to the unit itself.
-    pub path: Vec<String>,
-}
 
 /// The figures of one indicator for one unit and period.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -42,32 +33,13 @@ pub struct Figure {
 }
 
 /// A per-branch indicator's numerator and denominator for a branch.
-type PerBranch<'a> = Option<Box<dyn Fn(&str) -> (f64, f64) + 'a>>;
+type PerBranch<'a> = Option<Box<dyn Fn(&UnitInfo) -> (f64, f64) + 'a>>;
 
 /// Units grouped by (level, category), with their values.
 type Groups<'a> = BTreeMap<(&'a str, Option<&'a str>), Vec<(&'a str, f64)>>;
 
 /// Every figure: (period index 0 = the period, 1 = the previous one, unit, indicator).
 pub type Figures = HashMap<(usize, String, String), Figure>;
-
-/// Read the units table.
-pub fn load_units(snapshot: &Snapshot) -> Result<Vec<UnitInfo>> {
-    let Some(file) = snapshot.files(Table::Units)?.into_iter().next() else {
-        bail!("the warehouse has no units yet: ingest the units export (组织架构) first");
-    };
-    let df = warehouse::read_parquet_columns(&file, &["unit_id", "unit_name", "level", "category", "path"])?;
-    let s = |c: &str| -> Result<StringChunked> { Ok(df.column(c)?.str()?.clone()) };
-    let (id, name, level, cat, path) = (s("unit_id")?, s("unit_name")?, s("level")?, s("category")?, s("path")?);
-    Ok((0..df.height())
-        .map(|i| UnitInfo {
-            id: id.get(i).unwrap_or_default().to_string(),
-            name: name.get(i).unwrap_or_default().to_string(),
-            level: level.get(i).unwrap_or_default().to_string(),
-            category: cat.get(i).map(str::to_string),
-            path: path.get(i).unwrap_or_default().split('/').map(str::to_string).collect(),
-        })
-        .collect())
-}
 
 /// One row per unit: `unit_id` and, for each depth of the tree, the index in `units` of the
 /// unit's ancestor at that depth (`_a0` the root, ...; null below the unit's own depth).
@@ -180,20 +152,44 @@ pub fn compute_figures_alone(
     figures_of(snapshot, catalogue, &[period])
 }
 
-/// Every indicator for each of `periods` (index 0 the period, 1 the one before if given).
+/// Every indicator for each of `periods` (index 0 the period, 1 the one before if given), each
+/// rolled up with the tree of its own last day, and the units of the first period's tree.
+/// Periods with the same tree (the usual case) share one pass over the rows.
 fn figures_of(snapshot: &Snapshot, catalogue: &Catalogue, periods: &[Period]) -> Result<(Vec<UnitInfo>, Figures)> {
-    let units = load_units(snapshot)?;
+    let mut trees: Vec<Vec<UnitInfo>> =
+        periods.iter().map(|p| tree::load(snapshot, p.last_day())).collect::<Result<_>>()?;
+    if trees.windows(2).all(|w| w[0] == w[1]) {
+        let units = trees.swap_remove(0);
+        let fig = figures_on_tree(snapshot, catalogue, periods, &units)?;
+        return Ok((units, fig));
+    }
+    let mut fig = Figures::new();
+    for (pi, (p, units)) in periods.iter().zip(&trees).enumerate() {
+        for ((_, unit, ind), f) in figures_on_tree(snapshot, catalogue, &[*p], units)? {
+            fig.insert((pi, unit, ind), f);
+        }
+    }
+    Ok((trees.swap_remove(0), fig))
+}
+
+/// Every indicator for each of `periods`, all rolled up with the tree `units`.
+fn figures_on_tree(
+    snapshot: &Snapshot,
+    catalogue: &Catalogue,
+    periods: &[Period],
+    units: &[UnitInfo],
+) -> Result<Figures> {
     let branches: Vec<&UnitInfo> = units.iter().filter(|u| u.level == Level::Branch.code()).collect();
-    let ratios = ratio_plans(snapshot, catalogue, periods, &units)?;
+    let ratios = ratio_plans(snapshot, catalogue, periods, units)?;
     let counts = BranchPlans::new(snapshot, catalogue, periods, &branches)?;
     let mut plans = ratios.plans;
     plans.extend(counts.plans);
     let frames = collect_all(plans)?;
     let (ratio_frames, count_frames) = frames.split_at(ratios.members.len());
 
-    let mut fig = ratio_figures(catalogue, periods, &units, ratio_frames, &ratios.members)?;
+    let mut fig = ratio_figures(catalogue, periods, units, ratio_frames, &ratios.members)?;
     let mut counted = count_frames.iter();
-    let reported = Reported::new(periods.len(), &units, &branches, counted.next().expect("a reporting frame"))?;
+    let reported = Reported::new(periods.len(), units, &branches, counted.next().expect("a reporting frame"))?;
     let coverage = if counts.coverage {
         branch_counts(counted.next().expect("a coverage frame"), "months")?
     } else {
@@ -205,14 +201,14 @@ fn figures_of(snapshot: &Snapshot, catalogue: &Catalogue, periods: &[Period]) ->
         HashMap::new()
     };
     let counts = BranchFigures { reported: &reported, coverage: &coverage, meetings: &meetings };
-    roll_up_branch_counts(catalogue, periods, &units, &branches, &counts, &mut fig);
+    roll_up_branch_counts(catalogue, periods, units, &branches, &counts, &mut fig);
     fill_values(catalogue, &mut fig);
     for (pi, p) in periods.iter().enumerate() {
-        composite(catalogue, &units, pi, &reported, &mut fig);
-        judge(catalogue, &units, pi, *p, &reported, &mut fig);
-        weak(catalogue, &units, pi, &reported, &mut fig);
+        composite(catalogue, units, pi, &reported, &mut fig);
+        judge(catalogue, units, pi, *p, &reported, &mut fig);
+        weak(catalogue, units, pi, &reported, &mut fig);
     }
-    Ok((units, fig))
+    Ok(fig)
 }
 
 /// The plans of the ratio indicators, and which indicators each plan's frame holds.
@@ -500,35 +496,35 @@ fn roll_up_branch_counts(
             let per_branch: PerBranch = match ind.kind {
                 IndicatorKind::ActivityCoverage => {
                     let et = ind.event_type.clone().unwrap_or_default();
-                    Some(Box::new(move |b: &str| {
-                        let held = coverage.get(&(pi, b.to_string(), et.clone())).copied().unwrap_or(0.0);
-                        (held, reported.months(pi, b))
+                    Some(Box::new(move |b: &UnitInfo| {
+                        let held = coverage.get(&(pi, b.id.clone(), et.clone())).copied().unwrap_or(0.0);
+                        (held, reported.months(pi, &b.id))
                     }))
                 }
                 IndicatorKind::MeetingCompletion if p.kind() != PeriodKind::Month => {
                     let per_quarter: Vec<(String, f64)> =
                         catalogue.meetings.required_per_quarter.iter().map(|(t, n)| (t.clone(), *n as f64)).collect();
-                    Some(Box::new(move |b: &str| {
-                        let months = reported.months(pi, b);
+                    Some(Box::new(move |b: &UnitInfo| {
+                        let months = reported.months(pi, &b.id);
                         let (mut held, mut required) = (0.0, 0.0);
                         for (t, n) in &per_quarter {
                             let r = n * months / 3.0;
-                            held += meetings.get(&(pi, b.to_string(), t.clone())).copied().unwrap_or(0.0).min(r);
+                            held += meetings.get(&(pi, b.id.clone(), t.clone())).copied().unwrap_or(0.0).min(r);
                             required += r;
                         }
                         (held, required)
                     }))
                 }
                 IndicatorKind::Reporting => {
-                    let expected = p.month_count() as f64;
-                    Some(Box::new(move |b: &str| (reported.months(pi, b), expected)))
+                    let p = *p;
+                    Some(Box::new(move |b: &UnitInfo| (reported.months(pi, &b.id), b.expected_months(p) as f64)))
                 }
                 _ => None,
             };
             let Some(per_branch) = per_branch else { continue };
             let mut sums: HashMap<&str, (f64, f64)> = units.iter().map(|u| (u.id.as_str(), (0.0, 0.0))).collect();
             for b in branches {
-                let (h, d) = per_branch(&b.id);
+                let (h, d) = per_branch(b);
                 for anc in &b.path {
                     if let Some(s) = sums.get_mut(anc.as_str()) {
                         s.0 += h;
@@ -691,6 +687,7 @@ mod tests {
             level: level.into(),
             category: category.map(Into::into),
             path: vec![id.into()],
+            since: None,
         }
     }
 

@@ -8,6 +8,7 @@ pub mod catalogue;
 pub mod compute;
 pub mod reporting;
 pub mod spark;
+pub mod tree;
 
 pub use catalogue::{Catalogue, CatalogueError};
 
@@ -116,7 +117,7 @@ pub fn compute(wh: &Warehouse, catalogue: &Catalogue, period: Period) -> Result<
     let lock = wh.lock("compute")?;
     let (mut df, mut summary) = indicator_frame(wh, catalogue, period)?;
     let snapshot = wh.snapshot()?;
-    let units = compute::load_units(&snapshot)?;
+    let units = tree::load(&snapshot, period.last_day())?;
     let reported = reporting::reporting(&snapshot, &units, period, &catalogue.reporting)?;
     (summary.reported, summary.expected) = (reported.reported(), reported.expected());
     let mut txn = wh.begin(&lock)?;

@@ -97,7 +97,9 @@ pub fn reporting(snapshot: &Snapshot, units: &[UnitInfo], period: Period, rules:
     for (year, month) in period.months() {
         let month_period = Period::Month { year, month };
         let deadline = deadline(month_period, rules.deadline_days);
-        for b in units.iter().filter(|u| u.level == Level::Branch.code()) {
+        // A branch created inside the period is expected from its first month on.
+        let exists = |b: &&UnitInfo| b.exists_in(month_period);
+        for b in units.iter().filter(|u| u.level == Level::Branch.code()).filter(exists) {
             let a = arrived.get(&(b.id.clone(), year, month));
             let first_received = a.and_then(|a| a.first);
             submissions.push(Submission {

@@ -139,6 +139,10 @@ pub fn script(catalogue: &Catalogue, root: &Path, period: Period) -> Result<Stri
         periods[1]
     )?;
     writeln!(s, "-- Catalogue BLAKE3 {}. Generated; edit the catalogue, not this file.\n", catalogue.hash())?;
+    // Spark renders every query's plan as text for its event log and UI, with each view
+    // inlined wherever it is used; for these views over views that text ran the driver out of
+    // heap. The log's copy is cut short; the computation is unchanged.
+    writeln!(s, "SET spark.sql.maxPlanStringLength=65536;\n")?;
     s.push_str(&ddl(root)?);
     s.push('\n');
     s.push_str(&shared_views(periods)?);
@@ -161,11 +165,45 @@ pub fn script(catalogue: &Catalogue, root: &Path, period: Period) -> Result<Stri
 /// The two periods, the closure of the unit tree, and each source's rows of the periods.
 fn shared_views(periods: [Period; 2]) -> Result<String> {
     let mut s = String::new();
-    writeln!(s, "CREATE OR REPLACE TEMPORARY VIEW dj_periods AS SELECT 0 AS _period UNION ALL SELECT 1 AS _period;")?;
+    let day = |d: chrono::NaiveDate| format!("DATE'{d}'");
     writeln!(
         s,
-        "-- Each unit with each of its ancestors, itself included, from the path column.\nCREATE OR REPLACE TEMPORARY VIEW dj_closure AS SELECT u.unit_id, a.ancestor_id FROM units u LATERAL VIEW explode(split(u.path, '/')) a AS ancestor_id;"
+        "CREATE OR REPLACE TEMPORARY VIEW dj_periods AS SELECT 0 AS _period, {} AS last_day UNION ALL SELECT 1 AS _period, {} AS last_day;",
+        day(periods[0].last_day()),
+        day(periods[1].last_day())
     )?;
+    let month_ends: Vec<String> = periods
+        .iter()
+        .enumerate()
+        .flat_map(|(pi, p)| p.months().into_iter().map(move |(y, m)| (pi, Period::Month { year: y, month: m })))
+        .map(|(pi, m)| format!("({pi}, {})", day(m.last_day())))
+        .collect();
+    writeln!(
+        s,
+        "CREATE OR REPLACE TEMPORARY VIEW dj_month_ends AS SELECT * FROM (VALUES {}) AS t(_period, last_day);",
+        month_ends.join(", ")
+    )?;
+    writeln!(
+        s,
+        "-- Each unit's unbroken existence: stretches of `units_history` that follow one another form an island, \
+and `since` is its first day (null when it reaches back to the start).\n\
+CREATE OR REPLACE TEMPORARY VIEW dj_islands AS SELECT *, SUM(brk) OVER (PARTITION BY unit_id ORDER BY valid_from ASC NULLS FIRST ROWS UNBOUNDED PRECEDING) AS island \
+FROM (SELECT *, CASE WHEN LAG(valid_to) OVER (PARTITION BY unit_id ORDER BY valid_from ASC NULLS FIRST) = date_sub(valid_from, 1) THEN 0 ELSE 1 END AS brk FROM units_history);"
+    )?;
+    writeln!(
+        s,
+        "-- The tree of each period: the units valid on its last day (SPEC §2), each with its path on that day.\n\
+CREATE OR REPLACE TEMPORARY VIEW dj_tree AS SELECT h.unit_id, h.unit_name, h.level, h.category, h.path, p._period, i.since \
+FROM dj_islands h JOIN dj_periods p ON (h.valid_from IS NULL OR h.valid_from <= p.last_day) AND (h.valid_to IS NULL OR h.valid_to >= p.last_day) \
+JOIN (SELECT unit_id, island, CASE WHEN COUNT(*) > COUNT(valid_from) THEN NULL ELSE MIN(valid_from) END AS since FROM dj_islands GROUP BY unit_id, island) i \
+ON i.unit_id = h.unit_id AND i.island = h.island;"
+    )?;
+    writeln!(s, "CACHE TABLE dj_tree;")?;
+    writeln!(
+        s,
+        "-- Each unit with each of its ancestors in each period's tree, itself included, from the path column.\nCREATE OR REPLACE TEMPORARY VIEW dj_closure AS SELECT u.unit_id, u._period, a.ancestor_id FROM dj_tree u LATERAL VIEW explode(split(u.path, '/')) a AS ancestor_id;"
+    )?;
+    writeln!(s, "CACHE TABLE dj_closure;")?;
     for src in [Source::Attendance, Source::Points, Source::Assessment] {
         writeln!(s, "CREATE OR REPLACE TEMPORARY VIEW dj_src_{:?} AS {};", src, source_view(src, periods))?;
         // Each source is read by several steps: read it once.
@@ -174,15 +212,19 @@ fn shared_views(periods: [Period; 2]) -> Result<String> {
     writeln!(
         s,
         "-- The months each branch reported (any attendance row): missing is not zero.\n\
-CREATE OR REPLACE TEMPORARY VIEW dj_reported AS SELECT b.unit_id, p._period, CAST(COUNT(DISTINCT month(a.event_date)) AS DOUBLE) AS months \
-FROM units b CROSS JOIN dj_periods p LEFT JOIN dj_src_Attendance a ON a.unit_id = b.unit_id AND a._period = p._period WHERE b.level = {} GROUP BY b.unit_id, p._period;",
-        quote(Level::Branch.code())
+CREATE OR REPLACE TEMPORARY VIEW dj_reported AS SELECT x.unit_id, x._period, x.months, y.expected FROM \
+(SELECT b.unit_id, p._period, CAST(COUNT(DISTINCT month(a.event_date)) AS DOUBLE) AS months \
+FROM dj_tree b JOIN dj_periods p ON p._period = b._period LEFT JOIN dj_src_Attendance a ON a.unit_id = b.unit_id AND a._period = p._period WHERE b.level = {branch} GROUP BY b.unit_id, p._period) x \
+JOIN (SELECT b.unit_id, b._period, CAST(COUNT(e.last_day) AS DOUBLE) AS expected FROM dj_tree b \
+LEFT JOIN dj_month_ends e ON e._period = b._period AND (b.since IS NULL OR e.last_day >= b.since) WHERE b.level = {branch} GROUP BY b.unit_id, b._period) y \
+ON y.unit_id = x.unit_id AND y._period = x._period;",
+        branch = quote(Level::Branch.code())
     )?;
     writeln!(s, "CACHE TABLE dj_reported;")?;
     writeln!(
         s,
         "CREATE OR REPLACE TEMPORARY VIEW dj_unit_reported AS SELECT u.unit_id, p._period, COALESCE(x.months, CAST(0 AS DOUBLE)) AS months \
-FROM units u CROSS JOIN dj_periods p LEFT JOIN (SELECT c.ancestor_id AS unit_id, r._period, SUM(r.months) AS months FROM dj_reported r JOIN dj_closure c ON c.unit_id = r.unit_id GROUP BY c.ancestor_id, r._period) x \
+FROM dj_tree u JOIN dj_periods p ON p._period = u._period LEFT JOIN (SELECT c.ancestor_id AS unit_id, r._period, SUM(r.months) AS months FROM dj_reported r JOIN dj_closure c ON c.unit_id = r.unit_id AND c._period = r._period GROUP BY c.ancestor_id, r._period) x \
 ON x.unit_id = u.unit_id AND x._period = p._period;"
     )?;
     // Read by the composite, the statuses and the weak-unit rules: worked out once.
@@ -217,12 +259,12 @@ fn ratio_figures(catalogue: &Catalogue) -> (String, Vec<String>) {
             .collect();
         let where_ = if filter.is_empty() { String::new() } else { format!(" WHERE ({filter})") };
         views.push_str(&format!(
-            "CREATE OR REPLACE TEMPORARY VIEW dj_g{gi} AS SELECT c.ancestor_id AS unit_id, r._period, {} FROM (SELECT * FROM dj_src_{src:?} AS s{where_}) r JOIN dj_closure c ON r.unit_id = c.unit_id GROUP BY c.ancestor_id, r._period;\n",
+            "CREATE OR REPLACE TEMPORARY VIEW dj_g{gi} AS SELECT c.ancestor_id AS unit_id, r._period, {} FROM (SELECT * FROM dj_src_{src:?} AS s{where_}) r JOIN dj_closure c ON r.unit_id = c.unit_id AND r._period = c._period GROUP BY c.ancestor_id, r._period;\n",
             aggs.join(", ")
         ));
         for i in inds {
             figures.push(format!(
-                "SELECT u.unit_id, p._period, {ind} AS indicator, COALESCE(g.`n_{id}`, CAST(0 AS DOUBLE)) AS numerator, COALESCE(g.`d_{id}`, CAST(0 AS DOUBLE)) AS denominator, {scale} AS scale FROM units u CROSS JOIN dj_periods p LEFT JOIN dj_g{gi} g ON g.unit_id = u.unit_id AND g._period = p._period",
+                "SELECT u.unit_id, p._period, {ind} AS indicator, COALESCE(g.`n_{id}`, CAST(0 AS DOUBLE)) AS numerator, COALESCE(g.`d_{id}`, CAST(0 AS DOUBLE)) AS denominator, {scale} AS scale FROM dj_tree u JOIN dj_periods p ON p._period = u._period LEFT JOIN dj_g{gi} g ON g.unit_id = u.unit_id AND g._period = p._period",
                 ind = quote(&i.id),
                 id = i.id,
                 scale = num(i.scale)
@@ -236,13 +278,12 @@ fn ratio_figures(catalogue: &Catalogue) -> (String, Vec<String>) {
 /// reported, meeting completion against the meetings its reported months require, and the
 /// reporting rate.
 fn branch_figures(catalogue: &Catalogue, period: Period) -> Vec<String> {
-    let months = period.month_count();
     let branch = quote(Level::Branch.code());
     // `per_branch` gives each branch's held and den.
     let branch_rollup = |name: &str, per_branch: &str| -> String {
         format!(
             "SELECT u.unit_id, p._period, {ind} AS indicator, COALESCE(x.held, CAST(0 AS DOUBLE)) AS numerator, COALESCE(x.den, CAST(0 AS DOUBLE)) AS denominator, CAST(1.0 AS DOUBLE) AS scale \
-FROM units u CROSS JOIN dj_periods p LEFT JOIN (SELECT c.ancestor_id AS unit_id, b._period, SUM(b.held) AS held, SUM(b.den) AS den FROM ({per_branch}) b JOIN dj_closure c ON c.unit_id = b.unit_id GROUP BY c.ancestor_id, b._period) x \
+FROM dj_tree u JOIN dj_periods p ON p._period = u._period LEFT JOIN (SELECT c.ancestor_id AS unit_id, b._period, SUM(b.held) AS held, SUM(b.den) AS den FROM ({per_branch}) b JOIN dj_closure c ON c.unit_id = b.unit_id AND c._period = b._period GROUP BY c.ancestor_id, b._period) x \
 ON x.unit_id = u.unit_id AND x._period = p._period",
             ind = quote(name),
         )
@@ -254,7 +295,7 @@ ON x.unit_id = u.unit_id AND x._period = p._period",
                 let et = ind.event_type.clone().unwrap_or_default();
                 let per_branch = format!(
                     "SELECT h.unit_id, h._period, h.held, r.months AS den FROM (SELECT b.unit_id, p._period, CAST(COUNT(DISTINCT CASE WHEN a.event_type = {et} THEN month(a.event_date) END) AS DOUBLE) AS held \
-FROM units b CROSS JOIN dj_periods p LEFT JOIN dj_src_Attendance a ON a.unit_id = b.unit_id AND a._period = p._period WHERE b.level = {branch} GROUP BY b.unit_id, p._period) h \
+FROM dj_tree b JOIN dj_periods p ON p._period = b._period LEFT JOIN dj_src_Attendance a ON a.unit_id = b.unit_id AND a._period = p._period WHERE b.level = {branch} GROUP BY b.unit_id, p._period) h \
 JOIN dj_reported r ON r.unit_id = h.unit_id AND r._period = h._period",
                     et = quote(&et)
                 );
@@ -269,7 +310,7 @@ JOIN dj_reported r ON r.unit_id = h.unit_id AND r._period = h._period",
                     .collect();
                 let per_branch = format!(
                     "SELECT b.unit_id, p._period, SUM(LEAST(COALESCE(m.events, CAST(0 AS DOUBLE)), req.required * r.months / 3)) AS held, SUM(req.required * r.months / 3) AS den \
-FROM units b CROSS JOIN dj_periods p CROSS JOIN (VALUES {}) AS req(event_type, required) \
+FROM dj_tree b JOIN dj_periods p ON p._period = b._period CROSS JOIN (VALUES {}) AS req(event_type, required) \
 JOIN dj_reported r ON r.unit_id = b.unit_id AND r._period = p._period \
 LEFT JOIN (SELECT unit_id, _period, event_type, CAST(COUNT(DISTINCT event_id) AS DOUBLE) AS events FROM dj_src_Attendance GROUP BY unit_id, _period, event_type) m \
 ON m.unit_id = b.unit_id AND m._period = p._period AND m.event_type = req.event_type WHERE b.level = {branch} GROUP BY b.unit_id, p._period",
@@ -279,7 +320,7 @@ ON m.unit_id = b.unit_id AND m._period = p._period AND m.event_type = req.event_
             }
             IndicatorKind::Reporting => {
                 let per_branch =
-                    format!("SELECT unit_id, _period, months AS held, {} AS den FROM dj_reported", num(months as f64));
+                    "SELECT unit_id, _period, months AS held, expected AS den FROM dj_reported".to_string();
                 figures.push(branch_rollup(&ind.id, &per_branch));
             }
             _ => {}
@@ -346,7 +387,7 @@ fn judged_view(catalogue: &Catalogue, months: u32) -> Result<String> {
         "CREATE OR REPLACE TEMPORARY VIEW dj_judged AS SELECT v.*, u.unit_name, u.level, u.category, \
 CASE v.indicator {} END AS status, \
 CASE WHEN v.value IS NULL THEN NULL ELSE RANK() OVER (PARTITION BY v.indicator, v._period, u.level, u.category, v.value IS NULL ORDER BY CASE v.indicator {} END) END AS `rank` \
-FROM dj_values v JOIN units u ON u.unit_id = v.unit_id JOIN dj_unit_reported ur ON ur.unit_id = v.unit_id AND ur._period = v._period;",
+FROM dj_values v JOIN dj_tree u ON u.unit_id = v.unit_id AND u._period = v._period JOIN dj_unit_reported ur ON ur.unit_id = v.unit_id AND ur._period = v._period;",
         status_cases.join(" "),
         order_cases.join(" ")
     )?;
@@ -373,7 +414,7 @@ fn weak_view(catalogue: &Catalogue, comp: &str) -> Result<String> {
         "CREATE OR REPLACE TEMPORARY VIEW dj_weak AS SELECT u.unit_id, p._period, 'weak_candidate' AS indicator, CAST(NULL AS DOUBLE) AS numerator, CAST(NULL AS DOUBLE) AS denominator, \
 CASE WHEN ur.months = 0 THEN CAST(NULL AS DOUBLE) WHEN {fired} THEN CAST(1 AS DOUBLE) ELSE CAST(0 AS DOUBLE) END AS value, u.unit_name, u.level, u.category, \
 CASE WHEN ur.months = 0 THEN {no_data} WHEN {fired} THEN {red} ELSE {green} END AS status, CAST(NULL AS INT) AS `rank` \
-FROM units u CROSS JOIN dj_periods p JOIN dj_unit_reported ur ON ur.unit_id = u.unit_id AND ur._period = p._period \
+FROM dj_tree u JOIN dj_periods p ON p._period = u._period JOIN dj_unit_reported ur ON ur.unit_id = u.unit_id AND ur._period = p._period \
 LEFT JOIN dj_judged c ON c.unit_id = u.unit_id AND c._period = p._period AND c.indicator = {comp} \
 LEFT JOIN dj_judged m ON m.unit_id = u.unit_id AND m._period = p._period AND m.indicator = 'meeting_completion' \
 LEFT JOIN (SELECT level, category, _period, COUNT(`rank`) AS size, MAX(`rank`) AS last FROM dj_judged WHERE indicator = {comp} GROUP BY level, category, _period) g \

@@ -18,6 +18,11 @@ pub enum Encoding {
     Utf8Bom,
     #[serde(rename = "gb18030")]
     Gb18030,
+    /// Excel's "Unicode text" (Unicode 文本) export.
+    #[serde(rename = "utf-16le")]
+    Utf16Le,
+    #[serde(rename = "utf-16be")]
+    Utf16Be,
 }
 
 impl Encoding {
@@ -26,6 +31,8 @@ impl Encoding {
             Encoding::Utf8 => "utf-8",
             Encoding::Utf8Bom => "utf-8-bom",
             Encoding::Gb18030 => "gb18030",
+            Encoding::Utf16Le => "utf-16le",
+            Encoding::Utf16Be => "utf-16be",
         }
     }
 }
@@ -62,7 +69,9 @@ pub enum DecodeError {
          the file is probably in another encoding: try --encoding {hint}"
     )]
     WrongEncoding { encoding: &'static str, bad: usize, total: usize, first: u64, hint: &'static str },
-    #[error("the file looks like UTF-16, which is not supported: save it as UTF-8 or GB18030")]
+    #[error(
+        "the file is UTF-16 (Excel's Unicode text) but has damaged characters; in Excel, save it again as CSV UTF-8 (逗号分隔)"
+    )]
     Utf16,
 }
 
@@ -71,7 +80,11 @@ pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 /// Decode `bytes` as the user chose, detecting the encoding when the choice is `Auto`.
 pub fn decode(bytes: &[u8], choice: EncodingChoice) -> Result<Decoded<'_>, DecodeError> {
     if is_utf16(bytes) {
-        return Err(DecodeError::Utf16);
+        // Excel's Unicode text: a byte order mark, then the whole text (no line is judged apart:
+        // a broken pair of bytes shifts everything after it).
+        let encoding = if bytes.starts_with(b"\xFF\xFE") { Encoding::Utf16Le } else { Encoding::Utf16Be };
+        let text = decode_all(&bytes[2..], encoding).ok_or(DecodeError::Utf16)?;
+        return Ok(Decoded { text: Cow::Owned(text.into_owned()), encoding, bad_lines: Vec::new() });
     }
     let (body, bom) = match bytes.strip_prefix(UTF8_BOM) {
         Some(rest) => (rest, true),
@@ -139,6 +152,8 @@ pub fn decode_all(body: &[u8], encoding: Encoding) -> Option<Cow<'_, str>> {
     match encoding {
         Encoding::Utf8 | Encoding::Utf8Bom => simdutf8::basic::from_utf8(body).ok().map(Cow::Borrowed),
         Encoding::Gb18030 => GB18030.decode_without_bom_handling_and_without_replacement(body),
+        Encoding::Utf16Le => encoding_rs::UTF_16LE.decode_without_bom_handling_and_without_replacement(body),
+        Encoding::Utf16Be => encoding_rs::UTF_16BE.decode_without_bom_handling_and_without_replacement(body),
     }
 }
 
@@ -235,8 +250,15 @@ mod tests {
     }
 
     #[test]
-    fn utf16_is_refused() {
-        assert_eq!(decode(b"\xFF\xFEa\0", EncodingChoice::Auto).unwrap_err(), DecodeError::Utf16);
+    fn utf16_with_a_byte_order_mark_is_read_and_a_broken_one_refused() {
+        let le = decode(b"\xFF\xFEa\0,\0\x16\x7f\n\0", EncodingChoice::Auto).unwrap();
+        assert_eq!((le.text.as_ref(), le.encoding), ("a,编\n", Encoding::Utf16Le));
+        let be = decode(b"\xFE\xFF\0a\0b", EncodingChoice::Auto).unwrap();
+        assert_eq!((be.text.as_ref(), be.encoding), ("ab", Encoding::Utf16Be));
+        // A lone surrogate: refused whole, with what to do.
+        let err = decode(b"\xFF\xFEa\0\x00\xD8b\0", EncodingChoice::Auto).unwrap_err();
+        assert_eq!(err, DecodeError::Utf16);
+        assert!(err.to_string().contains("CSV UTF-8"));
     }
 }
 

@@ -55,6 +55,19 @@ fn csv_writer(path: &Path) -> Result<csv::Writer<std::fs::File>> {
     Ok(csv::Writer::from_writer(f))
 }
 
+/// Write `skipped.csv` into `dir`: the rows that were not data (titles, 合计, 填表人 lines), so
+/// a clerk can check that nothing real was left out.
+pub fn write_skipped_csv(dir: &Path, rows: &[(&str, &super::parse::SkippedRow)]) -> Result<PathBuf> {
+    let path = dir.join("skipped.csv");
+    let mut w = csv_writer(&path)?;
+    w.write_record(["文件", "行号", "原因", "内容"])?;
+    for (file, r) in rows {
+        w.write_record([neutralise(file).as_ref(), &r.line.to_string(), r.why, neutralise(&r.text).as_ref()])?;
+    }
+    w.flush()?;
+    Ok(path)
+}
+
 /// Write `quarantine.csv` (one line per problem) into `dir`.
 pub fn write_quarantine_csv(dir: &Path, records: &[QuarantineRecord]) -> Result<PathBuf> {
     let path = dir.join("quarantine.csv");

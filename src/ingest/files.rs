@@ -25,7 +25,7 @@ pub struct InputFile {
 }
 
 /// Expand files and folders into the input files, sorted, skipping hidden files and Excel's
-/// `~$` lock files. A file named directly must be a `.csv` or `.xlsx`.
+/// `~$` lock files. A file named directly must be a `.csv`, `.tsv`, `.txt` or `.xlsx`.
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
@@ -35,7 +35,7 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         } else if Format::of(p).is_some() {
             out.push(p.clone());
         } else {
-            bail!("{}: only .csv and .xlsx files are read", p.display());
+            bail!("{}: only .csv, .tsv, .txt (Excel's text exports) and .xlsx files are read", p.display());
         }
     }
     out.sort();
@@ -56,11 +56,23 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         }
         if p.is_dir() {
             walk(&p, out)?;
-        } else if Format::of(&p).is_some() {
+        } else if Format::of(&p).is_some() && (!has_extension(&p, "txt") || is_unicode_text(&p)) {
+            // In a folder, a `.txt` is read only when it is Excel's Unicode text (a UTF-16
+            // mark): an inbox's 说明.txt is not an export.
             out.push(p);
         }
     }
     Ok(())
+}
+
+fn has_extension(p: &Path, ext: &str) -> bool {
+    p.extension().is_some_and(|e| e.eq_ignore_ascii_case(ext))
+}
+
+fn is_unicode_text(p: &Path) -> bool {
+    let mut head = [0u8; 2];
+    std::fs::File::open(p).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head)).is_ok()
+        && super::decode::is_utf16(&head)
 }
 
 /// Note a file's size and modification time; its hash is taken later (see [`InputFile::hash`]).
@@ -154,18 +166,22 @@ mod tests {
     #[test]
     fn expands_folders_sorted_and_skips_noise() {
         let d = tempfile::tempdir().unwrap();
-        for f in ["b.csv", "a.xlsx", "~$a.xlsx", ".hidden.csv", "notes.txt", "sub/c.CSV"] {
+        for f in ["b.csv", "a.xlsx", "~$a.xlsx", ".hidden.csv", "notes.txt", "sub/c.CSV", "e.tsv", "notes.md"] {
             let p = d.path().join(f);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             std::fs::write(p, "x").unwrap();
         }
+        // Excel's Unicode text export: a .txt that starts with a UTF-16 mark.
+        std::fs::write(d.path().join("unicode.txt"), b"\xFF\xFEa\0").unwrap();
         let got: Vec<String> = expand(&[d.path().to_path_buf()])
             .unwrap()
             .iter()
             .map(|p| p.strip_prefix(d.path()).unwrap().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(got, vec!["a.xlsx", "b.csv", "sub/c.CSV"]);
-        assert!(expand(&[d.path().join("notes.txt")]).is_err());
+        assert_eq!(got, vec!["a.xlsx", "b.csv", "e.tsv", "sub/c.CSV", "unicode.txt"]);
+        // Named on the command line, any text export is read; other files are refused.
+        assert_eq!(expand(&[d.path().join("notes.txt")]).unwrap().len(), 1);
+        assert!(expand(&[d.path().join("notes.md")]).is_err());
     }
 
     /// A file's size, time and hash.

@@ -14,6 +14,7 @@
 pub mod decode;
 pub mod exports;
 pub mod files;
+pub mod inspect;
 pub mod keyfilter;
 pub mod keytable;
 pub mod merge;
@@ -32,6 +33,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use chrono::Datelike;
 use polars::prelude::*;
 use rayon::prelude::*;
 
@@ -40,7 +42,9 @@ use crate::warehouse::{self, Warehouse};
 use exports::QuarantineRecord;
 use files::InputFile;
 use names::NameHasher;
+pub use parse::SkippedRow;
 use parse::{FileError, ParseOptions, ParsedFile};
+pub use units::Coverage;
 use units::{Origin, UnitRow};
 use validate::RejectedRow;
 
@@ -49,6 +53,8 @@ use validate::RejectedRow;
 pub struct IngestOptions {
     pub parse: ParseOptions,
     pub names: NameHasher,
+    /// How units exports enter the tree's history.
+    pub units: UnitsOptions,
     /// Validated rows kept in memory until the merge, in bytes; past it they wait on disk.
     pub memory_budget: usize,
 }
@@ -65,7 +71,32 @@ pub const DEFAULT_MEMORY_BUDGET: usize = 64 << 20;
 impl IngestOptions {
     /// Default parsing and the default memory budget, with names as given.
     pub fn new(names: NameHasher) -> IngestOptions {
-        IngestOptions { parse: ParseOptions::default(), names, memory_budget: DEFAULT_MEMORY_BUDGET }
+        IngestOptions {
+            parse: ParseOptions::default(),
+            names,
+            units: UnitsOptions::default(),
+            memory_budget: DEFAULT_MEMORY_BUDGET,
+        }
+    }
+}
+
+/// How a units export enters the tree's history (SPEC §2).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnitsOptions {
+    /// The day a changed row without 生效日期 takes effect; by default the first day of the month
+    /// of the export's file time.
+    pub effective: Option<chrono::NaiveDate>,
+    /// Whether the exports list every unit, so that those they omit are dissolved.
+    pub coverage: units::Coverage,
+}
+
+impl UnitsOptions {
+    /// The effective day of an export made at `mtime_us`.
+    fn effective_of(&self, mtime_us: i64) -> chrono::NaiveDate {
+        self.effective.unwrap_or_else(|| {
+            let made = chrono::DateTime::from_timestamp_micros(mtime_us).unwrap_or_default().date_naive();
+            made.with_day(1).expect("the first of a month exists")
+        })
     }
 }
 
@@ -111,6 +142,11 @@ pub struct FileReport {
     pub quarantined: u64,
     pub duplicates: u64,
     pub superseded: u64,
+    /// Rows that are not data (titles above the header, 合计 and 填表人 rows below it), listed.
+    pub skipped: u64,
+    pub skipped_rows: Vec<parse::SkippedRow>,
+    /// A workbook's sheets without a table.
+    pub skipped_sheets: Vec<String>,
     pub quarantined_by_rule: BTreeMap<&'static str, u64>,
     pub ignored_columns: Vec<String>,
 }
@@ -129,6 +165,9 @@ impl FileReport {
             quarantined: 0,
             duplicates: 0,
             superseded: 0,
+            skipped: 0,
+            skipped_rows: Vec::new(),
+            skipped_sheets: Vec::new(),
             quarantined_by_rule: BTreeMap::new(),
             ignored_columns: Vec::new(),
         }
@@ -136,7 +175,7 @@ impl FileReport {
 
     /// rows read = loaded + quarantined + duplicates.
     pub fn balanced(&self) -> bool {
-        self.rows_read == self.loaded + self.quarantined + self.duplicates
+        self.rows_read == self.loaded + self.quarantined + self.duplicates + self.skipped
     }
 }
 
@@ -150,6 +189,7 @@ pub struct IngestReport {
     pub quarantined: u64,
     pub duplicates: u64,
     pub superseded: u64,
+    pub skipped: u64,
     pub quarantined_by_rule: BTreeMap<&'static str, u64>,
     /// The snapshot committed, or `None` when nothing changed or the ingest failed.
     pub snapshot: Option<u64>,
@@ -170,15 +210,17 @@ impl IngestReport {
 
     fn total(&mut self) {
         let loaded = self.files.iter().filter(|f| f.status == FileStatus::Loaded);
-        let (mut r, mut l, mut q, mut d, mut s) = (0, 0, 0, 0, 0);
+        let (mut r, mut l, mut q, mut d, mut s, mut k) = (0, 0, 0, 0, 0, 0);
         let mut by_rule = BTreeMap::new();
         for f in loaded {
             (r, l, q, d, s) = (r + f.rows_read, l + f.loaded, q + f.quarantined, d + f.duplicates, s + f.superseded);
+            k += f.skipped;
             for (k, v) in &f.quarantined_by_rule {
                 *by_rule.entry(*k).or_default() += v;
             }
         }
         (self.rows_read, self.loaded, self.quarantined, self.duplicates, self.superseded) = (r, l, q, d, s);
+        self.skipped = k;
         self.quarantined_by_rule = by_rule;
     }
 }
@@ -280,7 +322,7 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
     let mut kinds = call.detect_kinds(opts);
     call.settle_early(&mut kinds)?;
     let mut parsed = call.parse_units(&kinds.units, opts, progress);
-    let tree = call.unit_tree(&base, &kinds.units, &parsed)?;
+    let tree = call.unit_tree(&base, &opts.units, &kinds.units, &parsed)?;
     let unit_ids: HashSet<String> = tree.merge.units.iter().map(|u| u.unit_id.clone()).collect();
     let spill = merge::Spill::new(root, &call.ingest_id, opts.memory_budget)?;
     let mut staged = call.parse_and_stage(kinds.others, &unit_ids, opts, progress, &spill, &mut parsed)?;
@@ -295,6 +337,7 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
     let mut txn = wh.begin(&lock)?;
     if tree.changed {
         txn.replace_partition(Table::Units, "", &mut units::units_frame(&tree.merge.units)?)?;
+        txn.replace_partition(Table::UnitsHistory, "", &mut units::history_frame(&tree.merge.units)?)?;
     }
     call.merge_kinds(&mut parsed, &mut staged, &base, &mut txn)?;
     phases.done("merge and write");
@@ -306,8 +349,12 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
     drop(lock);
 
     // Clerk-facing CSVs, after the commit: they describe what the warehouse now holds.
-    let exports_dir =
-        if records.is_empty() { None } else { Some(call.write_clerk_exports(&wh, &records, &rejected, &parsed)?) };
+    let skipped = parsed.values().any(|p| !p.skipped.is_empty());
+    let exports_dir = if records.is_empty() && !skipped {
+        None
+    } else {
+        Some(call.write_clerk_exports(&wh, &records, &rejected, &parsed)?)
+    };
     Ok(call.finish(opts, Some(snap.id), exports_dir))
 }
 
@@ -448,7 +495,7 @@ impl<'l> Call<'l> {
         let results: Vec<(usize, Result<ParsedFile, FileError>)> = unit_files
             .par_iter()
             .map(|&i| {
-                let r = parse::parse_file(&self.inputs[i], &opts.parse, &no_units, &opts.names);
+                let r = parse::parse_file(&self.inputs[i], &opts.parse, Some(&no_units), &opts.names);
                 progress.file_done(&self.inputs[i].name);
                 (i, r)
             })
@@ -462,21 +509,29 @@ impl<'l> Call<'l> {
     fn unit_tree(
         &self,
         base: &warehouse::Snapshot,
+        opts: &UnitsOptions,
         unit_files: &[usize],
         parsed: &BTreeMap<usize, ParsedFile>,
     ) -> Result<Tree> {
-        let stored_units = match base.files(Table::Units)?.first() {
-            Some(f) => units::units_from_frame(&warehouse::read_parquet(f)?)?,
+        // A warehouse written before the history has only `units`: its rows are open versions.
+        let stored = match base.files(Table::UnitsHistory)?.first() {
+            Some(f) => Some(f.clone()),
+            None => base.files(Table::Units)?.first().cloned(),
+        };
+        let stored_units = match stored {
+            Some(f) => units::versions_from_frame(&warehouse::read_parquet(&f)?)?,
             None => Vec::new(),
         };
         let mut incoming_units = Vec::new();
         for &i in unit_files {
             if let Some(p) = parsed.get(&i) {
-                incoming_units.extend(unit_rows(&p.validated.frame, i, &self.inputs[i], &self.ingest_id)?);
+                let input = &self.inputs[i];
+                let effective = opts.effective_of(input.mtime_us);
+                incoming_units.extend(unit_rows(&p.validated.frame, i, input, effective, &self.ingest_id)?);
             }
         }
         let changed = !incoming_units.is_empty();
-        Ok(Tree { merge: units::merge_units(stored_units, incoming_units), changed })
+        Ok(Tree { merge: units::merge_units(stored_units, incoming_units, opts.coverage), changed })
     }
 
     /// The other kinds: each file is split by partition as soon as it is validated, and its
@@ -496,7 +551,7 @@ impl<'l> Call<'l> {
         // Plain threads, not rayon: staging calls polars (see `workers`).
         let results: Vec<(usize, Result<ParsedFile, FileError>, Option<merge::Staged>)> =
             crate::workers::map(files, |i| -> Result<_> {
-                let mut r = parse::parse_file(&inputs[i], &opts.parse, unit_ids, &opts.names);
+                let mut r = parse::parse_file(&inputs[i], &opts.parse, Some(unit_ids), &opts.names);
                 let mut stage = None;
                 if let Ok(p) = &mut r
                     && p.kind != Kind::Units
@@ -607,12 +662,13 @@ impl<'l> Call<'l> {
         for r in &self.reports {
             if r.status == FileStatus::Loaded && !r.balanced() {
                 bail!(
-                    "internal error: {} does not balance (read {} ≠ loaded {} + quarantined {} + duplicates {})",
+                    "internal error: {} does not balance (read {} ≠ loaded {} + quarantined {} + duplicates {} + skipped {})",
                     r.file,
                     r.rows_read,
                     r.loaded,
                     r.quarantined,
-                    r.duplicates
+                    r.duplicates,
+                    r.skipped
                 );
             }
         }
@@ -643,7 +699,16 @@ impl<'l> Call<'l> {
         parsed: &BTreeMap<usize, ParsedFile>,
     ) -> Result<PathBuf> {
         let dir = wh.rejects_dir(&self.ingest_id);
-        exports::write_quarantine_csv(&dir, records)?;
+        if !records.is_empty() {
+            exports::write_quarantine_csv(&dir, records)?;
+        }
+        let skipped: Vec<(&str, &SkippedRow)> = parsed
+            .iter()
+            .flat_map(|(&i, p)| p.skipped.iter().map(move |r| (self.inputs[i].name.as_str(), r)))
+            .collect();
+        if !skipped.is_empty() {
+            exports::write_skipped_csv(&dir, &skipped)?;
+        }
         for (&i, rows) in rejected {
             if !rows.is_empty()
                 && let Some(p) = parsed.get(&i)
@@ -702,9 +767,12 @@ fn absorb(
                 let rep = &mut reports[i];
                 rep.kind = Some(p.kind);
                 rep.encoding = p.encoding.map(|e| e.name());
-                rep.rows_read = p.validated.rows_read;
+                rep.skipped = p.skipped.len() as u64;
+                rep.rows_read = p.validated.rows_read + rep.skipped;
                 rep.duplicates = p.validated.duplicates;
                 rep.ignored_columns = p.ignored_columns.clone();
+                rep.skipped_rows = p.skipped.clone();
+                rep.skipped_sheets = p.skipped_sheets.clone();
                 parsed.insert(i, p);
             }
             Err(e) => reports[i].status = FileStatus::Failed { line: e.line, message: e.message },
@@ -724,9 +792,16 @@ fn personal_columns(header: &[String], kind: Kind) -> Vec<usize> {
 }
 
 /// Unit rows from a validated units frame.
-fn unit_rows(df: &DataFrame, file: usize, input: &InputFile, ingest_id: &str) -> Result<Vec<UnitRow>> {
+fn unit_rows(
+    df: &DataFrame,
+    file: usize,
+    input: &InputFile,
+    effective: chrono::NaiveDate,
+    ingest_id: &str,
+) -> Result<Vec<UnitRow>> {
     let s = |c: &str| -> Result<StringChunked> { Ok(df.column(c)?.str()?.clone()) };
     let (id, name, parent, level, cat) = (s("unit_id")?, s("unit_name")?, s("parent_id")?, s("level")?, s("category")?);
+    let (from, to) = (warehouse::date_values(df, "valid_from")?, warehouse::date_values(df, "valid_to")?);
     let line = df.column("source_line")?.i64()?.clone();
     Ok((0..df.height())
         .map(|r| UnitRow {
@@ -735,11 +810,13 @@ fn unit_rows(df: &DataFrame, file: usize, input: &InputFile, ingest_id: &str) ->
             parent_id: parent.get(r).map(str::to_string),
             level: level.get(r).unwrap_or_default().to_string(),
             category: cat.get(r).map(str::to_string),
+            valid_from: from[r],
+            valid_to: to[r],
             source_file: input.name.clone(),
             source_line: line.get(r).unwrap_or_default(),
             source_mtime: input.mtime_us,
             ingest_id: ingest_id.to_string(),
-            origin: Origin::Incoming { file, row: r },
+            origin: Origin::Incoming { file, row: r, effective },
         })
         .collect())
 }
@@ -776,6 +853,7 @@ pub(crate) fn ledger_frame(
                 "ignored_columns".into(),
                 reps.iter().map(|r| r.ignored_columns.join(", ")).collect::<Vec<_>>(),
             ),
+            Column::new("skipped".into(), u(&|r| r.skipped)),
         ],
     )?)
 }

@@ -8,7 +8,7 @@ use super::decode::{BadLine, Encoding, EncodingChoice};
 use super::files::InputFile;
 use super::names::NameHasher;
 use super::read::{self, Format, ReadOutcome, RowSink};
-use super::schema::map_header;
+use super::schema::{HeaderError, map_header};
 use super::validate::{Validated, Validator};
 use crate::model::Kind;
 
@@ -20,6 +20,16 @@ pub struct ParseOptions {
     pub sheet: Option<String>,
 }
 
+/// A row that is not data: a title or 填报单位 line above the header, a 合计 row, a 填表人 line
+/// or a note below the data. Counted and listed, never quarantined, never stored.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SkippedRow {
+    pub line: u64,
+    pub why: &'static str,
+    /// The row's first cells, for a clerk to recognise it.
+    pub text: String,
+}
+
 /// A file that was read and validated.
 pub struct ParsedFile {
     pub kind: Kind,
@@ -28,7 +38,57 @@ pub struct ParsedFile {
     pub encoding: Option<Encoding>,
     pub header: Vec<String>,
     pub ignored_columns: Vec<String>,
+    /// Rows above the header and below the data that are not data.
+    pub skipped: Vec<SkippedRow>,
+    /// A workbook's sheets without a table.
+    pub skipped_sheets: Vec<String>,
     pub validated: Validated,
+}
+
+/// How many rows above the header are looked at before a file is called headerless.
+pub const MAX_ROWS_ABOVE: usize = 30;
+
+/// Why a row above the header is not data.
+fn above_why(cells: &[String]) -> &'static str {
+    let first = first_text(cells.iter().map(String::as_str));
+    if ["填报单位", "填报日期", "单位", "填表单位", "报送单位", "统计时间", "日期"].iter().any(|p| first.starts_with(p))
+    {
+        "填报单位/日期行 (above the header)"
+    } else {
+        "标题或说明行 (above the header)"
+    }
+}
+
+/// Why a row below the header is not data, if it is one of what offices put under a table.
+fn footer_why(cells: &[&str]) -> Option<&'static str> {
+    let first = first_text(cells.iter().copied());
+    if ["合计", "小计", "总计", "共计"].iter().any(|p| first.starts_with(p)) {
+        Some("合计/小计行")
+    } else if ["填表人", "填报人", "制表人", "审核人", "负责人", "联系人", "联系电话", "签字", "审核："]
+        .iter()
+        .any(|p| first.starts_with(p))
+    {
+        Some("填表人/审核人行")
+    } else if ["注：", "注:", "说明：", "说明:", "备注：", "备注:"].iter().any(|p| first.starts_with(p)) {
+        Some("注释/说明")
+    } else {
+        None
+    }
+}
+
+/// The first non-empty cell, without spaces (offices space out 合　计).
+fn first_text<'a>(mut cells: impl Iterator<Item = &'a str>) -> String {
+    cells
+        .find(|c| !c.trim().is_empty())
+        .map(|c| c.chars().filter(|ch| !ch.is_whitespace() && *ch != '\u{3000}').collect())
+        .unwrap_or_default()
+}
+
+/// A row's first cells as one short text.
+fn excerpt<'a>(cells: impl Iterator<Item = &'a str>) -> String {
+    let joined: Vec<&str> = cells.map(str::trim).filter(|c| !c.is_empty()).take(4).collect();
+    let text = joined.join(" | ");
+    if text.chars().count() > 60 { text.chars().take(60).chain(['…']).collect() } else { text }
 }
 
 /// Why a whole file was refused.
@@ -44,27 +104,43 @@ pub fn detect_kind(file: &InputFile, opts: &ParseOptions) -> Result<Kind, FileEr
     if let Some(k) = opts.kind {
         return Ok(k);
     }
-    struct Peek(Option<Result<Kind, String>>);
+    /// The kind found, or the first refusal and its line; and the rows looked at.
+    struct Peek(Option<(Result<Kind, String>, u64)>, usize);
     impl RowSink for Peek {
-        fn header(&mut self, _line: u64, cells: Vec<String>) -> Result<(), String> {
+        fn header(&mut self, line: u64, cells: Vec<String>) -> Result<bool, String> {
             let r = map_header(&cells, None).map(|m| m.kind).map_err(|e| e.to_string());
-            self.0 = Some(r.clone());
-            // Stop after the header either way: the error text carries the outcome.
-            Err(r.err().unwrap_or_default())
+            match (&self.0, &r) {
+                // The first refusal is kept, so that a file with no header says why.
+                (_, Ok(_)) | (None, Err(_)) => self.0 = Some((r.clone(), line)),
+                _ => {}
+            }
+            self.1 += 1;
+            match r {
+                // Stop at the header: the kind is known.
+                Ok(_) => Err(String::new()),
+                Err(e) if self.1 >= MAX_ROWS_ABOVE => Err(e),
+                Err(_) => Ok(false),
+            }
         }
         fn row(&mut self, _: u64, _: &[&str]) {}
         fn bad_line(&mut self, _: &BadLine) {}
+        fn sheet(&mut self, _name: &str) {
+            self.1 = 0;
+        }
+        fn has_header(&self) -> bool {
+            matches!(self.0, Some((Ok(_), _)))
+        }
     }
-    let mut peek = Peek(None);
+    let mut peek = Peek(None, 0);
     // A CSV's header is in its first bytes; a workbook is opened by path.
     let head = match file.format {
         Format::Csv => file.head(HEAD_BYTES).map_err(|message| FileError { line: None, message })?,
         Format::Xlsx => Vec::new(),
     };
-    let out = run_reader_on(file, header_bytes(&head), opts, &mut peek);
+    let out = run_reader_on(file, header_bytes(&head), opts, &mut peek).map_err(file_error);
     match (peek.0, out) {
-        (Some(Ok(k)), _) => Ok(k),
-        (Some(Err(e)), _) => Err(FileError { line: Some(1), message: e }),
+        (Some((Ok(k), _)), _) => Ok(k),
+        (Some((Err(e), line)), _) => Err(FileError { line: Some(line), message: no_header(&e) }),
         (None, Err(e)) => Err(e),
         (None, Ok(_)) => Err(FileError { line: None, message: "the file has no header row".into() }),
     }
@@ -73,19 +149,24 @@ pub fn detect_kind(file: &InputFile, opts: &ParseOptions) -> Result<Kind, FileEr
 /// How much of a CSV is read to find its header line.
 const HEAD_BYTES: u64 = 4 << 20;
 
-/// For a CSV only the first non-blank line is decoded: detecting the kind of a large export
-/// must not cost a second pass over it.
+/// For a CSV only the first lines are decoded (the header is among the first
+/// [`MAX_ROWS_ABOVE`]): detecting the kind of a large export must not cost a second pass over it.
 fn header_bytes(bytes: &[u8]) -> &[u8] {
-    let mut start = 0;
+    let mut lines = 0;
     for (i, b) in bytes.iter().enumerate() {
         if *b == b'\n' {
-            if bytes[start..i].iter().any(|c| !c.is_ascii_whitespace()) {
+            lines += 1;
+            if lines > 2 * MAX_ROWS_ABOVE {
                 return &bytes[..=i];
             }
-            start = i + 1;
         }
     }
     bytes
+}
+
+/// The message for a file none of whose first rows is a header.
+fn no_header(first_refusal: &str) -> String {
+    format!("no header row found in the first {MAX_ROWS_ABOVE} rows; the first row that could be one: {first_refusal}")
 }
 
 fn run_reader_on(
@@ -93,17 +174,16 @@ fn run_reader_on(
     bytes: &[u8],
     opts: &ParseOptions,
     sink: &mut dyn RowSink,
-) -> Result<Option<Encoding>, FileError> {
-    let out = match file.format {
+) -> Result<read::ReadInfo, ReadOutcome> {
+    match file.format {
         Format::Csv => read::read_csv(bytes, opts.encoding, sink),
         Format::Xlsx => read::read_xlsx(&file.path, opts.sheet.as_deref(), sink),
-    };
-    out.map(|info| info.encoding).map_err(file_error)
+    }
 }
 
 fn file_error(outcome: ReadOutcome) -> FileError {
     match outcome {
-        ReadOutcome::Header(m) => FileError { line: Some(1), message: m },
+        ReadOutcome::Header(m) => FileError { line: None, message: m },
         ReadOutcome::Read(e) => {
             let line = match &e {
                 read::ReadError::Csv { line, .. } => Some(*line),
@@ -122,22 +202,70 @@ struct Sink<'a> {
     validator: Option<Validator<'a>>,
     header: Vec<String>,
     ignored: Vec<String>,
+    skipped: Vec<SkippedRow>,
+    /// Rows passed over while looking for the header (of the current sheet).
+    above: Vec<SkippedRow>,
+    /// Why the first row passed over is not a header: the message when none is found. A row
+    /// that names a kind's columns but lacks some says more than a title does, so it wins.
+    refusal: Option<(bool, String, u64)>,
+}
+
+impl Sink<'_> {
+    /// A read that ended without a header says why the rows it saw were not one.
+    fn refused(&self, outcome: ReadOutcome) -> FileError {
+        match (&outcome, &self.refusal) {
+            (ReadOutcome::Read(read::ReadError::Empty), Some((_, why, line))) => {
+                FileError { line: Some(*line), message: no_header(why) }
+            }
+            (ReadOutcome::Header(m), Some((_, _, line))) => FileError { line: Some(*line), message: m.clone() },
+            _ => file_error(outcome),
+        }
+    }
 }
 
 impl<'a> RowSink for Sink<'a> {
-    fn header(&mut self, _line: u64, cells: Vec<String>) -> Result<(), String> {
-        let map = map_header(&cells, self.kind).map_err(|e| e.to_string())?;
+    fn header(&mut self, line: u64, cells: Vec<String>) -> Result<bool, String> {
+        let map = match map_header(&cells, self.kind) {
+            Ok(map) => map,
+            Err(e) => {
+                let telling = !matches!(e, HeaderError::Unrecognised { .. } | HeaderError::Empty);
+                if self.refusal.as_ref().is_none_or(|(t, _, _)| telling && !t) {
+                    self.refusal = Some((telling, e.to_string(), line));
+                }
+                let text = excerpt(cells.iter().map(String::as_str));
+                self.above.push(SkippedRow { line, why: above_why(&cells), text });
+                if self.above.len() >= MAX_ROWS_ABOVE {
+                    // `refused` adds the line of the row that came closest.
+                    return Err(no_header(&self.refusal.as_ref().expect("set above").1));
+                }
+                return Ok(false);
+            }
+        };
         let units = if map.kind == Kind::Units { None } else { self.units };
         self.ignored = map.ignored.clone();
         self.header = cells.clone();
+        self.skipped.append(&mut self.above);
         self.validator = Some(Validator::new(cells, map, units, self.names, self.capacity));
-        Ok(())
+        Ok(true)
     }
 
     fn row(&mut self, line: u64, cells: &[&str]) {
+        if let Some(why) = footer_why(cells) {
+            self.skipped.push(SkippedRow { line, why, text: excerpt(cells.iter().copied()) });
+            return;
+        }
         if let Some(v) = self.validator.as_mut() {
             v.row(line, cells);
         }
+    }
+
+    fn sheet(&mut self, _name: &str) {
+        // Rows of a sheet without a table (instructions) are not reported as rows: the sheet is.
+        self.above.clear();
+    }
+
+    fn has_header(&self) -> bool {
+        self.validator.is_some()
     }
 
     fn bad_line(&mut self, bad: &BadLine) {
@@ -147,23 +275,27 @@ impl<'a> RowSink for Sink<'a> {
     }
 }
 
-/// Read and validate one file. `units` is the set of known unit ids (for the reference rule).
+/// Read and validate one file. `units` is the set of known unit ids (for the reference rule);
+/// `None` leaves references unchecked (`inspect` without a warehouse).
 pub fn parse_file(
     file: &InputFile,
     opts: &ParseOptions,
-    units: &HashSet<String>,
+    units: Option<&HashSet<String>>,
     names: &NameHasher,
 ) -> Result<ParsedFile, FileError> {
     // A rough row count from the size keeps the column buffers from regrowing.
     let capacity = (file.size as usize / 64).min(1 << 24);
     let new_sink = || Sink {
         kind: opts.kind,
-        units: Some(units),
+        units,
         names,
         capacity,
         validator: None,
         header: Vec::new(),
         ignored: Vec::new(),
+        skipped: Vec::new(),
+        above: Vec::new(),
+        refusal: None,
     };
     let mut sink = new_sink();
     let mut encoding = None;
@@ -171,12 +303,13 @@ pub fn parse_file(
     // A plain CSV (UTF-8 or GB18030), the usual export, is read a chunk at a time; anything
     // else whole. Either read hashes the bytes it parses.
     let mut hash = None;
+    let mut skipped_sheets = Vec::new();
     if file.format == Format::Csv {
         let mut reader = file.reader().map_err(refused)?;
         match read::read_csv_stream(&mut reader, opts.encoding, &mut sink) {
             Ok(Some(info)) => (encoding, hash) = (info.encoding, Some(reader.verify().map_err(refused)?)),
             Ok(None) => sink = new_sink(),
-            Err(e) => return Err(file_error(e)),
+            Err(e) => return Err(sink.refused(e)),
         }
     }
     if hash.is_none() {
@@ -192,12 +325,29 @@ pub fn parse_file(
                 Vec::new()
             }
         };
-        encoding = run_reader_on(file, &bytes, opts, &mut sink)?;
+        let info = run_reader_on(file, &bytes, opts, &mut sink).map_err(|e| sink.refused(e))?;
+        encoding = info.encoding;
+        skipped_sheets = info.skipped_sheets;
     }
     let hash = hash.expect("every read gives a hash");
-    let validator =
-        sink.validator.ok_or_else(|| FileError { line: None, message: "the file has no header row".into() })?;
+    let Some(validator) = sink.validator else {
+        let (line, message) = match &sink.refusal {
+            Some((_, why, line)) => (Some(*line), no_header(why)),
+            None => (None, "the file has no header row".into()),
+        };
+        return Err(FileError { line, message });
+    };
     let kind = validator.kind();
     let validated = validator.finish().map_err(|e| FileError { line: None, message: e.to_string() })?;
-    Ok(ParsedFile { kind, hash, encoding, header: sink.header, ignored_columns: sink.ignored, validated })
+    let skipped = sink.skipped;
+    Ok(ParsedFile {
+        kind,
+        hash,
+        encoding,
+        header: sink.header,
+        ignored_columns: sink.ignored,
+        skipped,
+        skipped_sheets,
+        validated,
+    })
 }

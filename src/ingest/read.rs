@@ -23,7 +23,8 @@ impl Format {
     pub fn of(path: &Path) -> Option<Format> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         match ext.as_str() {
-            "csv" => Some(Format::Csv),
+            // Excel's text exports: tab-separated, often UTF-16 ("Unicode text").
+            "csv" | "tsv" | "txt" => Some(Format::Csv),
             "xlsx" => Some(Format::Xlsx),
             _ => None,
         }
@@ -41,6 +42,10 @@ pub enum ReadError {
     Xlsx(String),
     #[error("the workbook has no sheet named '{0}'")]
     NoSheet(String),
+    #[error(
+        "the workbook has a table on sheet '{0}' and another on sheet '{1}'; ingest one sheet at a time with --sheet NAME (or save each sheet as its own file)"
+    )]
+    SheetsWithData(String, String),
     #[error("the file is empty: no header row")]
     Empty,
     #[error("the sheet would unpack to {0} MiB, over the limit of {1} MiB")]
@@ -53,25 +58,36 @@ pub enum ReadError {
 #[derive(Debug, Clone)]
 pub struct ReadInfo {
     pub encoding: Option<decode::Encoding>,
+    /// A workbook's sheets that hold no table (instructions, notes), passed over.
+    pub skipped_sheets: Vec<String>,
 }
 
 /// Receives a file's header and rows.
 pub trait RowSink {
-    /// The header row and its line number. Returning an error stops the read.
-    fn header(&mut self, line: u64, cells: Vec<String>) -> Result<(), String>;
+    /// A row that may be the header: each non-blank row is offered until one is taken
+    /// (`Ok(true)`); rows passed over (`Ok(false)`) are what offices put above a table.
+    /// Returning an error stops the read.
+    fn header(&mut self, line: u64, cells: Vec<String>) -> Result<bool, String>;
     fn row(&mut self, line: u64, cells: &[&str]);
     fn bad_line(&mut self, bad: &BadLine);
+    /// A workbook's sheet begins (XLSX only); rows offered for a header start afresh.
+    fn sheet(&mut self, _name: &str) {}
+    /// Whether a header has been taken, so that a workbook's other sheets need not be read.
+    fn has_header(&self) -> bool {
+        false
+    }
 }
 
 /// Read a CSV file's bytes (already in memory), decoding them first.
 pub fn read_csv(bytes: &[u8], choice: EncodingChoice, sink: &mut dyn RowSink) -> Result<ReadInfo, ReadOutcome> {
     let decoded = decode::decode(bytes, choice).map_err(|e| ReadOutcome::Read(e.into()))?;
-    if is_plain(decoded.text.as_bytes()) {
+    let delimiter = delimiter_of(decoded.text.as_bytes());
+    if delimiter == b',' && is_plain(decoded.text.as_bytes()) {
         read_plain(&decoded.text, &decoded.bad_lines, sink)?;
     } else {
-        read_quoted(&decoded.text, &decoded.bad_lines, sink)?;
+        read_quoted(&decoded.text, &decoded.bad_lines, delimiter, sink)?;
     }
-    Ok(ReadInfo { encoding: Some(decoded.encoding) })
+    Ok(ReadInfo { encoding: Some(decoded.encoding), skipped_sheets: Vec::new() })
 }
 
 /// How much of a CSV [`read_csv_stream`] reads at a time.
@@ -108,6 +124,9 @@ pub fn read_csv_stream(
             if buf.starts_with(decode::UTF8_BOM) {
                 bom = true;
                 buf.drain(..decode::UTF8_BOM.len());
+            }
+            if delimiter_of(&buf) != b',' {
+                return Ok(None);
             }
             first = false;
         }
@@ -152,7 +171,7 @@ pub fn read_csv_stream(
         (false, true) => decode::Encoding::Utf8Bom,
         (false, false) => decode::Encoding::Utf8,
     };
-    Ok(Some(ReadInfo { encoding: Some(encoding) }))
+    Ok(Some(ReadInfo { encoding: Some(encoding), skipped_sheets: Vec::new() }))
 }
 
 /// What both CSV readers do with a record once they have cut it into cells: report the
@@ -181,9 +200,9 @@ impl<'b, 's> Feed<'b, 's> {
             return Ok(());
         }
         if !self.have_header {
-            self.have_header = true;
             let header = cells.iter().map(|c| c.trim_start_matches('\u{feff}').to_string()).collect();
-            return self.sink.header(line, header).map_err(ReadOutcome::Header);
+            self.have_header = self.sink.header(line, header).map_err(ReadOutcome::Header)?;
+            return Ok(());
         }
         self.sink.row(line, cells);
         Ok(())
@@ -200,9 +219,22 @@ impl<'b, 's> Feed<'b, 's> {
     }
 }
 
-/// Any CSV, through the `csv` crate.
-fn read_quoted(text: &str, bad: &[BadLine], sink: &mut dyn RowSink) -> Result<(), ReadOutcome> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+/// The separator of a delimited text: a tab when the first lines hold more tabs than commas
+/// (Excel's "Unicode text" and "text (tab-separated)" exports), else a comma.
+fn delimiter_of(text: &[u8]) -> u8 {
+    let head = text.split(|b| *b == b'\n').take(60);
+    let (mut tabs, mut commas) = (0usize, 0usize);
+    for line in head {
+        tabs += memchr::memchr_iter(b'\t', line).count();
+        commas += memchr::memchr_iter(b',', line).count();
+    }
+    if tabs > commas { b'\t' } else { b',' }
+}
+
+/// Any CSV (or tab-separated text), through the `csv` crate.
+fn read_quoted(text: &str, bad: &[BadLine], delimiter: u8, sink: &mut dyn RowSink) -> Result<(), ReadOutcome> {
+    let mut reader =
+        csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(text.as_bytes());
     let mut record = csv::StringRecord::new();
     let mut feed = Feed::new(bad, sink);
     // Line numbers come from byte offsets: the csv crate does not count blank lines, and
@@ -321,18 +353,71 @@ pub enum ReadOutcome {
 /// The most a sheet may unpack to: an XLSX is a zip, and a hostile one inflates to gigabytes.
 pub const MAX_SHEET_BYTES: u64 = 512 * 1024 * 1024;
 
-/// Read the first sheet (or `sheet`) of an XLSX file.
+/// Read an XLSX file: `sheet` if given, else its sheets in order until one holds a table (a
+/// header row that maps to a kind); sheets before it (instructions, notes) are offered to the
+/// sink and passed over. A later sheet that holds a table too is an error, never skipped
+/// silently: see [`ReadError::SheetsWithData`].
 pub fn read_xlsx(path: &Path, sheet: Option<&str>, sink: &mut dyn RowSink) -> Result<ReadInfo, ReadOutcome> {
     check_unpacked_size(path).map_err(ReadOutcome::Read)?;
     let err = |e: calamine::Error| ReadOutcome::Read(ReadError::Xlsx(e.to_string()));
     let mut wb = calamine::open_workbook_auto(path).map_err(err)?;
-    let range = match sheet {
-        Some(name) => wb.worksheet_range(name).map_err(|_| ReadOutcome::Read(ReadError::NoSheet(name.to_string())))?,
-        None => match wb.worksheet_range_at(0) {
-            Some(r) => r.map_err(err)?,
-            None => return Err(ReadOutcome::Read(ReadError::Empty)),
-        },
+    let names: Vec<String> = match sheet {
+        Some(name) => {
+            if !wb.sheet_names().iter().any(|n| n == name) {
+                return Err(ReadOutcome::Read(ReadError::NoSheet(name.to_string())));
+            }
+            vec![name.to_string()]
+        }
+        None => wb.sheet_names().to_vec(),
     };
+    if names.is_empty() {
+        return Err(ReadOutcome::Read(ReadError::Empty));
+    }
+    let mut read_from: Option<String> = None;
+    let mut skipped_sheets = Vec::new();
+    let mut refusal = None;
+    for name in &names {
+        let range = wb.worksheet_range(name).map_err(err)?;
+        if let Some(first) = &read_from {
+            // Another table after the one read: say so rather than leave it out.
+            if sheet_has_table(&range) {
+                return Err(ReadOutcome::Read(ReadError::SheetsWithData(first.clone(), name.clone())));
+            }
+            skipped_sheets.push(name.clone());
+            continue;
+        }
+        sink.sheet(name);
+        match read_sheet(&range, sink) {
+            Ok(()) => {}
+            // A sheet that is not a table (a long instructions sheet): the next may be.
+            Err(ReadOutcome::Header(m)) if !sink.has_header() => refusal = Some(m),
+            Err(e) => return Err(e),
+        }
+        if sink.has_header() {
+            read_from = Some(name.clone());
+        } else {
+            skipped_sheets.push(name.clone());
+        }
+    }
+    if read_from.is_none() {
+        return Err(refusal.map_or(ReadOutcome::Read(ReadError::Empty), ReadOutcome::Header));
+    }
+    Ok(ReadInfo { encoding: None, skipped_sheets })
+}
+
+/// Whether one of a sheet's first rows is a header that maps to a kind.
+fn sheet_has_table(range: &calamine::Range<Data>) -> bool {
+    range.rows().take(MAX_PROBE_ROWS).any(|row| {
+        let texts: Vec<String> = row.iter().map(cell_text).collect();
+        !texts.iter().all(|t| t.trim().is_empty()) && super::schema::map_header(&texts, None).is_ok()
+    })
+}
+
+/// How many rows of a later sheet are looked at for a header.
+const MAX_PROBE_ROWS: usize = 30;
+
+/// One sheet's rows to the sink: candidates for the header, then the data rows.
+fn read_sheet(range: &calamine::Range<Data>, sink: &mut dyn RowSink) -> Result<(), ReadOutcome> {
     let first_row = range.start().map_or(0, |(r, _)| r as u64);
     let mut have_header = false;
     let mut width = 0usize;
@@ -345,13 +430,12 @@ pub fn read_xlsx(path: &Path, sheet: Option<&str>, sink: &mut dyn RowSink) -> Re
         while texts.last().is_some_and(|t| t.is_empty()) {
             texts.pop();
         }
-        if texts.is_empty() {
+        if texts.iter().all(|t| t.trim().is_empty()) {
             continue;
         }
         if !have_header {
-            have_header = true;
+            have_header = sink.header(line, texts.clone()).map_err(ReadOutcome::Header)?;
             width = texts.len();
-            sink.header(line, texts.clone()).map_err(ReadOutcome::Header)?;
             continue;
         }
         // A sheet has no ragged rows: empty trailing cells are simply not stored.
@@ -361,10 +445,7 @@ pub fn read_xlsx(path: &Path, sheet: Option<&str>, sink: &mut dyn RowSink) -> Re
         let cells: Vec<&str> = texts.iter().map(String::as_str).collect();
         sink.row(line, &cells);
     }
-    if !have_header {
-        return Err(ReadOutcome::Read(ReadError::Empty));
-    }
-    Ok(ReadInfo { encoding: None })
+    Ok(())
 }
 
 /// Sum the declared unpacked sizes of the workbook's parts and refuse a zip bomb before
@@ -440,9 +521,9 @@ mod tests {
     }
 
     impl RowSink for Collect {
-        fn header(&mut self, _line: u64, cells: Vec<String>) -> Result<(), String> {
+        fn header(&mut self, _line: u64, cells: Vec<String>) -> Result<bool, String> {
             self.header = cells;
-            Ok(())
+            Ok(true)
         }
         fn row(&mut self, line: u64, cells: &[&str]) {
             self.rows.push((line, cells.iter().map(|s| s.to_string()).collect()));
@@ -486,7 +567,7 @@ mod tests {
             assert!(is_plain(text.as_bytes()), "{text:?}");
             let (mut a, mut b) = (Collect::default(), Collect::default());
             let ra = read_plain(text, &bad, &mut a).map_err(|e| format!("{e:?}"));
-            let rb = read_quoted(text, &bad, &mut b).map_err(|e| format!("{e:?}"));
+            let rb = read_quoted(text, &bad, b',', &mut b).map_err(|e| format!("{e:?}"));
             assert_eq!(ra, rb, "{text:?}");
             assert_eq!((a.header, a.rows, a.bad), (b.header, b.rows, b.bad), "{text:?}");
         }
@@ -563,7 +644,7 @@ mod tests {
                 let text = format!("h1,h2\n{}", pieces.concat());
                 let (mut a, mut b) = (Collect::default(), Collect::default());
                 let ra = read_plain(&text, &[], &mut a).map_err(|e| format!("{e:?}"));
-                let rb = read_quoted(&text, &[], &mut b).map_err(|e| format!("{e:?}"));
+                let rb = read_quoted(&text, &[], b',', &mut b).map_err(|e| format!("{e:?}"));
                 prop_assert_eq!(ra, rb);
                 prop_assert_eq!((a.header, a.rows), (b.header, b.rows));
             }

@@ -3,17 +3,46 @@
 
 use crate::model::kinds::{EnumValue, Kind};
 
-/// Normalise a header cell so `Unit ID`, ` unit_id ` and `UNIT-ID` all match `unit_id`.
+/// Normalise a header cell so `Unit ID`, ` unit_id ` and `UNIT-ID` all match `unit_id`, and
+/// the way offices dress a header does not matter: a line break or spaces inside a cell wrapped
+/// in Excel (`活动\n编号`), full-width spaces and brackets, a required-column star (`*组织编码`),
+/// and a trailing unit in brackets (`得分（分）`, `满分(分)`).
 pub fn normalise_header(h: &str) -> String {
-    h.trim()
-        .trim_start_matches('\u{feff}')
-        .trim()
-        .chars()
-        .map(|c| match c {
-            ' ' | '-' | '\u{3000}' => '_',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect()
+    let h = h.trim_start_matches('\u{feff}');
+    // Line breaks from wrapped cells, then the stars templates mark required columns with.
+    let flat: String = h.chars().filter(|c| !matches!(c, '\n' | '\r' | '\t')).collect();
+    let flat = flat.trim().trim_matches(['*', '＊', '※']).trim();
+    let flat = without_unit(flat);
+    let chars: Vec<char> = flat.chars().collect();
+    let mut out = String::with_capacity(flat.len());
+    for (i, &c) in chars.iter().enumerate() {
+        match c {
+            // A space between two ASCII words joins them (`Unit ID`); beside a Chinese
+            // character it is only layout (`组织 编码`).
+            ' ' | '\u{3000}' | '-' => {
+                let ascii = |x: Option<&char>| x.is_some_and(|x| x.is_ascii_alphanumeric());
+                if c == '-' || (ascii(chars.get(i.wrapping_sub(1))) && ascii(chars.get(i + 1))) {
+                    out.push('_');
+                }
+            }
+            c => out.push(c.to_ascii_lowercase()),
+        }
+    }
+    out
+}
+
+/// A header without a short trailing part in brackets (a unit: 分, 人, 元, %): `得分（分）`.
+fn without_unit(h: &str) -> &str {
+    for (open, close) in [('（', '）'), ('(', ')'), ('【', '】'), ('[', ']')] {
+        if let Some(inner) = h.strip_suffix(close)
+            && let Some(at) = inner.rfind(open)
+            && at > 0
+            && inner[at + open.len_utf8()..].chars().count() <= 4
+        {
+            return h[..at].trim_end();
+        }
+    }
+    h
 }
 
 /// How a file's header maps onto a kind's fields.
@@ -91,6 +120,8 @@ fn map_header_to(header: &[String], kind: Kind) -> Result<HeaderMap, HeaderError
                 columns[fi] = Some(i);
             }
             None if h.trim().is_empty() => {}
+            // The row numbers offices put in front: neither data nor worth reporting.
+            None if matches!(normalise_header(h).as_str(), "序号" | "编号" | "no." | "no" | "#") => {}
             None => ignored.push(h.trim().to_string()),
         }
     }
@@ -150,6 +181,24 @@ mod tests {
         assert_eq!(m.columns[8], Some(7));
         let units = h(&["\u{feff}Unit ID", "unit name", "PARENT-ID", "level", "category"]);
         assert_eq!(map_header(&units, None).unwrap().kind, Kind::Units);
+    }
+
+    #[test]
+    fn headers_dressed_by_offices_still_match() {
+        for (dressed, plain) in [
+            ("活动\n编号", "活动编号"),
+            (" 组织 编码 ", "组织编码"),
+            ("*组织编码", "组织编码"),
+            ("得分（分）", "得分"),
+            ("满分(分)", "满分"),
+            ("组织名称（全称）", "组织名称"),
+            ("Unit ID", "unit_id"),
+            ("党员\r\n编号", "党员编号"),
+        ] {
+            assert_eq!(normalise_header(dressed), normalise_header(plain), "{dressed:?}");
+        }
+        let m = map_header(&h(&["序号", "组织编码", "组织名称", "上级组织编码", "层级", "类别"]), None).unwrap();
+        assert_eq!((m.kind, m.ignored.len()), (Kind::Units, 0), "序号 is neither a field nor reported");
     }
 
     #[test]

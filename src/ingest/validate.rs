@@ -195,6 +195,18 @@ enum Value<'c> {
 }
 
 impl Value<'_> {
+    /// The value as a key's text: text as it is, a date as `YYYY-MM-DD`, nothing as empty.
+    fn key_text(&self) -> String {
+        match self {
+            Value::Text(s) => s.to_string(),
+            Value::Date(d) => {
+                let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+                (epoch + chrono::Duration::days((*d).into())).to_string()
+            }
+            _ => String::new(),
+        }
+    }
+
     /// Append an unambiguous encoding of the value (for the content hash).
     fn encode_into(&self, buf: &mut Vec<u8>) {
         match self {
@@ -311,7 +323,11 @@ struct FieldIx {
     score: Option<usize>,
     category: Option<usize>,
     points: Option<usize>,
+    valid_from: Option<usize>,
+    valid_to: Option<usize>,
     key: Vec<usize>,
+    /// Whether a date is part of the key (a unit's versions): its text is then made per row.
+    date_key: bool,
 }
 
 impl FieldIx {
@@ -325,7 +341,10 @@ impl FieldIx {
             score: at("score"),
             category: at("category"),
             points: at("points"),
+            valid_from: at("valid_from"),
+            valid_to: at("valid_to"),
             key: kind.natural_key().iter().map(|k| at(k).expect("key field")).collect(),
+            date_key: kind.natural_key().iter().any(|k| kind.field(k).is_some_and(|f| f.ty == FieldType::Date)),
         }
     }
 }
@@ -561,6 +580,15 @@ impl<'a> Validator<'a> {
                 {
                     push(ix.parent_id.expect("present"), Rule::Tree, format!("unit '{id}' is its own parent"));
                 }
+                if let (Value::Date(from), Value::Date(to)) = (value(ix.valid_from), value(ix.valid_to))
+                    && to < from
+                {
+                    push(
+                        ix.valid_to.expect("present"),
+                        Rule::Range,
+                        "撤销日期 (valid_to) is before 生效日期 (valid_from)".into(),
+                    );
+                }
             }
             Kind::Attendance => {}
         }
@@ -571,10 +599,18 @@ impl<'a> Validator<'a> {
     }
 
     fn accept(&mut self, line: u64, cells: &[&str], values: &mut [Value], early: Option<u128>) {
-        let key_part = |fi: &usize| text_of(&values[*fi]);
+        // Texts are borrowed from the values, but a date has none to borrow.
+        let dates: Option<Vec<String>> =
+            self.ix.date_key.then(|| self.ix.key.iter().map(|fi| values[*fi].key_text()).collect());
+        let key_part = |i: usize, fi: &usize| -> &str {
+            match &dates {
+                Some(d) => &d[i],
+                None => text_of(&values[*fi]),
+            }
+        };
         let key = match early {
             Some(k) => k,
-            None => key_hash_with(&mut self.scratch, self.ix.key.iter().map(key_part)),
+            None => key_hash_with(&mut self.scratch, self.ix.key.iter().enumerate().map(|(i, fi)| key_part(i, fi))),
         };
         self.scratch.clear();
         for v in values.iter() {
@@ -583,14 +619,19 @@ impl<'a> Validator<'a> {
         let content = xxhash_rust::xxh3::xxh3_64(&self.scratch);
         let row = self.lines.len() as u32;
         if self.in_order {
-            let order =
-                self.ix.key.iter().map(|fi| text_of(&values[*fi])).cmp(self.last_key.iter().map(String::as_str));
+            let order = self
+                .ix
+                .key
+                .iter()
+                .enumerate()
+                .map(|(i, fi)| key_part(i, fi))
+                .cmp(self.last_key.iter().map(String::as_str));
             if row == 0 || order == std::cmp::Ordering::Greater {
                 // The first row, or a key after the last one.
                 self.last_key.resize(self.ix.key.len(), String::new());
-                for (last, fi) in self.last_key.iter_mut().zip(&self.ix.key) {
+                for (i, (last, fi)) in self.last_key.iter_mut().zip(&self.ix.key).enumerate() {
                     last.clear();
-                    last.push_str(key_part(fi));
+                    last.push_str(key_part(i, fi));
                 }
             } else if order == std::cmp::Ordering::Less {
                 self.leave_key_order();
@@ -613,7 +654,7 @@ impl<'a> Validator<'a> {
                 return;
             }
             let first_line = self.lines[row] as u64;
-            let key_vals: Vec<&str> = self.ix.key.iter().map(key_part).collect();
+            let key_vals: Vec<&str> = self.ix.key.iter().enumerate().map(|(i, fi)| key_part(i, fi)).collect();
             let message = format!(
                 "the key ({}) appears at lines {first_line} and {line} with different values; \
                  keep one in the export",

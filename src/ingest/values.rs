@@ -46,8 +46,9 @@ pub enum DateError {
     Range(String),
 }
 
-/// Parse `2026-03-06`, `2026/3/6`, `2026.3.6`, `2026年3月6日`, an optional time after the
-/// date (Excel adds ` 0:00:00`), or an Excel serial day number (`46087`).
+/// Parse `2026-03-06`, `2026/3/6`, `2026.3.6`, `2026-3-6`, `2026年3月6日`, `20260306`, an
+/// optional time after the date (Excel adds ` 0:00:00`), or an Excel serial day number (`46087`,
+/// also when stored as text).
 pub fn parse_date(s: &str) -> Result<NaiveDate, DateError> {
     if let Some(date) = ymd_date(trim(s).as_bytes()) {
         return in_range(date);
@@ -55,7 +56,12 @@ pub fn parse_date(s: &str) -> Result<NaiveDate, DateError> {
     let t = half_width(s.trim());
     let form = || DateError::Form(format!("'{s}' is not a date (expected 2026-03-06, 2026/3/6 or 2026年3月6日)"));
     let date_part = t.split([' ', 'T']).next().unwrap_or("");
-    let date = if !date_part.is_empty() && date_part.bytes().all(|b| b.is_ascii_digit()) {
+    let date = if date_part.len() == 8 && date_part.bytes().all(|b| b.is_ascii_digit()) {
+        // `20260306`, as offices type a date into a text cell (no Excel serial has 8 digits).
+        let n = |r: std::ops::Range<usize>| date_part[r].parse::<u32>().map_err(|_| form());
+        let (y, m, d) = (n(0..4)? as i32, n(4..6)?, n(6..8)?);
+        NaiveDate::from_ymd_opt(y, m, d).ok_or_else(|| DateError::Form(format!("'{s}' is not a calendar date")))?
+    } else if !date_part.is_empty() && date_part.bytes().all(|b| b.is_ascii_digit()) {
         // An Excel serial date: days since 1899-12-30 (the 1900 system, leap-year bug included).
         let n: i64 = date_part.parse().map_err(|_| form())?;
         if !(20_000..=80_000).contains(&n) {
@@ -233,6 +239,10 @@ mod tests {
             "2026-03-06 00:00:00",
             "2026/3/6 0:00",
             "２０２６-０３-０６",
+            "20260306",
+            "2026-3-6",
+            "2026.3.6",
+            " 46087 ",
         ] {
             assert_eq!(parse_date(s), Ok(d(2026, 3, 6)), "{s}");
         }
@@ -258,7 +268,8 @@ mod tests {
 
     #[test]
     fn bad_dates_name_form_or_range() {
-        for s in ["2026-02-30", "2026-13-01", "06/03/2026", "26-3-6", "yesterday", "", "2026-3"] {
+        for s in ["2026-02-30", "2026-13-01", "06/03/2026", "26-3-6", "yesterday", "", "2026-3", "20260230", "2026036"]
+        {
             assert!(matches!(parse_date(s), Err(DateError::Form(_))), "{s}");
         }
         assert!(matches!(parse_date("1999-12-31"), Err(DateError::Range(_))));

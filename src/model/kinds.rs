@@ -51,7 +51,8 @@ impl Kind {
     /// Field names forming the natural key; a later export of the same key replaces the row.
     pub fn natural_key(&self) -> &'static [&'static str] {
         match self {
-            Kind::Units => &["unit_id"],
+            // A history export lists a unit once per version.
+            Kind::Units => &["unit_id", "valid_from"],
             Kind::Attendance => &["event_id", "member_id"],
             Kind::Points => &["entry_id"],
             Kind::Assessment => &["unit_id", "period", "method", "item_code"],
@@ -233,6 +234,10 @@ const UNITS: &[Field] = &[
     f("parent_id", &["上级组织编码"], Text, false),
     f("level", &["层级"], Enum(LEVELS), true),
     f("category", &["类别"], Enum(CATEGORIES), false),
+    // A version's first and last day; without them a changed row takes effect from the first
+    // day of its export's month (ingest/units).
+    f("valid_from", &["生效日期"], Date, false),
+    f("valid_to", &["撤销日期"], Date, false),
 ];
 
 const ATTENDANCE: &[Field] = &[

@@ -71,6 +71,11 @@ impl Period {
         self.next().start()
     }
 
+    /// The period's last day: the unit tree of this day is the period's tree (SPEC §2).
+    pub fn last_day(&self) -> NaiveDate {
+        self.end_exclusive().pred_opt().expect("a day before the next period")
+    }
+
     pub fn contains(&self, date: NaiveDate) -> bool {
         date >= self.start() && date < self.end_exclusive()
     }

@@ -11,6 +11,7 @@ use super::kinds::{Kind, SOURCE_COLUMNS};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
     Units,
+    UnitsHistory,
     Attendance,
     Points,
     Assessment,
@@ -23,8 +24,9 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 10] = [
+    pub const ALL: [Table; 11] = [
         Table::Units,
+        Table::UnitsHistory,
         Table::Attendance,
         Table::Points,
         Table::Assessment,
@@ -39,6 +41,7 @@ impl Table {
     pub fn name(&self) -> &'static str {
         match self {
             Table::Units => "units",
+            Table::UnitsHistory => "units_history",
             Table::Attendance => "attendance",
             Table::Points => "points",
             Table::Assessment => "assessment",
@@ -72,13 +75,18 @@ impl Table {
         let time = || DataType::Datetime(TimeUnit::Microseconds, None);
         let own = |cols: &[(&str, DataType)]| cols.iter().map(|(n, t)| (n.to_string(), t.clone())).collect();
         match self {
-            Table::Units => {
+            // `units` is the tree after every recorded change (the rows of `units_history` open
+            // at the end); `units_history` has a row per unit per stretch of days over which
+            // its row, its path included, stays the same (ingest/units).
+            Table::Units | Table::UnitsHistory => {
                 let mut cols: Vec<(String, DataType)> = own(&[
                     ("unit_id", Text),
                     ("unit_name", Text),
                     ("parent_id", Text),
                     ("level", Text),
                     ("category", Text),
+                    ("valid_from", DataType::Date),
+                    ("valid_to", DataType::Date),
                     ("depth", Int32),
                     ("path", Text),
                 ]);
@@ -114,6 +122,7 @@ impl Table {
                 ("duplicates", Int64),
                 ("superseded", Int64),
                 ("ignored_columns", Text),
+                ("skipped", Int64),
             ]),
             Table::Indicators => own(&[
                 ("unit_id", Text),

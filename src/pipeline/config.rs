@@ -111,6 +111,9 @@ struct Raw {
     /// Below this share of branch-months with attendance, a period is not judged.
     #[serde(default = "min_reporting")]
     min_reporting_rate: f64,
+    /// The inbox's units exports list every unit: those they omit are dissolved.
+    #[serde(default)]
+    units_complete: bool,
     #[serde(default)]
     compute: ComputeSection,
     draw: Option<DrawOptions>,
@@ -146,6 +149,8 @@ pub struct Pipeline {
     /// Below this share of branch-months with attendance, the run stops before draw, chart and
     /// report (unless forced).
     pub min_reporting_rate: f64,
+    /// Whether the inbox's units exports are complete (`ingest --complete`).
+    pub units_complete: bool,
     pub compute: ComputeSection,
     pub draw: DrawOptions,
     pub problems: ProblemRules,
@@ -262,6 +267,7 @@ impl Pipeline {
             stages: raw.stages,
             max_bad_ratio: raw.max_bad_ratio,
             min_reporting_rate: raw.min_reporting_rate,
+            units_complete: raw.units_complete,
             compute: raw.compute,
             draw,
             problems: raw.problems.unwrap_or_default(),

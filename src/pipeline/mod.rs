@@ -199,7 +199,7 @@ fn early_ingest(p: &Pipeline, names: &ingest::names::NameHasher, wh: &Warehouse)
 /// Whether too few branch-months reported in the period to judge it.
 fn incomplete(cx: &StageContext) -> Result<Option<IncompleteData>> {
     let snapshot = cx.wh.snapshot()?;
-    let units = crate::indicators::compute::load_units(&snapshot)?;
+    let units = crate::indicators::tree::load(&snapshot, cx.period.last_day())?;
     let r = crate::indicators::reporting::reporting(&snapshot, &units, cx.period, &cx.catalogue.reporting)?;
     let Some(rate) = r.rate() else { return Ok(None) };
     if rate >= cx.p.min_reporting_rate {
@@ -371,7 +371,10 @@ fn ingest_stage(
     wh: &Warehouse,
 ) -> (Vec<InputRecord>, Result<StageDone>) {
     let inbox = p.inbox.clone().expect("checked: ingest has an inbox");
-    let opts = IngestOptions::new(names.clone());
+    let mut opts = IngestOptions::new(names.clone());
+    if p.units_complete {
+        opts.units.coverage = ingest::Coverage::Complete;
+    }
     let r = match ingest::ingest(wh.root(), &[inbox], &opts, &ingest::NoProgress) {
         Ok(r) => r,
         Err(e) => return (Vec::new(), Err(e)),

@@ -168,6 +168,7 @@ pub fn write_report(
         "quarantine": pack.quarantine.iter().map(|(k, f, r, n)| serde_json::json!({"kind": k, "file": f, "rule": r, "rows": n})).collect::<Vec<_>>(),
         "catalogue_hash": pack.catalogue.hash(),
         "reporting": reporting_context(pack),
+        "tree_changes": tree_changes_context(pack),
         "inputs": pack.inputs.iter().map(|(f, h, at, r, l, q)| serde_json::json!({"file": f, "hash": h, "at": at, "read": r, "loaded": l, "quarantined": q})).collect::<Vec<_>>(),
     });
     let mut env = minijinja::Environment::new();
@@ -289,6 +290,45 @@ fn reporting_context(pack: &Pack) -> serde_json::Value {
         "missing": missing,
         "late": late,
     })
+}
+
+/// 组织架构变化: what changed in the tree since the period before, so that figures that moved
+/// with a restructure are read as such. (change, unit name, unit id, detail) per row.
+fn tree_change_rows(pack: &Pack) -> Vec<[String; 4]> {
+    let c = &pack.tree_changes;
+    let name_in = |tree: &[UnitInfo], id: Option<&str>| {
+        id.map_or(String::new(), |id| tree.iter().find(|u| u.id == id).map_or(id.to_string(), |u| u.name.clone()))
+    };
+    let label = |u: &UnitInfo| format!("{}·{}", level_zh(&u.level), category_zh(u.category.as_deref()));
+    let row = |change: &str, u: &UnitInfo, detail: String| [change.to_string(), u.name.clone(), u.id.clone(), detail];
+    let mut rows = Vec::new();
+    for u in &c.added {
+        rows.push(row("新设", u, format!("隶属{}（{}）", name_in(&pack.units, u.parent()), label(u))));
+    }
+    for (u, before) in &c.moved {
+        let (from, to) = (name_in(&pack.tree_before, before.parent()), name_in(&pack.units, u.parent()));
+        rows.push(row("调整隶属", u, format!("由{from}调整至{to}")));
+    }
+    for (u, before) in &c.regraded {
+        rows.push(row("层级/类别变更", u, format!("由{}改为{}；排名在本期类别内比较", label(before), label(u))));
+    }
+    for u in &c.dissolved {
+        let parent = name_in(&pack.tree_before, u.parent());
+        rows.push(row("撤销", u, format!("原隶属{parent}；本期起不再统计，其本期记录不计入任何组织")));
+    }
+    rows
+}
+
+fn tree_changes_context(pack: &Pack) -> serde_json::Value {
+    let rows = tree_change_rows(pack);
+    if rows.is_empty() {
+        return serde_json::Value::Null;
+    }
+    let rows: Vec<_> = rows
+        .iter()
+        .map(|[change, unit, id, detail]| serde_json::json!({"change": change, "unit": unit, "id": id, "detail": detail}))
+        .collect();
+    serde_json::json!({"previous": pack.period.previous().to_string(), "rows": rows})
 }
 
 /// A value for a table cell: "未报送" where the unit's branches sent nothing.

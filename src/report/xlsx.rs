@@ -92,6 +92,20 @@ pub fn workbook(
         ws.write_boolean(1, 7, d.forced)?;
     }
 
+    let changes = super::tree_change_rows(pack);
+    if !changes.is_empty() {
+        let ws = wb.add_worksheet();
+        ws.set_name("组织架构变化")?;
+        for (c, h) in ["变化", "组织名称", "组织编码", "说明"].iter().enumerate() {
+            ws.write_string_with_format(0, c as u16, *h, &head)?;
+        }
+        for (r, cells) in changes.iter().enumerate() {
+            for (c, cell) in cells.iter().enumerate() {
+                ws.write_string(r as u32 + 1, c as u16, text(cell))?;
+            }
+        }
+    }
+
     if let Some(g) = grading {
         let ws = wb.add_worksheet();
         ws.set_name("年度评定")?;

@@ -15,6 +15,7 @@ use polars::prelude::*;
 use crate::indicators::Catalogue;
 use crate::indicators::compute::{self, UnitInfo};
 use crate::indicators::reporting::{self, Reporting};
+use crate::indicators::tree;
 use crate::model::period::{Period, PeriodKind};
 use crate::model::{Level, Status, Table};
 use crate::warehouse::scan_table;
@@ -64,6 +65,9 @@ pub struct Pack {
     pub inputs: Vec<(String, String, String, i64, i64, i64)>,
     /// Which branches reported in each month of the period.
     pub reporting: Reporting,
+    /// The tree of the period before, and what changed since (units added, moved, dissolved).
+    pub tree_before: Vec<UnitInfo>,
+    pub tree_changes: tree::Changes,
     pub snapshot: u64,
 }
 
@@ -149,7 +153,7 @@ pub fn load_or_reuse(wh: &Warehouse, catalogue: &Catalogue, period: Period, cach
 /// Gather the pack of `period` from the warehouse's current snapshot.
 pub fn load(wh: &Warehouse, catalogue: &Catalogue, period: Period) -> Result<Pack> {
     let snapshot = wh.snapshot()?;
-    let mut units = compute::load_units(&snapshot)?;
+    let mut units = tree::load(&snapshot, period.last_day())?;
     units.sort_by(|a, b| a.path.cmp(&b.path));
     let rows = load_indicators(&snapshot, period)?;
 
@@ -229,10 +233,14 @@ pub fn load(wh: &Warehouse, catalogue: &Catalogue, period: Period) -> Result<Pac
         })
         .collect();
     let reporting = reporting::reporting(&snapshot, &units, period, &catalogue.reporting)?;
+    let tree_before = tree::load(&snapshot, period.previous().last_day())?;
+    let tree_changes = tree::changes(&tree_before, &units);
     Ok(Pack {
         period,
         catalogue: catalogue.clone(),
         reporting,
+        tree_before,
+        tree_changes,
         units,
         rows,
         trend_months,
@@ -455,7 +463,7 @@ pub fn run_draw(wh: &Warehouse, period: Period, opts: &DrawOptions) -> Result<Dr
     } else {
         Default::default()
     };
-    let units = compute::load_units(&snapshot)?;
+    let units = tree::load(&snapshot, period.last_day())?;
     let mut candidates: Vec<draw::Candidate> = units
         .iter()
         .filter(|u| u.level == opts.level.code() && !recent.contains(&u.id))

@@ -278,7 +278,50 @@ pub fn generate(out: &Path, opts: &SampleOptions) -> Result<SampleSummary> {
             g.write_corrections(month, rows)?;
         }
     }
+    if !opts.plain
+        && let Some(r) = Restructure::of(&units, &months)
+    {
+        g.write_restructure(&units, &r)?;
+    }
     Ok(g.summary)
+}
+
+/// A restructure at the start of the last year of the sample, when the sample has months
+/// before it: a street community splits, its last branch going to a new community of the same
+/// township (组织架构调整, with 生效日期). Attendance keeps the branch's id, so only the roll-up
+/// changes: the periods before the split keep their figures.
+struct Restructure {
+    effective: NaiveDate,
+    /// The community that splits, and its branch that moves.
+    community: usize,
+    branch: usize,
+    new_id: String,
+    new_name: String,
+}
+
+impl Restructure {
+    fn of(units: &[Unit], months: &[Period]) -> Option<Restructure> {
+        let Period::Month { year, .. } = *months.last()? else { return None };
+        let effective = NaiveDate::from_ymd_opt(year, 1, 1)?;
+        if months.first()?.start() >= effective {
+            return None;
+        }
+        let branches_of = |c: usize| (0..units.len()).filter(move |&b| units[b].parent == Some(c));
+        let community = (0..units.len()).find(|&c| {
+            units[c].level == "community" && units[c].category == Some("community") && branches_of(c).count() >= 2
+        })?;
+        let branch = branches_of(community).next_back()?;
+        let communities = units.iter().filter(|u| u.level == "community").count();
+        let width = units[community].id.len() - 1;
+        let township = &units[units[community].parent?];
+        Some(Restructure {
+            effective,
+            community,
+            branch,
+            new_id: format!("C{:0width$}", communities + 1),
+            new_name: names::community("community", communities, &township.name),
+        })
+    }
 }
 
 enum PointsSink<'a> {
@@ -361,6 +404,24 @@ impl Gen {
                 u.category.map(|c| crate::model::kinds::label_of(crate::model::kinds::CATEGORIES, c)).unwrap_or("");
             csv.row(&[&u.id, &u.name, parent, level_zh(u.level), cat])?;
         }
+        self.finish_csv(csv, "units")
+    }
+
+    /// The restructure's export: the new community and the moved branch, with 生效日期, and an
+    /// empty 撤销日期 column, as an organisation department's adjustment notice is exported.
+    fn write_restructure(&mut self, units: &[Unit], r: &Restructure) -> Result<()> {
+        let mut csv =
+            CsvOut::create(&self.out.join(format!("units/组织架构调整_{}.csv", r.effective.year())), Enc::Gb18030)?;
+        csv.row(&["组织编码", "组织名称", "上级组织编码", "层级", "类别", "生效日期", "撤销日期"])?;
+        let day = format!("{}/{}/{}", r.effective.year(), r.effective.month(), r.effective.day());
+        let community = &units[r.community];
+        let township = &units[community.parent.expect("a community has a parent")];
+        let cat = crate::model::kinds::label_of(crate::model::kinds::CATEGORIES, "community");
+        csv.row(&[&r.new_id, &r.new_name, &township.id, level_zh("community"), cat, &day, ""])?;
+        let branch = &units[r.branch];
+        let name = format!("{}{}", r.new_name, names::branch_suffix(1));
+        csv.row(&[&branch.id, &name, &r.new_id, level_zh("branch"), cat, &day, ""])?;
+        self.summary.units += 1;
         self.finish_csv(csv, "units")
     }
 

@@ -225,6 +225,16 @@ pub fn read_parquet_columns_serial(path: &Path, columns: &[&str]) -> Result<Data
     read(path, Some(columns), false)
 }
 
+/// A DATE column's values as days; all `None` when the frame has no such column (a table
+/// written before the column was added).
+pub fn date_values(df: &DataFrame, name: &str) -> Result<Vec<Option<chrono::NaiveDate>>> {
+    let Ok(c) = df.column(name) else { return Ok(vec![None; df.height()]) };
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+    let c = c.cast(&DataType::Int32)?;
+    let days = c.i32()?;
+    Ok((0..days.len()).map(|i| days.get(i).map(|d| epoch + chrono::Duration::days(d.into()))).collect())
+}
+
 fn read(path: &Path, columns: Option<&[&str]>, parallel: bool) -> Result<DataFrame> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let strategy = if parallel { ParallelStrategy::Auto } else { ParallelStrategy::None };

@@ -23,7 +23,14 @@ pub fn scan_table(snapshot: &Snapshot, table: Table) -> Result<LazyFrame> {
     } else {
         hive_options.enabled = Some(false);
     }
-    let args = ScanArgsParquet { hive_options, ..Default::default() };
+    // Files written before a column was added lack it: read them with the table's columns,
+    // the missing ones null.
+    let args = ScanArgsParquet {
+        hive_options,
+        schema: Some(Arc::new(table.schema())),
+        allow_missing_columns: true,
+        ..Default::default()
+    };
     let path = PlRefPath::try_from_path(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
     anyhow::Context::with_context(LazyFrame::scan_parquet(path, args), || format!("scanning {}", dir.display()))
 }

@@ -60,7 +60,7 @@ def sheet(rows_):
 # Encodings
 put("enc_gbk_declared_nothing.csv", (ATT_ZH + "E1,B1,主题党日,2026/1/10,M1,出席\n").encode("gb18030"), 0, "1/1/0/0")
 put("enc_utf8_bom.csv", b"\xef\xbb\xbf" + (ATT_ZH + "E1,B1,主题党日,2026-01-10,M1,出席\n").encode(), 0, "1/1/0/0")
-put("enc_utf16.csv", (ATT_EN + OK1).encode("utf-16"), 1, "error:UTF-16")
+put("enc_utf16.csv", (ATT_EN + OK1).encode("utf-16"), 0, "1/1/0/0")
 put("enc_bad_line_utf8.csv", (ATT_EN + OK1).encode() + b"E1,B1,activity_day,2026-01-10,M\xff\xfe,present\n" + OK2.encode(), 0, "3/2/1/0 encoding=1")
 put("enc_bad_line_gbk.csv", (ATT_ZH + "E1,B1,主题党日,2026/1/10,M1,出席\n").encode("gb18030") + b"E1,B1,\x81 ,2026/1/10,M2,\xb3\xf6\n" + "E1,B1,主题党日,2026/1/10,M3,缺席\n".encode("gb18030"), 0, "3/2/1/0 encoding=1")
 put("enc_mostly_garbage.csv", ATT_EN.encode() + b"\xff\xfe\xfd,\xff\n" * 5, 1, "error:try --encoding")

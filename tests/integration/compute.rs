@@ -252,3 +252,105 @@ fn a_broken_catalogue_exits_2_naming_line_and_key() {
     assert!(err.contains("unknown variant `down`"), "{err}");
     assert!(!wh.join("indicators/period=2026Q1").exists(), "nothing computed");
 }
+
+/// Ingest one more units export, made at `mtime` (seconds), with extra arguments.
+fn restructure(wh: &Path, dir: &Path, fixture: &str, args: &[&str]) -> Output {
+    let file = stage(&dir.join("restructure"), &[fixture]).remove(0);
+    set_mtime(&file, 1_775_000_000); // 2026-03-31: later than the first units export
+    run_expect(dangjian().args(["ingest", "--warehouse"]).arg(wh).args(args).arg(&file), 0)
+}
+
+fn compute(wh: &Path, period: &str) {
+    run_expect(dangjian().args(["compute", "--warehouse"]).arg(wh).args(["--period", period]), 0);
+}
+
+#[test]
+fn issue_27_a_restructure_does_not_rewrite_a_published_quarter() {
+    let t = tempfile::tempdir().unwrap();
+    let wh = warehouse(t.path());
+    compute(&wh, "2025Q4");
+    compute(&wh, "2026Q1");
+    let q4_file = wh.join("indicators/period=2025Q4/part-0.parquet");
+    let published = std::fs::read(&q4_file).unwrap();
+    let before = figures(&wh, "2026Q1");
+    // Before: 2026Q1 expects 4 branches × 3 months; B1 3, B2 2, B3 3 reported: 8/12.
+    check(&before, "D", "reporting_rate", Some(8.0 / 12.0));
+
+    // A complete 2026 export: B1 moves from C1 (community) to C2 (rural), B4 is dissolved.
+    restructure(&wh, t.path(), "indicators/units_2026.csv", &["--complete", "--effective", "2026-01-01"]);
+    compute(&wh, "2025Q4");
+    assert_eq!(published, std::fs::read(&q4_file).unwrap(), "2025Q4 is reproduced byte for byte");
+
+    compute(&wh, "2026Q1");
+    let after = figures(&wh, "2026Q1");
+    // C2 = B3 (13 rows, 11 present) + B1 (20 rows, 16 present) = 27/33.
+    check(&after, "C2", "attendance_rate", Some(27.0 / 33.0));
+    check(&after, "T2", "attendance_rate", Some(27.0 / 33.0));
+    // C1 = B2 (3 rows, 2 present) + C1's own (2 rows, 1 present) = 3/5.
+    check(&after, "C1", "attendance_rate", Some(3.0 / 5.0));
+    check(&after, "T1", "attendance_rate", Some(3.0 / 5.0));
+    // The district is the same: 30 of 38 rows present.
+    check(&after, "D", "attendance_rate", Some(30.0 / 38.0));
+    // B4 is gone from 2026Q1 on: 3 branches × 3 months expected, 8 reported.
+    check(&after, "D", "reporting_rate", Some(8.0 / 9.0));
+    assert!(!after.keys().any(|(u, _)| u == "B4"), "a dissolved unit has no figures after its closing");
+    assert!(figures(&wh, "2025Q4").keys().any(|(u, _)| u == "B4"), "but keeps those of before");
+    // B1 is ranked with the rural branches it now belongs to, and was with the street ones.
+    let cat = |period: &str| {
+        query_csv(&wh, &format!("SELECT category FROM indicators WHERE period = '{period}' AND unit_id = 'B1' LIMIT 1"))
+    };
+    assert!(cat("2025Q4").contains("community") && cat("2026Q1").contains("rural"));
+    // `units` is the tree now; `units_history` keeps every stretch.
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM units"), 8.0);
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM units_history WHERE unit_id = 'B1'"), 2.0);
+    let b4 = query_csv(&wh, "SELECT CAST(valid_to AS VARCHAR) FROM units_history WHERE unit_id = 'B4'");
+    assert!(b4.contains("2025-12-31"), "{b4}");
+}
+
+#[test]
+fn issue_27_a_community_splits_in_the_middle_of_a_year() {
+    let t = tempfile::tempdir().unwrap();
+    let wh = warehouse(t.path());
+    // From 2026-02-01 B2 belongs to a new community C3 (生效日期 in the file, Chinese headers).
+    restructure(&wh, t.path(), "indicators/units_split.csv", &[]);
+    for p in ["2026-01", "2026-02", "2026"] {
+        compute(&wh, p);
+    }
+    // January's tree (on Jan 31) has B2 under C1: B1 6 rows, 4 present; B2 2 rows, 1 present.
+    let jan = figures(&wh, "2026-01");
+    check(&jan, "C1", "attendance_rate", Some(5.0 / 8.0));
+    assert!(!jan.keys().any(|(u, _)| u == "C3"), "C3 did not exist in January");
+    // February's: C3 = B2 (1 row, present); C1 = B1 (7 rows, 6 present) + its own (2, 1).
+    let feb = figures(&wh, "2026-02");
+    check(&feb, "C3", "attendance_rate", Some(1.0));
+    check(&feb, "C1", "attendance_rate", Some(7.0 / 9.0));
+    // The year rolls up with the tree of Dec 31: C3 takes all of B2's 2026 rows (3, 2 present),
+    // C1 keeps B1's (20, 16) and its own (2, 1); the township is the sum either way.
+    let year = figures(&wh, "2026");
+    check(&year, "C3", "attendance_rate", Some(2.0 / 3.0));
+    check(&year, "C1", "attendance_rate", Some(17.0 / 22.0));
+    check(&year, "T1", "attendance_rate", Some(19.0 / 25.0));
+}
+
+#[test]
+fn issue_27_impossible_histories_are_quarantined_with_line_and_column() {
+    let t = tempfile::tempdir().unwrap();
+    let wh = warehouse(t.path());
+    restructure(&wh, t.path(), "indicators/units_bad_history.csv", &["--max-bad-ratio", "1"]);
+    let q = query_csv(
+        &wh,
+        "SELECT line, \"column\", rule, message FROM quarantine WHERE source_file = 'units_bad_history.csv' ORDER BY line",
+    );
+    let lines: Vec<&str> = q.lines().skip(1).collect();
+    assert_eq!(lines.len(), 3, "{q}");
+    // Line 2: 撤销日期 before 生效日期.
+    assert!(lines[0].starts_with("2,valid_to,range,"), "{q}");
+    // Line 3: B6 under C9 from January, but C9 is only valid from March.
+    assert!(lines[1].starts_with("3,parent_id,reference,") && lines[1].contains("not valid on 2026-01-01"), "{q}");
+    // Line 6: B1's second version starts inside the first one's declared span.
+    assert!(lines[2].starts_with("6,valid_from,tree,") && lines[2].contains("overlaps"), "{q}");
+    // What was valid loaded: C9 from March, B1's first version.
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM units_history WHERE unit_id = 'C9'"), 1.0);
+    let b1 = query_csv(&wh, "SELECT unit_name FROM units_history WHERE unit_id = 'B1' ORDER BY valid_from NULLS FIRST");
+    assert!(b1.contains("改名一") && !b1.contains("改名二"), "{b1}");
+}

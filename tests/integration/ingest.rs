@@ -364,7 +364,8 @@ fn an_unreadable_file_fails_the_ingest_and_writes_nothing() {
     let wh = t.path().join("wh");
     let out = run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).arg(&files[0]).arg(&bad), 1);
     let err = stderr(&out);
-    assert!(err.contains("mystery.csv:1: the header does not match any record kind"), "{err}");
+    assert!(err.contains("mystery.csv:1: no header row found"), "{err}");
+    assert!(err.contains("the header does not match any record kind"), "{err}");
     assert!(err.contains("attendance: event_id (活动编号)"), "{err}");
     assert_eq!(std::fs::read_link(wh.join("current")).unwrap(), Path::new(".snapshots/00000000"));
     // GBK declared as UTF-8: a file-level error that suggests the fix.
@@ -421,4 +422,137 @@ fn rows_waiting_on_disk_load_the_same_as_rows_in_memory() {
     }
     // The staging folder is gone once the ingest is over.
     assert!(!disk.join("spill").exists());
+}
+
+/// A workbook as an office sends it: an instructions sheet first, then the data under a merged
+/// title and a 填报单位 line, with a 合计 row below. `second_table` adds a sheet with another
+/// table after it.
+fn write_office_xlsx(path: &Path, second_table: bool) {
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name("填表说明").unwrap();
+    ws.write_string(0, 0, "填表说明").unwrap();
+    ws.write_string(1, 0, "1. 每名党员每次活动一行。").unwrap();
+    ws.write_string(2, 0, "2. 出勤状态填 出席/请假/缺席。").unwrap();
+    let ws = wb.add_worksheet();
+    ws.set_name("三月").unwrap();
+    ws.merge_range(0, 0, 0, 5, "2026年3月出勤登记表", &Format::new()).unwrap();
+    ws.write_string(1, 0, "填报单位：幸福社区").unwrap();
+    for (c, h) in ["活动编号", "组织编码", "活动类型", "活动日期", "党员编号", "出勤状态"].iter().enumerate()
+    {
+        ws.write_string(2, c as u16, *h).unwrap();
+    }
+    let rows =
+        [["E9", "B1", "党员大会", "2026-03-12", "M1", "出席"], ["E9", "B1", "党员大会", "2026-03-12", "M2", "缺席"]];
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            ws.write_string(3 + r as u32, c as u16, *v).unwrap();
+        }
+    }
+    ws.write_string(5, 0, "合计").unwrap();
+    ws.write_string(5, 4, "2人").unwrap();
+    if second_table {
+        let ws = wb.add_worksheet();
+        ws.set_name("四月").unwrap();
+        for (c, h) in ["活动编号", "组织编码", "活动类型", "活动日期", "党员编号", "出勤状态"].iter().enumerate()
+        {
+            ws.write_string(0, c as u16, *h).unwrap();
+        }
+    }
+    wb.save(path).unwrap();
+}
+
+#[test]
+fn issue_17_office_exports_are_read_and_what_is_not_data_is_listed() {
+    let t = tempfile::tempdir().unwrap();
+    let mut files =
+        stage(&t.path().join("inbox"), &["ingest/units_gbk.csv", "office/出勤统计表.csv", "office/unicode_text.txt"]);
+    let xlsx = t.path().join("inbox/三月出勤.xlsx");
+    write_office_xlsx(&xlsx, false);
+    files.push(xlsx);
+    let wh = t.path().join("wh");
+    let out = run_expect(dangjian().args(["ingest", "--json", "--warehouse"]).arg(&wh).args(&files), 0);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let file = |name: &str| report["files"].as_array().unwrap().iter().find(|f| f["file"] == name).unwrap().clone();
+    let counts = |f: &serde_json::Value| {
+        ["rows_read", "loaded", "quarantined", "duplicates", "skipped"].map(|k| f[k].as_u64().unwrap())
+    };
+    // GB18030 with a title, a 填报单位 line, a blank line, a header wrapped over three lines
+    // with units in brackets and a 序号 column; 4 data rows (dates 20260306, 2026.3.6,
+    // 2026-3-6, and 20260231, impossible); a 小计 row between them, a 合计, a 填表人 line and
+    // a note below: 10 rows read, 3 loaded, 1 quarantined, 6 skipped.
+    let csv = file("出勤统计表.csv");
+    assert_eq!(counts(&csv), [10, 3, 1, 0, 6], "{csv}");
+    let whys: Vec<(u64, &str)> = csv["skipped_rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["line"].as_u64().unwrap(), s["why"].as_str().unwrap()))
+        .collect();
+    assert_eq!(whys.iter().map(|w| w.0).collect::<Vec<_>>(), [1, 2, 9, 12, 13, 14], "{whys:?}");
+    assert!(whys[2].1.starts_with("合计") && whys[4].1.starts_with("填表人") && whys[5].1.starts_with("注释"));
+    // Excel's Unicode text: UTF-16LE, tab-separated, a .txt: 2 rows.
+    let txt = file("unicode_text.txt");
+    assert_eq!(counts(&txt), [2, 2, 0, 0, 0]);
+    assert_eq!(txt["encoding"], "utf-16le");
+    // The workbook: the instructions sheet passed over, the merged title, 填报单位 and 合计
+    // skipped, 2 rows loaded.
+    let book = file("三月出勤.xlsx");
+    assert_eq!(counts(&book), [5, 2, 0, 0, 3]);
+    assert_eq!(book["skipped_sheets"], serde_json::json!(["填表说明"]));
+    // The impossible date is quarantined at its physical line, 11.
+    let q = query_csv(&wh, "SELECT line, \"column\", rule FROM quarantine WHERE source_file = '出勤统计表.csv'");
+    assert!(q.contains("11,活动日期\n（年月日）,type") || q.contains("11,\"活动日期"), "{q}");
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM attendance"), 7.0);
+    // The clerk's folder lists the skipped rows.
+    let dir = std::fs::read_dir(wh.join("rejects")).unwrap().next().unwrap().unwrap().path();
+    let skipped = std::fs::read_to_string(dir.join("skipped.csv")).unwrap();
+    assert!(skipped.contains("出勤统计表.csv,12,合计/小计行"), "{skipped}");
+    // The ledger keeps the count; rows read = loaded + quarantined + duplicates + skipped.
+    assert_eq!(query_number(&wh, "SELECT sum(skipped) FROM ingests"), 9.0);
+}
+
+#[test]
+fn issue_17_a_workbook_with_two_tables_is_refused_naming_both_sheets() {
+    let t = tempfile::tempdir().unwrap();
+    let units = stage(&t.path().join("inbox"), &["ingest/units_gbk.csv"]);
+    let xlsx = t.path().join("inbox/两个月.xlsx");
+    write_office_xlsx(&xlsx, true);
+    let wh = t.path().join("wh");
+    let out = run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).arg(&units[0]).arg(&xlsx), 1);
+    let err = stderr(&out);
+    assert!(err.contains("sheet '三月' and another on sheet '四月'") && err.contains("--sheet"), "{err}");
+    // Named, the sheet is read.
+    run_expect(dangjian().args(["ingest", "--sheet", "三月", "--warehouse"]).arg(&wh).arg(&units[0]).arg(&xlsx), 0);
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM attendance"), 2.0);
+}
+
+#[test]
+fn issue_17_inspect_shows_what_ingest_would_do_and_writes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let files = stage(&t.path().join("inbox"), &["office/出勤统计表.csv"]);
+    let out = run_expect(dangjian().args(["inspect", "--json"]).arg(&files[0]), 0);
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = &found[0];
+    assert_eq!(f["kind"], "attendance");
+    assert_eq!(f["encoding"], "gb18030");
+    let columns: Vec<(String, serde_json::Value)> =
+        f["columns"].as_array().unwrap().iter().map(|c| (c[0].as_str().unwrap().to_string(), c[1].clone())).collect();
+    assert_eq!(columns[0], ("序号".to_string(), serde_json::Value::Null));
+    assert_eq!(columns[1], ("活动\r\n编号".to_string(), serde_json::json!("event_id")));
+    assert_eq!(columns[6].1, serde_json::json!("status"));
+    assert_eq!((f["rows_read"].as_u64(), f["would_load"].as_u64()), (Some(10), Some(3)));
+    assert_eq!(f["skipped_rows"].as_array().unwrap().len(), 6);
+    assert_eq!(f["quarantined_by_rule"]["type"], 1);
+    assert_eq!(f["references_checked"], false);
+    assert_eq!(f["stored_rows"][0][3], "2026-03-06");
+    // The text form says the same in words, and nothing was written beside the file.
+    let text = stdout(&run_expect(dangjian().arg("inspect").arg(&files[0]), 0));
+    assert!(text.contains("活动⏎编号 → event_id") && text.contains("would load 3, quarantine 1"), "{text}");
+    assert_eq!(std::fs::read_dir(t.path().join("inbox")).unwrap().count(), 1);
+    // A file that would be refused is a finding, not a failure.
+    let bad = t.path().join("inbox/说明.csv");
+    std::fs::write(&bad, "请按模板填写\n谢谢\n").unwrap();
+    let text = stdout(&run_expect(dangjian().arg("inspect").arg(&bad), 0));
+    assert!(text.contains("would be refused (line 1): no header row found"), "{text}");
 }

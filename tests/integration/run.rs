@@ -76,9 +76,9 @@ fn manifests_name_inputs_and_outputs_with_true_hashes() {
     let pipeline_hash = blake3::hash(&std::fs::read(pipes.join("quarterly-review.toml")).unwrap()).to_hex().to_string();
     assert_eq!(m["pipeline_blake3"], pipeline_hash.as_str());
     let inputs = m["inputs"].as_array().unwrap();
-    // 1 units file, 15 months × 2 attendance files, 5 quarterly points workbooks, 2 yearly
-    // assessment workbooks, 3 monthly correction files.
-    assert_eq!(inputs.len(), 1 + 30 + 5 + 2 + 3, "every sample file");
+    // 2 units files (the grid and its 2026 adjustment), 15 months × 2 attendance files, 5
+    // quarterly points workbooks, 2 yearly assessment workbooks, 3 monthly correction files.
+    assert_eq!(inputs.len(), 2 + 30 + 5 + 2 + 3, "every sample file");
     for i in inputs {
         let bytes = std::fs::read(i["file"].as_str().unwrap()).unwrap();
         assert_eq!(i["blake3"], blake3::hash(&bytes).to_hex().as_str());

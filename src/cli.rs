@@ -126,6 +126,9 @@ pub struct IngestArgs {
     /// day (kept in the history, gone from later periods).
     #[arg(long)]
     pub complete: bool,
+    /// A TOML file of the district's own header names and labels (see pipelines/aliases.toml).
+    #[arg(long, value_name = "FILE")]
+    pub aliases: Option<PathBuf>,
     /// Files or folders to read (.csv, .xlsx).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
@@ -240,6 +243,9 @@ pub struct InspectArgs {
     /// The sheet to read from XLSX files (default: the first that holds a table).
     #[arg(long)]
     pub sheet: Option<String>,
+    /// A TOML file of the district's own header names and labels (see pipelines/aliases.toml).
+    #[arg(long, value_name = "FILE")]
+    pub aliases: Option<PathBuf>,
     /// Print the findings as JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -63,6 +63,7 @@ pub fn code_of_error(err: &anyhow::Error) -> ExitCode {
             || c.is::<crate::pipeline::ConfigError>()
             || c.is::<crate::pipeline::PeriodsError>()
             || c.is::<crate::review::DrawError>()
+            || c.is::<crate::ingest::aliases::AliasError>()
     });
     ExitCode::from(if usage { USAGE } else { FAILED })
 }

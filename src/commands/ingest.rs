@@ -29,7 +29,15 @@ impl Progress for Bar {
 pub fn run(a: IngestArgs) -> Result<Outcome> {
     let names = NameHasher::from_env().map_err(|e| UsageError(e.to_string()))?;
     let opts = IngestOptions {
-        parse: ParseOptions { kind: a.kind.map(|k| k.kind()), encoding: a.encoding.choice(), sheet: a.sheet.clone() },
+        parse: ParseOptions {
+            kind: a.kind.map(|k| k.kind()),
+            encoding: a.encoding.choice(),
+            sheet: a.sheet.clone(),
+            aliases: std::sync::Arc::new(match &a.aliases {
+                Some(path) => crate::ingest::aliases::Aliases::load(path)?,
+                None => Default::default(),
+            }),
+        },
         names,
         units: UnitsOptions {
             effective: a.effective,

@@ -12,7 +12,7 @@ use polars::prelude::*;
 use super::files;
 use super::names::NameHasher;
 use super::parse::{self, ParseOptions, SkippedRow};
-use super::schema::map_header;
+use super::schema::map_header_with;
 use crate::model::Kind;
 
 /// How many rows are shown as they would be stored, and how many refusals in full.
@@ -95,7 +95,7 @@ fn inspect_file(
     ins.kind = Some(parsed.kind);
     ins.encoding = parsed.encoding.map(|e| e.name());
     ins.skipped_sheets = parsed.skipped_sheets.clone();
-    let map = map_header(&parsed.header, Some(parsed.kind))?;
+    let map = map_header_with(&parsed.header, Some(parsed.kind), &opts.aliases)?;
     let fields = parsed.kind.fields();
     ins.columns = parsed
         .header

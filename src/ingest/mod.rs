@@ -11,6 +11,7 @@
 //! written. This module reports through its return value and a progress callback; it never
 //! prints.
 
+pub mod aliases;
 pub mod decode;
 pub mod exports;
 pub mod files;

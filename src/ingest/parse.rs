@@ -4,11 +4,12 @@
 
 use std::collections::HashSet;
 
+use super::aliases::Aliases;
 use super::decode::{BadLine, Encoding, EncodingChoice};
 use super::files::InputFile;
 use super::names::NameHasher;
 use super::read::{self, Format, ReadOutcome, RowSink};
-use super::schema::{HeaderError, map_header};
+use super::schema::{HeaderError, map_header_with};
 use super::validate::{Validated, Validator};
 use crate::model::Kind;
 
@@ -18,6 +19,8 @@ pub struct ParseOptions {
     pub kind: Option<Kind>,
     pub encoding: EncodingChoice,
     pub sheet: Option<String>,
+    /// The district's extra header names and labels.
+    pub aliases: std::sync::Arc<Aliases>,
 }
 
 /// A row that is not data: a title or 填报单位 line above the header, a 合计 row, a 填表人 line
@@ -105,10 +108,10 @@ pub fn detect_kind(file: &InputFile, opts: &ParseOptions) -> Result<Kind, FileEr
         return Ok(k);
     }
     /// The kind found, or the first refusal and its line; and the rows looked at.
-    struct Peek(Option<(Result<Kind, String>, u64)>, usize);
-    impl RowSink for Peek {
+    struct Peek<'a>(Option<(Result<Kind, String>, u64)>, usize, &'a Aliases);
+    impl RowSink for Peek<'_> {
         fn header(&mut self, line: u64, cells: Vec<String>) -> Result<bool, String> {
-            let r = map_header(&cells, None).map(|m| m.kind).map_err(|e| e.to_string());
+            let r = map_header_with(&cells, None, self.2).map(|m| m.kind).map_err(|e| e.to_string());
             match (&self.0, &r) {
                 // The first refusal is kept, so that a file with no header says why.
                 (_, Ok(_)) | (None, Err(_)) => self.0 = Some((r.clone(), line)),
@@ -131,7 +134,7 @@ pub fn detect_kind(file: &InputFile, opts: &ParseOptions) -> Result<Kind, FileEr
             matches!(self.0, Some((Ok(_), _)))
         }
     }
-    let mut peek = Peek(None, 0);
+    let mut peek = Peek(None, 0, &opts.aliases);
     // A CSV's header is in its first bytes; a workbook is opened by path.
     let head = match file.format {
         Format::Csv => file.head(HEAD_BYTES).map_err(|message| FileError { line: None, message })?,
@@ -177,7 +180,7 @@ fn run_reader_on(
 ) -> Result<read::ReadInfo, ReadOutcome> {
     match file.format {
         Format::Csv => read::read_csv(bytes, opts.encoding, sink),
-        Format::Xlsx => read::read_xlsx(&file.path, opts.sheet.as_deref(), sink),
+        Format::Xlsx => read::read_xlsx(&file.path, opts.sheet.as_deref(), &opts.aliases, sink),
     }
 }
 
@@ -196,6 +199,7 @@ fn file_error(outcome: ReadOutcome) -> FileError {
 
 struct Sink<'a> {
     kind: Option<Kind>,
+    aliases: &'a Aliases,
     units: Option<&'a HashSet<String>>,
     names: &'a NameHasher,
     capacity: usize,
@@ -225,7 +229,7 @@ impl Sink<'_> {
 
 impl<'a> RowSink for Sink<'a> {
     fn header(&mut self, line: u64, cells: Vec<String>) -> Result<bool, String> {
-        let map = match map_header(&cells, self.kind) {
+        let map = match map_header_with(&cells, self.kind, self.aliases) {
             Ok(map) => map,
             Err(e) => {
                 let telling = !matches!(e, HeaderError::Unrecognised { .. } | HeaderError::Empty);
@@ -245,7 +249,7 @@ impl<'a> RowSink for Sink<'a> {
         self.ignored = map.ignored.clone();
         self.header = cells.clone();
         self.skipped.append(&mut self.above);
-        self.validator = Some(Validator::new(cells, map, units, self.names, self.capacity));
+        self.validator = Some(Validator::new(cells, map, units, self.names, self.capacity).with_labels(self.aliases));
         Ok(true)
     }
 
@@ -287,6 +291,7 @@ pub fn parse_file(
     let capacity = (file.size as usize / 64).min(1 << 24);
     let new_sink = || Sink {
         kind: opts.kind,
+        aliases: &opts.aliases,
         units,
         names,
         capacity,
@@ -350,4 +355,78 @@ pub fn parse_file(
         skipped_sheets,
         validated,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polars::prelude::*;
+    use proptest::prelude::*;
+
+    const TABLE: &str = "活动编号,组织编码,活动类型,活动日期,党员编号,出勤状态\n\
+        E1,B1,主题党日,2026-03-06,M1,出席\n\
+        E1,B1,主题党日,2026-03-06,M2,缺席\n\
+        E2,B2,党课,2026/3/20,M3,请假\n\
+        E2,B2,党课,2026/3/20,M4,出席\n";
+
+    /// The rows a file loads, without their line numbers (which move with the rows above).
+    fn loaded(text: &str) -> (DataFrame, usize) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.csv");
+        std::fs::write(&path, text).unwrap();
+        let input = super::super::files::stat(&path).unwrap();
+        let p = parse_file(&input, &ParseOptions::default(), None, &NameHasher::dropping()).unwrap();
+        (p.validated.frame.drop("source_line").unwrap(), p.skipped.len())
+    }
+
+    fn above() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (1u32..13).prop_map(|m| format!("2026年{m}月主题党日出勤统计表")),
+            Just("填报单位：东城街道党工委,,,填报日期：2026年4月2日".to_string()),
+            Just("单位：人".to_string()),
+            Just(",,,,,".to_string()),
+            Just(String::new()),
+            Just("\"注意：\n请如实填写\"".to_string()),
+        ]
+    }
+
+    fn below() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (0u32..99).prop_map(|n| format!("合计,,,,{n}人,")),
+            Just("小　计,,,,,".to_string()),
+            Just("填表人：张三,,审核人：李四,,联系电话：12345678,".to_string()),
+            Just("注：本表由各支部填报。".to_string()),
+            Just("说明：缺席须注明原因".to_string()),
+            Just(String::new()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Titles above and footers below a table never change what it loads, and every
+        /// non-blank one is counted as skipped.
+        #[test]
+        fn titles_and_footers_never_change_what_is_loaded(
+            top in proptest::collection::vec(above(), 0..5),
+            bottom in proptest::collection::vec(below(), 0..5),
+        ) {
+            let (want, none) = loaded(TABLE);
+            prop_assert_eq!(none, 0);
+            let mut text = String::new();
+            for l in &top {
+                text.push_str(l);
+                text.push('\n');
+            }
+            text.push_str(TABLE);
+            for l in &bottom {
+                text.push_str(l);
+                text.push('\n');
+            }
+            let (got, skipped) = loaded(&text);
+            prop_assert!(got.equals_missing(&want), "{got}\nwant\n{want}");
+            let blank = |l: &String| l.split(',').all(|c| c.trim().is_empty());
+            prop_assert_eq!(skipped, top.iter().chain(&bottom).filter(|l| !blank(l)).count());
+        }
+    }
 }

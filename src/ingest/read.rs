@@ -357,7 +357,12 @@ pub const MAX_SHEET_BYTES: u64 = 512 * 1024 * 1024;
 /// header row that maps to a kind); sheets before it (instructions, notes) are offered to the
 /// sink and passed over. A later sheet that holds a table too is an error, never skipped
 /// silently: see [`ReadError::SheetsWithData`].
-pub fn read_xlsx(path: &Path, sheet: Option<&str>, sink: &mut dyn RowSink) -> Result<ReadInfo, ReadOutcome> {
+pub fn read_xlsx(
+    path: &Path,
+    sheet: Option<&str>,
+    aliases: &super::aliases::Aliases,
+    sink: &mut dyn RowSink,
+) -> Result<ReadInfo, ReadOutcome> {
     check_unpacked_size(path).map_err(ReadOutcome::Read)?;
     let err = |e: calamine::Error| ReadOutcome::Read(ReadError::Xlsx(e.to_string()));
     let mut wb = calamine::open_workbook_auto(path).map_err(err)?;
@@ -380,7 +385,7 @@ pub fn read_xlsx(path: &Path, sheet: Option<&str>, sink: &mut dyn RowSink) -> Re
         let range = wb.worksheet_range(name).map_err(err)?;
         if let Some(first) = &read_from {
             // Another table after the one read: say so rather than leave it out.
-            if sheet_has_table(&range) {
+            if sheet_has_table(&range, aliases) {
                 return Err(ReadOutcome::Read(ReadError::SheetsWithData(first.clone(), name.clone())));
             }
             skipped_sheets.push(name.clone());
@@ -406,10 +411,10 @@ pub fn read_xlsx(path: &Path, sheet: Option<&str>, sink: &mut dyn RowSink) -> Re
 }
 
 /// Whether one of a sheet's first rows is a header that maps to a kind.
-fn sheet_has_table(range: &calamine::Range<Data>) -> bool {
+fn sheet_has_table(range: &calamine::Range<Data>, aliases: &super::aliases::Aliases) -> bool {
     range.rows().take(MAX_PROBE_ROWS).any(|row| {
         let texts: Vec<String> = row.iter().map(cell_text).collect();
-        !texts.iter().all(|t| t.trim().is_empty()) && super::schema::map_header(&texts, None).is_ok()
+        !texts.iter().all(|t| t.trim().is_empty()) && super::schema::map_header_with(&texts, None, aliases).is_ok()
     })
 }
 

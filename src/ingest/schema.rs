@@ -1,6 +1,7 @@
 //! How a file's header is matched to a record kind (the kinds themselves are `model::kinds`),
 //! and how an enumeration cell is read. Does no I/O.
 
+use super::aliases::Aliases;
 use crate::model::kinds::{EnumValue, Kind};
 
 /// Normalise a header cell so `Unit ID`, ` unit_id ` and `UNIT-ID` all match `unit_id`, and
@@ -68,13 +69,22 @@ pub enum HeaderError {
     Missing { kind: Kind, missing: String },
 }
 
-fn field_of(kind: Kind, header: &str) -> Option<&'static str> {
+fn field_of(kind: Kind, header: &str, aliases: &Aliases) -> Option<&'static str> {
     let n = normalise_header(header);
-    kind.fields().iter().find(|f| f.name == n || f.aliases.iter().any(|a| normalise_header(a) == n)).map(|f| f.name)
+    kind.fields()
+        .iter()
+        .find(|f| f.name == n || f.aliases.iter().any(|a| normalise_header(a) == n))
+        .map(|f| f.name)
+        .or_else(|| aliases.field_for(kind, &n))
 }
 
 /// Map a header to `kind`, or to the kind it matches when `kind` is `None`.
 pub fn map_header(header: &[String], kind: Option<Kind>) -> Result<HeaderMap, HeaderError> {
+    map_header_with(header, kind, &Aliases::default())
+}
+
+/// [`map_header`], with a district's extra header names.
+pub fn map_header_with(header: &[String], kind: Option<Kind>, aliases: &Aliases) -> Result<HeaderMap, HeaderError> {
     if header.iter().all(|h| h.trim().is_empty()) {
         return Err(HeaderError::Empty);
     }
@@ -85,7 +95,7 @@ pub fn map_header(header: &[String], kind: Option<Kind>) -> Result<HeaderMap, He
     let mut best: Option<(usize, HeaderMap)> = None;
     let mut first_error = None;
     for k in candidates {
-        match map_header_to(header, k) {
+        match map_header_to(header, k, aliases) {
             Ok(m) => {
                 let matched = m.columns.iter().filter(|c| c.is_some()).count();
                 if best.as_ref().is_none_or(|(b, _)| matched > *b) {
@@ -106,12 +116,12 @@ pub fn map_header(header: &[String], kind: Option<Kind>) -> Result<HeaderMap, He
     Err(HeaderError::Unrecognised { expected: expected_headers() })
 }
 
-fn map_header_to(header: &[String], kind: Kind) -> Result<HeaderMap, HeaderError> {
+fn map_header_to(header: &[String], kind: Kind, aliases: &Aliases) -> Result<HeaderMap, HeaderError> {
     let fields = kind.fields();
     let mut columns = vec![None; fields.len()];
     let mut ignored = Vec::new();
     for (i, h) in header.iter().enumerate() {
-        match field_of(kind, h) {
+        match field_of(kind, h, aliases) {
             Some(name) => {
                 let fi = fields.iter().position(|f| f.name == name).expect("field exists");
                 if let Some(first) = columns[fi] {

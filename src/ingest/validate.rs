@@ -6,7 +6,7 @@
 //! and catches a natural key repeated inside the same file. It does no I/O.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use polars::prelude::*;
 use polars_arrow::array::MutableBinaryViewArray;
@@ -384,6 +384,8 @@ pub struct Validator<'a> {
     last_unit: String,
     /// Per field, the last cell parsed to a date or an enumeration code and its value.
     memo: Vec<Memo>,
+    /// Per field, extra labels from the district's aliases file: label → code.
+    labels: Vec<HashMap<String, &'static str>>,
     rows_read: u64,
     duplicates: u64,
     rejected: Vec<RejectedRow>,
@@ -392,6 +394,12 @@ pub struct Validator<'a> {
 impl<'a> Validator<'a> {
     /// `units` is the set of known unit ids for the reference check (`None` for units files,
     /// whose references are checked on the whole tree afterwards).
+    /// The district's extra enumeration labels (aliases), per field.
+    pub fn with_labels(mut self, aliases: &super::aliases::Aliases) -> Self {
+        self.labels = self.kind.fields().iter().map(|f| aliases.labels(self.kind, f.name)).collect();
+        self
+    }
+
     pub fn new(
         header: Vec<String>,
         map: HeaderMap,
@@ -421,6 +429,7 @@ impl<'a> Validator<'a> {
             scratch: Vec::with_capacity(256),
             last_unit: String::new(),
             memo: kind.fields().iter().map(|_| Memo::default()).collect(),
+            labels: kind.fields().iter().map(|_| HashMap::new()).collect(),
             rows_read: 0,
             duplicates: 0,
             rejected: Vec::new(),
@@ -489,7 +498,13 @@ impl<'a> Validator<'a> {
                 values[fi] = v;
                 continue;
             }
-            match parse_cell(field, raw, self.names) {
+            let parsed =
+                parse_cell(field, raw, self.names).or_else(|e| match (&e.0, self.labels[fi].get(values::trim(raw))) {
+                    // A label of the district's own (aliases), after the built-in ones.
+                    (Rule::Enum, Some(code)) => Ok(Value::Text(Cow::Borrowed(*code))),
+                    _ => Err(e),
+                });
+            match parsed {
                 Ok(v) => {
                     memo.set(field, raw, &v);
                     values[fi] = v

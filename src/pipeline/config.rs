@@ -114,6 +114,8 @@ struct Raw {
     /// The inbox's units exports list every unit: those they omit are dissolved.
     #[serde(default)]
     units_complete: bool,
+    /// The district's own header names and labels (a TOML file, see `ingest::aliases`).
+    aliases: Option<String>,
     #[serde(default)]
     compute: ComputeSection,
     draw: Option<DrawOptions>,
@@ -151,6 +153,8 @@ pub struct Pipeline {
     pub min_reporting_rate: f64,
     /// Whether the inbox's units exports are complete (`ingest --complete`).
     pub units_complete: bool,
+    /// The district's own header names and labels, loaded and checked with the pipeline.
+    pub aliases: std::sync::Arc<crate::ingest::aliases::Aliases>,
     pub compute: ComputeSection,
     pub draw: DrawOptions,
     pub problems: ProblemRules,
@@ -202,6 +206,7 @@ impl Pipeline {
             ("warehouse", Some(raw.warehouse.as_str())),
             ("out", Some(raw.out.as_str())),
             ("indicators", raw.indicators.as_deref()),
+            ("aliases", raw.aliases.as_deref()),
         ] {
             if let Some(v) = value {
                 check(key, v)?;
@@ -268,6 +273,11 @@ impl Pipeline {
             max_bad_ratio: raw.max_bad_ratio,
             min_reporting_rate: raw.min_reporting_rate,
             units_complete: raw.units_complete,
+            aliases: std::sync::Arc::new(match raw.aliases.as_deref() {
+                Some(p) => crate::ingest::aliases::Aliases::load(&resolve(p))
+                    .map_err(|e| err(line_of("aliases"), e.to_string()))?,
+                None => Default::default(),
+            }),
             compute: raw.compute,
             draw,
             problems: raw.problems.unwrap_or_default(),

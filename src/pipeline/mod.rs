@@ -372,6 +372,7 @@ fn ingest_stage(
 ) -> (Vec<InputRecord>, Result<StageDone>) {
     let inbox = p.inbox.clone().expect("checked: ingest has an inbox");
     let mut opts = IngestOptions::new(names.clone());
+    opts.parse.aliases = p.aliases.clone();
     if p.units_complete {
         opts.units.coverage = ingest::Coverage::Complete;
     }

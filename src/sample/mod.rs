@@ -396,14 +396,20 @@ impl Gen {
             }
             return self.finish_csv(csv, "units");
         }
+        // As the organisation department exports it: a title and a 填报单位 line above the
+        // header, a 序号 column, a header cell wrapped in Excel, a 合计 row and a 填表人 line below.
         let mut csv = CsvOut::create(&self.out.join("units/组织架构.csv"), Enc::Gb18030)?;
-        csv.row(&["组织编码", "组织名称", "上级组织编码", "层级", "类别"])?;
-        for u in units {
+        csv.note(&[&format!("{}基层党组织设置情况表", names::DISTRICT), "", "", "", "", ""])?;
+        csv.note(&["填报单位：区委组织部", "", "", "", "", ""])?;
+        csv.row(&["序号", "组织编码", "组织名称", "上级组织\n编码", "层级", "类别"])?;
+        for (i, u) in units.iter().enumerate() {
             let parent = u.parent.map(|p| units[p].id.as_str()).unwrap_or("");
             let cat =
                 u.category.map(|c| crate::model::kinds::label_of(crate::model::kinds::CATEGORIES, c)).unwrap_or("");
-            csv.row(&[&u.id, &u.name, parent, level_zh(u.level), cat])?;
+            csv.row(&[&(i + 1).to_string(), &u.id, &u.name, parent, level_zh(u.level), cat])?;
         }
+        csv.note(&["合计", &format!("{}个", units.len()), "", "", "", ""])?;
+        csv.note(&["填表人：（略）", "", "审核人：（略）", "", "", ""])?;
         self.finish_csv(csv, "units")
     }
 

@@ -75,6 +75,16 @@ impl CsvOut {
         self.emit()
     }
 
+    /// A row that is not data, as offices put above and below a table (a title, 填表人): written,
+    /// neither the header nor counted.
+    pub fn note(&mut self, cells: &[&str]) -> Result<()> {
+        let (rows, header_done) = (self.rows, self.header_done);
+        self.line.write_record(cells)?;
+        self.emit()?;
+        (self.rows, self.header_done) = (rows, header_done);
+        Ok(())
+    }
+
     pub fn row_owned(&mut self, cells: &[String]) -> Result<()> {
         self.line.write_record(cells)?;
         self.emit()

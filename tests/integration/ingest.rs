@@ -556,3 +556,34 @@ fn issue_17_inspect_shows_what_ingest_would_do_and_writes_nothing() {
     let text = stdout(&run_expect(dangjian().arg("inspect").arg(&bad), 0));
     assert!(text.contains("would be refused (line 1): no header row found"), "{text}");
 }
+
+#[test]
+fn issue_17_local_vocabulary_comes_from_an_aliases_file() {
+    let t = tempfile::tempdir().unwrap();
+    let files = stage(&t.path().join("inbox"), &["ingest/units_gbk.csv", "office/本地用语.csv"]);
+    let aliases = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/aliases.toml");
+    let wh = t.path().join("wh");
+    // Without the file the headers 活动序号, 活动时间, 身份证号后六位, 参加情况 name nothing.
+    let out = run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).args(&files), 1);
+    assert!(stderr(&out).contains("本地用语.csv"), "{}", stderr(&out));
+    // With it: √ present, × absent, 事假 leave; 迟到 is no label of any status: quarantined.
+    run_expect(
+        dangjian()
+            .args(["ingest", "--max-bad-ratio", "1", "--warehouse"])
+            .arg(&wh)
+            .arg("--aliases")
+            .arg(&aliases)
+            .args(&files),
+        0,
+    );
+    let got = query_csv(&wh, "SELECT member_id, status FROM attendance ORDER BY member_id");
+    assert_eq!(got, "member_id,status\n123456,present\n234567,absent\n345678,leave\n");
+    let q = query_csv(&wh, "SELECT line, rule, value FROM quarantine");
+    assert!(q.contains("5,enum,迟到"), "{q}");
+    // A wrong entry is exit 2 with the file, the line and the key.
+    let bad = t.path().join("bad.toml");
+    std::fs::write(&bad, "[attendance.labels.status]\npresent = [\"到\"]\nhere = [\"在\"]\n").unwrap();
+    let out =
+        run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).arg("--aliases").arg(&bad).args(&files), 2);
+    assert!(stderr(&out).contains("bad.toml:3: 'here' is not a code of status"), "{}", stderr(&out));
+}

@@ -93,20 +93,30 @@ pub enum EncodingArg {
     Gb18030,
 }
 
+/// How export files are read: what `ingest` and `inspect` share.
 #[derive(Debug, Args)]
-pub struct IngestArgs {
-    /// The warehouse folder (created if missing).
-    #[arg(long)]
-    pub warehouse: PathBuf,
+pub struct ReadArgs {
     /// The kind of every file; detected from each file's header when absent.
     #[arg(long, value_enum)]
     pub kind: Option<KindArg>,
     /// The text encoding of CSV files.
     #[arg(long, value_enum, default_value_t = EncodingArg::Auto)]
     pub encoding: EncodingArg,
-    /// The sheet to read from XLSX files (default: the first).
+    /// The sheet to read from XLSX files (default: the first that holds a table).
     #[arg(long)]
     pub sheet: Option<String>,
+    /// A TOML file of the district's own header names and labels (see pipelines/aliases.toml).
+    #[arg(long, value_name = "FILE")]
+    pub aliases: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// The warehouse folder (created if missing).
+    #[arg(long)]
+    pub warehouse: PathBuf,
+    #[command(flatten)]
+    pub read: ReadArgs,
     /// Exit with code 3 when quarantined rows exceed this share of rows read.
     #[arg(long, default_value_t = 0.05, value_parser = ratio)]
     pub max_bad_ratio: f64,
@@ -126,9 +136,6 @@ pub struct IngestArgs {
     /// day (kept in the history, gone from later periods).
     #[arg(long)]
     pub complete: bool,
-    /// A TOML file of the district's own header names and labels (see pipelines/aliases.toml).
-    #[arg(long, value_name = "FILE")]
-    pub aliases: Option<PathBuf>,
     /// Files or folders to read (.csv, .xlsx).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
@@ -234,18 +241,8 @@ pub struct InspectArgs {
     /// Check unit references against this warehouse's units (unchecked without it).
     #[arg(long)]
     pub warehouse: Option<PathBuf>,
-    /// The kind of every file; detected from each file's header when absent.
-    #[arg(long, value_enum)]
-    pub kind: Option<KindArg>,
-    /// The text encoding of CSV files.
-    #[arg(long, value_enum, default_value_t = EncodingArg::Auto)]
-    pub encoding: EncodingArg,
-    /// The sheet to read from XLSX files (default: the first that holds a table).
-    #[arg(long)]
-    pub sheet: Option<String>,
-    /// A TOML file of the district's own header names and labels (see pipelines/aliases.toml).
-    #[arg(long, value_name = "FILE")]
-    pub aliases: Option<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadArgs,
     /// Print the findings as JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -8,7 +8,6 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::exit::{Outcome, UsageError};
 use crate::cli::IngestArgs;
 use crate::ingest::names::NameHasher;
-use crate::ingest::parse::ParseOptions;
 use crate::ingest::{self, Coverage, FileStatus, IngestOptions, IngestReport, Progress, UnitsOptions};
 
 struct Bar(ProgressBar);
@@ -29,15 +28,7 @@ impl Progress for Bar {
 pub fn run(a: IngestArgs) -> Result<Outcome> {
     let names = NameHasher::from_env().map_err(|e| UsageError(e.to_string()))?;
     let opts = IngestOptions {
-        parse: ParseOptions {
-            kind: a.kind.map(|k| k.kind()),
-            encoding: a.encoding.choice(),
-            sheet: a.sheet.clone(),
-            aliases: std::sync::Arc::new(match &a.aliases {
-                Some(path) => crate::ingest::aliases::Aliases::load(path)?,
-                None => Default::default(),
-            }),
-        },
+        parse: super::parse_options(&a.read)?,
         names,
         units: UnitsOptions {
             effective: a.effective,

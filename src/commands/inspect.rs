@@ -8,19 +8,10 @@ use anyhow::Result;
 use super::exit::Outcome;
 use crate::cli::InspectArgs;
 use crate::ingest::inspect::{self, Inspection};
-use crate::ingest::parse::ParseOptions;
 use crate::warehouse::Warehouse;
 
 pub fn run(a: InspectArgs) -> Result<Outcome> {
-    let opts = ParseOptions {
-        kind: a.kind.map(|k| k.kind()),
-        encoding: a.encoding.choice(),
-        sheet: a.sheet.clone(),
-        aliases: std::sync::Arc::new(match &a.aliases {
-            Some(path) => crate::ingest::aliases::Aliases::load(path)?,
-            None => Default::default(),
-        }),
-    };
+    let opts = super::parse_options(&a.read)?;
     let units: Option<HashSet<String>> = match &a.warehouse {
         Some(root) => Some(crate::indicators::tree::all_unit_ids(&Warehouse::open(root)?.snapshot()?)?),
         None => None,

@@ -44,6 +44,19 @@ pub(crate) fn catalogue(path: Option<&std::path::Path>) -> Result<crate::indicat
     })
 }
 
+/// How `ingest` and `inspect` read files, with the aliases file loaded (a bad one is exit 2).
+pub(crate) fn parse_options(a: &crate::cli::ReadArgs) -> Result<crate::ingest::parse::ParseOptions> {
+    Ok(crate::ingest::parse::ParseOptions {
+        kind: a.kind.map(|k| k.kind()),
+        encoding: a.encoding.choice(),
+        sheet: a.sheet.clone(),
+        aliases: std::sync::Arc::new(match &a.aliases {
+            Some(path) => crate::ingest::aliases::Aliases::load(path)?,
+            None => Default::default(),
+        }),
+    })
+}
+
 /// Run the command the arguments name.
 pub fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {

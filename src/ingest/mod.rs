@@ -800,26 +800,14 @@ fn unit_rows(
     effective: chrono::NaiveDate,
     ingest_id: &str,
 ) -> Result<Vec<UnitRow>> {
-    let s = |c: &str| -> Result<StringChunked> { Ok(df.column(c)?.str()?.clone()) };
-    let (id, name, parent, level, cat) = (s("unit_id")?, s("unit_name")?, s("parent_id")?, s("level")?, s("category")?);
-    let (from, to) = (warehouse::date_values(df, "valid_from")?, warehouse::date_values(df, "valid_to")?);
-    let line = df.column("source_line")?.i64()?.clone();
-    Ok((0..df.height())
-        .map(|r| UnitRow {
-            unit_id: id.get(r).unwrap_or_default().to_string(),
-            unit_name: name.get(r).unwrap_or_default().to_string(),
-            parent_id: parent.get(r).map(str::to_string),
-            level: level.get(r).unwrap_or_default().to_string(),
-            category: cat.get(r).map(str::to_string),
-            valid_from: from[r],
-            valid_to: to[r],
-            source_file: input.name.clone(),
-            source_line: line.get(r).unwrap_or_default(),
-            source_mtime: input.mtime_us,
-            ingest_id: ingest_id.to_string(),
-            origin: Origin::Incoming { file, row: r, effective },
-        })
-        .collect())
+    let mut rows = units::rows_of(df)?;
+    for (row, r) in rows.iter_mut().enumerate() {
+        r.source_file = input.name.clone();
+        r.source_mtime = input.mtime_us;
+        r.ingest_id = ingest_id.to_string();
+        r.origin = Origin::Incoming { file, row, effective };
+    }
+    Ok(rows)
 }
 
 /// The ledger rows of this ingest: one per input file loaded.

@@ -139,25 +139,14 @@ fn frame(stretches: &[Stretch]) -> Result<DataFrame> {
     )?)
 }
 
-/// The versions of each unit from a stored `units_history` (or, from a warehouse written before
-/// the history, `units`, whose rows are then open at both ends): adjacent rows of a unit with
-/// the same content and provenance are one version.
-pub fn versions_from_frame(df: &DataFrame) -> Result<Vec<UnitRow>> {
+/// The unit columns of a frame (a units export as validated, or a stored table) as rows with
+/// their lines; the caller fills in where they came from.
+pub fn rows_of(df: &DataFrame) -> Result<Vec<UnitRow>> {
     let s = |name: &str| -> Result<StringChunked> { Ok(df.column(name)?.str()?.clone()) };
-    let (id, name, parent, level, cat, file, ingest) = (
-        s("unit_id")?,
-        s("unit_name")?,
-        s("parent_id")?,
-        s("level")?,
-        s("category")?,
-        s("source_file")?,
-        s("ingest_id")?,
-    );
+    let (id, name, parent, level, cat) = (s("unit_id")?, s("unit_name")?, s("parent_id")?, s("level")?, s("category")?);
     let (from, to) = (warehouse::date_values(df, "valid_from")?, warehouse::date_values(df, "valid_to")?);
     let line = df.column("source_line")?.i64()?.clone();
-    let mtime = df.column("source_mtime")?.cast(&DataType::Int64)?;
-    let mtime = mtime.i64()?;
-    let mut rows: Vec<UnitRow> = (0..df.height())
+    Ok((0..df.height())
         .map(|i| UnitRow {
             unit_id: id.get(i).unwrap_or_default().to_string(),
             unit_name: name.get(i).unwrap_or_default().to_string(),
@@ -166,13 +155,29 @@ pub fn versions_from_frame(df: &DataFrame) -> Result<Vec<UnitRow>> {
             category: cat.get(i).map(str::to_string),
             valid_from: from[i],
             valid_to: to[i],
-            source_file: file.get(i).unwrap_or_default().to_string(),
+            source_file: String::new(),
             source_line: line.get(i).unwrap_or_default(),
-            source_mtime: mtime.get(i).unwrap_or_default(),
-            ingest_id: ingest.get(i).unwrap_or_default().to_string(),
+            source_mtime: 0,
+            ingest_id: String::new(),
             origin: Origin::Existing,
         })
-        .collect();
+        .collect())
+}
+
+/// The versions of each unit from a stored `units_history` (or, from a warehouse written before
+/// the history, `units`, whose rows are then open at both ends): adjacent rows of a unit with
+/// the same content and provenance are one version.
+pub fn versions_from_frame(df: &DataFrame) -> Result<Vec<UnitRow>> {
+    let s = |name: &str| -> Result<StringChunked> { Ok(df.column(name)?.str()?.clone()) };
+    let (file, ingest) = (s("source_file")?, s("ingest_id")?);
+    let mtime = df.column("source_mtime")?.cast(&DataType::Int64)?;
+    let mtime = mtime.i64()?;
+    let mut rows = rows_of(df)?;
+    for (i, r) in rows.iter_mut().enumerate() {
+        r.source_file = file.get(i).unwrap_or_default().to_string();
+        r.source_mtime = mtime.get(i).unwrap_or_default();
+        r.ingest_id = ingest.get(i).unwrap_or_default().to_string();
+    }
     rows.sort_by(|a, b| a.unit_id.cmp(&b.unit_id).then(a.from().cmp(&b.from())));
     let mut versions: Vec<UnitRow> = Vec::with_capacity(rows.len());
     for r in rows {

@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use chrono::NaiveDate;
 
 use super::validate::{Rejection, Rule};
-pub use history::{history_frame, units_frame, versions_from_frame};
+pub use history::{history_frame, rows_of, units_frame, versions_from_frame};
 
 /// Where a unit row came from: the warehouse, or row `row` of input file `file`, whose export
 /// takes effect on `effective`.

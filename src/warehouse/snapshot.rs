@@ -83,9 +83,24 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// The snapshot `current` points at.
+/// The snapshot `current` points at. In a copy made by a tool that follows links (`cp -rL`,
+/// Python's `shutil.copytree`, `tar -h`, a Windows or USB copy, an object-store sync),
+/// `current` is a plain folder holding the current snapshot's files: it is read as it is, and
+/// the next write turns the copy back into links ([`restore_links`]).
 pub(super) fn current(root: &Path) -> Result<Snapshot> {
     let link = root.join(CURRENT);
+    match fs::symlink_metadata(&link) {
+        Ok(m) if m.is_dir() => return Ok(Snapshot { id: copied_id(root)?, dir: link }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // A restore of the links that was interrupted between its two renames.
+            if let Some(id) =
+                fs::read_to_string(root.join(SNAPSHOTS).join(RESTORING)).ok().and_then(|t| t.trim().parse().ok())
+            {
+                return Ok(Snapshot { id, dir: root.join(SNAPSHOTS).join(snapshot_name(id)) });
+            }
+        }
+        _ => {}
+    }
     let target = fs::read_link(&link).with_context(|| format!("reading {}", link.display()))?;
     let name = target.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     let id: u64 =
@@ -95,6 +110,75 @@ pub(super) fn current(root: &Path) -> Result<Snapshot> {
         bail!("{} points at a missing snapshot {}", link.display(), dir.display());
     }
     Ok(Snapshot { id, dir })
+}
+
+/// Written while a copy's links are being restored: the id of the snapshot `current` will name.
+const RESTORING: &str = ".restoring";
+
+/// The numbered snapshots in `.snapshots/`, newest first.
+fn snapshot_ids(root: &Path) -> Vec<u64> {
+    let mut ids: Vec<u64> = fs::read_dir(root.join(SNAPSHOTS))
+        .map(|d| d.flatten().filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok())).collect())
+        .unwrap_or_default();
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    ids
+}
+
+/// The files of a folder by path below it, with their sizes.
+fn listing(dir: &Path) -> Result<BTreeSet<(PathBuf, u64)>> {
+    let mut files = Vec::new();
+    collect_files(dir, &mut files)?;
+    files
+        .into_iter()
+        .map(|f| Ok((f.strip_prefix(dir).expect("below").to_path_buf(), fs::metadata(&f)?.len())))
+        .collect()
+}
+
+/// In a copy, which snapshot the `current` folder is: the newest with the same files and sizes;
+/// a new id past the newest when none is (a copy that left `.snapshots/` behind).
+fn copied_id(root: &Path) -> Result<u64> {
+    let want = listing(&root.join(CURRENT))?;
+    let ids = snapshot_ids(root);
+    for &id in &ids {
+        if listing(&root.join(SNAPSHOTS).join(snapshot_name(id)))? == want {
+            return Ok(id);
+        }
+    }
+    Ok(ids.first().map_or(1, |n| n + 1))
+}
+
+/// Turn a copy made by a link-following tool back into the snapshot layout, under the writer
+/// lock: the `current` folder becomes its snapshot (or is dropped when `.snapshots/` has it),
+/// `current` a link again, and the table folders links into it. Returns whether there was
+/// anything to do.
+pub(super) fn restore_links(root: &Path) -> Result<bool> {
+    let cur = root.join(CURRENT);
+    if !fs::symlink_metadata(&cur).is_ok_and(|m| m.is_dir()) {
+        return Ok(false);
+    }
+    let id = copied_id(root)?;
+    let snaps = root.join(SNAPSHOTS);
+    fs::create_dir_all(&snaps)?;
+    let snap = snaps.join(snapshot_name(id));
+    fs::write(snaps.join(RESTORING), id.to_string())?;
+    sync_dir(&snaps)?;
+    if snap.is_dir() {
+        // The same files are in `.snapshots/`: the copy goes where a later write removes it.
+        fs::rename(&cur, snaps.join(format!("{}.copied", snapshot_name(id))))?;
+    } else {
+        fs::rename(&cur, &snap)?;
+    }
+    replace_symlink(&Path::new(SNAPSHOTS).join(snapshot_name(id)), &cur)?;
+    fs::remove_file(snaps.join(RESTORING))?;
+    for t in Table::ALL {
+        let entry = root.join(t.name());
+        if fs::symlink_metadata(&entry).is_ok_and(|m| m.is_dir()) {
+            fs::remove_dir_all(&entry).with_context(|| format!("removing the copied {}", entry.display()))?;
+            std::os::unix::fs::symlink(Path::new(CURRENT).join(t.name()), &entry)
+                .with_context(|| format!("linking {}", entry.display()))?;
+        }
+    }
+    Ok(true)
 }
 
 /// Point `link` at `target` atomically: make a new link beside it, then rename over it.
@@ -149,6 +233,9 @@ fn adopt(from: &Path, to: &Path) -> Result<()> {
 
 impl Txn {
     pub(super) fn begin(root: &Path) -> Result<Txn> {
+        if restore_links(root)? {
+            tracing::info!("{}: a copy made by following links; its links are restored", root.display());
+        }
         let base = current(root)?;
         let snaps = root.join(SNAPSHOTS);
         // Remove leftovers of crashed writes: staging folders and snapshots newer than current.

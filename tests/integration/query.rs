@@ -150,3 +150,40 @@ fn a_query_during_an_ingest_sees_the_old_or_the_new_state_never_a_mix() {
         assert!(*s == before || *s == after, "a query saw {s}, neither {before} nor {after}");
     }
 }
+
+/// Copies made by tools that follow links (`cp -rL`, Python's `shutil.copytree`, `tar -h`, and
+/// a sync that left the hidden `.snapshots/` behind) turn `current` and the table links into
+/// folders. Reads work on them as they are; the first write restores the snapshot layout and
+/// gives the same figures as on the original (issue 18).
+#[test]
+fn issue_18_a_copy_made_by_following_links_reads_and_heals_on_write() {
+    let t = tempfile::tempdir().unwrap();
+    let wh = small_warehouse(t.path());
+    let count = |w: &std::path::Path| query_csv(w, "SELECT count(*) AS n FROM attendance");
+    let want = count(&wh);
+    run_expect(dangjian().args(["compute", "--period", "2026Q1", "--warehouse"]).arg(&wh), 0);
+    let figures = |w: &std::path::Path| query_csv(w, "SELECT unit_id, indicator, value FROM indicators ORDER BY 1, 2");
+    let want_figures = figures(&wh);
+    let copies = t.path().join("copies");
+    std::fs::create_dir_all(&copies).unwrap();
+    let run = |c: &mut std::process::Command| assert!(c.status().unwrap().success(), "{c:?}");
+    run(std::process::Command::new("cp").arg("-rL").arg(&wh).arg(copies.join("cp")));
+    let py = "import shutil, sys; shutil.copytree(sys.argv[1], sys.argv[2])";
+    run(std::process::Command::new(super::interop::python()).args(["-c", py]).arg(&wh).arg(copies.join("py")));
+    let tar = copies.join("w.tar");
+    run(std::process::Command::new("tar").arg("-chf").arg(&tar).arg("-C").arg(t.path()).arg("wh"));
+    std::fs::create_dir_all(copies.join("tar")).unwrap();
+    run(std::process::Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(copies.join("tar")));
+    run(std::process::Command::new("cp").arg("-rL").arg(&wh).arg(copies.join("synced")));
+    std::fs::remove_dir_all(copies.join("synced/.snapshots")).unwrap();
+    for copy in [copies.join("cp"), copies.join("py"), copies.join("tar/wh"), copies.join("synced")] {
+        assert!(std::fs::symlink_metadata(copy.join("current")).unwrap().is_dir(), "{}", copy.display());
+        assert_eq!(count(&copy), want, "{}", copy.display());
+        assert_eq!(figures(&copy), want_figures);
+        run_expect(dangjian().args(["compute", "--period", "2026Q1", "--warehouse"]).arg(&copy), 0);
+        assert!(std::fs::symlink_metadata(copy.join("current")).unwrap().file_type().is_symlink());
+        assert!(std::fs::symlink_metadata(copy.join("attendance")).unwrap().file_type().is_symlink());
+        assert_eq!(figures(&copy), want_figures, "{}", copy.display());
+        assert_eq!(count(&copy), want);
+    }
+}

@@ -10,7 +10,6 @@ use anyhow::{Result, bail};
 use chrono::NaiveDate;
 use polars::prelude::*;
 
-use crate::model::Table;
 use crate::model::period::Period;
 use crate::warehouse::{self, Snapshot};
 
@@ -52,12 +51,8 @@ type Span = (Option<NaiveDate>, Option<NaiveDate>);
 /// The tree valid on `day`. A warehouse written before the tree had a history has only
 /// `units`, valid at all times.
 pub fn load(snapshot: &Snapshot, day: NaiveDate) -> Result<Vec<UnitInfo>> {
-    let file = match snapshot.files(Table::UnitsHistory)?.into_iter().next() {
-        Some(f) => f,
-        None => match snapshot.files(Table::Units)?.into_iter().next() {
-            Some(f) => f,
-            None => bail!("the warehouse has no units yet: ingest the units export (组织架构) first"),
-        },
+    let Some(file) = snapshot.units_file()? else {
+        bail!("the warehouse has no units yet: ingest the units export (组织架构) first");
     };
     let df = warehouse::read_parquet(&file)?;
     let (from, to) = (warehouse::date_values(&df, "valid_from")?, warehouse::date_values(&df, "valid_to")?);
@@ -96,13 +91,7 @@ pub fn load(snapshot: &Snapshot, day: NaiveDate) -> Result<Vec<UnitInfo>> {
 
 /// Every unit id the warehouse knows, in any version (what a row's `unit_id` may reference).
 pub fn all_unit_ids(snapshot: &Snapshot) -> Result<std::collections::HashSet<String>> {
-    let file = match snapshot.files(Table::UnitsHistory)?.into_iter().next() {
-        Some(f) => f,
-        None => match snapshot.files(Table::Units)?.into_iter().next() {
-            Some(f) => f,
-            None => return Ok(Default::default()),
-        },
-    };
+    let Some(file) = snapshot.units_file()? else { return Ok(Default::default()) };
     let df = warehouse::read_parquet_columns(&file, &["unit_id"])?;
     let ids = df.column("unit_id")?.str()?.clone();
     Ok((0..ids.len()).filter_map(|i| ids.get(i).map(str::to_string)).collect())

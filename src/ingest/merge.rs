@@ -261,7 +261,6 @@ fn partition_rows(kind: Kind, df: &DataFrame) -> Result<BTreeMap<String, Vec<Idx
     let mut groups: BTreeMap<String, Vec<IdxSize>> = BTreeMap::new();
     if let Some(date_col) = kind.month_partition_field() {
         let days = df.column(date_col)?.cast(&DataType::Int32)?;
-        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
         // Rows come grouped by day: the rows of a run of one day go to the group found for its
         // first row (a lookup per row was 2% of ingest's CPU).
         let mut runs: Vec<(String, Vec<IdxSize>)> = Vec::new();
@@ -272,7 +271,7 @@ fn partition_rows(kind: Kind, df: &DataFrame) -> Result<BTreeMap<String, Vec<Idx
             let at = match last {
                 Some((day, at)) if day == d => at,
                 _ => {
-                    let date = epoch + chrono::Duration::days(d as i64);
+                    let date = crate::model::period::date_of_day(d);
                     let part = warehouse::month_partition(date.year(), date.month());
                     let at = *index.entry(part.clone()).or_insert_with(|| {
                         runs.push((part, Vec::new()));

@@ -514,12 +514,7 @@ impl<'l> Call<'l> {
         unit_files: &[usize],
         parsed: &BTreeMap<usize, ParsedFile>,
     ) -> Result<Tree> {
-        // A warehouse written before the history has only `units`: its rows are open versions.
-        let stored = match base.files(Table::UnitsHistory)?.first() {
-            Some(f) => Some(f.clone()),
-            None => base.files(Table::Units)?.first().cloned(),
-        };
-        let stored_units = match stored {
+        let stored_units = match base.units_file()? {
             Some(f) => units::versions_from_frame(&warehouse::read_parquet(&f)?)?,
             None => Vec::new(),
         };

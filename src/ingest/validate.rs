@@ -16,6 +16,7 @@ use super::names::NameHasher;
 use super::schema::HeaderMap;
 use super::values::{self, DateError};
 use crate::model::kinds::{Field, FieldType, Kind};
+use crate::model::period::{date_of_day, day_number};
 
 /// A validation rule; the quarantine table names it in `rule`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -199,10 +200,7 @@ impl Value<'_> {
     fn key_text(&self) -> String {
         match self {
             Value::Text(s) => s.to_string(),
-            Value::Date(d) => {
-                let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
-                (epoch + chrono::Duration::days((*d).into())).to_string()
-            }
+            Value::Date(d) => date_of_day(*d).to_string(),
             _ => String::new(),
         }
     }
@@ -256,8 +254,6 @@ pub fn short(key: u128) -> u64 {
 
 /// The most fields a kind has (see `schema`); a test holds every kind to it.
 const MAX_FIELDS: usize = 12;
-
-const EPOCH_DAYS_CE: i32 = 719_163; // days from 0001-01-01 to 1970-01-01
 
 /// The last cell of a field that parsed to a date or an enumeration code, and that value.
 /// Rows come grouped by event, so the same date and type repeat row after row: comparing the
@@ -795,7 +791,7 @@ fn parse_cell<'c>(field: &Field, raw: &'c str, names: &NameHasher) -> Result<Val
         }
         FieldType::PersonalName => Ok(names.hash(t).map_or(Value::Null, |h| Value::Text(Cow::Owned(h)))),
         FieldType::Date => match values::parse_date(t) {
-            Ok(d) => Ok(Value::Date(chrono::Datelike::num_days_from_ce(&d) - EPOCH_DAYS_CE)),
+            Ok(d) => Ok(Value::Date(day_number(d))),
             Err(DateError::Form(m)) => Err((Rule::Type, m)),
             Err(DateError::Range(m)) => Err((Rule::Range, m)),
         },

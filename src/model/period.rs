@@ -183,9 +183,32 @@ impl<'de> serde::Deserialize<'de> for Period {
     }
 }
 
+/// Days from 0001-01-01 to 1970-01-01: a DATE column stores days since the latter.
+const EPOCH_DAYS_CE: i32 = 719_163;
+
+/// A date as a DATE column stores it: days since 1970-01-01.
+pub fn day_number(date: NaiveDate) -> i32 {
+    chrono::Datelike::num_days_from_ce(&date) - EPOCH_DAYS_CE
+}
+
+/// The date a DATE column's day number stands for.
+pub fn date_of_day(days: i32) -> NaiveDate {
+    NaiveDate::from_num_days_from_ce_opt(days + EPOCH_DAYS_CE).unwrap_or(NaiveDate::MIN)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn day_numbers_are_days_since_1970() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        assert_eq!(day_number(d(1970, 1, 1)), 0);
+        // 2026-03-06: 56 years of 365 days, 14 leap days (1972..2024), then 31 + 28 + 5.
+        assert_eq!(day_number(d(2026, 3, 6)), 56 * 365 + 14 + 31 + 28 + 5);
+        assert_eq!(date_of_day(day_number(d(2026, 3, 6))), d(2026, 3, 6));
+        assert_eq!(date_of_day(-1), d(1969, 12, 31));
+    }
 
     fn p(s: &str) -> Period {
         s.parse().unwrap()

@@ -229,10 +229,9 @@ pub fn read_parquet_columns_serial(path: &Path, columns: &[&str]) -> Result<Data
 /// written before the column was added).
 pub fn date_values(df: &DataFrame, name: &str) -> Result<Vec<Option<chrono::NaiveDate>>> {
     let Ok(c) = df.column(name) else { return Ok(vec![None; df.height()]) };
-    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
     let c = c.cast(&DataType::Int32)?;
     let days = c.i32()?;
-    Ok((0..days.len()).map(|i| days.get(i).map(|d| epoch + chrono::Duration::days(d.into()))).collect())
+    Ok((0..days.len()).map(|i| days.get(i).map(crate::model::period::date_of_day)).collect())
 }
 
 fn read(path: &Path, columns: Option<&[&str]>, parallel: bool) -> Result<DataFrame> {

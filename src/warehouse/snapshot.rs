@@ -30,6 +30,15 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The file that holds the unit tree: `units_history`, or `units` in a warehouse written
+    /// before the tree had a history (its rows are then valid at all times).
+    pub fn units_file(&self) -> Result<Option<PathBuf>> {
+        Ok(match self.files(Table::UnitsHistory)?.into_iter().next() {
+            Some(f) => Some(f),
+            None => self.files(Table::Units)?.into_iter().next(),
+        })
+    }
+
     pub fn table_dir(&self, table: Table) -> PathBuf {
         self.dir.join(table.name())
     }

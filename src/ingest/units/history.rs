@@ -16,6 +16,7 @@ use polars::prelude::*;
 
 use super::check::{MAX_DEPTH, change_days, tree_on};
 use super::{Origin, Timelines, UnitRow, day_before};
+use crate::model::period::day_number;
 use crate::warehouse;
 
 /// One stored row: a unit's version over a stretch of days, with its path on those days.
@@ -104,18 +105,13 @@ pub fn units_frame(versions: &[UnitRow]) -> Result<DataFrame> {
     frame(&open)
 }
 
-fn days_since_epoch(d: Option<NaiveDate>) -> Option<i32> {
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
-    d.map(|d| (d - epoch).num_days() as i32)
-}
-
 fn frame(stretches: &[Stretch]) -> Result<DataFrame> {
     let rows: Vec<&UnitRow> = stretches.iter().map(|s| &s.row).collect();
     let text = |name: &str, f: &dyn Fn(&UnitRow) -> Option<String>| -> Column {
         Column::new(name.into(), rows.iter().map(|u| f(u)).collect::<Vec<Option<String>>>())
     };
     let date = |name: &str, f: &dyn Fn(&UnitRow) -> Option<NaiveDate>| -> Result<Column> {
-        let days: Vec<Option<i32>> = rows.iter().map(|u| days_since_epoch(f(u))).collect();
+        let days: Vec<Option<i32>> = rows.iter().map(|u| f(u).map(day_number)).collect();
         Ok(Column::new(name.into(), days).cast(&DataType::Date)?)
     };
     let mtimes: Vec<i64> = rows.iter().map(|u| u.source_mtime).collect();

@@ -390,10 +390,15 @@ fn ingest_stage(
         );
         return (inputs, Err(why));
     }
-    let detail = format!(
+    // The same balance as the ingest verb's: rows read = loaded + quarantined + duplicates
+    // + skipped (titles and 合计 rows, which are not data).
+    let mut detail = format!(
         "read {} rows: loaded {}, quarantined {}, duplicates {}",
         r.rows_read, r.loaded, r.quarantined, r.duplicates
     );
+    if r.skipped > 0 {
+        detail.push_str(&format!(", skipped {} (not data)", r.skipped));
+    }
     (inputs, Ok(StageDone { detail, outputs: Vec::new(), over_quarantine_ratio: r.bad_ratio() > p.max_bad_ratio }))
 }
 

@@ -35,6 +35,7 @@ pub fn run(a: IngestArgs) -> Result<Outcome> {
             coverage: if a.complete { Coverage::Complete } else { Coverage::Partial },
         },
         memory_budget: a.memory_budget_mib << 20,
+        blocks: Default::default(),
     };
     // A bar only on a terminal: under cron it would be noise in the log.
     let bar = if std::io::stderr().is_terminal() {

@@ -49,6 +49,67 @@ pub struct Staged {
     pub pieces: Vec<Piece>,
 }
 
+impl Staged {
+    /// One file's rows staged in parts (the blocks of a large file), as one staging: each
+    /// part's validated rows numbered on after the rows of the parts before it. `parts` holds
+    /// each staging with its row count.
+    pub fn concat(parts: Vec<(Staged, usize)>) -> Staged {
+        let mut pieces = Vec::new();
+        let mut offset = 0 as IdxSize;
+        for (staged, rows) in parts {
+            for mut piece in staged.pieces {
+                let at: Vec<IdxSize> = match piece.rows.take() {
+                    Some(r) => r.into_iter().map(|v| v + offset).collect(),
+                    None => (offset..offset + rows as IdxSize).collect(),
+                };
+                piece.rows = Some(at);
+                pieces.push(piece);
+            }
+            offset += rows as IdxSize;
+        }
+        Staged { pieces }
+    }
+
+    /// Take validated rows `gone` (in order) out of the pieces and out of `keys`, numbering
+    /// the others on without gaps. A large file's own repeated keys are found after its rows
+    /// were staged (see `blocks`); a piece on disk that loses rows is written again.
+    pub fn withdraw(&mut self, gone: &[IdxSize], keys: &mut Vec<u64>) -> Result<()> {
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let renumber = |v: IdxSize| v - gone.partition_point(|&g| g < v) as IdxSize;
+        for piece in &mut self.pieces {
+            let rows = piece.rows.take().expect("a withdrawal follows `concat`");
+            let mask: Vec<bool> = rows.iter().map(|v| gone.binary_search(v).is_err()).collect();
+            let kept: Vec<IdxSize> = rows.iter().zip(&mask).filter(|(_, k)| **k).map(|(&v, _)| renumber(v)).collect();
+            if kept.len() < rows.len() {
+                let mask: BooleanChunked = mask.into_iter().collect();
+                match &mut piece.data {
+                    PieceData::Memory(df) => *df = df.filter_seq(&mask)?,
+                    PieceData::Spilled(path) => {
+                        let mut df = warehouse::read_parquet_serial(path)?.filter_seq(&mask)?;
+                        warehouse::write_parquet_unsynced(&mut df, path)?;
+                    }
+                }
+            }
+            piece.rows = Some(kept);
+        }
+        self.pieces.retain(|p| {
+            let empty = p.rows.as_ref().is_some_and(Vec::is_empty);
+            if empty && let PieceData::Spilled(path) = &p.data {
+                let _ = std::fs::remove_file(path);
+            }
+            !empty
+        });
+        let mut at = 0;
+        keys.retain(|_| {
+            at += 1;
+            gone.binary_search(&(at - 1)).is_err()
+        });
+        Ok(())
+    }
+}
+
 /// The rows of one file that fall in one partition.
 pub struct Piece {
     pub partition: String,
@@ -83,6 +144,8 @@ pub struct Spill {
     ingest_id: String,
     budget: usize,
     used: AtomicUsize,
+    /// Stagings so far, naming their files apart (a large file is staged block by block).
+    stagings: AtomicUsize,
 }
 
 /// A file whose validated rows take more than this share of the memory budget (2 MiB of the
@@ -105,7 +168,13 @@ impl Spill {
         if parent.exists() {
             std::fs::remove_dir_all(&parent).map_err(|e| anyhow::anyhow!("removing {}: {e}", parent.display()))?;
         }
-        Ok(Spill { dir: parent.join(ingest_id), ingest_id: ingest_id.to_string(), budget, used: AtomicUsize::new(0) })
+        Ok(Spill {
+            dir: parent.join(ingest_id),
+            ingest_id: ingest_id.to_string(),
+            budget,
+            used: AtomicUsize::new(0),
+            stagings: AtomicUsize::new(0),
+        })
     }
 
     /// Split a file's validated frame by partition, in memory or on disk. The rows are put in
@@ -133,6 +202,7 @@ impl Spill {
         let (sorted, order) = sort_by_key(kind, frame, in_key_order)?;
         let groups = partition_rows(kind, &sorted)?;
         let whole = groups.len() == 1;
+        let staging = self.stagings.fetch_add(1, Ordering::SeqCst);
         let mut pieces = Vec::with_capacity(groups.len());
         for (n, (partition, at)) in groups.into_iter().enumerate() {
             let df = if whole { sorted.clone() } else { take_serial(&sorted, &at)? };
@@ -146,7 +216,7 @@ impl Spill {
             } else {
                 std::fs::create_dir_all(&self.dir)
                     .map_err(|e| anyhow::anyhow!("creating {}: {e}", self.dir.display()))?;
-                let path = self.dir.join(format!("{file}-{n}.parquet"));
+                let path = self.dir.join(format!("{file}-{staging}-{n}.parquet"));
                 let mut df = stored_form(kind, df, source.name, source.mtime_us, &self.ingest_id)?;
                 warehouse::write_parquet_unsynced(&mut df, &path)?;
                 PieceData::Spilled(path)
@@ -177,12 +247,39 @@ fn sort_by_key(kind: Kind, frame: DataFrame, known_sorted: bool) -> Result<(Data
     if known_sorted || in_key_order(kind, &frame)? {
         return Ok((frame, None));
     }
-    const ROW: &str = "__validated_row";
-    let options = SortMultipleOptions::default().with_maintain_order(true).with_multithreaded(false);
-    let sorted = frame.with_row_index(ROW.into(), None)?.sort(kind.natural_key().to_vec(), options)?;
-    drop(frame);
-    let order: Vec<IdxSize> = sorted.column(ROW)?.idx()?.into_no_null_iter().collect();
-    Ok((sorted.drop(ROW)?, Some(order)))
+    let order = key_order(kind, &frame)?;
+    let sorted = take_serial(&frame, &order)?;
+    Ok((sorted, Some(order)))
+}
+
+/// The rows of a frame in natural-key order, as indices. Rows are sorted by a fixed-size
+/// prefix of their first two key texts (big-endian integers order as the bytes do), and only
+/// rows whose prefixes tie compare their whole keys: polars' multi-column sort, and a sort
+/// comparing texts throughout, spent most of an unsorted file's ingest in `memcmp`.
+pub(crate) fn key_order(kind: Kind, frame: &DataFrame) -> Result<Vec<IdxSize>> {
+    let cols = key_columns(kind, frame)?;
+    let arrays: Vec<_> = cols.iter().map(|c| c.downcast_as_array()).collect();
+    fn prefix<const N: usize>(text: Option<&str>) -> [u8; N] {
+        let mut out = [0u8; N];
+        if let Some(t) = text {
+            let n = t.len().min(N);
+            out[..n].copy_from_slice(&t.as_bytes()[..n]);
+        }
+        out
+    }
+    let n = frame.height();
+    let mut rows: Vec<(u128, u64, IdxSize)> = (0..n)
+        .map(|i| {
+            let first = u128::from_be_bytes(prefix(arrays.first().and_then(|a| a.get(i))));
+            let second = u64::from_be_bytes(prefix(arrays.get(1).and_then(|a| a.get(i))));
+            (first, second, i as IdxSize)
+        })
+        .collect();
+    let whole = |i: IdxSize| arrays.iter().map(move |a| a.get(i as usize));
+    rows.sort_unstable_by(|a, b| {
+        (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| whole(a.2).cmp(whole(b.2))).then(a.2.cmp(&b.2))
+    });
+    Ok(rows.into_iter().map(|r| r.2).collect())
 }
 
 /// The natural-key columns of a frame as one array each: `ChunkedArray::get` would find the
@@ -646,7 +743,6 @@ fn rewrite_partitions(
 ) -> Result<()> {
     let table = kind.table();
     let cols = kind.stored_columns();
-    let key_sort: Vec<&str> = kind.natural_key().to_vec();
     txn.replace_partitions(table, touched.into_iter().collect(), |part, mut incoming| {
         let stored = base.partition_files(table, part)?;
         // A new partition whose rows all come from one piece on disk: that file is already
@@ -683,8 +779,8 @@ fn rewrite_partitions(
             anyhow::Context::with_context(all.vstack_mut_owned(f), || format!("combining rows of {table}/{part}"))?;
         }
         // One order whatever the order of the exports: the same rows give the same file.
-        let order = SortMultipleOptions::default().with_maintain_order(true).with_multithreaded(false);
-        Ok(Built::Frame(all.sort(key_sort.clone(), order)?))
+        let order = key_order(kind, &all)?;
+        Ok(Built::Frame(take_serial(&all, &order)?))
     })?;
     Ok(())
 }

@@ -12,10 +12,12 @@
 //! prints.
 
 pub mod aliases;
+pub mod blocks;
 pub mod decode;
 pub mod exports;
 pub mod files;
 pub mod inspect;
+pub mod keycheck;
 pub mod keyfilter;
 pub mod keytable;
 pub mod merge;
@@ -58,6 +60,8 @@ pub struct IngestOptions {
     pub units: UnitsOptions,
     /// Validated rows kept in memory until the merge, in bytes; past it they wait on disk.
     pub memory_budget: usize,
+    /// When a CSV is read in blocks on every core, and how large a block is (see `blocks`).
+    pub blocks: blocks::Sizes,
 }
 
 /// The default of [`IngestOptions::memory_budget`]: 64 MiB. A file whose rows take more than
@@ -77,6 +81,7 @@ impl IngestOptions {
             names,
             units: UnitsOptions::default(),
             memory_budget: DEFAULT_MEMORY_BUDGET,
+            blocks: blocks::Sizes::default(),
         }
     }
 }
@@ -359,6 +364,9 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
     Ok(call.finish(opts, Some(snap.id), exports_dir))
 }
 
+/// A file's index, what its read gave, and its staged rows.
+type ParsedAndStaged = (usize, Result<ParsedFile, FileError>, Option<merge::Staged>);
+
 /// The time and peak memory at the end of each phase, in debug logs, to see which phase sets
 /// the peak.
 struct PhaseLog(std::time::Instant);
@@ -545,23 +553,26 @@ impl<'l> Call<'l> {
     ) -> Result<BTreeMap<usize, merge::Staged>> {
         let inputs = &self.inputs;
         // Plain threads, not rayon: staging calls polars (see `workers`).
-        let results: Vec<(usize, Result<ParsedFile, FileError>, Option<merge::Staged>)> =
-            crate::workers::map(files, |i| -> Result<_> {
-                let mut r = parse::parse_file(&inputs[i], &opts.parse, Some(unit_ids), &opts.names);
-                let mut stage = None;
-                if let Ok(p) = &mut r
-                    && p.kind != Kind::Units
-                {
-                    let frame = std::mem::take(&mut p.validated.frame);
-                    let source = merge::Source { name: &inputs[i].name, mtime_us: inputs[i].mtime_us };
-                    let staged = spill.stage(p.kind, i, source, frame, p.validated.in_key_order);
-                    stage = Some(staged.with_context(|| format!("staging {}", inputs[i].name))?);
-                }
+        let results: Vec<ParsedAndStaged> = crate::workers::map(files, |i| -> Result<_> {
+            if let Some(done) = Self::parse_in_blocks(&inputs[i], i, unit_ids, opts, spill)? {
                 progress.file_done(&inputs[i].name);
-                Ok((i, r, stage))
-            })
-            .into_iter()
-            .collect::<Result<_>>()?;
+                return Ok(done);
+            }
+            let mut r = parse::parse_file(&inputs[i], &opts.parse, Some(unit_ids), &opts.names);
+            let mut stage = None;
+            if let Ok(p) = &mut r
+                && p.kind != Kind::Units
+            {
+                let frame = std::mem::take(&mut p.validated.frame);
+                let source = merge::Source { name: &inputs[i].name, mtime_us: inputs[i].mtime_us };
+                let staged = spill.stage(p.kind, i, source, frame, p.validated.in_key_order);
+                stage = Some(staged.with_context(|| format!("staging {}", inputs[i].name))?);
+            }
+            progress.file_done(&inputs[i].name);
+            Ok((i, r, stage))
+        })
+        .into_iter()
+        .collect::<Result<_>>()?;
         let mut staged = BTreeMap::new();
         let mut kept = Vec::new();
         for (i, r, stage) in results {
@@ -580,6 +591,33 @@ impl<'l> Call<'l> {
         }
         absorb(kept, &mut self.reports, parsed);
         Ok(staged)
+    }
+
+    /// A large plain CSV is validated in blocks and staged block by block (see `blocks`);
+    /// `None` for any other file, or one the block reader turns down.
+    fn parse_in_blocks(
+        input: &InputFile,
+        i: usize,
+        unit_ids: &HashSet<String>,
+        opts: &IngestOptions,
+        spill: &merge::Spill,
+    ) -> Result<Option<ParsedAndStaged>> {
+        if input.format != read::Format::Csv || input.size < opts.blocks.file {
+            return Ok(None);
+        }
+        let source = || merge::Source { name: &input.name, mtime_us: input.mtime_us };
+        let stage = |kind: Kind, frame: DataFrame| -> Result<merge::Staged> {
+            spill.stage(kind, i, source(), frame, false).with_context(|| format!("staging {}", input.name))
+        };
+        match parse::parse_file_in_blocks(input, &opts.parse, Some(unit_ids), &opts.names, opts.blocks.block, &stage) {
+            Ok(None) => Ok(None),
+            Ok(Some(mut done)) => {
+                let mut staged = merge::Staged::concat(std::mem::take(&mut done.parts));
+                staged.withdraw(&done.withdrawn, &mut done.parsed.validated.keys)?;
+                Ok(Some((i, Ok(done.parsed), Some(staged))))
+            }
+            Err(e) => Ok(Some((i, Err(e), None))),
+        }
     }
 
     /// The units files' figures come from the tree's merge.

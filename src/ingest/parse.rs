@@ -4,7 +4,10 @@
 
 use std::collections::HashSet;
 
+use std::sync::Arc;
+
 use super::aliases::Aliases;
+use super::blocks::{self, Dispatch};
 use super::decode::{BadLine, Encoding, EncodingChoice};
 use super::files::InputFile;
 use super::names::NameHasher;
@@ -64,6 +67,11 @@ fn above_why(cells: &[String]) -> &'static str {
 
 /// Why a row below the header is not data, if it is one of what offices put under a table.
 fn footer_why(cells: &[&str]) -> Option<&'static str> {
+    // Most rows begin with an id: no footer begins with an ASCII letter or digit.
+    let lead = cells.iter().map(|c| c.trim_start()).find(|c| !c.is_empty());
+    if lead.is_none_or(|c| c.as_bytes()[0].is_ascii_alphanumeric()) {
+        return None;
+    }
     let first = first_text(cells.iter().copied());
     if ["合计", "小计", "总计", "共计"].iter().any(|p| first.starts_with(p)) {
         Some("合计/小计行")
@@ -197,7 +205,7 @@ fn file_error(outcome: ReadOutcome) -> FileError {
     }
 }
 
-struct Sink<'a> {
+struct Sink<'a, T = ()> {
     kind: Option<Kind>,
     aliases: &'a Aliases,
     units: Option<&'a HashSet<String>>,
@@ -212,9 +220,11 @@ struct Sink<'a> {
     /// Why the first row passed over is not a header: the message when none is found. A row
     /// that names a kind's columns but lacks some says more than a title does, so it wins.
     refusal: Option<(bool, String, u64)>,
+    /// A large file's blocks (see `blocks`), once the header is found.
+    blocks: Option<Dispatch<'a, T>>,
 }
 
-impl Sink<'_> {
+impl<T> Sink<'_, T> {
     /// A read that ended without a header says why the rows it saw were not one.
     fn refused(&self, outcome: ReadOutcome) -> FileError {
         match (&outcome, &self.refusal) {
@@ -227,7 +237,7 @@ impl Sink<'_> {
     }
 }
 
-impl<'a> RowSink for Sink<'a> {
+impl<'a, T> RowSink for Sink<'a, T> {
     fn header(&mut self, line: u64, cells: Vec<String>) -> Result<bool, String> {
         let map = match map_header_with(&cells, self.kind, self.aliases) {
             Ok(map) => map,
@@ -249,7 +259,31 @@ impl<'a> RowSink for Sink<'a> {
         self.ignored = map.ignored.clone();
         self.header = cells.clone();
         self.skipped.append(&mut self.above);
-        self.validator = Some(Validator::new(cells, map, units, self.names, self.capacity).with_labels(self.aliases));
+        let validator = Validator::new(cells.clone(), map.clone(), units, self.names, self.capacity);
+        let validator = validator.with_labels(self.aliases);
+        self.validator = Some(match self.blocks.as_mut() {
+            Some(blocks) => {
+                blocks.template = Some(Arc::new((cells, map)));
+                validator.deferred()
+            }
+            None => validator,
+        });
+        Ok(true)
+    }
+
+    fn take_text(&mut self, text: &str, line: u64, last: bool) -> Result<bool, String> {
+        let Some(blocks) = self.blocks.as_mut() else { return Ok(false) };
+        if blocks.template.is_none() {
+            // The header may be in this piece: keep it for the first block.
+            blocks.first_text = Some((text.to_string(), line));
+            return Ok(false);
+        }
+        if let Some(first) = self.validator.take() {
+            let kind = first.kind();
+            let block = first.finish_block().map_err(|e| e.to_string())?;
+            blocks.first_block(kind, block, Vec::new()).map_err(|e| format!("{e:#}"))?;
+        }
+        blocks.text(text, line, last).map_err(|e| format!("{e:#}"))?;
         Ok(true)
     }
 
@@ -269,7 +303,7 @@ impl<'a> RowSink for Sink<'a> {
     }
 
     fn has_header(&self) -> bool {
-        self.validator.is_some()
+        self.validator.is_some() || self.blocks.as_ref().is_some_and(|b| b.template.is_some())
     }
 
     fn bad_line(&mut self, bad: &BadLine) {
@@ -289,7 +323,7 @@ pub fn parse_file(
 ) -> Result<ParsedFile, FileError> {
     // A rough row count from the size keeps the column buffers from regrowing.
     let capacity = (file.size as usize / 64).min(1 << 24);
-    let new_sink = || Sink {
+    let new_sink = || Sink::<()> {
         kind: opts.kind,
         aliases: &opts.aliases,
         units,
@@ -301,6 +335,7 @@ pub fn parse_file(
         skipped: Vec::new(),
         above: Vec::new(),
         refusal: None,
+        blocks: None,
     };
     let mut sink = new_sink();
     let mut encoding = None;
@@ -355,6 +390,137 @@ pub fn parse_file(
         skipped_sheets,
         validated,
     })
+}
+
+/// A large file read in blocks (see `blocks`): what it gave, its rows already handed to the
+/// stage, and the staged rows that a repeated key withdraws.
+pub struct BlockParsed<T> {
+    pub parsed: ParsedFile,
+    /// Each block's staged rows and their count, in file order.
+    pub parts: Vec<(T, usize)>,
+    pub withdrawn: Vec<polars::prelude::IdxSize>,
+}
+
+/// Read and validate a large plain CSV in blocks on every core, handing each block's rows to
+/// `stage` in file order; the file's `validated.frame` is then empty and its `keys` are those
+/// of every staged row. `Ok(None)` when the file is not one the block reader does (quoted,
+/// not UTF-8 or GB18030, ...): the caller reads it with [`parse_file`].
+pub fn parse_file_in_blocks<T: Send>(
+    file: &InputFile,
+    opts: &ParseOptions,
+    units: Option<&HashSet<String>>,
+    names: &NameHasher,
+    block: usize,
+    stage: &blocks::Stage<T>,
+) -> Result<Option<BlockParsed<T>>, FileError> {
+    let refused = |message| FileError { line: None, message };
+    let capacity = (file.size as usize / 64).min(1 << 28);
+    let block_capacity = block / 64;
+    let threads = crate::workers::threads();
+    let (jobs, job_queue) = std::sync::mpsc::sync_channel(threads);
+    let (done, done_queue) = std::sync::mpsc::channel();
+    let job_queue = std::sync::Mutex::new(job_queue);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let (done, job_queue) = (done.clone(), &job_queue);
+            s.spawn(move || {
+                blocks::work(job_queue, done, |job| validate_block(job, opts, units, names, block_capacity, stage))
+            });
+        }
+        drop(done);
+        let mut sink = Sink {
+            kind: opts.kind,
+            aliases: &opts.aliases,
+            units,
+            names,
+            capacity: block_capacity,
+            validator: None,
+            header: Vec::new(),
+            ignored: Vec::new(),
+            skipped: Vec::new(),
+            above: Vec::new(),
+            refusal: None,
+            blocks: Some(Dispatch::new(jobs, done_queue, capacity, block, stage)),
+        };
+        let mut reader = file.reader().map_err(refused)?;
+        let info = match read::read_csv_stream(&mut reader, opts.encoding, &mut sink) {
+            Ok(Some(info)) => info,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(sink.refused(e)),
+        };
+        let hash = reader.verify().map_err(refused)?;
+        let mut blocks = sink.blocks.take().expect("set above");
+        let failed = |e: anyhow::Error| FileError { line: None, message: format!("{e:#}") };
+        let Some(template) = blocks.template.clone() else {
+            return Err(FileError { line: None, message: "the file has no header row".into() });
+        };
+        if let Some(first) = sink.validator.take() {
+            // The file ended in its first piece.
+            let block = first.finish_block().map_err(|e| failed(e.into()))?;
+            blocks.first_block(template.1.kind, block, Vec::new()).map_err(failed)?;
+        }
+        blocks.finish().map_err(failed)?;
+        let file_keys = std::mem::replace(&mut blocks.file, blocks::FileKeys::empty());
+        let parts = std::mem::take(&mut blocks.parts);
+        let withdrawn = file_keys.withdrawn();
+        let duplicates = file_keys.duplicates();
+        let mut skipped = sink.skipped;
+        skipped.extend(file_keys.skipped);
+        skipped.sort_by_key(|r| r.line);
+        let mut rejected = file_keys.rejected;
+        rejected.sort_by_key(|r| r.line);
+        let validated = Validated {
+            frame: polars::prelude::DataFrame::empty(),
+            keys: file_keys.keys,
+            rows_read: file_keys.rows_read,
+            duplicates,
+            rejected,
+            in_key_order: false,
+        };
+        let parsed = ParsedFile {
+            kind: template.1.kind,
+            hash,
+            encoding: info.encoding,
+            header: sink.header,
+            ignored_columns: sink.ignored,
+            skipped,
+            skipped_sheets: Vec::new(),
+            validated,
+        };
+        Ok(Some(BlockParsed { parsed, parts, withdrawn }))
+    })
+}
+
+/// A worker's block: its rows validated on their own, footers set aside, and staged.
+fn validate_block<T>(
+    job: &blocks::Job,
+    opts: &ParseOptions,
+    units: Option<&HashSet<String>>,
+    names: &NameHasher,
+    capacity: usize,
+    stage: &blocks::Stage<T>,
+) -> Result<blocks::Checked<T>, String> {
+    let (header, map) = &*job.template;
+    let units = if map.kind == Kind::Units { None } else { units };
+    let validator =
+        Validator::new(header.clone(), map.clone(), units, names, capacity).with_labels(&opts.aliases).deferred();
+    let mut sink = Sink::<()> {
+        kind: Some(map.kind),
+        aliases: &opts.aliases,
+        units,
+        names,
+        capacity,
+        validator: Some(validator),
+        header: header.clone(),
+        ignored: Vec::new(),
+        skipped: Vec::new(),
+        above: Vec::new(),
+        refusal: None,
+        blocks: None,
+    };
+    read::read_rows(&job.text, job.line, job.last, &mut sink).map_err(|e| file_error(e).message)?;
+    let block = sink.validator.take().expect("set above").finish_block().map_err(|e| e.to_string())?;
+    blocks::stage_block(map.kind, block, sink.skipped, stage).map_err(|e| format!("{e:#}"))
 }
 
 #[cfg(test)]

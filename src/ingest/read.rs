@@ -76,6 +76,21 @@ pub trait RowSink {
     fn has_header(&self) -> bool {
         false
     }
+    /// A piece of a plain CSV's text, whole lines from `line` (the file's end when `last`),
+    /// offered before it is cut into rows: a sink that takes it (`Ok(true)`) reads the rows
+    /// itself (see `parse`'s blocks). An error stops the read.
+    fn take_text(&mut self, _text: &str, _line: u64, _last: bool) -> Result<bool, String> {
+        Ok(false)
+    }
+}
+
+/// Cut plain text (see [`is_plain`]) of whole lines from `line` into rows for a sink that has
+/// its header already; `last` when the text ends the file.
+pub fn read_rows(text: &str, line: u64, last: bool, sink: &mut dyn RowSink) -> Result<(), ReadOutcome> {
+    let mut feed = Feed::new(&[], sink);
+    feed.have_header = true;
+    feed_lines(&mut feed, text, line, last)?;
+    Ok(())
 }
 
 /// Read a CSV file's bytes (already in memory), decoding them first.
@@ -157,7 +172,12 @@ pub fn read_csv_stream(
             text = decode::decode_all(done, decode::Encoding::Gb18030);
         }
         let Some(text) = text else { return Ok(None) };
-        line = feed_lines(&mut feed, &text, line, eof)?;
+        let taken = feed.sink.take_text(&text, line, eof).map_err(|e| ReadOutcome::Read(ReadError::Io(e)))?;
+        line = if taken {
+            line + memchr::memchr_iter(b'\n', text.as_bytes()).count() as u64
+        } else {
+            feed_lines(&mut feed, &text, line, eof)?
+        };
         drop(text);
         buf.drain(..cut);
     }

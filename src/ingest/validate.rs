@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use polars::prelude::*;
 use polars_arrow::array::MutableBinaryViewArray;
 
-use super::keytable::KeyTable;
+use super::keycheck::{Admit, KeyCheck};
 use super::names::NameHasher;
 use super::schema::HeaderMap;
 use super::values::{self, DateError};
@@ -255,14 +255,20 @@ pub fn short(key: u128) -> u64 {
 /// The most fields a kind has (see `schema`); a test holds every kind to it.
 const MAX_FIELDS: usize = 12;
 
-/// The last cell of a field that parsed to a date or an enumeration code, and that value.
-/// Rows come grouped by event, so the same date and type repeat row after row: comparing the
-/// cell costs less than parsing it again (parsing dates and codes was about 7% of ingest's CPU).
+/// The cells of a field that parsed to a date or an enumeration code, and their values: the
+/// last one, and up to [`MEMO_CAP`] distinct ones. Rows come grouped by event, so the same
+/// date and type repeat row after row, and a month's export has a few dozen dates even when
+/// its rows are shuffled: looking the cell up costs less than parsing it again (parsing dates
+/// and codes was about 7% of ingest's CPU, more on shuffled rows).
 #[derive(Default)]
 struct Memo {
     raw: String,
     value: Option<MemoValue>,
+    seen: hashbrown::HashMap<Box<str>, MemoValue, foldhash::fast::FixedState>,
 }
+
+/// How many distinct cells a [`Memo`] keeps: two years of dates, every code.
+const MEMO_CAP: usize = 1024;
 
 #[derive(Clone, Copy)]
 enum MemoValue {
@@ -270,23 +276,44 @@ enum MemoValue {
     Code(&'static str),
 }
 
-impl Memo {
-    fn get(&self, raw: &str) -> Option<Value<'static>> {
-        let value = self.value?;
-        (self.raw == raw).then_some(match value {
+impl MemoValue {
+    fn value(self) -> Value<'static> {
+        match self {
             MemoValue::Date(d) => Value::Date(d),
             MemoValue::Code(c) => Value::Text(Cow::Borrowed(c)),
-        })
+        }
+    }
+}
+
+impl Memo {
+    fn get(&mut self, raw: &str) -> Option<Value<'static>> {
+        if let Some(value) = self.value
+            && self.raw == raw
+        {
+            return Some(value.value());
+        }
+        let value = *self.seen.get(raw)?;
+        self.raw.clear();
+        self.raw.push_str(raw);
+        self.value = Some(value);
+        Some(value.value())
     }
 
     /// Remember `raw`'s value if it is a date or an enumeration's code.
     fn set(&mut self, field: &Field, raw: &str, value: &Value) {
-        self.value = match (&field.ty, value) {
-            (FieldType::Date, Value::Date(d)) => Some(MemoValue::Date(*d)),
+        let value = match (&field.ty, value) {
+            (FieldType::Date, Value::Date(d)) => MemoValue::Date(*d),
             // The code again, as the schema's own `'static` text.
-            (FieldType::Enum(set), Value::Text(c)) => set.iter().find(|v| v.code == c).map(|v| MemoValue::Code(v.code)),
+            (FieldType::Enum(set), Value::Text(c)) => match set.iter().find(|v| v.code == c) {
+                Some(v) => MemoValue::Code(v.code),
+                None => return,
+            },
             _ => return,
         };
+        if self.seen.len() < MEMO_CAP {
+            self.seen.insert(raw.into(), value);
+        }
+        self.value = Some(value);
         self.raw.clear();
         self.raw.push_str(raw);
     }
@@ -355,35 +382,24 @@ pub struct Validator<'a> {
     names: &'a NameHasher,
     bufs: Vec<Buf>,
     lines: Vec<i64>,
-    keys: Vec<u128>,
-    /// The first row of each key, as an index into `keys`; built only once the rows leave
-    /// key order (see `in_order`).
-    seen: KeyTable,
-    /// While the accepted rows are in strictly increasing key order (exports usually are,
-    /// by event then member), a repeated key can only be the previous row's: it is compared
-    /// with that one (`last_key`) and the key table is not needed. The first row out of order
-    /// fills the table with the rows so far and the file goes on with it.
-    in_order: bool,
-    last_key: Vec<String>,
-    /// The row count the key table is sized for.
-    capacity: usize,
+    /// The repeated-key check, row by row; `None` for a block of a larger file, whose rows
+    /// are checked in file order afterwards (see [`Block`]).
+    check: Option<KeyCheck>,
+    /// A block's key and values hashes per row, and the order its keys came in.
+    block: BlockKeys,
     /// Whether every key field is plain text, so that a row's key can be hashed from its raw
     /// cells before they are parsed (see [`Validator::row`]).
     raw_key: bool,
-    /// The content hash of each row in the buffers.
-    contents: Vec<u64>,
-    /// Rows already appended that a later row with the same key turned into a conflict.
-    conflicted: HashSet<usize>,
     /// Scratch space for hashing, reused by every row.
     scratch: Vec<u8>,
-    /// The last unit id found in the units table.
-    last_unit: String,
+    /// The unit ids found in the units table so far: a faster hash than the table's, and
+    /// small enough to stay in cache when rows are not grouped by unit.
+    known_units: hashbrown::HashSet<Box<str>, foldhash::fast::FixedState>,
     /// Per field, the last cell parsed to a date or an enumeration code and its value.
     memo: Vec<Memo>,
     /// Per field, extra labels from the district's aliases file: label → code.
     labels: Vec<HashMap<String, &'static str>>,
     rows_read: u64,
-    duplicates: u64,
     rejected: Vec<RejectedRow>,
 }
 
@@ -414,20 +430,14 @@ impl<'a> Validator<'a> {
             names,
             bufs,
             lines: Vec::with_capacity(capacity),
-            keys: Vec::with_capacity(capacity),
-            seen: KeyTable::with_capacity(0),
-            in_order: true,
-            last_key: Vec::new(),
-            capacity,
+            check: Some(KeyCheck::with_capacity(capacity)),
+            block: BlockKeys::default(),
             raw_key: kind.natural_key().iter().all(|k| kind.field(k).is_some_and(|f| f.ty == FieldType::Text)),
-            contents: Vec::with_capacity(capacity),
-            conflicted: HashSet::new(),
             scratch: Vec::with_capacity(256),
-            last_unit: String::new(),
+            known_units: Default::default(),
             memo: kind.fields().iter().map(|_| Memo::default()).collect(),
             labels: kind.fields().iter().map(|_| HashMap::new()).collect(),
             rows_read: 0,
-            duplicates: 0,
             rejected: Vec::new(),
         }
     }
@@ -475,13 +485,16 @@ impl<'a> Validator<'a> {
         // The key table is larger than the caches, so its probe is a memory read: start it now,
         // from the raw key cells, and parse the row while it comes. A valid text cell's value
         // is its trimmed text, so the key is the same as the one `accept` would compute.
-        let early = (self.raw_key && !self.in_order).then(|| {
-            let map = &self.map;
-            let raw = |fi: &usize| map.columns[*fi].and_then(|ci| cells.get(ci)).map_or("", |c| values::trim(c));
-            let key = key_hash_with(&mut self.scratch, self.ix.key.iter().map(raw));
-            self.seen.prefetch(fold(key));
-            key
-        });
+        let early = match &self.check {
+            Some(check) if self.raw_key && !check.in_order() => {
+                let map = &self.map;
+                let raw = |fi: &usize| map.columns[*fi].and_then(|ci| cells.get(ci)).map_or("", |c| values::trim(c));
+                let key = key_hash_with(&mut self.scratch, self.ix.key.iter().map(raw));
+                check.prefetch(key);
+                Some(key)
+            }
+            _ => None,
+        };
         let fields = self.kind.fields();
         // The values on the stack: no allocation per row.
         let mut store: [Value; MAX_FIELDS] = std::array::from_fn(|_| Value::Null);
@@ -525,18 +538,16 @@ impl<'a> Validator<'a> {
     }
 
     /// Whether the row's unit is in the units table (true when there is nothing to check).
-    /// Rows come grouped by event, so the last unit found answers most rows without hashing.
     fn unit_known(&mut self, values: &[Value]) -> bool {
         let (Some(units), Some(fi)) = (self.units, self.ix.unit_id) else { return true };
         let Value::Text(u) = &values[fi] else { return true };
-        if *u == self.last_unit {
+        if self.known_units.contains(u.as_ref()) {
             return true;
         }
         if !units.contains(u.as_ref()) {
             return false;
         }
-        self.last_unit.clear();
-        self.last_unit.push_str(u);
+        self.known_units.insert(u.as_ref().into());
         true
     }
 
@@ -628,68 +639,23 @@ impl<'a> Validator<'a> {
             v.encode_into(&mut self.scratch);
         }
         let content = xxhash_rust::xxh3::xxh3_64(&self.scratch);
-        let row = self.lines.len() as u32;
-        if self.in_order {
-            let order = self
-                .ix
-                .key
-                .iter()
-                .enumerate()
-                .map(|(i, fi)| key_part(i, fi))
-                .cmp(self.last_key.iter().map(String::as_str));
-            if row == 0 || order == std::cmp::Ordering::Greater {
-                // The first row, or a key after the last one.
-                self.last_key.resize(self.ix.key.len(), String::new());
-                for (i, (last, fi)) in self.last_key.iter_mut().zip(&self.ix.key).enumerate() {
-                    last.clear();
-                    last.push_str(key_part(i, fi));
+        let mut texts = [""; MAX_KEY_PARTS];
+        for (i, fi) in self.ix.key.iter().enumerate() {
+            texts[i] = key_part(i, fi);
+        }
+        let texts = &texts[..self.ix.key.len()];
+        match self.check.as_mut() {
+            None => self.block.record(key, content, texts),
+            Some(check) => match check.admit(key, content, line, Some(texts)) {
+                Admit::New { .. } => {}
+                Admit::Duplicate => return,
+                Admit::Conflict { first_line, newly, .. } => {
+                    let (first, later) = conflict_rows(texts, first_line, line, newly);
+                    self.rejected.extend(first);
+                    return self.reject(line, cells, later);
                 }
-            } else if order == std::cmp::Ordering::Less {
-                self.leave_key_order();
-            }
+            },
         }
-        let first_row = if self.in_order {
-            // In order: the key is new, or the previous accepted row's.
-            (row > 0 && self.keys[row as usize - 1] == key).then(|| row as usize - 1)
-        } else {
-            // One probe of the table, not a lookup and then an insert.
-            let keys = &self.keys;
-            self.seen
-                .find_or_insert(fold(key), row, |r| keys[r as usize] == key, |r| fold(keys[r as usize]))
-                .map(|r| r as usize)
-        };
-        if let Some(row) = first_row {
-            if self.contents[row] == content && !self.conflicted.contains(&row) {
-                // The same row twice: keep the first, count the repeat.
-                self.duplicates += 1;
-                return;
-            }
-            let first_line = self.lines[row] as u64;
-            let key_vals: Vec<&str> = self.ix.key.iter().enumerate().map(|(i, fi)| key_part(i, fi)).collect();
-            let message = format!(
-                "the key ({}) appears at lines {first_line} and {line} with different values; \
-                 keep one in the export",
-                key_vals.join(", ")
-            );
-            let column = "-".to_string();
-            let value = key_vals.join(",");
-            if self.conflicted.insert(row) {
-                self.rejected.push(RejectedRow {
-                    line: first_line,
-                    cells: Vec::new(),
-                    reasons: vec![Rejection {
-                        line: first_line,
-                        column: column.clone(),
-                        value: value.clone(),
-                        rule: Rule::KeyConflict,
-                        message: message.clone(),
-                    }],
-                });
-            }
-            return self.reject(line, cells, vec![Rejection { line, column, value, rule: Rule::KeyConflict, message }]);
-        }
-        self.keys.push(key);
-        self.contents.push(content);
         self.lines.push(line as i64);
         for (buf, v) in self.bufs.iter_mut().zip(values.iter_mut()) {
             match (buf, std::mem::replace(v, Value::Null)) {
@@ -707,41 +673,40 @@ impl<'a> Validator<'a> {
         }
     }
 
-    /// The rows left key order: the key table takes every row so far (their keys are distinct)
-    /// and answers from now on.
-    fn leave_key_order(&mut self) {
-        self.in_order = false;
-        self.last_key = Vec::new();
-        self.seen = KeyTable::with_capacity(self.capacity.max(self.keys.len()));
-        let keys = &self.keys;
-        for (row, key) in keys.iter().enumerate() {
-            if let Some(ahead) = keys.get(row + 8) {
-                self.seen.prefetch(fold(*ahead));
-            }
-            let stored = self.seen.find_or_insert(
-                fold(*key),
-                row as u32,
-                |r| keys[r as usize] == *key,
-                |r| fold(keys[r as usize]),
-            );
-            debug_assert!(stored.is_none(), "rows in key order have distinct keys");
+    /// Check each block's rows as a whole file's (see [`Block`]) instead of row by row.
+    pub fn deferred(mut self) -> Self {
+        self.check = None;
+        self
+    }
+
+    /// The accepted rows as typed columns, in file order, with `source_line`.
+    fn frame(kind: Kind, bufs: Vec<Buf>, lines: Vec<i64>) -> PolarsResult<DataFrame> {
+        let height = lines.len();
+        let mut columns: Vec<Column> = bufs.into_iter().map(Buf::finish).collect();
+        columns.push(Column::new("source_line".into(), lines));
+        let mut frame = DataFrame::new(height, columns)?;
+        // Optional flags default when the column is absent or empty.
+        if kind == Kind::Points {
+            let approved = frame.column("approved")?.bool()?.fill_null_with_values(true)?;
+            frame.with_column(approved.into_column())?;
         }
+        Ok(frame)
+    }
+
+    /// A block's rows, not yet checked for repeated keys.
+    pub fn finish_block(self) -> PolarsResult<Block> {
+        let frame = Self::frame(self.kind, self.bufs, self.lines)?;
+        Ok(Block { frame, keys: self.block, rows_read: self.rows_read, rejected: self.rejected })
     }
 
     /// The typed frame of accepted rows (without rows later found in a key conflict).
     pub fn finish(self) -> PolarsResult<Validated> {
         let height = self.lines.len();
-        let mut columns: Vec<Column> = self.bufs.into_iter().map(Buf::finish).collect();
-        columns.push(Column::new("source_line".into(), self.lines));
-        let mut frame = DataFrame::new(height, columns)?;
-        // Optional flags default when the column is absent or empty.
-        if self.kind == Kind::Points {
-            let approved = frame.column("approved")?.bool()?.fill_null_with_values(true)?;
-            frame.with_column(approved.into_column())?;
-        }
-        let conflicted = &self.conflicted;
+        let mut frame = Self::frame(self.kind, self.bufs, self.lines)?;
+        let check = self.check.expect("a block is finished with `finish_block`");
+        let conflicted = check.conflicted();
         let keys: Vec<u64> =
-            self.keys.iter().enumerate().filter(|(i, _)| !conflicted.contains(i)).map(|(_, &k)| short(k)).collect();
+            check.keys().iter().enumerate().filter(|(i, _)| !conflicted.contains(i)).map(|(_, &k)| short(k)).collect();
         if !conflicted.is_empty() {
             let mask: BooleanChunked = (0..height).map(|i| !conflicted.contains(&i)).collect();
             frame = frame.filter(&mask)?;
@@ -749,9 +714,75 @@ impl<'a> Validator<'a> {
         let mut rejected = self.rejected;
         rejected.sort_by_key(|r| r.line);
         // Removing conflicted rows keeps the order of the others.
-        let in_key_order = self.in_order;
-        Ok(Validated { frame, keys, rows_read: self.rows_read, duplicates: self.duplicates, rejected, in_key_order })
+        let in_key_order = check.in_order();
+        let duplicates = check.duplicates();
+        Ok(Validated { frame, keys, rows_read: self.rows_read, duplicates, rejected, in_key_order })
     }
+}
+
+/// The most parts a natural key has (assessment's four).
+const MAX_KEY_PARTS: usize = 4;
+
+/// The quarantine entries of a key conflict: the key's first row (once, when `newly`), without
+/// its cells, which are gone; and the reasons for the row at `line`.
+pub fn conflict_rows(texts: &[&str], first_line: u64, line: u64, newly: bool) -> (Option<RejectedRow>, Vec<Rejection>) {
+    let message = format!(
+        "the key ({}) appears at lines {first_line} and {line} with different values; keep one in the export",
+        texts.join(", ")
+    );
+    let value = texts.join(",");
+    let rejection = |line: u64| Rejection {
+        line,
+        column: "-".into(),
+        value: value.clone(),
+        rule: Rule::KeyConflict,
+        message: message.clone(),
+    };
+    let first =
+        newly.then(|| RejectedRow { line: first_line, cells: Vec::new(), reasons: vec![rejection(first_line)] });
+    (first, vec![rejection(line)])
+}
+
+/// The key and values hashes of a block's rows, and how its keys ran.
+#[derive(Default)]
+pub struct BlockKeys {
+    pub keys: Vec<u128>,
+    pub contents: Vec<u64>,
+    /// Whether the keys never went down.
+    pub in_order: bool,
+    pub first: Vec<String>,
+    pub last: Vec<String>,
+}
+
+impl BlockKeys {
+    fn record(&mut self, key: u128, content: u64, texts: &[&str]) {
+        if self.keys.is_empty() {
+            self.in_order = true;
+            self.first = texts.iter().map(|t| t.to_string()).collect();
+            self.last = self.first.clone();
+        } else if self.in_order {
+            if texts.iter().copied().lt(self.last.iter().map(String::as_str)) {
+                self.in_order = false;
+            } else {
+                for (last, t) in self.last.iter_mut().zip(texts) {
+                    last.clear();
+                    last.push_str(t);
+                }
+            }
+        }
+        self.keys.push(key);
+        self.contents.push(content);
+    }
+}
+
+/// The rows of one block of a large file, validated on their own: every accepted row is in
+/// `frame`, and repeated keys are left to a [`super::keycheck::KeyCheck`] over the blocks in
+/// file order.
+pub struct Block {
+    pub frame: DataFrame,
+    pub keys: BlockKeys,
+    pub rows_read: u64,
+    pub rejected: Vec<RejectedRow>,
 }
 
 /// A key part's text (a key field that is not text, or empty, counts as "").

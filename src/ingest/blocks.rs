@@ -1,0 +1,484 @@
+//! A large plain CSV validated in blocks on every core, its rows staged a block at a time:
+//! a year's backfill in one file is neither parsed by one core nor held whole in memory.
+//!
+//! The reader cuts the text at line ends into blocks of [`BLOCK`] bytes; worker threads
+//! validate each block on its own (types, rules, references) and hand back its rows with
+//! their key and values hashes. The reading thread takes the blocks back in file order,
+//! checks their keys against every earlier row of the file ([`KeyCheck`], the check the
+//! validator runs row by row on a smaller file, so the verdicts are the same), and stages
+//! the block's rows. Rows found repeated are withdrawn from what was staged at the end; a
+//! clean export has none.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+
+use polars::prelude::*;
+
+use super::keycheck::{Admit, KeyCheck};
+use super::parse::SkippedRow;
+use super::schema::HeaderMap;
+use super::validate::{Block, BlockKeys, RejectedRow, conflict_rows, short};
+use crate::model::Kind;
+
+/// When a file is read in blocks, and the size of a block.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    /// Files at least this large are read in blocks (smaller ones are already read in
+    /// parallel with each other, a file per thread).
+    pub file: u64,
+    /// The text of one block.
+    pub block: usize,
+}
+
+impl Default for Sizes {
+    /// 48 MiB files, 16 MiB blocks (about 220,000 attendance rows: two blocks in flight per
+    /// core stay well under the memory of a month's export).
+    fn default() -> Self {
+        Sizes { file: 48 << 20, block: 16 << 20 }
+    }
+}
+
+/// The header a block's validator starts from.
+pub type Template = Arc<(Vec<String>, HeaderMap)>;
+
+/// A block for a worker.
+pub struct Job {
+    pub index: usize,
+    pub line: u64,
+    pub text: String,
+    pub last: bool,
+    pub template: Template,
+}
+
+/// A validated and staged block for the reading thread.
+pub struct Done<T> {
+    pub index: usize,
+    pub line: u64,
+    pub text: String,
+    pub result: Result<Checked<T>, String>,
+}
+
+/// What the key check needs of a block once its rows are staged (as a `T`).
+pub struct Checked<T> {
+    pub staged: T,
+    pub rows: usize,
+    pub keys: BlockKeys,
+    pub lines: Vec<i64>,
+    pub rows_read: u64,
+    pub rejected: Vec<RejectedRow>,
+    pub skipped: Vec<SkippedRow>,
+}
+
+/// What is done with each block's rows (on the worker that validated it).
+pub type Stage<'s, T> = dyn Fn(Kind, DataFrame) -> anyhow::Result<T> + Sync + 's;
+
+/// A validated block's rows staged, with what the key check needs of them.
+pub fn stage_block<T>(
+    kind: Kind,
+    block: Block,
+    skipped: Vec<SkippedRow>,
+    stage: &Stage<T>,
+) -> anyhow::Result<Checked<T>> {
+    let rows = block.frame.height();
+    let lines: Vec<i64> = block.frame.column("source_line")?.i64()?.into_no_null_iter().collect();
+    let staged = stage(kind, block.frame)?;
+    Ok(Checked { staged, rows, keys: block.keys, lines, rows_read: block.rows_read, rejected: block.rejected, skipped })
+}
+
+/// The reading thread's side: blocks out to the workers, back in file order, checked and
+/// staged.
+pub struct Dispatch<'s, T> {
+    jobs: Option<SyncSender<Job>>,
+    done: Receiver<Done<T>>,
+    pub template: Option<Template>,
+    /// Text gathered for the next block, and its first line.
+    pending: String,
+    pending_line: u64,
+    /// The first piece of the file, kept until the header is found in it: the rows after the
+    /// header are the first block, and a conflict's cells may be wanted from it.
+    pub first_text: Option<(String, u64)>,
+    /// The text of a block.
+    block: usize,
+    sent: usize,
+    next: usize,
+    waiting: BTreeMap<usize, Done<T>>,
+    pub file: FileKeys,
+    /// Each block's staged rows and row count, in file order.
+    pub parts: Vec<(T, usize)>,
+    stage: &'s Stage<'s, T>,
+}
+
+impl<'s, T> Dispatch<'s, T> {
+    pub fn new(
+        jobs: SyncSender<Job>,
+        done: Receiver<Done<T>>,
+        capacity: usize,
+        block: usize,
+        stage: &'s Stage<'s, T>,
+    ) -> Self {
+        Dispatch {
+            jobs: Some(jobs),
+            done,
+            template: None,
+            pending: String::new(),
+            pending_line: 0,
+            first_text: None,
+            block,
+            sent: 0,
+            next: 0,
+            waiting: BTreeMap::new(),
+            file: FileKeys::new(capacity),
+            parts: Vec::new(),
+            stage,
+        }
+    }
+
+    /// The rows the reading thread validated itself (those after the header in the first
+    /// piece) are block 0.
+    pub fn first_block(&mut self, kind: Kind, block: Block, skipped: Vec<SkippedRow>) -> anyhow::Result<()> {
+        let (text, line) = self.first_text.take().unwrap_or_default();
+        self.sent = 1;
+        self.next = 1;
+        let checked = stage_block(kind, block, skipped, self.stage)?;
+        self.take(checked, &text, line)
+    }
+
+    fn take(&mut self, checked: Checked<T>, text: &str, line: u64) -> anyhow::Result<()> {
+        let kind = self.template.as_ref().expect("set with the header").1.kind;
+        let template = self.template.clone().expect("set with the header");
+        let key_columns: Vec<usize> = kind
+            .natural_key()
+            .iter()
+            .filter_map(|k| template.1.columns[kind.fields().iter().position(|f| f.name == *k)?])
+            .collect();
+        let part = self.file.absorb(checked, &key_columns, text, line);
+        self.parts.push(part);
+        Ok(())
+    }
+
+    /// A piece of text after the first block: gathered, and sent once a block is full.
+    pub fn text(&mut self, text: &str, line: u64, last: bool) -> anyhow::Result<()> {
+        if self.pending.is_empty() {
+            self.pending_line = line;
+        }
+        self.pending.push_str(text);
+        // Full blocks go, cut after a line end.
+        while self.pending.len() > self.block
+            && let Some(cut) = memchr::memchr(b'\n', &self.pending.as_bytes()[self.block - 1..])
+        {
+            let rest = self.pending.split_off(self.block + cut);
+            let full = std::mem::replace(&mut self.pending, rest);
+            let lines = memchr::memchr_iter(b'\n', full.as_bytes()).count() as u64;
+            self.send(full, false)?;
+            self.pending_line += lines;
+        }
+        if last && !self.pending.is_empty() {
+            let text = std::mem::take(&mut self.pending);
+            self.send(text, true)?;
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, text: String, last: bool) -> anyhow::Result<()> {
+        let template = self.template.clone().expect("blocks are sent after the header");
+        let job = Job { index: self.sent, line: self.pending_line, text, last, template };
+        self.sent += 1;
+        let jobs = self.jobs.as_ref().expect("no block is sent after the last");
+        jobs.send(job).map_err(|_| anyhow::anyhow!("a block worker stopped"))?;
+        // Take what is done meanwhile, so that finished blocks do not wait in memory.
+        while let Ok(done) = self.done.try_recv() {
+            self.waiting.insert(done.index, done);
+        }
+        self.absorb_ready()
+    }
+
+    fn absorb_ready(&mut self) -> anyhow::Result<()> {
+        while let Some(done) = self.waiting.remove(&self.next) {
+            self.next += 1;
+            let checked = done.result.map_err(anyhow::Error::msg)?;
+            self.take(checked, &done.text, done.line)?;
+        }
+        Ok(())
+    }
+
+    /// Every block sent is taken back and staged.
+    pub fn finish(&mut self) -> anyhow::Result<()> {
+        if !self.pending.is_empty() {
+            let text = std::mem::take(&mut self.pending);
+            self.send(text, true)?;
+        }
+        self.jobs = None;
+        while self.next < self.sent {
+            let done = self.done.recv().map_err(|_| anyhow::anyhow!("a block worker stopped"))?;
+            self.waiting.insert(done.index, done);
+            self.absorb_ready()?;
+        }
+        Ok(())
+    }
+}
+
+/// The worker's loop: validate blocks until the reading thread stops sending.
+pub fn work<T>(
+    jobs: &Mutex<Receiver<Job>>,
+    done: std::sync::mpsc::Sender<Done<T>>,
+    validate: impl Fn(&Job) -> Result<Checked<T>, String>,
+) {
+    loop {
+        let job = jobs.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        let Ok(job) = job else { return };
+        let result = validate(&job);
+        if done.send(Done { index: job.index, line: job.line, text: job.text, result }).is_err() {
+            return;
+        }
+    }
+}
+
+/// The file-wide check of the blocks' keys, in file order, and what it withdraws.
+pub struct FileKeys {
+    check: KeyCheck,
+    /// Rows staged so far.
+    staged: usize,
+    /// Staged rows the check did not keep (repeats and conflicts), in order.
+    unkept: Vec<IdxSize>,
+    /// Staged rows a later row conflicted with.
+    conflicted: Vec<IdxSize>,
+    /// The short key hash of every staged row.
+    pub keys: Vec<u64>,
+    pub rows_read: u64,
+    pub rejected: Vec<RejectedRow>,
+    pub skipped: Vec<SkippedRow>,
+}
+
+impl FileKeys {
+    /// Nothing checked (what is left once a file's figures are taken).
+    pub fn empty() -> Self {
+        Self::new(0)
+    }
+
+    fn new(capacity: usize) -> Self {
+        FileKeys {
+            check: KeyCheck::with_capacity(capacity),
+            staged: 0,
+            unkept: Vec::new(),
+            conflicted: Vec::new(),
+            keys: Vec::new(),
+            rows_read: 0,
+            rejected: Vec::new(),
+            skipped: Vec::new(),
+        }
+    }
+
+    /// The staged row behind the check's row `row`: the check keeps no row it did not admit.
+    fn staged_row(&self, row: usize) -> IdxSize {
+        let mut at = row as IdxSize;
+        for &u in &self.unkept {
+            if u <= at {
+                at += 1;
+            } else {
+                break;
+            }
+        }
+        at
+    }
+
+    /// Check a staged block's keys against the file so far; its part and row count.
+    /// `key_columns` are the key fields' cells in a row, for a conflict's message.
+    fn absorb<T>(&mut self, checked: Checked<T>, key_columns: &[usize], text: &str, text_line: u64) -> (T, usize) {
+        let bk = &checked.keys;
+        let ordered = bk.in_order
+            && (self.check.len() == 0
+                || bk.first.iter().map(String::as_str).ge(self.check.last_key().iter().map(String::as_str)));
+        if !ordered {
+            self.check.leave_order();
+        }
+        for (r, &line) in checked.lines.iter().enumerate() {
+            // The table is larger than the caches: ask for a later row's slot while this one is
+            // checked.
+            if let Some(&ahead) = bk.keys.get(r + 8) {
+                self.check.prefetch(ahead);
+            }
+            let line = line as u64;
+            match self.check.admit(bk.keys[r], bk.contents[r], line, None) {
+                Admit::New { .. } => {}
+                Admit::Duplicate => self.unkept.push((self.staged + r) as IdxSize),
+                Admit::Conflict { first, first_line, newly } => {
+                    if newly {
+                        let first = self.staged_row(first);
+                        self.conflicted.push(first);
+                    }
+                    self.unkept.push((self.staged + r) as IdxSize);
+                    let cells = cells_of_line(text, text_line, line);
+                    let texts: Vec<&str> =
+                        key_columns.iter().map(|&c| cells.get(c).map_or("", |t| super::values::trim(t))).collect();
+                    let (first_row, reasons) = conflict_rows(&texts, first_line, line, newly);
+                    self.rejected.extend(first_row);
+                    self.rejected.push(RejectedRow { line, cells, reasons });
+                }
+            }
+        }
+        if ordered && checked.rows > 0 {
+            self.check.ordered_to(&bk.last);
+        }
+        self.keys.extend(bk.keys.iter().map(|&k| short(k)));
+        self.rows_read += checked.rows_read;
+        self.rejected.extend(checked.rejected);
+        self.skipped.extend(checked.skipped);
+        self.staged += checked.rows;
+        (checked.staged, checked.rows)
+    }
+
+    /// Duplicates dropped by the check.
+    pub fn duplicates(&self) -> u64 {
+        self.check.duplicates()
+    }
+
+    /// The staged rows to withdraw, in order.
+    pub fn withdrawn(&self) -> Vec<IdxSize> {
+        let mut rows: Vec<IdxSize> = self.unkept.iter().chain(&self.conflicted).copied().collect();
+        rows.sort_unstable();
+        rows.dedup();
+        rows
+    }
+}
+
+/// The cells of line `line` of plain text whose first line is `first`.
+fn cells_of_line(text: &str, first: u64, line: u64) -> Vec<String> {
+    let Some(at) = line.checked_sub(first) else { return Vec::new() };
+    let Some(raw) = text.split('\n').nth(at as usize) else { return Vec::new() };
+    raw.strip_suffix('\r').unwrap_or(raw).split(',').map(str::to_string).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{IngestOptions, NoProgress, ingest};
+    use crate::model::Table;
+    use crate::warehouse::{self, Warehouse};
+    use std::path::Path;
+
+    const UNITS: &str = "unit_id,unit_name,parent_id,level,category\n\
+        D01,示范区,,district,\nT001,东城街道,D01,township,community\nC001,幸福社区,T001,community,community\n\
+        B0001,第一党支部,C001,branch,community\nB0002,第二党支部,C001,branch,community\n";
+
+    /// An export as offices and information systems make them, with everything the key check
+    /// and the footers have to catch spread over many blocks: rows by date but members
+    /// shuffled, three months, repeats of a row far from its first, keys with other values
+    /// (one three times), rows with bad values, an unknown unit, a title above the header and
+    /// footers below.
+    fn export() -> String {
+        let mut out =
+            String::from("2026年一季度活动出勤台账\n\nevent_id,unit_id,event_type,event_date,member_id,status\n");
+        let mut rows = Vec::new();
+        let mut next = 7u64;
+        let mut rand = |n: u64| {
+            next = next.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (next >> 33) % n
+        };
+        for month in 1..=3 {
+            for event in 0..60 {
+                let unit = if event % 2 == 0 { "B0001" } else { "B0002" };
+                let day = 1 + event / 3;
+                let event = event * 7 % 60;
+                let mut members: Vec<u64> = (0..600).collect();
+                for i in (1..members.len()).rev() {
+                    members.swap(i, rand(i as u64 + 1) as usize);
+                }
+                for m in members {
+                    let status = ["present", "absent", "leave"][rand(3) as usize];
+                    rows.push(format!(
+                        "E{month}{event:02},{unit},activity_day,2026-{month:02}-{day:02},M{m:03},{status}"
+                    ));
+                }
+            }
+        }
+        // The same row again, much later; another key with other values later (twice); a bad
+        // date; an unknown unit.
+        let (a, b, c) = (rows[5].clone(), rows[100].clone(), rows[50_000].clone());
+        rows.insert(rows.len() - 100, a);
+        let other = |r: &str| {
+            if r.ends_with("present") {
+                r.replace("present", "absent")
+            } else {
+                r.rsplit_once(',').unwrap().0.to_string() + ",present"
+            }
+        };
+        rows.insert(60_000, other(&b));
+        rows.push(other(&b));
+        rows.insert(100_000, c.clone());
+        rows.insert(101_000, other(&c));
+        rows.insert(30_000, "E999,B0001,activity_day,2026-02-30,M001,present".into());
+        rows.insert(90_000, "E998,B0009,activity_day,2026-02-03,M001,present".into());
+        out.push_str(&rows.join("\n"));
+        out.push_str("\n合计,,,,,\n填表人：张三,,,,,\n");
+        out
+    }
+
+    /// Everything an ingest leaves that a reader sees: the report's figures, each stored row in
+    /// file order, the quarantine and the clerk's files of rejected rows.
+    fn outcome(inbox: &Path, file: &Path, sizes: Sizes) -> Vec<String> {
+        let root = &inbox.join("warehouse");
+        let mut opts = IngestOptions::new(crate::ingest::names::NameHasher::dropping());
+        ingest(root, &[inbox.join("units.csv")], &opts, &NoProgress).unwrap();
+        opts.blocks = sizes;
+        let r = ingest(root, &[file.to_path_buf()], &opts, &NoProgress).unwrap();
+        let mut out = vec![format!(
+            "read {} loaded {} quarantined {} duplicates {} skipped {} {:?}",
+            r.rows_read, r.loaded, r.quarantined, r.duplicates, r.skipped, r.quarantined_by_rule
+        )];
+        let snap = Warehouse::open(root).unwrap().snapshot().unwrap();
+        for table in [Table::Attendance, Table::Quarantine] {
+            for f in snap.files(table).unwrap() {
+                let df = warehouse::read_parquet(&f).unwrap();
+                let df = df.drop_many(["ingest_id", "quarantined_at", "source_mtime"]);
+                out.push(snap.partition_of(table, &f));
+                for i in 0..df.height() {
+                    let row: Vec<String> = df.columns().iter().map(|c| c.get(i).unwrap().to_string()).collect();
+                    out.push(row.join(","));
+                }
+            }
+        }
+        let exports = r.exports_dir.expect("rows were quarantined");
+        let mut names: Vec<_> = std::fs::read_dir(&exports).unwrap().map(|e| e.unwrap().path()).collect();
+        names.sort();
+        for n in names {
+            out.push(std::fs::read_to_string(&n).unwrap_or_default());
+        }
+        out
+    }
+
+    #[test]
+    fn blocks_give_the_warehouse_of_one_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = export();
+        let (one, many) = (dir.path().join("one"), dir.path().join("many"));
+        for root in [&one, &many] {
+            std::fs::create_dir_all(root).unwrap();
+            std::fs::write(root.join("units.csv"), UNITS).unwrap();
+            std::fs::write(root.join("出勤台账.csv"), &text).unwrap();
+        }
+        let whole = outcome(&one, &one.join("出勤台账.csv"), Sizes { file: u64::MAX, block: 1 << 20 });
+        assert!(text.len() > 4 << 20, "the reader's pieces are 4 MiB: the export spans two");
+        for block in [16 << 20, 1 << 20, 100_000] {
+            let _ = std::fs::remove_dir_all(&many);
+            std::fs::create_dir_all(&many).unwrap();
+            std::fs::write(many.join("units.csv"), UNITS).unwrap();
+            std::fs::write(many.join("出勤台账.csv"), &text).unwrap();
+            let blocks = outcome(&many, &many.join("出勤台账.csv"), Sizes { file: 0, block });
+            assert_eq!(blocks.len(), whole.len());
+            for (b, w) in blocks.iter().zip(&whole) {
+                assert_eq!(b, w, "blocks of {block} bytes");
+            }
+        }
+        assert!(whole[0].contains("duplicates 2"), "{}", whole[0]);
+        assert!(whole[0].contains("key_conflict"), "{}", whole[0]);
+    }
+
+    #[test]
+    fn a_line_is_found_by_its_number() {
+        let text = "a,b\r\nc,d\ne,f";
+        assert_eq!(cells_of_line(text, 10, 11), vec!["c", "d"]);
+        assert_eq!(cells_of_line(text, 10, 10), vec!["a", "b"]);
+        assert!(cells_of_line(text, 10, 9).is_empty());
+    }
+}

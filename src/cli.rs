@@ -128,6 +128,10 @@ pub struct IngestArgs {
     /// result, less memory).
     #[arg(long, default_value_t = crate::ingest::DEFAULT_MEMORY_BUDGET >> 20, value_name = "MIB")]
     pub memory_budget_mib: usize,
+    /// A plain CSV of this many MiB or more is read in blocks on every core (a year's backfill
+    /// in one file); 0 reads every CSV so.
+    #[arg(long, default_value_t = crate::ingest::blocks::Sizes::default().file >> 20, value_name = "MIB")]
+    pub blocks_from_mib: u64,
     /// The day a changed unit without 生效日期 takes effect (YYYY-MM-DD); by default the first day
     /// of the month of the units export's file time.
     #[arg(long, value_name = "DATE", value_parser = day)]

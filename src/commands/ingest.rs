@@ -7,6 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::exit::{Outcome, UsageError};
 use crate::cli::IngestArgs;
+use crate::ingest::blocks::Sizes;
 use crate::ingest::names::NameHasher;
 use crate::ingest::{self, Coverage, FileStatus, IngestOptions, IngestReport, Progress, UnitsOptions};
 
@@ -35,7 +36,7 @@ pub fn run(a: IngestArgs) -> Result<Outcome> {
             coverage: if a.complete { Coverage::Complete } else { Coverage::Partial },
         },
         memory_budget: a.memory_budget_mib << 20,
-        blocks: Default::default(),
+        blocks: Sizes { file: a.blocks_from_mib << 20, ..Sizes::default() },
     };
     // A bar only on a terminal: under cron it would be noise in the log.
     let bar = if std::io::stderr().is_terminal() {

@@ -1,13 +1,12 @@
 //! A large plain CSV validated in blocks on every core, its rows staged a block at a time:
 //! a year's backfill in one file is neither parsed by one core nor held whole in memory.
 //!
-//! The reader cuts the text at line ends into blocks of [`BLOCK`] bytes; worker threads
-//! validate each block on its own (types, rules, references) and hand back its rows with
-//! their key and values hashes. The reading thread takes the blocks back in file order,
-//! checks their keys against every earlier row of the file ([`KeyCheck`], the check the
-//! validator runs row by row on a smaller file, so the verdicts are the same), and stages
-//! the block's rows. Rows found repeated are withdrawn from what was staged at the end; a
-//! clean export has none.
+//! The reader cuts the text at line ends into blocks; worker threads validate each block on
+//! its own (types, rules, references) and stage its rows (split by partition, on disk), and
+//! the reading thread gathers the blocks' staged rows and short key hashes in file order. A
+//! key the file repeats, however far apart, is left to the merge, which finds every repeated
+//! key with 8 bytes a row and settles the file's own repeats as the validator does for a
+//! smaller file (see `merge::own_repeats`).
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -15,10 +14,9 @@ use std::sync::{Arc, Mutex};
 
 use polars::prelude::*;
 
-use super::keycheck::{Admit, KeyCheck};
 use super::parse::SkippedRow;
 use super::schema::HeaderMap;
-use super::validate::{Block, BlockKeys, RejectedRow, conflict_rows, short};
+use super::validate::{Block, RejectedRow};
 use crate::model::Kind;
 
 /// When a file is read in blocks, and the size of a block.
@@ -32,12 +30,15 @@ pub struct Sizes {
 }
 
 impl Default for Sizes {
-    /// 48 MiB files, 16 MiB blocks (about 220,000 attendance rows: two blocks in flight per
-    /// core stay well under the memory of a month's export).
+    /// 48 MiB files, 16 MiB blocks (about 220,000 attendance rows: the blocks in flight stay
+    /// well under the memory of a month's export).
     fn default() -> Self {
         Sizes { file: 48 << 20, block: 16 << 20 }
     }
 }
+
+/// The fewest bytes an exported row takes (six short cells and a line end, for attendance).
+const MIN_ROW_BYTES: usize = 20;
 
 /// The header a block's validator starts from.
 pub type Template = Arc<(Vec<String>, HeaderMap)>;
@@ -54,17 +55,14 @@ pub struct Job {
 /// A validated and staged block for the reading thread.
 pub struct Done<T> {
     pub index: usize,
-    pub line: u64,
-    pub text: String,
-    pub result: Result<Checked<T>, String>,
+    pub result: Result<Staged<T>, String>,
 }
 
-/// What the key check needs of a block once its rows are staged (as a `T`).
-pub struct Checked<T> {
+/// A block's rows staged (as a `T`), with what the file's figures need of them.
+pub struct Staged<T> {
     pub staged: T,
     pub rows: usize,
-    pub keys: BlockKeys,
-    pub lines: Vec<i64>,
+    pub keys: Vec<u64>,
     pub rows_read: u64,
     pub rejected: Vec<RejectedRow>,
     pub skipped: Vec<SkippedRow>,
@@ -73,21 +71,19 @@ pub struct Checked<T> {
 /// What is done with each block's rows (on the worker that validated it).
 pub type Stage<'s, T> = dyn Fn(Kind, DataFrame) -> anyhow::Result<T> + Sync + 's;
 
-/// A validated block's rows staged, with what the key check needs of them.
+/// A validated block's rows staged.
 pub fn stage_block<T>(
     kind: Kind,
     block: Block,
     skipped: Vec<SkippedRow>,
     stage: &Stage<T>,
-) -> anyhow::Result<Checked<T>> {
+) -> anyhow::Result<Staged<T>> {
     let rows = block.frame.height();
-    let lines: Vec<i64> = block.frame.column("source_line")?.i64()?.into_no_null_iter().collect();
     let staged = stage(kind, block.frame)?;
-    Ok(Checked { staged, rows, keys: block.keys, lines, rows_read: block.rows_read, rejected: block.rejected, skipped })
+    Ok(Staged { staged, rows, keys: block.keys.keys, rows_read: block.rows_read, rejected: block.rejected, skipped })
 }
 
-/// The reading thread's side: blocks out to the workers, back in file order, checked and
-/// staged.
+/// The reading thread's side: blocks out to the workers, back in file order.
 pub struct Dispatch<'s, T> {
     jobs: Option<SyncSender<Job>>,
     done: Receiver<Done<T>>,
@@ -95,65 +91,50 @@ pub struct Dispatch<'s, T> {
     /// Text gathered for the next block, and its first line.
     pending: String,
     pending_line: u64,
-    /// The first piece of the file, kept until the header is found in it: the rows after the
-    /// header are the first block, and a conflict's cells may be wanted from it.
-    pub first_text: Option<(String, u64)>,
     /// The text of a block.
     block: usize,
     sent: usize,
     next: usize,
     waiting: BTreeMap<usize, Done<T>>,
-    pub file: FileKeys,
-    /// Each block's staged rows and row count, in file order.
-    pub parts: Vec<(T, usize)>,
+    pub file: FileBlocks<T>,
     stage: &'s Stage<'s, T>,
 }
 
 impl<'s, T> Dispatch<'s, T> {
+    /// `size` is the file's, to reserve its keys at once: growing them by doubling would touch
+    /// up to twice their memory.
     pub fn new(
         jobs: SyncSender<Job>,
         done: Receiver<Done<T>>,
-        capacity: usize,
+        size: u64,
         block: usize,
         stage: &'s Stage<'s, T>,
     ) -> Self {
+        let mut file = FileBlocks::default();
+        // No row is shorter than this; pages reserved and never written take no memory.
+        file.keys.reserve(size as usize / MIN_ROW_BYTES);
         Dispatch {
             jobs: Some(jobs),
             done,
             template: None,
             pending: String::new(),
             pending_line: 0,
-            first_text: None,
             block,
             sent: 0,
             next: 0,
             waiting: BTreeMap::new(),
-            file: FileKeys::new(capacity),
-            parts: Vec::new(),
+            file,
             stage,
         }
     }
 
     /// The rows the reading thread validated itself (those after the header in the first
-    /// piece) are block 0.
+    /// piece of the file) are block 0.
     pub fn first_block(&mut self, kind: Kind, block: Block, skipped: Vec<SkippedRow>) -> anyhow::Result<()> {
-        let (text, line) = self.first_text.take().unwrap_or_default();
         self.sent = 1;
         self.next = 1;
-        let checked = stage_block(kind, block, skipped, self.stage)?;
-        self.take(checked, &text, line)
-    }
-
-    fn take(&mut self, checked: Checked<T>, text: &str, line: u64) -> anyhow::Result<()> {
-        let kind = self.template.as_ref().expect("set with the header").1.kind;
-        let template = self.template.clone().expect("set with the header");
-        let key_columns: Vec<usize> = kind
-            .natural_key()
-            .iter()
-            .filter_map(|k| template.1.columns[kind.fields().iter().position(|f| f.name == *k)?])
-            .collect();
-        let part = self.file.absorb(checked, &key_columns, text, line);
-        self.parts.push(part);
+        let staged = stage_block(kind, block, skipped, self.stage)?;
+        self.file.absorb(staged);
         Ok(())
     }
 
@@ -196,13 +177,12 @@ impl<'s, T> Dispatch<'s, T> {
     fn absorb_ready(&mut self) -> anyhow::Result<()> {
         while let Some(done) = self.waiting.remove(&self.next) {
             self.next += 1;
-            let checked = done.result.map_err(anyhow::Error::msg)?;
-            self.take(checked, &done.text, done.line)?;
+            self.file.absorb(done.result.map_err(anyhow::Error::msg)?);
         }
         Ok(())
     }
 
-    /// Every block sent is taken back and staged.
+    /// Every block sent is taken back.
     pub fn finish(&mut self) -> anyhow::Result<()> {
         if !self.pending.is_empty() {
             let text = std::mem::take(&mut self.pending);
@@ -218,31 +198,26 @@ impl<'s, T> Dispatch<'s, T> {
     }
 }
 
-/// The worker's loop: validate blocks until the reading thread stops sending.
+/// The worker's loop: validate and stage blocks until the reading thread stops sending.
 pub fn work<T>(
     jobs: &Mutex<Receiver<Job>>,
     done: std::sync::mpsc::Sender<Done<T>>,
-    validate: impl Fn(&Job) -> Result<Checked<T>, String>,
+    validate: impl Fn(&Job) -> Result<Staged<T>, String>,
 ) {
     loop {
         let job = jobs.lock().unwrap_or_else(|e| e.into_inner()).recv();
         let Ok(job) = job else { return };
         let result = validate(&job);
-        if done.send(Done { index: job.index, line: job.line, text: job.text, result }).is_err() {
+        if done.send(Done { index: job.index, result }).is_err() {
             return;
         }
     }
 }
 
-/// The file-wide check of the blocks' keys, in file order, and what it withdraws.
-pub struct FileKeys {
-    check: KeyCheck,
-    /// Rows staged so far.
-    staged: usize,
-    /// Staged rows the check did not keep (repeats and conflicts), in order.
-    unkept: Vec<IdxSize>,
-    /// Staged rows a later row conflicted with.
-    conflicted: Vec<IdxSize>,
+/// What the blocks of a file gave, gathered in file order.
+pub struct FileBlocks<T> {
+    /// Each block's staged rows and their count.
+    pub parts: Vec<(T, usize)>,
     /// The short key hash of every staged row.
     pub keys: Vec<u64>,
     pub rows_read: u64,
@@ -250,103 +225,20 @@ pub struct FileKeys {
     pub skipped: Vec<SkippedRow>,
 }
 
-impl FileKeys {
-    /// Nothing checked (what is left once a file's figures are taken).
-    pub fn empty() -> Self {
-        Self::new(0)
-    }
-
-    fn new(capacity: usize) -> Self {
-        FileKeys {
-            check: KeyCheck::with_capacity(capacity),
-            staged: 0,
-            unkept: Vec::new(),
-            conflicted: Vec::new(),
-            keys: Vec::new(),
-            rows_read: 0,
-            rejected: Vec::new(),
-            skipped: Vec::new(),
-        }
-    }
-
-    /// The staged row behind the check's row `row`: the check keeps no row it did not admit.
-    fn staged_row(&self, row: usize) -> IdxSize {
-        let mut at = row as IdxSize;
-        for &u in &self.unkept {
-            if u <= at {
-                at += 1;
-            } else {
-                break;
-            }
-        }
-        at
-    }
-
-    /// Check a staged block's keys against the file so far; its part and row count.
-    /// `key_columns` are the key fields' cells in a row, for a conflict's message.
-    fn absorb<T>(&mut self, checked: Checked<T>, key_columns: &[usize], text: &str, text_line: u64) -> (T, usize) {
-        let bk = &checked.keys;
-        let ordered = bk.in_order
-            && (self.check.len() == 0
-                || bk.first.iter().map(String::as_str).ge(self.check.last_key().iter().map(String::as_str)));
-        if !ordered {
-            self.check.leave_order();
-        }
-        for (r, &line) in checked.lines.iter().enumerate() {
-            // The table is larger than the caches: ask for a later row's slot while this one is
-            // checked.
-            if let Some(&ahead) = bk.keys.get(r + 8) {
-                self.check.prefetch(ahead);
-            }
-            let line = line as u64;
-            match self.check.admit(bk.keys[r], bk.contents[r], line, None) {
-                Admit::New { .. } => {}
-                Admit::Duplicate => self.unkept.push((self.staged + r) as IdxSize),
-                Admit::Conflict { first, first_line, newly } => {
-                    if newly {
-                        let first = self.staged_row(first);
-                        self.conflicted.push(first);
-                    }
-                    self.unkept.push((self.staged + r) as IdxSize);
-                    let cells = cells_of_line(text, text_line, line);
-                    let texts: Vec<&str> =
-                        key_columns.iter().map(|&c| cells.get(c).map_or("", |t| super::values::trim(t))).collect();
-                    let (first_row, reasons) = conflict_rows(&texts, first_line, line, newly);
-                    self.rejected.extend(first_row);
-                    self.rejected.push(RejectedRow { line, cells, reasons });
-                }
-            }
-        }
-        if ordered && checked.rows > 0 {
-            self.check.ordered_to(&bk.last);
-        }
-        self.keys.extend(bk.keys.iter().map(|&k| short(k)));
-        self.rows_read += checked.rows_read;
-        self.rejected.extend(checked.rejected);
-        self.skipped.extend(checked.skipped);
-        self.staged += checked.rows;
-        (checked.staged, checked.rows)
-    }
-
-    /// Duplicates dropped by the check.
-    pub fn duplicates(&self) -> u64 {
-        self.check.duplicates()
-    }
-
-    /// The staged rows to withdraw, in order.
-    pub fn withdrawn(&self) -> Vec<IdxSize> {
-        let mut rows: Vec<IdxSize> = self.unkept.iter().chain(&self.conflicted).copied().collect();
-        rows.sort_unstable();
-        rows.dedup();
-        rows
+impl<T> Default for FileBlocks<T> {
+    fn default() -> Self {
+        FileBlocks { parts: Vec::new(), keys: Vec::new(), rows_read: 0, rejected: Vec::new(), skipped: Vec::new() }
     }
 }
 
-/// The cells of line `line` of plain text whose first line is `first`.
-fn cells_of_line(text: &str, first: u64, line: u64) -> Vec<String> {
-    let Some(at) = line.checked_sub(first) else { return Vec::new() };
-    let Some(raw) = text.split('\n').nth(at as usize) else { return Vec::new() };
-    raw.strip_suffix('\r').unwrap_or(raw).split(',').map(str::to_string).collect()
+impl<T> FileBlocks<T> {
+    fn absorb(&mut self, block: Staged<T>) {
+        self.keys.extend_from_slice(&block.keys);
+        self.rows_read += block.rows_read;
+        self.rejected.extend(block.rejected);
+        self.skipped.extend(block.skipped);
+        self.parts.push((block.staged, block.rows));
+    }
 }
 
 #[cfg(test)]
@@ -472,13 +364,5 @@ mod tests {
         }
         assert!(whole[0].contains("duplicates 2"), "{}", whole[0]);
         assert!(whole[0].contains("key_conflict"), "{}", whole[0]);
-    }
-
-    #[test]
-    fn a_line_is_found_by_its_number() {
-        let text = "a,b\r\nc,d\ne,f";
-        assert_eq!(cells_of_line(text, 10, 11), vec!["c", "d"]);
-        assert_eq!(cells_of_line(text, 10, 10), vec!["a", "b"]);
-        assert!(cells_of_line(text, 10, 9).is_empty());
     }
 }

@@ -1,8 +1,8 @@
 //! The repeated-key check of one file: the first row of a key stays, the same row again is a
 //! duplicate, and a key met again with other values is a conflict (every row of it is
-//! quarantined). The validator runs it row by row; a large file validated in blocks on
-//! several threads runs it over the blocks' rows in file order afterwards, so both give the
-//! same verdicts.
+//! quarantined). The validator runs it row by row. A large file read in blocks is not checked
+//! here (it would keep about 45 bytes a row): the merge settles its repeats by the same rule
+//! (`merge::own_repeats`).
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -61,11 +61,6 @@ impl KeyCheck {
         self.in_order
     }
 
-    /// The key of the last row while the rows are in key order.
-    pub fn last_key(&self) -> &[String] {
-        &self.last_key
-    }
-
     /// Start bringing a key's slot of the table into the cache (only used out of order).
     pub fn prefetch(&self, key: u128) {
         if !self.in_order {
@@ -73,14 +68,11 @@ impl KeyCheck {
         }
     }
 
-    /// Check a row with key hash `key`, values hash `content`, at `line`. `texts` is the key's
-    /// text, to follow the order; `None` when the caller knows the row does not come before
-    /// the last one (it then sets [`KeyCheck::last_key`] itself, see [`KeyCheck::ordered_to`]).
-    pub fn admit(&mut self, key: u128, content: u64, line: u64, texts: Option<&[&str]>) -> Admit {
+    /// Check a row with key hash `key`, values hash `content`, at `line`; `texts` is the key's
+    /// text, to follow the order.
+    pub fn admit(&mut self, key: u128, content: u64, line: u64, texts: &[&str]) -> Admit {
         let row = self.keys.len();
-        if self.in_order
-            && let Some(texts) = texts
-        {
+        if self.in_order {
             match texts.iter().copied().cmp(self.last_key.iter().map(String::as_str)) {
                 Ordering::Greater => self.set_last(texts),
                 Ordering::Less if row > 0 => self.leave_key_order(),
@@ -114,14 +106,6 @@ impl KeyCheck {
         }
     }
 
-    /// The rows up to here were in key order and end with `last` (a block checked without
-    /// texts, whose own rows were in order and began after the previous last key).
-    pub fn ordered_to(&mut self, last: &[String]) {
-        if self.in_order {
-            self.last_key = last.to_vec();
-        }
-    }
-
     fn set_last(&mut self, texts: &[&str]) {
         self.last_key.resize(texts.len(), String::new());
         for (last, t) in self.last_key.iter_mut().zip(texts) {
@@ -137,7 +121,7 @@ impl KeyCheck {
     }
 
     /// Answer from the table from now on, whatever order the rows come in.
-    pub fn leave_order(&mut self) {
+    fn leave_order(&mut self) {
         if !self.in_order {
             return;
         }
@@ -172,10 +156,6 @@ impl KeyCheck {
     pub fn keys(&self) -> &[u128] {
         &self.keys
     }
-
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
 }
 
 #[cfg(test)]
@@ -184,21 +164,17 @@ mod tests {
 
     #[test]
     fn first_row_stays_repeats_are_duplicates_and_other_values_conflict() {
-        // Row by row with the key texts, and with the table from the first row (as a block of
-        // a large file out of order is checked).
-        for follow_texts in [true, false] {
+        // Following the key order, and with the table from the first row.
+        for follow_order in [true, false] {
             let mut c = KeyCheck::with_capacity(4);
-            if !follow_texts {
+            if !follow_order {
                 c.leave_order();
             }
-            let mut admit = |key: u128, content: u64, line: u64, t: &'static str| {
-                let texts = follow_texts.then_some(vec![t]);
-                c.admit(key, content, line, texts.as_deref())
-            };
+            let mut admit = |key: u128, content: u64, line: u64, t: &'static str| c.admit(key, content, line, &[t]);
             assert_eq!(admit(1, 10, 2, "a"), Admit::New { row: 0 });
             assert_eq!(admit(1, 10, 3, "a"), Admit::Duplicate);
             assert_eq!(admit(2, 20, 4, "b"), Admit::New { row: 1 });
-            // Out of order from here when texts are given: the table answers.
+            // Out of order from here: the table answers.
             assert_eq!(admit(0, 5, 5, "0"), Admit::New { row: 2 });
             assert_eq!(admit(1, 11, 6, "a"), Admit::Conflict { first: 0, first_line: 2, newly: true });
             assert_eq!(admit(1, 12, 7, "a"), Admit::Conflict { first: 0, first_line: 2, newly: false });

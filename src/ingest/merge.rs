@@ -28,7 +28,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use super::keyfilter;
-use super::validate::{fold, key_hash_with, short};
+use super::validate::{RejectedRow, conflict_rows, fold, key_hash_with, short};
 use crate::model::Kind;
 use crate::warehouse::{self, Built, Snapshot, Txn};
 
@@ -68,45 +68,6 @@ impl Staged {
             offset += rows as IdxSize;
         }
         Staged { pieces }
-    }
-
-    /// Take validated rows `gone` (in order) out of the pieces and out of `keys`, numbering
-    /// the others on without gaps. A large file's own repeated keys are found after its rows
-    /// were staged (see `blocks`); a piece on disk that loses rows is written again.
-    pub fn withdraw(&mut self, gone: &[IdxSize], keys: &mut Vec<u64>) -> Result<()> {
-        if gone.is_empty() {
-            return Ok(());
-        }
-        let renumber = |v: IdxSize| v - gone.partition_point(|&g| g < v) as IdxSize;
-        for piece in &mut self.pieces {
-            let rows = piece.rows.take().expect("a withdrawal follows `concat`");
-            let mask: Vec<bool> = rows.iter().map(|v| gone.binary_search(v).is_err()).collect();
-            let kept: Vec<IdxSize> = rows.iter().zip(&mask).filter(|(_, k)| **k).map(|(&v, _)| renumber(v)).collect();
-            if kept.len() < rows.len() {
-                let mask: BooleanChunked = mask.into_iter().collect();
-                match &mut piece.data {
-                    PieceData::Memory(df) => *df = df.filter_seq(&mask)?,
-                    PieceData::Spilled(path) => {
-                        let mut df = warehouse::read_parquet_serial(path)?.filter_seq(&mask)?;
-                        warehouse::write_parquet_unsynced(&mut df, path)?;
-                    }
-                }
-            }
-            piece.rows = Some(kept);
-        }
-        self.pieces.retain(|p| {
-            let empty = p.rows.as_ref().is_some_and(Vec::is_empty);
-            if empty && let PieceData::Spilled(path) = &p.data {
-                let _ = std::fs::remove_file(path);
-            }
-            !empty
-        });
-        let mut at = 0;
-        keys.retain(|_| {
-            at += 1;
-            gone.binary_search(&(at - 1)).is_err()
-        });
-        Ok(())
     }
 }
 
@@ -341,6 +302,10 @@ pub struct MergeCounts {
     pub loaded: u64,
     pub duplicates: u64,
     pub superseded: u64,
+    /// A file's own key conflicts found here (a large file read in blocks, see
+    /// [`own_repeats`]), in the validator's form; `true` for a row whose cells the clerk's
+    /// file should show (they are read again from the export).
+    pub conflicts: Vec<(RejectedRow, bool)>,
 }
 
 /// The stored column order of a kind's table.
@@ -609,9 +574,13 @@ fn dedup_within(
     let full = read_back_all(batches, suspects.keys().copied(), &key_cols, |df| frame_keys(kind, df))?;
     let mut latest: Latest = hashbrown::HashTable::with_capacity(suspects.values().map(Vec::len).sum());
     let mut keep: Vec<Vec<bool>> = batches.iter().map(|b| vec![true; b.keys.len()]).collect();
+    own_repeats(kind, batches, suspects, &full, &mut keep, counts)?;
     for &bi in &order {
         let Some(rows) = suspects.get(&bi) else { continue };
         for &row in rows {
+            if !keep[bi][row as usize] {
+                continue;
+            }
             let key = full[&bi][row as usize];
             let at = (key, bi as u32, row);
             match latest.entry(fold(key), |e| e.0 == key, |e| fold(e.0)) {
@@ -627,6 +596,105 @@ fn dedup_within(
         }
     }
     Ok((keep, latest))
+}
+
+/// A file's own repeated keys. A smaller file's validator settles them row by row; a large
+/// file read in blocks leaves them here, where every key that repeats anywhere in the ingest
+/// is found with 8 bytes a row. They are settled as the validator would: the file's first row
+/// of a key stays, the same values again are a duplicate, and other values are a conflict that
+/// quarantines every row of the key. Only the rows of a repeated key are read back in full.
+fn own_repeats(
+    kind: Kind,
+    batches: &[Batch],
+    suspects: &BTreeMap<usize, Vec<u32>>,
+    full: &HashMap<usize, Vec<u128>>,
+    keep: &mut [Vec<bool>],
+    counts: &mut HashMap<usize, MergeCounts>,
+) -> Result<()> {
+    for (&bi, rows) in suspects {
+        let keys = &full[&bi];
+        let mut by_key: HashMap<u128, Vec<u32>> = HashMap::new();
+        for &r in rows {
+            by_key.entry(keys[r as usize]).or_default().push(r);
+        }
+        let mut repeated: Vec<Vec<u32>> = by_key.into_values().filter(|rows| rows.len() > 1).collect();
+        if repeated.is_empty() {
+            continue;
+        }
+        // Validated rows are in file order: the first of a key is the smallest.
+        repeated.iter_mut().for_each(|rows| rows.sort_unstable());
+        repeated.sort_unstable();
+        let wanted: BTreeSet<u32> = repeated.iter().flatten().copied().collect();
+        let back = rows_back(kind, &batches[bi], &wanted)?;
+        let c = counts.entry(batches[bi].file).or_default();
+        for rows in repeated {
+            let first = &back[&rows[0]];
+            let mut conflicted = false;
+            for r in &rows[1..] {
+                let row = &back[r];
+                if !conflicted && row.values == first.values {
+                    keep[bi][*r as usize] = false;
+                    c.duplicates += 1;
+                    continue;
+                }
+                let texts: Vec<&str> = first.key.iter().map(String::as_str).collect();
+                let (first_row, reasons) = conflict_rows(&texts, first.line, row.line, !conflicted);
+                c.conflicts.extend(first_row.map(|f| (f, false)));
+                c.conflicts.push((RejectedRow { line: row.line, cells: Vec::new(), reasons }, true));
+                keep[bi][rows[0] as usize] = false;
+                keep[bi][*r as usize] = false;
+                conflicted = true;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A validated row read back from its staged piece.
+struct RowBack {
+    line: u64,
+    key: Vec<String>,
+    /// Every field's value as text.
+    values: Vec<String>,
+}
+
+/// The validated rows `wanted` of a batch, read back from the pieces that hold them.
+fn rows_back(kind: Kind, batch: &Batch, wanted: &BTreeSet<u32>) -> Result<HashMap<u32, RowBack>> {
+    let fields: Vec<String> = kind.fields().iter().map(|f| f.stored_name()).collect();
+    let mut out = HashMap::new();
+    for piece in &batch.staged.pieces {
+        let at: Vec<(usize, u32)> = match &piece.rows {
+            Some(rows) => rows.iter().enumerate().filter(|(_, v)| wanted.contains(v)).map(|(i, &v)| (i, v)).collect(),
+            None => wanted.iter().map(|&v| (v as usize, v)).collect(),
+        };
+        if at.is_empty() {
+            continue;
+        }
+        let read;
+        let df = match &piece.data {
+            PieceData::Memory(df) => df,
+            PieceData::Spilled(path) => {
+                read = warehouse::read_parquet_serial(path)?;
+                &read
+            }
+        };
+        // A validated frame names a field by its field name, a stored one by its stored name.
+        let column = |name: &str, stored: &str| df.column(stored).or_else(|_| df.column(name)).cloned();
+        let cols: Vec<Column> =
+            kind.fields().iter().zip(&fields).map(|(f, s)| column(f.name, s)).collect::<PolarsResult<_>>()?;
+        let lines = df.column("source_line")?.i64()?.clone();
+        for (i, v) in at {
+            let values: Vec<String> =
+                cols.iter().map(|c| c.get(i).map(|x| x.to_string())).collect::<PolarsResult<_>>()?;
+            let key = kind
+                .natural_key()
+                .iter()
+                .map(|k| Ok(df.column(k)?.str()?.get(i).unwrap_or("").to_string()))
+                .collect::<Result<_>>()?;
+            out.insert(v, RowBack { line: lines.get(i).unwrap_or(0) as u64, key, values });
+        }
+    }
+    Ok(out)
 }
 
 /// Against the stored rows that may match: the exact match among the suspects, then the

@@ -345,7 +345,7 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
         txn.replace_partition(Table::Units, "", &mut units::units_frame(&tree.merge.units)?)?;
         txn.replace_partition(Table::UnitsHistory, "", &mut units::history_frame(&tree.merge.units)?)?;
     }
-    call.merge_kinds(&mut parsed, &mut staged, &base, &mut txn)?;
+    call.merge_kinds(&mut parsed, &mut staged, &base, &mut txn, &mut rejected, opts)?;
     phases.done("merge and write");
     let records = call.quarantine_records(&mut rejected);
     call.check_balanced()?;
@@ -611,11 +611,7 @@ impl<'l> Call<'l> {
         };
         match parse::parse_file_in_blocks(input, &opts.parse, Some(unit_ids), &opts.names, opts.blocks.block, &stage) {
             Ok(None) => Ok(None),
-            Ok(Some(mut done)) => {
-                let mut staged = merge::Staged::concat(std::mem::take(&mut done.parts));
-                staged.withdraw(&done.withdrawn, &mut done.parsed.validated.keys)?;
-                Ok(Some((i, Ok(done.parsed), Some(staged))))
-            }
+            Ok(Some(done)) => Ok(Some((i, Ok(done.parsed), Some(merge::Staged::concat(done.parts))))),
             Err(e) => Ok(Some((i, Err(e), None))),
         }
     }
@@ -637,6 +633,8 @@ impl<'l> Call<'l> {
         staged: &mut BTreeMap<usize, merge::Staged>,
         base: &warehouse::Snapshot,
         txn: &mut warehouse::Txn,
+        rejected: &mut BTreeMap<usize, Vec<RejectedRow>>,
+        opts: &IngestOptions,
     ) -> Result<()> {
         for kind in [Kind::Attendance, Kind::Points, Kind::Assessment] {
             let mut batches = Vec::new();
@@ -661,9 +659,35 @@ impl<'l> Call<'l> {
                 self.reports[i].loaded = c.loaded;
                 self.reports[i].duplicates += c.duplicates;
                 self.reports[i].superseded = c.superseded;
+                if !c.conflicts.is_empty() {
+                    let rows = self.conflict_rows(i, c.conflicts, opts)?;
+                    rejected.entry(i).or_default().extend(rows);
+                }
             }
         }
         Ok(())
+    }
+
+    /// A large file's own key conflicts from the merge, with the cells of the rows a clerk
+    /// must see read again from the export (the blocks' text is long gone).
+    fn conflict_rows(
+        &self,
+        i: usize,
+        conflicts: Vec<(RejectedRow, bool)>,
+        opts: &IngestOptions,
+    ) -> Result<Vec<RejectedRow>> {
+        let lines: BTreeSet<u64> = conflicts.iter().filter(|(_, cells)| *cells).map(|(r, _)| r.line).collect();
+        let mut cells = read::lines_of(&self.inputs[i].path, opts.parse.encoding, &lines)
+            .map_err(|e| anyhow::anyhow!("reading {} again for its conflicting rows: {e}", self.inputs[i].name))?;
+        Ok(conflicts
+            .into_iter()
+            .map(|(mut row, want)| {
+                if want {
+                    row.cells = cells.remove(&row.line).unwrap_or_default();
+                }
+                row
+            })
+            .collect())
     }
 
     /// Quarantine records, one per problem; rows are counted once, by their first rule.

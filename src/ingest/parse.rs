@@ -274,8 +274,7 @@ impl<'a, T> RowSink for Sink<'a, T> {
     fn take_text(&mut self, text: &str, line: u64, last: bool) -> Result<bool, String> {
         let Some(blocks) = self.blocks.as_mut() else { return Ok(false) };
         if blocks.template.is_none() {
-            // The header may be in this piece: keep it for the first block.
-            blocks.first_text = Some((text.to_string(), line));
+            // The header may be in this piece: its rows are the first block.
             return Ok(false);
         }
         if let Some(first) = self.validator.take() {
@@ -392,13 +391,11 @@ pub fn parse_file(
     })
 }
 
-/// A large file read in blocks (see `blocks`): what it gave, its rows already handed to the
-/// stage, and the staged rows that a repeated key withdraws.
+/// A large file read in blocks (see `blocks`): what it gave, and its rows as staged.
 pub struct BlockParsed<T> {
     pub parsed: ParsedFile,
     /// Each block's staged rows and their count, in file order.
     pub parts: Vec<(T, usize)>,
-    pub withdrawn: Vec<polars::prelude::IdxSize>,
 }
 
 /// Read and validate a large plain CSV in blocks on every core, handing each block's rows to
@@ -414,7 +411,6 @@ pub fn parse_file_in_blocks<T: Send>(
     stage: &blocks::Stage<T>,
 ) -> Result<Option<BlockParsed<T>>, FileError> {
     let refused = |message| FileError { line: None, message };
-    let capacity = (file.size as usize / 64).min(1 << 28);
     let block_capacity = block / 64;
     let threads = crate::workers::threads();
     let (jobs, job_queue) = std::sync::mpsc::sync_channel(threads);
@@ -440,7 +436,7 @@ pub fn parse_file_in_blocks<T: Send>(
             skipped: Vec::new(),
             above: Vec::new(),
             refusal: None,
-            blocks: Some(Dispatch::new(jobs, done_queue, capacity, block, stage)),
+            blocks: Some(Dispatch::new(jobs, done_queue, file.size, block, stage)),
         };
         let mut reader = file.reader().map_err(refused)?;
         let info = match read::read_csv_stream(&mut reader, opts.encoding, &mut sink) {
@@ -460,20 +456,18 @@ pub fn parse_file_in_blocks<T: Send>(
             blocks.first_block(template.1.kind, block, Vec::new()).map_err(failed)?;
         }
         blocks.finish().map_err(failed)?;
-        let file_keys = std::mem::replace(&mut blocks.file, blocks::FileKeys::empty());
-        let parts = std::mem::take(&mut blocks.parts);
-        let withdrawn = file_keys.withdrawn();
-        let duplicates = file_keys.duplicates();
+        let gathered = std::mem::take(&mut blocks.file);
         let mut skipped = sink.skipped;
-        skipped.extend(file_keys.skipped);
+        skipped.extend(gathered.skipped);
         skipped.sort_by_key(|r| r.line);
-        let mut rejected = file_keys.rejected;
+        let mut rejected = gathered.rejected;
         rejected.sort_by_key(|r| r.line);
         let validated = Validated {
             frame: polars::prelude::DataFrame::empty(),
-            keys: file_keys.keys,
-            rows_read: file_keys.rows_read,
-            duplicates,
+            keys: gathered.keys,
+            rows_read: gathered.rows_read,
+            // The file's own repeated keys are settled by the merge.
+            duplicates: 0,
             rejected,
             in_key_order: false,
         };
@@ -487,7 +481,7 @@ pub fn parse_file_in_blocks<T: Send>(
             skipped_sheets: Vec::new(),
             validated,
         };
-        Ok(Some(BlockParsed { parsed, parts, withdrawn }))
+        Ok(Some(BlockParsed { parsed, parts: gathered.parts }))
     })
 }
 
@@ -499,7 +493,7 @@ fn validate_block<T>(
     names: &NameHasher,
     capacity: usize,
     stage: &blocks::Stage<T>,
-) -> Result<blocks::Checked<T>, String> {
+) -> Result<blocks::Staged<T>, String> {
     let (header, map) = &*job.template;
     let units = if map.kind == Kind::Units { None } else { units };
     let validator =

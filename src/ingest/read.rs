@@ -5,6 +5,7 @@
 //! through `calamine`. Rows are handed to a callback one at a time with their line number (for
 //! XLSX, the sheet's row number), so a caller never needs the whole table as strings.
 
+use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
 use std::path::Path;
 
@@ -81,6 +82,38 @@ pub trait RowSink {
     /// itself (see `parse`'s blocks). An error stops the read.
     fn take_text(&mut self, _text: &str, _line: u64, _last: bool) -> Result<bool, String> {
         Ok(false)
+    }
+}
+
+/// The cells of some lines of a plain CSV (one the block reader read), read again a piece at
+/// a time.
+pub fn lines_of(
+    path: &Path,
+    choice: EncodingChoice,
+    lines: &BTreeSet<u64>,
+) -> Result<HashMap<u64, Vec<String>>, String> {
+    struct Pick<'l>(&'l BTreeSet<u64>, HashMap<u64, Vec<String>>);
+    impl RowSink for Pick<'_> {
+        fn header(&mut self, line: u64, cells: Vec<String>) -> Result<bool, String> {
+            if self.0.contains(&line) {
+                self.1.insert(line, cells);
+            }
+            Ok(true)
+        }
+        fn row(&mut self, line: u64, cells: &[&str]) {
+            if self.0.contains(&line) {
+                self.1.insert(line, cells.iter().map(|c| c.to_string()).collect());
+            }
+        }
+        fn bad_line(&mut self, _: &BadLine) {}
+    }
+    let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut pick = Pick(lines, HashMap::new());
+    match read_csv_stream(&mut file, choice, &mut pick) {
+        Ok(Some(_)) => Ok(pick.1),
+        Ok(None) => Err("the file changed: it no longer reads as plain text".into()),
+        Err(ReadOutcome::Read(e)) => Err(e.to_string()),
+        Err(ReadOutcome::Header(m)) => Err(m),
     }
 }
 

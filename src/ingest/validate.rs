@@ -645,8 +645,8 @@ impl<'a> Validator<'a> {
         }
         let texts = &texts[..self.ix.key.len()];
         match self.check.as_mut() {
-            None => self.block.record(key, content, texts),
-            Some(check) => match check.admit(key, content, line, Some(texts)) {
+            None => self.block.keys.push(short(key)),
+            Some(check) => match check.admit(key, content, line, texts) {
                 Admit::New { .. } => {}
                 Admit::Duplicate => return,
                 Admit::Conflict { first_line, newly, .. } => {
@@ -743,41 +743,14 @@ pub fn conflict_rows(texts: &[&str], first_line: u64, line: u64, newly: bool) ->
     (first, vec![rejection(line)])
 }
 
-/// The key and values hashes of a block's rows, and how its keys ran.
+/// The short key hash of each of a block's rows (see [`short`]).
 #[derive(Default)]
 pub struct BlockKeys {
-    pub keys: Vec<u128>,
-    pub contents: Vec<u64>,
-    /// Whether the keys never went down.
-    pub in_order: bool,
-    pub first: Vec<String>,
-    pub last: Vec<String>,
-}
-
-impl BlockKeys {
-    fn record(&mut self, key: u128, content: u64, texts: &[&str]) {
-        if self.keys.is_empty() {
-            self.in_order = true;
-            self.first = texts.iter().map(|t| t.to_string()).collect();
-            self.last = self.first.clone();
-        } else if self.in_order {
-            if texts.iter().copied().lt(self.last.iter().map(String::as_str)) {
-                self.in_order = false;
-            } else {
-                for (last, t) in self.last.iter_mut().zip(texts) {
-                    last.clear();
-                    last.push_str(t);
-                }
-            }
-        }
-        self.keys.push(key);
-        self.contents.push(content);
-    }
+    pub keys: Vec<u64>,
 }
 
 /// The rows of one block of a large file, validated on their own: every accepted row is in
-/// `frame`, and repeated keys are left to a [`super::keycheck::KeyCheck`] over the blocks in
-/// file order.
+/// `frame`, and the file's repeated keys are left to the merge (see `merge::own_repeats`).
 pub struct Block {
     pub frame: DataFrame,
     pub keys: BlockKeys,

@@ -104,6 +104,52 @@ fn killing_an_ingest_leaves_the_previous_state_and_a_rerun_completes() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
+/// One export of a whole year (about 150k rows, 7 MB), read in blocks on every core as a large
+/// backfill is (`--blocks-from-mib 0`), killed at 20 moments.
+#[test]
+fn killing_the_ingest_of_one_large_file_read_in_blocks_leaves_a_committed_state() {
+    let t = tempfile::tempdir().unwrap();
+    let plain = t.path().join("plain");
+    run_expect(
+        dangjian()
+            .args(["sample", "--plain", "--units", "120", "--members", "4000", "--months", "12", "--out"])
+            .arg(&plain),
+        0,
+    );
+    let mut months: Vec<PathBuf> =
+        std::fs::read_dir(plain.join("attendance")).unwrap().map(|e| e.unwrap().path()).collect();
+    months.sort();
+    let mut year = String::new();
+    for (i, m) in months.iter().enumerate() {
+        let text = std::fs::read_to_string(m).unwrap();
+        year.push_str(if i == 0 { &text } else { text.split_once('\n').unwrap().1 });
+    }
+    let backfill = t.path().join("backfill");
+    std::fs::create_dir_all(&backfill).unwrap();
+    std::fs::write(backfill.join("attendance_year.csv"), &year).unwrap();
+    let ingest = |wh: &Path| {
+        let mut c = dangjian();
+        c.args(["ingest", "--blocks-from-mib", "0", "--warehouse"]).arg(wh).arg(&backfill);
+        c
+    };
+    let reference = t.path().join("reference");
+    run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&reference).arg(plain.join("units")), 0);
+    let started = Instant::now();
+    run_expect(&mut ingest(&reference), 0);
+    let full = started.elapsed();
+    let after = state(&reference);
+    assert!(after.contains(&format!("attendance={}", year.lines().count() - 1)), "{after}");
+
+    let wh = t.path().join("wh");
+    run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).arg(plain.join("units")), 0);
+    let before = state(&wh);
+    let (previous, completed) = trials(&wh, &|| ingest(&wh), full, &before, &after);
+    eprintln!("ingest in blocks: {TRIALS} kills; {previous} left the previous state, {completed} the new one");
+    assert!(previous >= 1, "no kill landed before the commit (a load takes {full:?})");
+    run_expect(&mut ingest(&wh), 0);
+    assert_eq!(state(&wh), after);
+}
+
 #[test]
 fn killing_a_compute_keeps_the_old_indicators_and_a_rerun_matches() {
     let t = tempfile::tempdir().unwrap();

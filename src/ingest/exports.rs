@@ -51,7 +51,7 @@ fn csv_writer(path: &Path) -> Result<csv::Writer<std::fs::File>> {
         std::fs::create_dir_all(p).with_context(|| format!("creating {}", p.display()))?;
     }
     let mut f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    std::io::Write::write_all(&mut f, b"\xEF\xBB\xBF")?;
+    std::io::Write::write_all(&mut f, b"\xEF\xBB\xBF").with_context(|| format!("writing {}", path.display()))?;
     Ok(csv::Writer::from_writer(f))
 }
 
@@ -64,7 +64,7 @@ pub fn write_skipped_csv(dir: &Path, rows: &[(&str, &super::parse::SkippedRow)])
     for (file, r) in rows {
         w.write_record([neutralise(file).as_ref(), &r.line.to_string(), r.why, neutralise(&r.text).as_ref()])?;
     }
-    w.flush()?;
+    w.flush().with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
 
@@ -78,7 +78,7 @@ pub fn write_quarantine_csv(dir: &Path, records: &[QuarantineRecord]) -> Result<
         let cells = [&r.source_file, &line, &r.column, &r.value, r.rule.name(), &r.message, &r.kind];
         w.write_record(cells.iter().map(|c| neutralise(c)).collect::<Vec<_>>().iter().map(|c| c.as_ref()))?;
     }
-    w.flush()?;
+    w.flush().with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
 
@@ -115,7 +115,7 @@ pub fn write_rejects_csv(
         cells.push(neutralise(&why.join("; ")).into_owned());
         w.write_record(&cells)?;
     }
-    w.flush()?;
+    w.flush().with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
 

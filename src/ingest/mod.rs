@@ -359,7 +359,10 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
     let exports_dir = if records.is_empty() && !skipped {
         None
     } else {
-        Some(call.write_clerk_exports(&wh, &records, &rejected, &parsed)?)
+        let dir = call.write_clerk_exports(&wh, &records, &rejected, &parsed).with_context(|| {
+            format!("the ingest is committed (snapshot {}), but its files for clerks could not be written", snap.id)
+        })?;
+        Some(dir)
     };
     Ok(call.finish(opts, Some(snap.id), exports_dir))
 }

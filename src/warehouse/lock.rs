@@ -10,8 +10,9 @@ use std::path::Path;
 pub enum LockError {
     #[error("the warehouse is busy: {holder}")]
     Busy { holder: String },
+    /// Why the lock file could not be written, in plain words (see `parquet_io::io_error`).
     #[error("cannot lock the warehouse: {0}")]
-    Io(#[from] std::io::Error),
+    Io(String),
 }
 
 /// Held while writing; dropping it releases the lock.
@@ -29,7 +30,9 @@ impl WarehouseLock {
     /// while its stages take the write lock in turn).
     pub fn acquire_named(root: &Path, file: &str, what: &str) -> Result<Self, LockError> {
         let path = root.join(file);
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+        let io = |e: std::io::Error| LockError::Io(format!("{:#}", super::parquet_io::io_error("opening", &path, e)));
+        let mut file =
+            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -42,13 +45,13 @@ impl WarehouseLock {
                 };
                 return Err(LockError::Busy { holder });
             }
-            Err(TryLockError::Error(e)) => return Err(LockError::Io(e)),
+            Err(TryLockError::Error(e)) => return Err(io(e)),
         }
-        file.set_len(0)?;
-        file.rewind()?;
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
         let since = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
-        write!(file, "held by pid {} ({what}) since {since}", std::process::id())?;
-        file.flush()?;
+        write!(file, "held by pid {} ({what}) since {since}", std::process::id()).map_err(io)?;
+        file.flush().map_err(io)?;
         Ok(WarehouseLock { file })
     }
 

@@ -41,19 +41,66 @@ fn write(df: &mut DataFrame, path: &Path, parallel: bool, sync: bool) -> Result<
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
-    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let file = File::create(path).map_err(|e| io_error("creating", path, e))?;
     let meta =
         KeyValueMetadata::from_static(vec![("created_by_dangjian".to_string(), env!("CARGO_PKG_VERSION").to_string())]);
-    let writer = ParquetWriter::new(&file)
+    let mut out = Remembering { file: &file, error: None };
+    let writer = ParquetWriter::new(&mut out)
         .with_compression(ParquetCompression::Zstd(None))
         .with_statistics(StatisticsOptions::default())
         .with_key_value_metadata(Some(meta));
-    let written = write_row_groups(writer, df, parallel)
-        .map_err(|e| anyhow::anyhow!(e).context(format!("writing {}", path.display())))?;
+    let written = write_row_groups(writer, df, parallel);
+    if let Some(e) = out.error {
+        return Err(io_error("writing", path, e));
+    }
+    let written = written.map_err(|e| anyhow::anyhow!(e).context(format!("writing {}", path.display())))?;
     if sync {
-        file.sync_all().with_context(|| format!("syncing {}", path.display()))?;
+        file.sync_all().map_err(|e| io_error("syncing", path, e))?;
     }
     Ok(written)
+}
+
+/// A file that keeps the first error the system gave a write: polars' writer turns it into
+/// "Invalid thrift: transport error", which hides a full disk.
+struct Remembering<'f> {
+    file: &'f File,
+    error: Option<std::io::Error>,
+}
+
+impl std::io::Write for Remembering<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut file = self.file;
+        file.write(buf).inspect_err(|e| self.remember(e))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let mut file = self.file;
+        file.flush().inspect_err(|e| self.remember(e))
+    }
+}
+
+impl Remembering<'_> {
+    fn remember(&mut self, e: &std::io::Error) {
+        if self.error.is_none() {
+            self.error = Some(std::io::Error::new(e.kind(), e.to_string()));
+        }
+    }
+}
+
+/// A failed write in plain words: what happened to which file, and what to do.
+pub fn io_error(doing: &str, path: &Path, e: std::io::Error) -> anyhow::Error {
+    use std::io::ErrorKind;
+    let advice = match e.kind() {
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
+            " (the disk is full: free some space or move the warehouse, then run again; the warehouse is as it was)"
+        }
+        ErrorKind::ReadOnlyFilesystem => " (the folder is on a read-only file system: the warehouse is as it was)",
+        ErrorKind::PermissionDenied => {
+            " (this user may not write there: check the folder's owner and permissions; the warehouse is as it was)"
+        }
+        _ => "",
+    };
+    anyhow::anyhow!("{doing} {}: {e}{advice}", path.display())
 }
 
 /// Rows per row group, as polars' writer cuts them.
@@ -68,7 +115,7 @@ const ROW_GROUP: usize = 512 * 512;
 ///
 /// Text columns are dictionary-encoded by [`text_dictionary`] rather than by polars' writer,
 /// which estimates each column's cardinality and then hashes every value into its dictionary.
-fn write_row_groups(writer: ParquetWriter<&File>, df: &DataFrame, parallel: bool) -> PolarsResult<u64> {
+fn write_row_groups<W: std::io::Write>(writer: ParquetWriter<W>, df: &DataFrame, parallel: bool) -> PolarsResult<u64> {
     let mut batched = writer.batched(df.schema())?;
     let fields = batched.parquet_schema().fields().to_vec();
     let options = WriteOptions {

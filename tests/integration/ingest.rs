@@ -587,3 +587,59 @@ fn issue_17_local_vocabulary_comes_from_an_aliases_file() {
         run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).arg("--aliases").arg(&bad).args(&files), 2);
     assert!(stderr(&out).contains("bad.toml:3: 'here' is not a code of status"), "{}", stderr(&out));
 }
+
+/// A small file system of its own (tmpfs), mounted for one test and unmounted after it.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    /// `None` (and the reason on stderr) where this process may not mount one.
+    fn mount(dir: &Path, size: &str) -> Option<SmallDisk> {
+        std::fs::create_dir_all(dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            eprintln!("skipped: cannot mount a tmpfs here (needs root and a kernel that allows it)");
+            return None;
+        }
+        Some(SmallDisk(dir.to_path_buf()))
+    }
+
+    fn read_only(&self) {
+        let status = std::process::Command::new("mount").args(["-o", "remount,ro"]).arg(&self.0).status().unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn issue_18_a_full_disk_and_a_read_only_one_are_said_in_plain_words_and_change_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let Some(disk) = SmallDisk::mount(&t.path().join("disk"), "150k") else { return };
+    let wh = disk.0.join("wh");
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
+    run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).arg(sample.join("units")), 0);
+    let before = query_number(&wh, "SELECT count(*) FROM units");
+    let out = run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).arg(&sample), 1);
+    let err = stderr(&out);
+    assert!(err.contains("No space left on device") && err.contains("the disk is full"), "{err}");
+    assert!(err.contains(&wh.display().to_string()), "the message names the file: {err}");
+    assert!(!err.contains("thrift"), "{err}");
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM units"), before);
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM attendance"), 0.0);
+
+    disk.read_only();
+    let out = run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).arg(&sample), 1);
+    let err = stderr(&out);
+    assert!(err.contains("read-only file system"), "{err}");
+    assert_eq!(err.matches("Read-only file system").count(), 1, "said once: {err}");
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM units"), before);
+}

@@ -1,5 +1,6 @@
-//! Crash safety: `ingest`, `compute` and `run` killed with SIGKILL at 20 moments each, spread
-//! over an uninterrupted run's duration. After every kill the warehouse is readable (by
+//! Crash safety: `ingest` (also the first one into a new folder, and one large file read in
+//! blocks), `compute` and `run` killed with SIGKILL at 20 moments each, spread over an
+//! uninterrupted run's duration. After every kill the warehouse is readable (by
 //! dangjian and by DuckDB, through DANGJIAN_PYTHON) and equals a committed state (before or
 //! after); a rerun then reaches exactly the uninterrupted result.
 
@@ -100,6 +101,67 @@ fn killing_an_ingest_leaves_the_previous_state_and_a_rerun_completes() {
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| n.contains("tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// The first ingest into a new folder (issue 18), killed at 20 moments: ten in its first 30 ms,
+/// where the warehouse is created, and ten spread over the rest. After each kill the folder is
+/// missing, an empty warehouse or the whole ingest, every verb reads it, and a rerun completes
+/// it without leftovers.
+#[test]
+fn killing_the_first_ingest_into_a_new_folder_leaves_no_warehouse_an_empty_one_or_the_whole() {
+    let t = tempfile::tempdir().unwrap();
+    let data = sample(t.path());
+    let reference = t.path().join("reference");
+    let started = Instant::now();
+    run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&reference).arg(&data), 0);
+    let full = started.elapsed();
+    let after = state(&reference);
+    let empty = |wh: &Path| {
+        ["units", "attendance", "points", "assessment", "ingests"]
+            .iter()
+            .all(|table| query_number(wh, &format!("SELECT count(*) FROM {table}")) == 0.0)
+    };
+    let (mut none, mut empties, mut whole) = (0, 0, 0);
+    for i in 1..=TRIALS {
+        let wh = t.path().join(format!("wh{i}"));
+        let at = if i <= TRIALS / 2 {
+            Duration::from_millis(3 * i as u64)
+        } else {
+            full.mul_f64((i - TRIALS / 2) as f64 / (TRIALS / 2 + 1) as f64)
+        };
+        let mut child = dangjian()
+            .args(["ingest", "--warehouse"])
+            .arg(&wh)
+            .arg(&data)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(at);
+        let _ = child.kill();
+        let _ = child.wait();
+        if !wh.exists() {
+            none += 1;
+        } else if empty(&wh) {
+            duckdb_reads(&wh);
+            empties += 1;
+        } else {
+            assert_eq!(state(&wh), after, "kill {i} at {at:?} left a state that is neither empty nor whole");
+            duckdb_reads(&wh);
+            whole += 1;
+        }
+        run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).arg(&data), 0);
+        assert_eq!(state(&wh), after, "the rerun after kill {i} at {at:?}");
+    }
+    eprintln!("first ingest: {TRIALS} kills; {none} left no warehouse, {empties} an empty one, {whole} the whole ingest");
+    assert!(none + empties >= 1, "no kill landed before the commit (a load takes {full:?})");
+    let leftovers: Vec<String> = std::fs::read_dir(t.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("dangjian-new"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }

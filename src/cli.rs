@@ -48,6 +48,9 @@ pub enum Command {
     Query(QueryArgs),
     /// Show what ingest would do with files, without writing anything.
     Inspect(InspectArgs),
+    /// Look a warehouse over (layout, every table file, leftovers of killed writes); --repair
+    /// mends what can be mended.
+    Check(CheckArgs),
     /// Run a pipeline file.
     Run(RunArgs),
     /// List the last pipeline runs.
@@ -238,6 +241,15 @@ pub struct QueryArgs {
     /// units_history, attendance, points, assessment, quarantine, ingests, indicators, problems,
     /// draws, submissions, runs.
     pub sql: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[arg(long)]
+    pub warehouse: PathBuf,
+    /// Restore a copy's links and remove what killed writes left, under the writer lock.
+    #[arg(long)]
+    pub repair: bool,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 //! result (data on stdout, logs on stderr). `run` dispatches.
 
 mod chart;
+mod check;
 mod compute;
 mod draw;
 pub mod exit;
@@ -64,6 +65,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Compute(a) => compute::run(a),
         Command::Query(a) => query::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Check(a) => check::run(a),
         Command::Sample(a) => sample::run(a),
         Command::Chart(a) => chart::run(a),
         Command::Report(a) => report::run(a),

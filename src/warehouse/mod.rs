@@ -11,6 +11,7 @@
 //! what rows mean: ingest and indicators decide what to write. It uses nothing above `model`
 //! and never prints.
 
+pub mod check;
 pub mod history;
 mod lock;
 mod parquet_io;

@@ -378,9 +378,8 @@ impl Txn {
         Ok(Snapshot { id: self.id, dir: final_dir })
     }
 
-    /// Abandon the write; the staging folder is removed. (Outside tests a dropped transaction's
-    /// folder is removed by the next one.)
-    #[cfg(test)]
+    /// Abandon the write; the staging folder is removed. (A transaction dropped without either
+    /// leaves its folder to the next one.)
     pub fn abort(self) {
         let _ = fs::remove_dir_all(&self.staging);
     }

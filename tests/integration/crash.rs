@@ -155,7 +155,9 @@ fn killing_the_first_ingest_into_a_new_folder_leaves_no_warehouse_an_empty_one_o
         run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).arg(&data), 0);
         assert_eq!(state(&wh), after, "the rerun after kill {i} at {at:?}");
     }
-    eprintln!("first ingest: {TRIALS} kills; {none} left no warehouse, {empties} an empty one, {whole} the whole ingest");
+    eprintln!(
+        "first ingest: {TRIALS} kills; {none} left no warehouse, {empties} an empty one, {whole} the whole ingest"
+    );
     assert!(none + empties >= 1, "no kill landed before the commit (a load takes {full:?})");
     let leftovers: Vec<String> = std::fs::read_dir(t.path())
         .unwrap()

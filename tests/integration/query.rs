@@ -180,10 +180,21 @@ fn issue_18_a_copy_made_by_following_links_reads_and_heals_on_write() {
         assert!(std::fs::symlink_metadata(copy.join("current")).unwrap().is_dir(), "{}", copy.display());
         assert_eq!(count(&copy), want, "{}", copy.display());
         assert_eq!(figures(&copy), want_figures);
+        // `check` says what the copy is and that it reads (exit 1: a problem left unmended);
+        // one copy is mended by `check --repair`, the others by their first write.
+        let out = run_expect(dangjian().args(["check", "--warehouse"]).arg(&copy), 1);
+        assert!(stdout(&out).contains("a copy made by a tool that follows links"), "{}", stdout(&out));
+        assert!(stderr(&out).contains("check --repair"), "{}", stderr(&out));
+        if copy.ends_with("py") {
+            let out = run_expect(dangjian().args(["check", "--repair", "--warehouse"]).arg(&copy), 0);
+            assert!(stdout(&out).contains("no problems found"), "{}", stdout(&out));
+        }
         run_expect(dangjian().args(["compute", "--period", "2026Q1", "--warehouse"]).arg(&copy), 0);
         assert!(std::fs::symlink_metadata(copy.join("current")).unwrap().file_type().is_symlink());
         assert!(std::fs::symlink_metadata(copy.join("attendance")).unwrap().file_type().is_symlink());
         assert_eq!(figures(&copy), want_figures, "{}", copy.display());
         assert_eq!(count(&copy), want);
+        let out = run_expect(dangjian().args(["check", "--warehouse"]).arg(&copy), 0);
+        assert!(stdout(&out).contains("no problems found"), "{}", stdout(&out));
     }
 }

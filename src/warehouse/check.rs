@@ -1,0 +1,171 @@
+//! What `dangjian check` finds in a warehouse, and what `--repair` mends. Reading never needs
+//! a repair (a copy made by following links reads as it is, leftovers of a killed write are
+//! ignored); a repair does at once, under the writer lock, what the next write would do anyway.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use polars::prelude::*;
+
+use super::{CURRENT, SNAPSHOTS, Warehouse};
+use crate::model::Table;
+
+/// Something `check` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// A copy made by a tool that follows links: `current` and the tables are folders.
+    Copied,
+    /// A write that was killed left this behind (a staging snapshot, a snapshot newer than
+    /// `current`, an interrupted restore, or ingest's `spill/`).
+    Leftover(PathBuf),
+    /// A table file that no Parquet reader can open.
+    Unreadable { file: PathBuf, error: String },
+}
+
+impl Problem {
+    /// Whether `--repair` mends it (a damaged file needs the backup or the exports again).
+    pub fn repairable(&self) -> bool {
+        !matches!(self, Problem::Unreadable { .. })
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Copied => write!(
+                f,
+                "a copy made by a tool that follows links: it reads as it is; the next write, or \
+                 check --repair, restores the snapshot layout"
+            ),
+            Problem::Leftover(p) => write!(f, "left by a write that was killed: {}", p.display()),
+            Problem::Unreadable { file, error } => write!(
+                f,
+                "{} cannot be read ({error}); restore it from a backup, or ingest its exports again",
+                file.display()
+            ),
+        }
+    }
+}
+
+/// One table as the current snapshot holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableFiles {
+    pub table: Table,
+    pub files: usize,
+    pub rows: u64,
+}
+
+/// What `check` saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    pub snapshot: u64,
+    pub tables: Vec<TableFiles>,
+    pub problems: Vec<Problem>,
+}
+
+/// Look the warehouse at `root` over: its layout, every table file's footer, and leftovers.
+pub fn check(root: &Path) -> Result<Health> {
+    let wh = Warehouse::open(root)?;
+    let snap = wh.snapshot()?;
+    let mut problems = Vec::new();
+    if fs::symlink_metadata(root.join(CURRENT)).is_ok_and(|m| m.is_dir()) {
+        problems.push(Problem::Copied);
+    }
+    let mut tables = Vec::new();
+    for table in Table::ALL {
+        let files = snap.files(table)?;
+        let mut rows = 0u64;
+        for file in &files {
+            match rows_of(file) {
+                Ok(n) => rows += n as u64,
+                Err(error) => problems.push(Problem::Unreadable { file: file.clone(), error }),
+            }
+        }
+        tables.push(TableFiles { table, files: files.len(), rows });
+    }
+    problems.extend(leftovers(root, snap.id).into_iter().map(Problem::Leftover));
+    Ok(Health { snapshot: snap.id, tables, problems })
+}
+
+/// Mend what can be mended, under the writer lock, and look again.
+pub fn repair(root: &Path) -> Result<Health> {
+    let wh = Warehouse::open(root)?;
+    let lock = wh.lock("check --repair")?;
+    // Starting a write restores a copy's links and clears a killed write's leftovers.
+    wh.begin(&lock)?.abort();
+    let spill = root.join("spill");
+    if spill.exists() {
+        fs::remove_dir_all(&spill).map_err(|e| super::parquet_io::io_error("removing", &spill, e))?;
+    }
+    drop(lock);
+    check(root)
+}
+
+/// A Parquet file's row count, from its footer.
+fn rows_of(file: &Path) -> Result<usize, String> {
+    let f = fs::File::open(file).map_err(|e| e.to_string())?;
+    ParquetReader::new(f).num_rows().map_err(|e| e.to_string())
+}
+
+/// What killed writes left: anything in `.snapshots/` but numbered snapshots up to `current`,
+/// and ingest's spill folder.
+fn leftovers(root: &Path, current: u64) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = fs::read_dir(root.join(SNAPSHOTS))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_str().and_then(|n| n.parse::<u64>().ok()).is_none_or(|id| id > current))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    if root.join("spill").exists() {
+        out.push(root.join("spill"));
+    }
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_killed_write_is_found_and_repaired_and_a_damaged_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("wh");
+        let wh = Warehouse::open_or_create(&root).unwrap();
+        {
+            let lock = wh.lock("test").unwrap();
+            let mut txn = wh.begin(&lock).unwrap();
+            let mut df = df!("unit_id" => ["B1"]).unwrap();
+            txn.write_file(Table::Ingests, "part-0.parquet", &mut df).unwrap();
+            txn.commit().unwrap();
+        }
+        let healthy = check(&root).unwrap();
+        assert_eq!(healthy.problems, vec![]);
+        assert_eq!(healthy.tables.iter().find(|t| t.table == Table::Ingests).unwrap().rows, 1);
+
+        // A write killed before its commit, and an ingest's spill folder.
+        fs::create_dir_all(root.join(SNAPSHOTS).join("00000002.tmp/attendance")).unwrap();
+        fs::create_dir_all(root.join("spill/x")).unwrap();
+        let found = check(&root).unwrap();
+        assert_eq!(found.problems.len(), 2, "{:?}", found.problems);
+        assert!(found.problems.iter().all(Problem::repairable));
+        assert_eq!(repair(&root).unwrap().problems, vec![]);
+        assert_eq!(check(&root).unwrap(), healthy);
+
+        // A damaged file is named and not repairable.
+        let file = wh.snapshot().unwrap().files(Table::Ingests).unwrap().remove(0);
+        let bytes = fs::read(&file).unwrap();
+        fs::remove_file(&file).unwrap();
+        fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+        let damaged = check(&root).unwrap();
+        assert!(
+            matches!(&damaged.problems[..], [Problem::Unreadable { file: f, .. }] if *f == file),
+            "{:?}",
+            damaged.problems
+        );
+        assert!(!damaged.problems[0].repairable());
+    }
+}

@@ -250,6 +250,9 @@ pub struct CheckArgs {
     /// Restore a copy's links and remove what killed writes left, under the writer lock.
     #[arg(long)]
     pub repair: bool,
+    /// Print the findings as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

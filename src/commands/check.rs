@@ -12,7 +12,12 @@ use crate::warehouse::check::{self, Health};
 pub fn run(a: CheckArgs) -> Result<Outcome> {
     let health = if a.repair { check::repair(&a.warehouse)? } else { check::check(&a.warehouse)? };
     let mut out = std::io::stdout().lock();
-    write_health(&mut out, &a.warehouse, &health)?;
+    if a.json {
+        serde_json::to_writer_pretty(&mut out, &as_json(&a.warehouse, &health))?;
+        writeln!(out)?;
+    } else {
+        write_health(&mut out, &a.warehouse, &health)?;
+    }
     out.flush()?;
     let left = health.problems.len();
     if left > 0 {
@@ -21,6 +26,19 @@ pub fn run(a: CheckArgs) -> Result<Outcome> {
         bail!("{left} problem(s) in {}{hint}", a.warehouse.display());
     }
     Ok(Outcome::Success)
+}
+
+fn as_json(root: &std::path::Path, h: &Health) -> serde_json::Value {
+    serde_json::json!({
+        "warehouse": root.display().to_string(),
+        "snapshot": h.snapshot,
+        "tables": h.tables.iter().map(|t| serde_json::json!({
+            "table": t.table.name(), "files": t.files, "rows": t.rows,
+        })).collect::<Vec<_>>(),
+        "problems": h.problems.iter().map(|p| serde_json::json!({
+            "problem": p.to_string(), "repairable": p.repairable(),
+        })).collect::<Vec<_>>(),
+    })
 }
 
 fn write_health(out: &mut dyn Write, root: &std::path::Path, h: &Health) -> Result<()> {

@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use polars::prelude::*;
 
+use chrono::Datelike;
+
 use super::{CURRENT, SNAPSHOTS, Warehouse};
-use crate::model::Table;
+use crate::model::{Kind, Table};
 
 /// Something `check` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,12 +23,17 @@ pub enum Problem {
     Leftover(PathBuf),
     /// A table file that no Parquet reader can open.
     Unreadable { file: PathBuf, error: String },
+    /// A file whose rows do not belong in the partition its folder names.
+    Misplaced { file: PathBuf, why: String },
+    /// The rows a table holds are not what the ingest ledger says were loaded and superseded
+    /// (a partition or a file gone, or one put there by hand).
+    Counts { table: Table, stored: u64, ledger: i64 },
 }
 
 impl Problem {
     /// Whether `--repair` mends it (a damaged file needs the backup or the exports again).
     pub fn repairable(&self) -> bool {
-        !matches!(self, Problem::Unreadable { .. })
+        matches!(self, Problem::Copied | Problem::Leftover(_))
     }
 }
 
@@ -43,6 +50,15 @@ impl std::fmt::Display for Problem {
                 f,
                 "{} cannot be read ({error}); restore it from a backup, or ingest its exports again",
                 file.display()
+            ),
+            Problem::Misplaced { file, why } => {
+                write!(f, "{} holds rows of another partition ({why}); restore it from a backup", file.display())
+            }
+            Problem::Counts { table, stored, ledger } => write!(
+                f,
+                "{table} holds {stored} rows, but the ingest ledger accounts for {ledger} (loaded less \
+                 superseded): a file or a partition is missing or was added by hand; restore the \
+                 warehouse from a backup, or ingest the exports into a new one"
             ),
         }
     }
@@ -84,8 +100,63 @@ pub fn check(root: &Path) -> Result<Health> {
         }
         tables.push(TableFiles { table, files: files.len(), rows });
     }
+    for table in [Table::Attendance, Table::Points] {
+        problems.extend(misplaced(&snap, table)?);
+    }
+    problems.extend(ledger_disagrees(&snap, &tables)?);
     problems.extend(leftovers(root, snap.id).into_iter().map(Problem::Leftover));
     Ok(Health { snapshot: snap.id, tables, problems })
+}
+
+/// Files of a month-partitioned table whose dates fall outside their folder's month.
+fn misplaced(snap: &super::Snapshot, table: Table) -> Result<Vec<Problem>> {
+    let kind = [Kind::Attendance, Kind::Points].into_iter().find(|k| k.table() == table).expect("a month table");
+    let column = kind.month_partition_field().expect("partitioned by month");
+    let mut out = Vec::new();
+    for file in snap.files(table)? {
+        let folder = snap.partition_of(table, &file);
+        let Ok(df) = super::read_parquet_columns(&file, &[column]) else { continue };
+        let days = df.column(column)?.cast(&DataType::Int32)?;
+        let days = days.i32()?;
+        let (Some(lo), Some(hi)) = (days.min(), days.max()) else { continue };
+        for day in [lo, hi] {
+            let date = crate::model::period::date_of_day(day);
+            let want = super::month_partition(date.year(), date.month());
+            if want != folder {
+                out.push(Problem::Misplaced { file: file.clone(), why: format!("{column} {date} in {folder}") });
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Each record table's rows against the ledger: what ingests loaded, less what later ones
+/// superseded.
+fn ledger_disagrees(snap: &super::Snapshot, tables: &[TableFiles]) -> Result<Vec<Problem>> {
+    let mut by_kind: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+    for file in snap.files(Table::Ingests)? {
+        let Ok(df) = super::read_parquet_columns(&file, &["kind", "loaded", "superseded"]) else { continue };
+        let kinds = df.column("kind")?.str()?.clone();
+        let loaded = df.column("loaded")?.i64()?.clone();
+        let superseded = df.column("superseded")?.i64()?.clone();
+        for i in 0..df.height() {
+            if let Some(k) = kinds.get(i) {
+                *by_kind.entry(k.to_string()).or_default() +=
+                    loaded.get(i).unwrap_or(0) - superseded.get(i).unwrap_or(0);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for kind in [Kind::Attendance, Kind::Points, Kind::Assessment] {
+        let table = kind.table();
+        let stored = tables.iter().find(|t| t.table == table).map_or(0, |t| t.rows);
+        let ledger = by_kind.get(kind.name()).copied().unwrap_or(0);
+        if stored as i64 != ledger {
+            out.push(Problem::Counts { table, stored, ledger });
+        }
+    }
+    Ok(out)
 }
 
 /// Mend what can be mended, under the writer lock, and look again.

@@ -198,3 +198,56 @@ fn issue_18_a_copy_made_by_following_links_reads_and_heals_on_write() {
         assert!(stdout(&out).contains("no problems found"), "{}", stdout(&out));
     }
 }
+
+/// `check` on a clean warehouse and on deliberately damaged ones (issue 18), each with its
+/// exact outcome: a truncated Parquet file, a missing partition, an orphan temporary folder.
+#[test]
+fn issue_18_check_names_each_kind_of_damage_and_repairs_what_it_can() {
+    let t = tempfile::tempdir().unwrap();
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-data");
+    let fresh = |name: &str| {
+        let wh = t.path().join(name);
+        run_expect(dangjian().args(["ingest", "-q", "--warehouse"]).arg(&wh).arg(&sample), 0);
+        wh
+    };
+    let problems = |wh: &std::path::Path, code: i32| -> Vec<(String, bool)> {
+        let out = run_expect(dangjian().args(["check", "--json", "--warehouse"]).arg(wh), code);
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        v["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["problem"].as_str().unwrap().to_string(), p["repairable"].as_bool().unwrap()))
+            .collect()
+    };
+
+    let clean = fresh("clean");
+    assert_eq!(problems(&clean, 0), vec![]);
+
+    let truncated = fresh("truncated");
+    let file = truncated.join("current/points/year=2026/month=01/part-0.parquet");
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+    let found = problems(&truncated, 1);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].0.contains("points/year=2026/month=01/part-0.parquet cannot be read") && !found[0].1, "{found:?}");
+    assert!(found[1].0.starts_with("points holds") && !found[1].1, "{found:?}");
+
+    let missing = fresh("missing");
+    std::fs::remove_dir_all(missing.join("current/attendance/year=2026/month=02")).unwrap();
+    let found = problems(&missing, 1);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].0.starts_with("attendance holds") && found[0].0.contains("the ingest ledger accounts for"));
+
+    let orphan = fresh("orphan");
+    std::fs::create_dir_all(orphan.join(".snapshots/00000002.tmp/attendance")).unwrap();
+    let found = problems(&orphan, 1);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].0.contains("left by a write that was killed") && found[0].1, "{found:?}");
+    run_expect(dangjian().args(["check", "--repair", "--warehouse"]).arg(&orphan), 0);
+    assert!(!orphan.join(".snapshots/00000002.tmp").exists());
+    assert_eq!(problems(&orphan, 0), vec![]);
+    // What cannot be mended stays, and --repair says so by its exit code.
+    run_expect(dangjian().args(["check", "--repair", "--warehouse"]).arg(&missing), 1);
+}

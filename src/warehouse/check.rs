@@ -28,6 +28,8 @@ pub enum Problem {
     /// The rows a table holds are not what the ingest ledger says were loaded and superseded
     /// (a partition or a file gone, or one put there by hand).
     Counts { table: Table, stored: u64, ledger: i64 },
+    /// An export's quarantined rows in the ledger and in the quarantine table differ.
+    Quarantine { ingest: String, file: String, ledger: i64, quarantined: usize },
 }
 
 impl Problem {
@@ -59,6 +61,11 @@ impl std::fmt::Display for Problem {
                 "{table} holds {stored} rows, but the ingest ledger accounts for {ledger} (loaded less \
                  superseded): a file or a partition is missing or was added by hand; restore the \
                  warehouse from a backup, or ingest the exports into a new one"
+            ),
+            Problem::Quarantine { ingest, file, ledger, quarantined } => write!(
+                f,
+                "ingest {ingest} quarantined {ledger} rows of {file} by its ledger, but the quarantine \
+                 table holds {quarantined}: restore the warehouse from a backup"
             ),
         }
     }
@@ -103,7 +110,9 @@ pub fn check(root: &Path) -> Result<Health> {
     for table in [Table::Attendance, Table::Points] {
         problems.extend(misplaced(&snap, table)?);
     }
+    problems.extend(misplaced_years(&snap)?);
     problems.extend(ledger_disagrees(&snap, &tables)?);
+    problems.extend(quarantine_disagrees(&snap)?);
     problems.extend(leftovers(root, snap.id).into_iter().map(Problem::Leftover));
     Ok(Health { snapshot: snap.id, tables, problems })
 }
@@ -126,6 +135,24 @@ fn misplaced(snap: &super::Snapshot, table: Table) -> Result<Vec<Problem>> {
                 out.push(Problem::Misplaced { file: file.clone(), why: format!("{column} {date} in {folder}") });
                 break;
             }
+        }
+    }
+    Ok(out)
+}
+
+/// Assessment files whose periods fall outside their folder's year.
+fn misplaced_years(snap: &super::Snapshot) -> Result<Vec<Problem>> {
+    let mut out = Vec::new();
+    for file in snap.files(Table::Assessment)? {
+        let folder = snap.partition_of(Table::Assessment, &file);
+        let Ok(df) = super::read_parquet_columns(&file, &["period"]) else { continue };
+        let periods = df.column("period")?.str()?.clone();
+        let wrong = periods.iter().flatten().find(|p| {
+            let year = p.get(..4).and_then(|y| y.parse().ok()).unwrap_or(0);
+            super::year_partition(year) != folder
+        });
+        if let Some(p) = wrong {
+            out.push(Problem::Misplaced { file: file.clone(), why: format!("period {p} in {folder}") });
         }
     }
     Ok(out)
@@ -177,6 +204,50 @@ pub fn repair(root: &Path) -> Result<Health> {
 fn rows_of(file: &Path) -> Result<usize, String> {
     let f = fs::File::open(file).map_err(|e| e.to_string())?;
     ParquetReader::new(f).num_rows().map_err(|e| e.to_string())
+}
+
+/// Each export's quarantined rows by the ledger against the distinct lines the quarantine
+/// table holds for it (one record per problem, a row may have several).
+fn quarantine_disagrees(snap: &super::Snapshot) -> Result<Vec<Problem>> {
+    use std::collections::{BTreeMap, HashSet};
+    let mut ledger: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for file in snap.files(Table::Ingests)? {
+        let Ok(df) = super::read_parquet_columns(&file, &["ingest_id", "source_file", "quarantined"]) else { continue };
+        let (ids, names) = (df.column("ingest_id")?.str()?.clone(), df.column("source_file")?.str()?.clone());
+        let counts = df.column("quarantined")?.i64()?.clone();
+        for i in 0..df.height() {
+            let key = (ids.get(i).unwrap_or("").to_string(), names.get(i).unwrap_or("").to_string());
+            *ledger.entry(key).or_default() += counts.get(i).unwrap_or(0);
+        }
+    }
+    let mut lines: BTreeMap<(String, String), HashSet<i64>> = BTreeMap::new();
+    for file in snap.files(Table::Quarantine)? {
+        let Ok(df) = super::read_parquet_columns(&file, &["ingest_id", "source_file", "line"]) else { continue };
+        let (ids, names) = (df.column("ingest_id")?.str()?.clone(), df.column("source_file")?.str()?.clone());
+        let line = df.column("line")?.i64()?.clone();
+        for i in 0..df.height() {
+            let key = (ids.get(i).unwrap_or("").to_string(), names.get(i).unwrap_or("").to_string());
+            lines.entry(key).or_default().insert(line.get(i).unwrap_or(0));
+        }
+    }
+    let mut out = Vec::new();
+    for (key, &n) in &ledger {
+        let quarantined = lines.get(key).map_or(0, HashSet::len);
+        if n != quarantined as i64 {
+            out.push(Problem::Quarantine { ingest: key.0.clone(), file: key.1.clone(), ledger: n, quarantined });
+        }
+    }
+    for (key, l) in &lines {
+        if !ledger.contains_key(key) {
+            out.push(Problem::Quarantine {
+                ingest: key.0.clone(),
+                file: key.1.clone(),
+                ledger: 0,
+                quarantined: l.len(),
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// What killed writes left: anything in `.snapshots/` but numbered snapshots up to `current`,

@@ -200,7 +200,8 @@ fn issue_18_a_copy_made_by_following_links_reads_and_heals_on_write() {
 }
 
 /// `check` on a clean warehouse and on deliberately damaged ones (issue 18), each with its
-/// exact outcome: a truncated Parquet file, a missing partition, an orphan temporary folder.
+/// exact outcome: a truncated Parquet file, a missing partition, a lost quarantine, an orphan
+/// temporary folder.
 #[test]
 fn issue_18_check_names_each_kind_of_damage_and_repairs_what_it_can() {
     let t = tempfile::tempdir().unwrap();
@@ -239,6 +240,16 @@ fn issue_18_check_names_each_kind_of_damage_and_repairs_what_it_can() {
     let found = problems(&missing, 1);
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].0.starts_with("attendance holds") && found[0].0.contains("the ingest ledger accounts for"));
+
+    let lost = fresh("lost");
+    for f in std::fs::read_dir(lost.join("current/quarantine")).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    let found = problems(&lost, 1);
+    assert!(
+        !found.is_empty() && found.iter().all(|(p, r)| p.contains("the quarantine table holds 0") && !r),
+        "{found:?}"
+    );
 
     let orphan = fresh("orphan");
     std::fs::create_dir_all(orphan.join(".snapshots/00000002.tmp/attendance")).unwrap();

@@ -224,7 +224,31 @@ struct Sink<'a, T = ()> {
     blocks: Option<Dispatch<'a, T>>,
 }
 
-impl<T> Sink<'_, T> {
+impl<'a, T> Sink<'a, T> {
+    fn new(
+        opts: &'a ParseOptions,
+        kind: Option<Kind>,
+        units: Option<&'a HashSet<String>>,
+        names: &'a NameHasher,
+        capacity: usize,
+        blocks: Option<Dispatch<'a, T>>,
+    ) -> Self {
+        Sink {
+            kind,
+            aliases: &opts.aliases,
+            units,
+            names,
+            capacity,
+            validator: None,
+            header: Vec::new(),
+            ignored: Vec::new(),
+            skipped: Vec::new(),
+            above: Vec::new(),
+            refusal: None,
+            blocks,
+        }
+    }
+
     /// A read that ended without a header says why the rows it saw were not one.
     fn refused(&self, outcome: ReadOutcome) -> FileError {
         match (&outcome, &self.refusal) {
@@ -322,20 +346,7 @@ pub fn parse_file(
 ) -> Result<ParsedFile, FileError> {
     // A rough row count from the size keeps the column buffers from regrowing.
     let capacity = (file.size as usize / 64).min(1 << 24);
-    let new_sink = || Sink::<()> {
-        kind: opts.kind,
-        aliases: &opts.aliases,
-        units,
-        names,
-        capacity,
-        validator: None,
-        header: Vec::new(),
-        ignored: Vec::new(),
-        skipped: Vec::new(),
-        above: Vec::new(),
-        refusal: None,
-        blocks: None,
-    };
+    let new_sink = || Sink::<()>::new(opts, opts.kind, units, names, capacity, None);
     let mut sink = new_sink();
     let mut encoding = None;
     let refused = |message| FileError { line: None, message };
@@ -424,20 +435,8 @@ pub fn parse_file_in_blocks<T: Send>(
             });
         }
         drop(done);
-        let mut sink = Sink {
-            kind: opts.kind,
-            aliases: &opts.aliases,
-            units,
-            names,
-            capacity: block_capacity,
-            validator: None,
-            header: Vec::new(),
-            ignored: Vec::new(),
-            skipped: Vec::new(),
-            above: Vec::new(),
-            refusal: None,
-            blocks: Some(Dispatch::new(jobs, done_queue, file.size, block, stage)),
-        };
+        let dispatch = Dispatch::new(jobs, done_queue, file.size, block, stage);
+        let mut sink = Sink::new(opts, opts.kind, units, names, block_capacity, Some(dispatch));
         let mut reader = file.reader().map_err(refused)?;
         let info = match read::read_csv_stream(&mut reader, opts.encoding, &mut sink) {
             Ok(Some(info)) => info,
@@ -498,20 +497,9 @@ fn validate_block<T>(
     let units = if map.kind == Kind::Units { None } else { units };
     let validator =
         Validator::new(header.clone(), map.clone(), units, names, capacity).with_labels(&opts.aliases).deferred();
-    let mut sink = Sink::<()> {
-        kind: Some(map.kind),
-        aliases: &opts.aliases,
-        units,
-        names,
-        capacity,
-        validator: Some(validator),
-        header: header.clone(),
-        ignored: Vec::new(),
-        skipped: Vec::new(),
-        above: Vec::new(),
-        refusal: None,
-        blocks: None,
-    };
+    let mut sink = Sink::<()>::new(opts, Some(map.kind), units, names, capacity, None);
+    sink.validator = Some(validator);
+    sink.header = header.clone();
     read::read_rows(&job.text, job.line, job.last, &mut sink).map_err(|e| file_error(e).message)?;
     let block = sink.validator.take().expect("set above").finish_block().map_err(|e| e.to_string())?;
     blocks::stage_block(map.kind, block, sink.skipped, stage).map_err(|e| format!("{e:#}"))

@@ -80,7 +80,7 @@ pub fn stage_block<T>(
 ) -> anyhow::Result<Staged<T>> {
     let rows = block.frame.height();
     let staged = stage(kind, block.frame)?;
-    Ok(Staged { staged, rows, keys: block.keys.keys, rows_read: block.rows_read, rejected: block.rejected, skipped })
+    Ok(Staged { staged, rows, keys: block.keys, rows_read: block.rows_read, rejected: block.rejected, skipped })
 }
 
 /// The reading thread's side: blocks out to the workers, back in file order.

@@ -13,13 +13,13 @@ use super::validate::fold;
 /// What the check says about a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admit {
-    /// A key not seen before: the row stays, as row `row` of the check.
-    New { row: usize },
+    /// A key not seen before: the row stays.
+    New,
     /// The same values as the key's first row: dropped, counted.
     Duplicate,
-    /// Other values than the key's first row (`first`, at `first_line`); `newly` when this is
-    /// the first conflict of that row, which then leaves the loaded rows too.
-    Conflict { first: usize, first_line: u64, newly: bool },
+    /// Other values than the key's first row (at `first_line`); `newly` when this is the
+    /// first conflict of that row, which then leaves the loaded rows too.
+    Conflict { first_line: u64, newly: bool },
 }
 
 /// The rows kept so far, by key.
@@ -93,7 +93,7 @@ impl KeyCheck {
                 self.keys.push(key);
                 self.contents.push(content);
                 self.lines.push(line as i64);
-                Admit::New { row }
+                Admit::New
             }
             Some(first) if self.contents[first] == content && !self.conflicted.contains(&first) => {
                 self.duplicates += 1;
@@ -101,7 +101,7 @@ impl KeyCheck {
             }
             Some(first) => {
                 let newly = self.conflicted.insert(first);
-                Admit::Conflict { first, first_line: self.lines[first] as u64, newly }
+                Admit::Conflict { first_line: self.lines[first] as u64, newly }
             }
         }
     }
@@ -171,15 +171,15 @@ mod tests {
                 c.leave_order();
             }
             let mut admit = |key: u128, content: u64, line: u64, t: &'static str| c.admit(key, content, line, &[t]);
-            assert_eq!(admit(1, 10, 2, "a"), Admit::New { row: 0 });
+            assert_eq!(admit(1, 10, 2, "a"), Admit::New);
             assert_eq!(admit(1, 10, 3, "a"), Admit::Duplicate);
-            assert_eq!(admit(2, 20, 4, "b"), Admit::New { row: 1 });
+            assert_eq!(admit(2, 20, 4, "b"), Admit::New);
             // Out of order from here: the table answers.
-            assert_eq!(admit(0, 5, 5, "0"), Admit::New { row: 2 });
-            assert_eq!(admit(1, 11, 6, "a"), Admit::Conflict { first: 0, first_line: 2, newly: true });
-            assert_eq!(admit(1, 12, 7, "a"), Admit::Conflict { first: 0, first_line: 2, newly: false });
+            assert_eq!(admit(0, 5, 5, "0"), Admit::New);
+            assert_eq!(admit(1, 11, 6, "a"), Admit::Conflict { first_line: 2, newly: true });
+            assert_eq!(admit(1, 12, 7, "a"), Admit::Conflict { first_line: 2, newly: false });
             // A conflicted row's key never counts as a plain duplicate again.
-            assert_eq!(admit(1, 10, 8, "a"), Admit::Conflict { first: 0, first_line: 2, newly: false });
+            assert_eq!(admit(1, 10, 8, "a"), Admit::Conflict { first_line: 2, newly: false });
         }
     }
 }

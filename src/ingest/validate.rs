@@ -385,8 +385,8 @@ pub struct Validator<'a> {
     /// The repeated-key check, row by row; `None` for a block of a larger file, whose rows
     /// are checked in file order afterwards (see [`Block`]).
     check: Option<KeyCheck>,
-    /// A block's key and values hashes per row, and the order its keys came in.
-    block: BlockKeys,
+    /// A block's short key hash per row (see [`Block`]).
+    block_keys: Vec<u64>,
     /// Whether every key field is plain text, so that a row's key can be hashed from its raw
     /// cells before they are parsed (see [`Validator::row`]).
     raw_key: bool,
@@ -431,7 +431,7 @@ impl<'a> Validator<'a> {
             bufs,
             lines: Vec::with_capacity(capacity),
             check: Some(KeyCheck::with_capacity(capacity)),
-            block: BlockKeys::default(),
+            block_keys: Vec::new(),
             raw_key: kind.natural_key().iter().all(|k| kind.field(k).is_some_and(|f| f.ty == FieldType::Text)),
             scratch: Vec::with_capacity(256),
             known_units: Default::default(),
@@ -645,9 +645,9 @@ impl<'a> Validator<'a> {
         }
         let texts = &texts[..self.ix.key.len()];
         match self.check.as_mut() {
-            None => self.block.keys.push(short(key)),
+            None => self.block_keys.push(short(key)),
             Some(check) => match check.admit(key, content, line, texts) {
-                Admit::New { .. } => {}
+                Admit::New => {}
                 Admit::Duplicate => return,
                 Admit::Conflict { first_line, newly, .. } => {
                     let (first, later) = conflict_rows(texts, first_line, line, newly);
@@ -696,7 +696,7 @@ impl<'a> Validator<'a> {
     /// A block's rows, not yet checked for repeated keys.
     pub fn finish_block(self) -> PolarsResult<Block> {
         let frame = Self::frame(self.kind, self.bufs, self.lines)?;
-        Ok(Block { frame, keys: self.block, rows_read: self.rows_read, rejected: self.rejected })
+        Ok(Block { frame, keys: self.block_keys, rows_read: self.rows_read, rejected: self.rejected })
     }
 
     /// The typed frame of accepted rows (without rows later found in a key conflict).
@@ -743,17 +743,12 @@ pub fn conflict_rows(texts: &[&str], first_line: u64, line: u64, newly: bool) ->
     (first, vec![rejection(line)])
 }
 
-/// The short key hash of each of a block's rows (see [`short`]).
-#[derive(Default)]
-pub struct BlockKeys {
-    pub keys: Vec<u64>,
-}
-
 /// The rows of one block of a large file, validated on their own: every accepted row is in
 /// `frame`, and the file's repeated keys are left to the merge (see `merge::own_repeats`).
 pub struct Block {
     pub frame: DataFrame,
-    pub keys: BlockKeys,
+    /// The short key hash of each row (see [`short`]).
+    pub keys: Vec<u64>,
     pub rows_read: u64,
     pub rejected: Vec<RejectedRow>,
 }

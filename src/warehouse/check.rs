@@ -107,19 +107,20 @@ pub fn check(root: &Path) -> Result<Health> {
         }
         tables.push(TableFiles { table, files: files.len(), rows });
     }
-    for table in [Table::Attendance, Table::Points] {
-        problems.extend(misplaced(&snap, table)?);
+    for kind in [Kind::Attendance, Kind::Points] {
+        problems.extend(misplaced(&snap, kind)?);
     }
     problems.extend(misplaced_years(&snap)?);
-    problems.extend(ledger_disagrees(&snap, &tables)?);
-    problems.extend(quarantine_disagrees(&snap)?);
+    let ledger = ledger(&snap)?;
+    problems.extend(ledger_disagrees(&ledger, &tables));
+    problems.extend(quarantine_disagrees(&snap, &ledger)?);
     problems.extend(leftovers(root, snap.id).into_iter().map(Problem::Leftover));
     Ok(Health { snapshot: snap.id, tables, problems })
 }
 
 /// Files of a month-partitioned table whose dates fall outside their folder's month.
-fn misplaced(snap: &super::Snapshot, table: Table) -> Result<Vec<Problem>> {
-    let kind = [Kind::Attendance, Kind::Points].into_iter().find(|k| k.table() == table).expect("a month table");
+fn misplaced(snap: &super::Snapshot, kind: Kind) -> Result<Vec<Problem>> {
+    let table = kind.table();
     let column = kind.month_partition_field().expect("partitioned by month");
     let mut out = Vec::new();
     for file in snap.files(table)? {
@@ -158,32 +159,52 @@ fn misplaced_years(snap: &super::Snapshot) -> Result<Vec<Problem>> {
     Ok(out)
 }
 
-/// Each record table's rows against the ledger: what ingests loaded, less what later ones
-/// superseded.
-fn ledger_disagrees(snap: &super::Snapshot, tables: &[TableFiles]) -> Result<Vec<Problem>> {
-    let mut by_kind: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+/// One export's line of the ingest ledger, as far as `check` needs it.
+struct LedgerRow {
+    ingest: String,
+    file: String,
+    kind: String,
+    /// Rows loaded less rows of earlier exports superseded.
+    net: i64,
+    quarantined: i64,
+}
+
+/// The ingest ledger (a file no reader can open is reported as unreadable already).
+fn ledger(snap: &super::Snapshot) -> Result<Vec<LedgerRow>> {
+    let columns = ["ingest_id", "source_file", "kind", "loaded", "superseded", "quarantined"];
+    let mut rows = Vec::new();
     for file in snap.files(Table::Ingests)? {
-        let Ok(df) = super::read_parquet_columns(&file, &["kind", "loaded", "superseded"]) else { continue };
-        let kinds = df.column("kind")?.str()?.clone();
-        let loaded = df.column("loaded")?.i64()?.clone();
-        let superseded = df.column("superseded")?.i64()?.clone();
+        let Ok(df) = super::read_parquet_columns(&file, &columns) else { continue };
+        let text = |c: &str| -> Result<StringChunked> { Ok(df.column(c)?.str()?.clone()) };
+        let number = |c: &str| -> Result<Int64Chunked> { Ok(df.column(c)?.i64()?.clone()) };
+        let (ids, names, kinds) = (text("ingest_id")?, text("source_file")?, text("kind")?);
+        let (loaded, superseded, quarantined) = (number("loaded")?, number("superseded")?, number("quarantined")?);
         for i in 0..df.height() {
-            if let Some(k) = kinds.get(i) {
-                *by_kind.entry(k.to_string()).or_default() +=
-                    loaded.get(i).unwrap_or(0) - superseded.get(i).unwrap_or(0);
-            }
+            rows.push(LedgerRow {
+                ingest: ids.get(i).unwrap_or("").to_string(),
+                file: names.get(i).unwrap_or("").to_string(),
+                kind: kinds.get(i).unwrap_or("").to_string(),
+                net: loaded.get(i).unwrap_or(0) - superseded.get(i).unwrap_or(0),
+                quarantined: quarantined.get(i).unwrap_or(0),
+            });
         }
     }
+    Ok(rows)
+}
+
+/// Each record table's rows against the ledger: what ingests loaded, less what later ones
+/// superseded.
+fn ledger_disagrees(ledger: &[LedgerRow], tables: &[TableFiles]) -> Vec<Problem> {
     let mut out = Vec::new();
     for kind in [Kind::Attendance, Kind::Points, Kind::Assessment] {
         let table = kind.table();
         let stored = tables.iter().find(|t| t.table == table).map_or(0, |t| t.rows);
-        let ledger = by_kind.get(kind.name()).copied().unwrap_or(0);
-        if stored as i64 != ledger {
-            out.push(Problem::Counts { table, stored, ledger });
+        let net = ledger.iter().filter(|r| r.kind == kind.name()).map(|r| r.net).sum();
+        if stored as i64 != net {
+            out.push(Problem::Counts { table, stored, ledger: net });
         }
     }
-    Ok(out)
+    out
 }
 
 /// Mend what can be mended, under the writer lock, and look again.
@@ -194,7 +215,7 @@ pub fn repair(root: &Path) -> Result<Health> {
     wh.begin(&lock)?.abort();
     let spill = root.join("spill");
     if spill.exists() {
-        fs::remove_dir_all(&spill).map_err(|e| super::parquet_io::io_error("removing", &spill, e))?;
+        fs::remove_dir_all(&spill).map_err(|e| super::io_error("removing", &spill, e))?;
     }
     drop(lock);
     check(root)
@@ -208,17 +229,11 @@ fn rows_of(file: &Path) -> Result<usize, String> {
 
 /// Each export's quarantined rows by the ledger against the distinct lines the quarantine
 /// table holds for it (one record per problem, a row may have several).
-fn quarantine_disagrees(snap: &super::Snapshot) -> Result<Vec<Problem>> {
+fn quarantine_disagrees(snap: &super::Snapshot, rows: &[LedgerRow]) -> Result<Vec<Problem>> {
     use std::collections::{BTreeMap, HashSet};
     let mut ledger: BTreeMap<(String, String), i64> = BTreeMap::new();
-    for file in snap.files(Table::Ingests)? {
-        let Ok(df) = super::read_parquet_columns(&file, &["ingest_id", "source_file", "quarantined"]) else { continue };
-        let (ids, names) = (df.column("ingest_id")?.str()?.clone(), df.column("source_file")?.str()?.clone());
-        let counts = df.column("quarantined")?.i64()?.clone();
-        for i in 0..df.height() {
-            let key = (ids.get(i).unwrap_or("").to_string(), names.get(i).unwrap_or("").to_string());
-            *ledger.entry(key).or_default() += counts.get(i).unwrap_or(0);
-        }
+    for r in rows {
+        *ledger.entry((r.ingest.clone(), r.file.clone())).or_default() += r.quarantined;
     }
     let mut lines: BTreeMap<(String, String), HashSet<i64>> = BTreeMap::new();
     for file in snap.files(Table::Quarantine)? {

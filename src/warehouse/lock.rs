@@ -10,7 +10,7 @@ use std::path::Path;
 pub enum LockError {
     #[error("the warehouse is busy: {holder}")]
     Busy { holder: String },
-    /// Why the lock file could not be written, in plain words (see `parquet_io::io_error`).
+    /// Why the lock file could not be written, in plain words (see `warehouse::io_error`).
     #[error("cannot lock the warehouse: {0}")]
     Io(String),
 }
@@ -30,7 +30,7 @@ impl WarehouseLock {
     /// while its stages take the write lock in turn).
     pub fn acquire_named(root: &Path, file: &str, what: &str) -> Result<Self, LockError> {
         let path = root.join(file);
-        let io = |e: std::io::Error| LockError::Io(format!("{:#}", super::parquet_io::io_error("opening", &path, e)));
+        let io = |e: std::io::Error| LockError::Io(format!("{:#}", super::io_error("opening", &path, e)));
         let mut file =
             OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
         match file.try_lock() {

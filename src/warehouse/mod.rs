@@ -48,6 +48,22 @@ pub fn period_partition(period: &Period) -> String {
 }
 
 const SNAPSHOTS: &str = ".snapshots";
+/// A failed write in plain words: what happened to which file, and what to do.
+pub fn io_error(doing: &str, path: &Path, e: std::io::Error) -> anyhow::Error {
+    use std::io::ErrorKind;
+    let advice = match e.kind() {
+        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
+            " (the disk is full: free some space or move the warehouse, then run again; the warehouse is as it was)"
+        }
+        ErrorKind::ReadOnlyFilesystem => " (the folder is on a read-only file system: the warehouse is as it was)",
+        ErrorKind::PermissionDenied => {
+            " (this user may not write there: check the folder's owner and permissions; the warehouse is as it was)"
+        }
+        _ => "",
+    };
+    anyhow::anyhow!("{doing} {}: {e}{advice}", path.display())
+}
+
 const CURRENT: &str = "current";
 const MARKER: &str = ".dangjian-warehouse";
 

@@ -13,6 +13,8 @@ use std::fs::File;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+
+use super::io_error;
 use polars::prelude::*;
 use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray, View};
 use polars_arrow::datatypes::{ArrowDataType, IntegerType};
@@ -85,22 +87,6 @@ impl Remembering<'_> {
             self.error = Some(std::io::Error::new(e.kind(), e.to_string()));
         }
     }
-}
-
-/// A failed write in plain words: what happened to which file, and what to do.
-pub fn io_error(doing: &str, path: &Path, e: std::io::Error) -> anyhow::Error {
-    use std::io::ErrorKind;
-    let advice = match e.kind() {
-        ErrorKind::StorageFull | ErrorKind::QuotaExceeded => {
-            " (the disk is full: free some space or move the warehouse, then run again; the warehouse is as it was)"
-        }
-        ErrorKind::ReadOnlyFilesystem => " (the folder is on a read-only file system: the warehouse is as it was)",
-        ErrorKind::PermissionDenied => {
-            " (this user may not write there: check the folder's owner and permissions; the warehouse is as it was)"
-        }
-        _ => "",
-    };
-    anyhow::anyhow!("{doing} {}: {e}{advice}", path.display())
 }
 
 /// Rows per row group, as polars' writer cuts them.

@@ -6,6 +6,7 @@
 
 pub mod catalogue;
 pub mod compute;
+mod leaves;
 pub mod reporting;
 pub mod spark;
 pub mod tree;
@@ -48,7 +49,7 @@ fn frame(rows: &[Row]) -> Result<DataFrame> {
             Column::new("unit_name".into(), s(&|r| Some(r.unit.name.clone()))),
             Column::new("level".into(), s(&|r| Some(r.unit.level.clone()))),
             Column::new("category".into(), s(&|r| r.unit.category.clone())),
-            Column::new("indicator".into(), s(&|r| Some(r.indicator.clone()))),
+            Column::new("indicator".into(), s(&|r| Some(r.indicator.to_string()))),
             Column::new("value".into(), n(&|r| r.fig.value)),
             Column::new("numerator".into(), n(&|r| r.fig.numerator)),
             Column::new("denominator".into(), n(&|r| r.fig.denominator)),
@@ -67,10 +68,10 @@ fn frame(rows: &[Row]) -> Result<DataFrame> {
     )?)
 }
 
-struct Row {
-    unit: UnitInfo,
-    indicator: String,
-    fig: Figure,
+struct Row<'a> {
+    unit: &'a UnitInfo,
+    indicator: &'a str,
+    fig: &'a Figure,
     previous: Option<f64>,
 }
 
@@ -83,10 +84,14 @@ pub fn indicator_frame(wh: &Warehouse, catalogue: &Catalogue, period: Period) ->
     ids.push(WEAK.to_string());
     let mut rows = Vec::new();
     for id in &ids {
+        let mut key = (0, String::new(), id.clone());
         for u in &units {
-            let Some(fig) = figs.get(&(0, u.id.clone(), id.clone())) else { continue };
-            let previous = figs.get(&(1, u.id.clone(), id.clone())).and_then(|f| f.value);
-            rows.push(Row { unit: u.clone(), indicator: id.clone(), fig: fig.clone(), previous });
+            key.1.clone_from(&u.id);
+            key.0 = 0;
+            let Some(fig) = figs.get(&key) else { continue };
+            key.0 = 1;
+            let previous = figs.get(&key).and_then(|f| f.value);
+            rows.push(Row { unit: u, indicator: id, fig, previous });
         }
     }
     let count = |s: Status| rows.iter().filter(|r| r.indicator != WEAK && r.fig.status == Some(s)).count();

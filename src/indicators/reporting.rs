@@ -7,12 +7,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use polars::prelude::*;
 
 use super::catalogue::{ReportingRules, Source};
-use super::compute::{UnitInfo, source_rows};
+use super::compute::{UnitInfo, collect_all, month_index, source_rows};
 use crate::model::{Level, Period, Table};
 use crate::warehouse::{Snapshot, scan_table};
 
@@ -142,53 +142,56 @@ fn first_ingest(snapshot: &Snapshot) -> Result<Option<i64>> {
 
 /// The stored attendance of the period per branch-month, with the times its ingests ran.
 fn arrived(snapshot: &Snapshot, period: Period) -> Result<HashMap<(String, i32, u32), Arrived>> {
-    let ingests = scan_table(snapshot, Table::Ingests)?
-        .group_by([col("ingest_id")])
-        .agg([col("ingested_at").cast(DataType::Int64).min().alias("received")]);
-    let rows = source_rows(snapshot, Source::Attendance, &[period])?
-        .select([
-            col("unit_id"),
-            col("event_id"),
-            col("source_file"),
-            col("ingest_id"),
-            col("event_date").dt().year().alias("year"),
-            col("event_date").dt().month().cast(DataType::Int32).alias("month"),
-        ])
-        .join(ingests, [col("ingest_id")], [col("ingest_id")], JoinArgs::new(JoinType::Left));
-    let keys = [col("unit_id"), col("year"), col("month")];
-    let per_month = rows
-        .clone()
-        .group_by(keys.clone())
-        .agg([
-            len().cast(DataType::Int64).alias("rows"),
-            col("event_id").n_unique().cast(DataType::Int64).alias("events"),
-            col("received").min().alias("first"),
-            col("received").max().alias("last"),
-        ])
-        .collect()?;
-    let per_file =
-        rows.group_by([col("unit_id"), col("year"), col("month"), col("source_file")]).agg([len()]).collect()?;
+    let rows = source_rows(snapshot, Source::Attendance, &[period])?.select([
+        col("unit_id"),
+        col("event_id"),
+        col("source_file"),
+        col("ingest_id"),
+        month_index("event_date", &[period]).alias("month"),
+    ]);
+    let keys = [col("unit_id"), col("month")];
+    let per_month = rows.clone().group_by(keys.clone()).agg([
+        len().cast(DataType::Int64).alias("rows"),
+        col("event_id").n_unique().cast(DataType::Int64).alias("events"),
+    ]);
+    // Per export and ingest: few groups, so the ingests' times are looked up after.
+    let per_file = rows.group_by([col("unit_id"), col("month"), col("source_file"), col("ingest_id")]).agg([len()]);
+    let [per_month, per_file]: [DataFrame; 2] =
+        collect_all(vec![per_month, per_file])?.try_into().expect("two plans, two frames");
+    let received = received(snapshot)?;
 
+    let months = period.months();
     let key = |df: &DataFrame, i: usize| -> Result<(String, i32, u32)> {
-        Ok((
-            df.column("unit_id")?.str()?.get(i).unwrap_or_default().to_string(),
-            df.column("year")?.i32()?.get(i).unwrap_or_default(),
-            df.column("month")?.i32()?.get(i).unwrap_or_default() as u32,
-        ))
+        let month = df.column("month")?.i32()?.get(i).and_then(|m| months.get(usize::try_from(m).ok()?));
+        let (year, month) = month.copied().context("a row of the period falls in one of its months")?;
+        Ok((df.column("unit_id")?.str()?.get(i).unwrap_or_default().to_string(), year, month))
     };
     let mut out: HashMap<(String, i32, u32), Arrived> = HashMap::new();
     for i in 0..per_month.height() {
         let a = out.entry(key(&per_month, i)?).or_default();
         a.rows = per_month.column("rows")?.i64()?.get(i).unwrap_or(0);
         a.events = per_month.column("events")?.i64()?.get(i).unwrap_or(0);
-        a.first = per_month.column("first")?.i64()?.get(i);
-        a.last = per_month.column("last")?.i64()?.get(i);
     }
+    let (files, ingests) = (per_file.column("source_file")?.str()?, per_file.column("ingest_id")?.str()?);
     for i in 0..per_file.height() {
-        let file = per_file.column("source_file")?.str()?.get(i).unwrap_or_default().to_string();
-        out.entry(key(&per_file, i)?).or_default().files.insert(file);
+        let a = out.entry(key(&per_file, i)?).or_default();
+        a.files.insert(files.get(i).unwrap_or_default().to_string());
+        if let Some(&t) = ingests.get(i).and_then(|id| received.get(id)) {
+            a.first = Some(a.first.map_or(t, |f| f.min(t)));
+            a.last = Some(a.last.map_or(t, |l| l.max(t)));
+        }
     }
     Ok(out)
+}
+
+/// When each ingest ran (µs since the epoch).
+fn received(snapshot: &Snapshot) -> Result<HashMap<String, i64>> {
+    let df = scan_table(snapshot, Table::Ingests)?
+        .group_by([col("ingest_id")])
+        .agg([col("ingested_at").cast(DataType::Int64).min().alias("received")])
+        .collect()?;
+    let (id, at) = (df.column("ingest_id")?.str()?, df.column("received")?.i64()?);
+    Ok(id.iter().zip(at.iter()).filter_map(|(i, t)| Some((i?.to_string(), t?))).collect())
 }
 
 /// The `submissions` rows of a period (the partition column `period` is in the path).

@@ -14,6 +14,8 @@ pub struct RankBar {
     pub label: String,
     pub value: f64,
     pub status: Option<Status>,
+    /// The bar's place in the whole ranking (a long ranking shows its two ends only).
+    pub place: u32,
 }
 
 /// One line of a trend chart, a value per x label.
@@ -186,7 +188,11 @@ fn ranking<DB: DrawingBackend>(
     c.text(note, right, 44, LABEL - 2, GREY, Align::Right)?;
     for (i, b) in bars.iter().enumerate() {
         let y = top + 22 * i as i32;
-        c.text(&format!("{}", i + 1), 18, y + 9, LABEL - 1, GREY, Align::Left)?;
+        // Where the places jump, the middle of the ranking was left out: a line says so.
+        if i > 0 && b.place > bars[i - 1].place + 1 {
+            c.dashed(12, y, right, y, GREY)?;
+        }
+        c.text(&format!("{}", b.place), 18, y + 9, LABEL - 1, GREY, Align::Left)?;
         c.text(&fit(&b.label, LABEL, left - 50), left - 8, y + 9, LABEL, INK, Align::Right)?;
         c.rect(
             x(0.0_f64.max(min)),

@@ -149,8 +149,10 @@ mod tests {
             title: "出勤率 · 支部 · 街道社区".into(),
             unit: "percent".into(),
             bars: vec![
-                RankBar { label: "幸福社区第一党支部".into(), value: 0.91, status: Some(Status::Green) },
-                RankBar { label: "和谐社区党支部".into(), value: 0.62, status: Some(Status::Red) },
+                RankBar {
+                    label: "幸福社区第一党支部".into(), value: 0.91, status: Some(Status::Green), place: 1
+                },
+                RankBar { label: "和谐社区党支部".into(), value: 0.62, status: Some(Status::Red), place: 2 },
             ],
             thresholds: vec![(0.85, Status::Green), (0.7, Status::Amber)],
             higher_is_better: true,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::grading::Grading;
 use crate::charts::{BoxGroup, Card, Chart, GradeBar, HeatRow, Panel, RankBar, Series};
 use crate::indicators::catalogue::Direction;
-use crate::indicators::compute::WEAK;
+use crate::indicators::compute::{UnitInfo, WEAK};
 use crate::model::period::PeriodKind;
 use crate::model::{Category, Level, Status};
 use crate::review::{KEY_INDICATORS, Pack};
@@ -28,6 +28,40 @@ pub fn ranked_indicators(pack: &Pack) -> Vec<&'static str> {
     v
 }
 
+/// A ranking longer than this shows its best and its worst `RANKING_END` units: a province's
+/// 27,000 branches are no chart, and the panel looks at the two ends. The rest is in the
+/// workbook.
+const RANKING_MAX: usize = 40;
+const RANKING_END: usize = 20;
+
+/// The heatmap's rows at most: past it, branches are left out, then villages and communities.
+const HEATMAP_MAX: usize = 600;
+
+/// The bars of a sorted ranking, each with its place, only the two ends of a long one.
+fn ends_of_ranking(mut bars: Vec<RankBar>) -> Vec<RankBar> {
+    for (i, b) in bars.iter_mut().enumerate() {
+        b.place = i as u32 + 1;
+    }
+    if bars.len() > RANKING_MAX {
+        bars.drain(RANKING_END..bars.len() - RANKING_END);
+    }
+    bars
+}
+
+/// Whether a unit is at `deepest` or above it.
+fn within(u: &&UnitInfo, deepest: Level) -> bool {
+    Level::parse(&u.level).is_some_and(|l| l <= deepest)
+}
+
+/// The deepest level the heatmap can show all units down to, in at most `HEATMAP_MAX` rows
+/// (townships at least).
+fn heatmap_deepest(units: &[UnitInfo]) -> Level {
+    [Level::Branch, Level::Community]
+        .into_iter()
+        .find(|&deepest| units.iter().filter(|u| within(u, deepest)).count() <= HEATMAP_MAX)
+        .unwrap_or(Level::Township)
+}
+
 /// The charts of a pack, in report order. `max_cards` limits the diagnosis cards.
 pub fn pack_charts(pack: &Pack, grading: Option<&Grading>, max_cards: usize) -> Vec<Chart> {
     let mut out = Vec::new();
@@ -44,6 +78,7 @@ pub fn pack_charts(pack: &Pack, grading: Option<&Grading>, max_cards: usize) -> 
                     label: u.name.clone(),
                     value: v,
                     status: r.status,
+                    place: 0,
                 });
             }
         }
@@ -55,10 +90,23 @@ pub fn pack_charts(pack: &Pack, grading: Option<&Grading>, max_cards: usize) -> 
                 Direction::Higher => bars.sort_by(|a, b| b.value.total_cmp(&a.value).then(a.label.cmp(&b.label))),
                 Direction::Lower => bars.sort_by(|a, b| a.value.total_cmp(&b.value).then(a.label.cmp(&b.label))),
             }
+            let total = bars.len();
+            let bars = ends_of_ranking(bars);
+            let shown = if bars.len() < total {
+                format!("；共{total}个，显示前{RANKING_END}名与后{RANKING_END}名，全部见工作簿“指标”表")
+            } else {
+                String::new()
+            };
             let t = ind.thresholds_for(cat, pack.period.month_count());
             out.push(Chart::Ranking {
                 id: format!("rank-{ind_id}-{level}-{}", cat.unwrap_or("all")),
-                title: format!("{} · {} · {}（{}）", ind.name_zh, level_zh(level), category_zh(cat), pack.period),
+                title: format!(
+                    "{} · {} · {}（{}{shown}）",
+                    ind.name_zh,
+                    level_zh(level),
+                    category_zh(cat),
+                    pack.period
+                ),
                 unit: ind.unit.clone(),
                 bars,
                 thresholds: vec![(t.green, Status::Green), (t.amber, Status::Amber)],
@@ -85,13 +133,18 @@ pub fn pack_charts(pack: &Pack, grading: Option<&Grading>, max_cards: usize) -> 
             series,
         });
     }
-    // The heatmap: units in grid order; branches left out of large districts.
+    // The heatmap: units in grid order, down to the deepest level that keeps it readable.
     let columns: Vec<&str> = pack.catalogue.indicator.iter().map(|i| i.id.as_str()).collect();
-    let big = pack.units.len() > 200;
+    let down_to = heatmap_deepest(&pack.units);
+    let shown = match down_to {
+        Level::Branch => "",
+        Level::Community => " · 街道/镇与村/社区",
+        _ => " · 街道/镇（村/社区与支部见工作簿）",
+    };
     let rows = pack
         .units
         .iter()
-        .filter(|u| !(big && u.level == Level::Branch.code()))
+        .filter(|u| within(u, down_to))
         .map(|u| HeatRow {
             label: u.name.clone(),
             depth: u.path.len().saturating_sub(1),
@@ -100,7 +153,7 @@ pub fn pack_charts(pack: &Pack, grading: Option<&Grading>, max_cards: usize) -> 
         .collect();
     out.push(Chart::Heatmap {
         id: "heatmap".into(),
-        title: format!("指标状态热力图（{}）{}", pack.period, if big { " · 街道/镇与村/社区" } else { "" }),
+        title: format!("指标状态热力图（{}）{shown}", pack.period),
         columns: columns.iter().map(|c| pack.catalogue.get(c).map(|i| i.name_zh.clone()).unwrap_or_default()).collect(),
         rows,
     });
@@ -182,4 +235,46 @@ fn history_medians(pack: &Pack) -> BTreeMap<(String, Option<String>, String), Ve
             (k, meds)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bars(n: usize) -> Vec<RankBar> {
+        (0..n).map(|i| RankBar { label: format!("U{i}"), value: i as f64, status: None, place: 0 }).collect()
+    }
+
+    #[test]
+    fn a_long_ranking_shows_its_two_ends_with_their_places() {
+        let short = ends_of_ranking(bars(RANKING_MAX));
+        assert_eq!(short.iter().map(|b| b.place).collect::<Vec<_>>(), (1..=RANKING_MAX as u32).collect::<Vec<_>>());
+        let long = ends_of_ranking(bars(27_000));
+        assert_eq!(long.len(), 2 * RANKING_END);
+        assert_eq!((long[0].place, long[RANKING_END - 1].place), (1, RANKING_END as u32));
+        assert_eq!((long[RANKING_END].place, long.last().unwrap().place), (27_000 - RANKING_END as u32 + 1, 27_000));
+        assert_eq!(long.last().unwrap().label, "U26999");
+    }
+
+    #[test]
+    fn the_heatmap_goes_as_deep_as_its_rows_allow() {
+        let unit = |level: &str| UnitInfo {
+            id: String::new(),
+            name: String::new(),
+            level: level.into(),
+            category: None,
+            path: Vec::new(),
+            since: None,
+        };
+        let grid = |townships: usize, communities: usize, branches: usize| {
+            let mut v = vec![unit("district")];
+            v.extend((0..townships).map(|_| unit("township")));
+            v.extend((0..communities).map(|_| unit("community")));
+            v.extend((0..branches).map(|_| unit("branch")));
+            v
+        };
+        assert_eq!(heatmap_deepest(&grid(4, 8, 17)), Level::Branch);
+        assert_eq!(heatmap_deepest(&grid(10, 300, 700)), Level::Community);
+        assert_eq!(heatmap_deepest(&grid(100, 3_000, 26_900)), Level::Township);
+    }
 }

@@ -73,7 +73,7 @@ pub fn workbook(
 
     let ws = wb.add_worksheet();
     ws.set_name("巡回观摩")?;
-    for (c, h) in ["报告期", "种子", "算法", "层级", "抽中", "候选", "抽签时间", "重新抽签"].iter().enumerate()
+    for (c, h) in ["报告期", "种子", "算法", "层级", "抽中", "抽签时间", "重新抽签"].iter().enumerate()
     {
         ws.write_string_with_format(0, c as u16, *h, &head)?;
     }
@@ -83,13 +83,17 @@ pub fn workbook(
         ws.write_string(1, 2, &d.algorithm)?;
         ws.write_string(1, 3, level_zh(&d.level))?;
         ws.write_string(1, 4, text(&d.chosen.join(",")))?;
-        ws.write_string(
-            1,
-            5,
-            text(&d.candidates.iter().map(|(id, w)| format!("{id}:{w}")).collect::<Vec<_>>().join(",")),
-        )?;
-        ws.write_string(1, 6, &d.drawn_at)?;
-        ws.write_boolean(1, 7, d.forced)?;
+        ws.write_string(1, 5, &d.drawn_at)?;
+        ws.write_boolean(1, 6, d.forced)?;
+        // The candidates one per row: a province's thousands do not fit in one cell (Excel
+        // holds 32,767 characters).
+        for (c, h) in ["候选组织编码", "抽签权重"].iter().enumerate() {
+            ws.write_string_with_format(3, c as u16, *h, &head)?;
+        }
+        for (r, (id, w)) in d.candidates.iter().enumerate() {
+            ws.write_string(4 + r as u32, 0, text(id))?;
+            ws.write_number(4 + r as u32, 1, *w)?;
+        }
     }
 
     let changes = super::tree_change_rows(pack);

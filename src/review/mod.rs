@@ -8,6 +8,7 @@ pub mod draw;
 pub mod problems;
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result, bail};
 use polars::prelude::*;
@@ -69,16 +70,39 @@ pub struct Pack {
     pub tree_before: Vec<UnitInfo>,
     pub tree_changes: tree::Changes,
     pub snapshot: u64,
+    /// Units and rows by id, built on first use: a province's pack has 30,000 units and
+    /// 300,000 rows, looked up once per unit and indicator by every chart.
+    index: Index,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Index {
+    units: OnceLock<HashMap<String, usize>>,
+    rows: OnceLock<HashMap<(String, String), usize>>,
 }
 
 impl Pack {
     pub fn unit(&self, id: &str) -> Option<&UnitInfo> {
-        self.units.iter().find(|u| u.id == id)
+        let index = self.index.units.get_or_init(|| first_of(self.units.iter().map(|u| u.id.clone())));
+        index.get(id).map(|&i| &self.units[i])
     }
 
     pub fn row(&self, unit: &str, indicator: &str) -> Option<&IndicatorRow> {
-        self.rows.iter().find(|r| r.unit_id == unit && r.indicator == indicator)
+        let index = self
+            .index
+            .rows
+            .get_or_init(|| first_of(self.rows.iter().map(|r| (r.unit_id.clone(), r.indicator.clone()))));
+        index.get(&(unit.to_string(), indicator.to_string())).map(|&i| &self.rows[i])
     }
+}
+
+/// Each key's first position, as a search from the start would find it.
+fn first_of<K: std::hash::Hash + Eq>(keys: impl Iterator<Item = K>) -> HashMap<K, usize> {
+    let mut out = HashMap::new();
+    for (i, k) in keys.enumerate() {
+        out.entry(k).or_insert(i);
+    }
+    out
 }
 
 fn strs(df: &DataFrame, c: &str) -> Result<Vec<Option<String>>> {
@@ -251,6 +275,7 @@ pub fn load(wh: &Warehouse, catalogue: &Catalogue, period: Period) -> Result<Pac
         quarantine,
         inputs,
         snapshot: snapshot.id,
+        index: Index::default(),
     })
 }
 

@@ -3,7 +3,7 @@
 //! and outliers within a level and category (robust z-score on the median absolute
 //! deviation). Each problem carries its evidence.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
@@ -75,8 +75,13 @@ pub fn problems(pack: &Pack, rules: &ProblemRules) -> Vec<Problem> {
     let medians = group_medians(pack);
     let mut out = Vec::new();
     let fmt = |v: f64, unit: &str| crate::output::format_value(v, unit);
+    // Each unit's rows, in table order: a province has 30,000 units and 300,000 rows.
+    let mut by_unit: HashMap<&str, Vec<&IndicatorRow>> = HashMap::new();
+    for r in &pack.rows {
+        by_unit.entry(r.unit_id.as_str()).or_default().push(r);
+    }
     for u in &pack.units {
-        let rows: Vec<&IndicatorRow> = pack.rows.iter().filter(|r| r.unit_id == u.id).collect();
+        let rows = by_unit.get(u.id.as_str()).map(Vec::as_slice).unwrap_or_default();
         let med = |ind: &str| medians.get(&(u.level.clone(), u.category.clone(), ind.to_string())).copied();
         let base = |kind: &'static str, r: &IndicatorRow, evidence: String| Problem {
             unit_id: u.id.clone(),
@@ -90,7 +95,7 @@ pub fn problems(pack: &Pack, rules: &ProblemRules) -> Vec<Problem> {
             category_median: med(&r.indicator),
             evidence,
         };
-        for r in &rows {
+        for r in rows {
             if r.indicator == WEAK {
                 if r.value == Some(1.0) {
                     out.push(base("weak", r, r.note.clone().unwrap_or_default()));
@@ -152,7 +157,7 @@ pub fn problems(pack: &Pack, rules: &ProblemRules) -> Vec<Problem> {
             let z = 0.6745 * (v - m) / mad;
             if z.abs() > rules.outlier_z {
                 let u = pack.unit(id).expect("unit of a row");
-                let r = pack.rows.iter().find(|r| r.unit_id == id && r.indicator == ind_id).expect("row");
+                let r = pack.row(id, &ind_id).expect("row");
                 out.push(Problem {
                     unit_id: u.id.clone(),
                     unit_name: u.name.clone(),

@@ -71,7 +71,9 @@ fn level_zh(level: &str) -> &'static str {
 
 fn build_tree(n: u32, rng: &mut Rng) -> Vec<Unit> {
     let n = n.max(12);
-    let townships = (n / 8).max(4);
+    // A district has a handful of townships, a province a hundred or so; past 800 units the
+    // townships stop growing and their communities multiply.
+    let townships = (n / 8).clamp(4, 100);
     let communities = ((n - 1 - townships) * 2 / 5).max(townships);
     let branches = n - 1 - townships - communities;
     let mut units = vec![Unit {

@@ -193,6 +193,18 @@ impl Catalogue {
         blake3::hash(self.text.as_bytes()).to_hex().to_string()
     }
 
+    /// The catalogue cut down to `ids` and what they are made of (a composite's parts): for a
+    /// few indicators over many periods, without the others' passes over the rows.
+    pub fn only(&self, ids: &[&str]) -> Catalogue {
+        let mut keep: HashSet<&str> = ids.iter().copied().collect();
+        if self.indicator.iter().any(|i| i.kind == IndicatorKind::Composite && keep.contains(i.id.as_str())) {
+            keep.extend(self.composite.part.iter().map(|p| p.indicator.as_str()));
+        }
+        let mut out = self.clone();
+        out.indicator.retain(|i| keep.contains(i.id.as_str()));
+        out
+    }
+
     pub fn get(&self, id: &str) -> Option<&Indicator> {
         self.indicator.iter().find(|i| i.id == id)
     }
@@ -332,6 +344,18 @@ impl Catalogue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cut_catalogue_keeps_what_its_indicators_are_made_of() {
+        let c = Catalogue::builtin();
+        let cut = c.only(&["activity_day_coverage", "composite_score"]);
+        let ids: Vec<&str> = cut.indicator.iter().map(|i| i.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["attendance_rate", "activity_day_coverage", "meeting_completion", "assessment_score", "composite_score"]
+        );
+        assert_eq!(c.only(&["absence_rate"]).indicator.len(), 1);
+    }
 
     #[test]
     fn the_builtin_catalogue_is_valid() {

@@ -147,6 +147,9 @@ pub fn load_indicators(snapshot: &Snapshot, period: Period) -> Result<Vec<Indica
 
 /// The key indicators of several periods, computed on the fly (in parallel).
 fn series(snapshot: &Snapshot, catalogue: &Catalogue, periods: &[Period], units: &[UnitInfo]) -> Result<OverTime> {
+    // Only the key indicators: the others' passes (points, distinct members) would be most of
+    // the work of sixteen periods.
+    let catalogue = &catalogue.only(&KEY_INDICATORS);
     // Plain threads, not rayon: each computation is a polars plan (see `workers`).
     let per: Vec<compute::Figures> = crate::workers::map(periods.to_vec(), |p| {
         compute::compute_figures_alone(snapshot, catalogue, p).map(|(_, f)| f)

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use polars::prelude::*;
 
 use super::catalogue::{Catalogue, Direction, Indicator, IndicatorKind, Source};
@@ -49,24 +49,13 @@ pub type Figures = HashMap<(usize, String, String), Figure, foldhash::fast::Rand
 /// A ratio for a unit at depth d is a group-by of the rows on `_a<d>`: every row is joined once
 /// (not once per ancestor, as a closure join would), and each depth's group-by sees exactly
 /// the rows of each subtree, so any aggregate, distinct counts included, stays exact.
-fn depth_frame(units: &[UnitInfo]) -> Result<(DataFrame, usize)> {
-    let index: HashMap<&str, u32> = units.iter().enumerate().map(|(i, u)| (u.id.as_str(), i as u32)).collect();
+fn depth_frame(units: &[UnitInfo], tree: &Ancestry) -> Result<(DataFrame, usize)> {
     // At least one depth, so that the plans keep their column types even with no units.
     let depth = units.iter().map(|u| u.path.len()).max().unwrap_or(0).max(1);
-    let mut levels: Vec<Vec<Option<u32>>> = vec![Vec::with_capacity(units.len()); depth];
-    for unit in units {
-        for (d, level) in levels.iter_mut().enumerate() {
-            let anc = match unit.path.get(d) {
-                Some(a) => {
-                    Some(*index.get(a.as_str()).with_context(|| format!("unit {a} of the path of {}", unit.id))?)
-                }
-                None => None,
-            };
-            level.push(anc);
-        }
-    }
+    let paths: Vec<&[u32]> = (0..units.len()).map(|u| tree.ancestors(u as u32)).collect();
     let mut cols = vec![Column::new("unit_id".into(), units.iter().map(|u| u.id.as_str()).collect::<Vec<_>>())];
-    for (d, level) in levels.into_iter().enumerate() {
+    for d in 0..depth {
+        let level: Vec<Option<u32>> = paths.iter().map(|p| p.get(d).copied()).collect();
         cols.push(Column::new(depth_col(d).into(), level));
     }
     Ok((DataFrame::new(units.len(), cols)?, depth))
@@ -200,14 +189,15 @@ fn figures_on_tree(
     path: RatioPath,
 ) -> Result<Figures> {
     let branches: Vec<&UnitInfo> = units.iter().filter(|u| u.level == Level::Branch.code()).collect();
-    let ratios = ratio_plans(snapshot, catalogue, periods, units, path)?;
+    let tree = Ancestry::new(units)?;
+    let ratios = ratio_plans(snapshot, catalogue, periods, units, &tree, path)?;
     let counts = BranchPlans::new(snapshot, catalogue, periods)?;
     let mut plans = ratios.plans;
     plans.extend(counts.plans);
     let frames = collect_all(plans)?;
     let (ratio_frames, count_frames) = frames.split_at(ratios.shapes.len());
 
-    let mut fig = ratio_figures(catalogue, periods, units, ratio_frames, &ratios.shapes)?;
+    let mut fig = ratio_figures(catalogue, periods, units, &tree, ratio_frames, &ratios.shapes)?;
     let (coverage, months) = branch_months(&count_frames[0])?;
     let reported = Reported::new(periods.len(), units, &branches, months);
     let meetings = if counts.meetings { branch_counts(&count_frames[1], "events")? } else { HashMap::new() };
@@ -251,6 +241,7 @@ fn ratio_plans<'c>(
     catalogue: &'c Catalogue,
     periods: &[Period],
     units: &[UnitInfo],
+    tree: &Ancestry,
     path: RatioPath,
 ) -> Result<RatioPlans<'c>> {
     let mut groups: BTreeMap<(String, String), Vec<&Indicator>> = BTreeMap::new();
@@ -275,7 +266,7 @@ fn ratio_plans<'c>(
         }
         let (frame, depth) = match &depths {
             Some(d) => d,
-            None => depths.insert(depth_frame(units)?),
+            None => depths.insert(depth_frame(units, tree)?),
         };
         out.plans.push(depth_plan(lf, &inds, frame.clone().lazy(), *depth)?);
         out.shapes.push(Shape::Depths(inds));
@@ -405,6 +396,7 @@ fn ratio_figures(
     catalogue: &Catalogue,
     periods: &[Period],
     units: &[UnitInfo],
+    tree: &Ancestry,
     frames: &[DataFrame],
     shapes: &[Shape],
 ) -> Result<Figures> {
@@ -425,11 +417,10 @@ fn ratio_figures(
             f.denominator = Some(d);
         }
     };
-    let ancestry = Ancestry::new(units)?;
     for (df, shape) in frames.iter().zip(shapes) {
         match shape {
             Shape::Leaves(leaves) => {
-                for r in leaves.roll_up(df, &ancestry, periods.len())? {
+                for r in leaves.roll_up(df, tree, periods.len())? {
                     set(r.period, &units[r.unit], r.indicator, r.numerator, r.denominator);
                 }
             }

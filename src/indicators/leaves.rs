@@ -229,7 +229,7 @@ pub(super) struct Rolled<'a> {
     pub denominator: f64,
 }
 
-/// The tree as indices: each unit's index by id, and the indices of its path from the root,
+/// The tree as indices, for both ways of rolling up: each unit's index by id, and the indices of its path from the root,
 /// all paths in one vector (read once per group, in no order: they had better be close).
 pub(super) struct Ancestry<'u> {
     index: HashMap<&'u str, u32, foldhash::fast::RandomState>,
@@ -256,7 +256,7 @@ impl<'u> Ancestry<'u> {
     }
 
     /// The unit's path from the root, itself last.
-    fn ancestors(&self, unit: u32) -> &[u32] {
+    pub(super) fn ancestors(&self, unit: u32) -> &[u32] {
         let u = unit as usize;
         &self.paths[self.starts[u]..self.starts[u + 1]]
     }

@@ -11,6 +11,7 @@ use polars::prelude::*;
 use chrono::Datelike;
 
 use super::{CURRENT, SNAPSHOTS, Warehouse};
+use crate::model::kinds::Partitioning;
 use crate::model::{Kind, Table};
 
 /// Something `check` found.
@@ -144,16 +145,22 @@ fn misplaced(snap: &super::Snapshot, kind: Kind) -> Result<Vec<Problem>> {
 /// Assessment files whose periods fall outside their folder's year.
 fn misplaced_years(snap: &super::Snapshot) -> Result<Vec<Problem>> {
     let mut out = Vec::new();
-    for file in snap.files(Table::Assessment)? {
-        let folder = snap.partition_of(Table::Assessment, &file);
-        let Ok(df) = super::read_parquet_columns(&file, &["period"]) else { continue };
-        let periods = df.column("period")?.str()?.clone();
-        let wrong = periods.iter().flatten().find(|p| {
-            let year = p.get(..4).and_then(|y| y.parse().ok()).unwrap_or(0);
-            super::year_partition(year) != folder
-        });
-        if let Some(p) = wrong {
-            out.push(Problem::Misplaced { file: file.clone(), why: format!("period {p} in {folder}") });
+    for kind in Kind::RECORDS {
+        let table = kind.table();
+        // A period label (`2026Q1`) and a date as text (`2026-03-31`) both start with the year.
+        let column = match kind.partitioning() {
+            Partitioning::YearOfPeriod(column) | Partitioning::YearOfDate(column) => column,
+            Partitioning::Month(_) | Partitioning::Whole => continue,
+        };
+        let year_of = |v: &str| v.get(..4).and_then(|y| y.parse().ok()).unwrap_or(0);
+        for file in snap.files(table)? {
+            let folder = snap.partition_of(table, &file);
+            let Ok(df) = super::read_parquet_columns(&file, &[column]) else { continue };
+            let values = df.column(column)?.cast(&DataType::String)?;
+            let wrong = values.str()?.iter().flatten().find(|v| super::year_partition(year_of(v)) != folder);
+            if let Some(v) = wrong {
+                out.push(Problem::Misplaced { file: file.clone(), why: format!("{column} {v} in {folder}") });
+            }
         }
     }
     Ok(out)
@@ -196,7 +203,7 @@ fn ledger(snap: &super::Snapshot) -> Result<Vec<LedgerRow>> {
 /// superseded.
 fn ledger_disagrees(ledger: &[LedgerRow], tables: &[TableFiles]) -> Vec<Problem> {
     let mut out = Vec::new();
-    for kind in [Kind::Attendance, Kind::Points, Kind::Assessment] {
+    for kind in Kind::RECORDS {
         let table = kind.table();
         let stored = tables.iter().find(|t| t.table == table).map_or(0, |t| t.rows);
         let net = ledger.iter().filter(|r| r.kind == kind.name()).map(|r| r.net).sum();

@@ -20,8 +20,8 @@ mod snapshot;
 
 pub use lock::{LockError, WarehouseLock};
 pub use parquet_io::{
-    date_values, read_parquet, read_parquet_columns, read_parquet_columns_serial, read_parquet_serial, write_parquet,
-    write_parquet_serial, write_parquet_unsynced,
+    PartsWriter, ROW_GROUP, date_values, read_parquet, read_parquet_columns, read_parquet_columns_serial,
+    read_parquet_rows_serial, read_parquet_serial, write_parquet, write_parquet_serial, write_parquet_unsynced,
 };
 pub use scan::scan_table;
 pub use snapshot::{Built, Snapshot, Txn};

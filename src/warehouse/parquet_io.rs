@@ -11,10 +11,12 @@
 
 use std::fs::File;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 
 use super::io_error;
+use polars::io::parquet::write::BatchedWriter;
 use polars::prelude::*;
 use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray, View};
 use polars_arrow::datatypes::{ArrowDataType, IntegerType};
@@ -40,57 +42,101 @@ pub fn write_parquet_unsynced(df: &mut DataFrame, path: &Path) -> Result<u64> {
 }
 
 fn write(df: &mut DataFrame, path: &Path, parallel: bool, sync: bool) -> Result<u64> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let mut out = PartsWriter::create(path, df.schema())?;
+    out.write(df, parallel)?;
+    out.finish(sync)
+}
+
+/// A Parquet file written a few row groups at a time, for a caller that never holds all of
+/// its rows at once (an ingest's merge of a large partition, `ingest::merge`). The file is
+/// laid out as [`write_parquet`] lays it out when each part is one row group's worth.
+pub struct PartsWriter {
+    path: std::path::PathBuf,
+    file: File,
+    error: Arc<Mutex<Option<std::io::Error>>>,
+    batched: BatchedWriter<Remembering>,
+    fields: Vec<ParquetType>,
+}
+
+impl PartsWriter {
+    /// Create `path` (and its parent folders) for rows of `schema`.
+    pub fn create(path: &Path, schema: &Schema) -> Result<PartsWriter> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        let file = File::create(path).map_err(|e| io_error("creating", path, e))?;
+        let error = Arc::new(Mutex::new(None));
+        let out = Remembering {
+            file: file.try_clone().map_err(|e| io_error("opening", path, e))?,
+            error: Arc::clone(&error),
+        };
+        let meta = KeyValueMetadata::from_static(vec![(
+            "created_by_dangjian".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        )]);
+        let mut batched = ParquetWriter::new(out)
+            .with_compression(ParquetCompression::Zstd(None))
+            .with_statistics(StatisticsOptions::default())
+            .with_key_value_metadata(Some(meta))
+            .batched(schema)
+            .map_err(|e| anyhow::anyhow!(e).context(format!("writing {}", path.display())))?;
+        let fields = batched.parquet_schema().fields().to_vec();
+        Ok(PartsWriter { path: path.to_path_buf(), file, error, batched, fields })
     }
-    let file = File::create(path).map_err(|e| io_error("creating", path, e))?;
-    let meta =
-        KeyValueMetadata::from_static(vec![("created_by_dangjian".to_string(), env!("CARGO_PKG_VERSION").to_string())]);
-    let mut out = Remembering { file: &file, error: None };
-    let writer = ParquetWriter::new(&mut out)
-        .with_compression(ParquetCompression::Zstd(None))
-        .with_statistics(StatisticsOptions::default())
-        .with_key_value_metadata(Some(meta));
-    let written = write_row_groups(writer, df, parallel);
-    if let Some(e) = out.error {
-        return Err(io_error("writing", path, e));
+
+    /// Append `df`'s rows, cut into row groups as [`write_row_groups`] cuts a frame.
+    pub fn write(&mut self, df: &DataFrame, parallel: bool) -> Result<()> {
+        let written = write_row_groups(&mut self.batched, &self.fields, df, parallel);
+        self.checked(written)
     }
-    let written = written.map_err(|e| anyhow::anyhow!(e).context(format!("writing {}", path.display())))?;
-    if sync {
-        file.sync_all().map_err(|e| io_error("syncing", path, e))?;
+
+    /// Write the footer, sync if asked; the file's size.
+    pub fn finish(self, sync: bool) -> Result<u64> {
+        let written = self.batched.finish();
+        let size = self.checked(written)?;
+        if sync {
+            self.file.sync_all().map_err(|e| io_error("syncing", &self.path, e))?;
+        }
+        Ok(size)
     }
-    Ok(written)
+
+    /// The system's own error for a failed write, when there was one (see [`Remembering`]).
+    fn checked<T>(&self, result: PolarsResult<T>) -> Result<T> {
+        if let Some(e) = self.error.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            return Err(io_error("writing", &self.path, e));
+        }
+        result.map_err(|e| anyhow::anyhow!(e).context(format!("writing {}", self.path.display())))
+    }
 }
 
 /// A file that keeps the first error the system gave a write: polars' writer turns it into
 /// "Invalid thrift: transport error", which hides a full disk.
-struct Remembering<'f> {
-    file: &'f File,
-    error: Option<std::io::Error>,
+struct Remembering {
+    file: File,
+    error: Arc<Mutex<Option<std::io::Error>>>,
 }
 
-impl std::io::Write for Remembering<'_> {
+impl std::io::Write for Remembering {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut file = self.file;
-        file.write(buf).inspect_err(|e| self.remember(e))
+        self.file.write(buf).inspect_err(|e| self.remember(e))
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        let mut file = self.file;
-        file.flush().inspect_err(|e| self.remember(e))
+        self.file.flush().inspect_err(|e| self.remember(e))
     }
 }
 
-impl Remembering<'_> {
+impl Remembering {
     fn remember(&mut self, e: &std::io::Error) {
-        if self.error.is_none() {
-            self.error = Some(std::io::Error::new(e.kind(), e.to_string()));
+        let mut first = self.error.lock().unwrap_or_else(|e| e.into_inner());
+        if first.is_none() {
+            *first = Some(std::io::Error::new(e.kind(), e.to_string()));
         }
     }
 }
 
 /// Rows per row group, as polars' writer cuts them.
-const ROW_GROUP: usize = 512 * 512;
+pub const ROW_GROUP: usize = 512 * 512;
 
 /// Write `df` one row group at a time, cut as `ParquetWriter::finish` cuts it: into equal parts,
 /// as many as [`ROW_GROUP`] goes into the height (so each holds at least that many rows, unless
@@ -101,9 +147,12 @@ const ROW_GROUP: usize = 512 * 512;
 ///
 /// Text columns are dictionary-encoded by [`text_dictionary`] rather than by polars' writer,
 /// which estimates each column's cardinality and then hashes every value into its dictionary.
-fn write_row_groups<W: std::io::Write>(writer: ParquetWriter<W>, df: &DataFrame, parallel: bool) -> PolarsResult<u64> {
-    let mut batched = writer.batched(df.schema())?;
-    let fields = batched.parquet_schema().fields().to_vec();
+fn write_row_groups<W: std::io::Write>(
+    batched: &mut BatchedWriter<W>,
+    fields: &[ParquetType],
+    df: &DataFrame,
+    parallel: bool,
+) -> PolarsResult<()> {
     let options = WriteOptions {
         statistics: StatisticsOptions::default(),
         compression: CompressionOptions::Zstd(None),
@@ -127,7 +176,7 @@ fn write_row_groups<W: std::io::Write>(writer: ParquetWriter<W>, df: &DataFrame,
                 }
                 Ok(pages)
             };
-            let columns = batch.columns().iter().zip(&fields);
+            let columns = batch.columns().iter().zip(fields);
             // The columns of a row group at once, on rayon's pool, for the plain form (see the
             // module doc); the `_serial` form keeps them on the calling thread.
             let group: Vec<Vec<CompressedPage>> = if parallel {
@@ -138,7 +187,7 @@ fn write_row_groups<W: std::io::Write>(writer: ParquetWriter<W>, df: &DataFrame,
             batched.write_row_group(batch.len() as u64, &group)?;
         }
     }
-    batched.finish()
+    Ok(())
 }
 
 /// The array to write for a column and its encoding: text as our own dictionary when that is
@@ -256,6 +305,17 @@ pub fn read_parquet_columns(path: &Path, columns: &[&str]) -> Result<DataFrame> 
 /// [`read_parquet_columns`] on the calling thread only.
 pub fn read_parquet_columns_serial(path: &Path, columns: &[&str]) -> Result<DataFrame> {
     read(path, Some(columns), false)
+}
+
+/// `len` rows of a Parquet file from row `offset`, on the calling thread: only the row groups
+/// that hold them are read.
+pub fn read_parquet_rows_serial(path: &Path, offset: usize, len: usize) -> Result<DataFrame> {
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    ParquetReader::new(file)
+        .with_slice(Some((offset, len)))
+        .read_parallel(ParallelStrategy::None)
+        .finish()
+        .map_err(|e| anyhow::anyhow!(e).context(format!("reading {}", path.display())))
 }
 
 /// A DATE column's values as days; all `None` when the frame has no such column (a table

@@ -220,8 +220,9 @@ pub struct Txn {
 pub enum Built {
     /// The partition's rows, to be written (none: the partition is removed).
     Frame(DataFrame),
-    /// A finished Parquet file of the partition's rows in stored form (an ingest's staged
-    /// piece that turned out to be the whole partition): synced and moved in, not rewritten.
+    /// A finished Parquet file of the partition's rows in stored form, synced and moved in,
+    /// not rewritten: an ingest's staged piece that turned out to be the whole partition, or
+    /// a merge written part by part.
     File(PathBuf),
 }
 

@@ -67,6 +67,8 @@ pub enum KindArg {
     Attendance,
     Points,
     Assessment,
+    Tasks,
+    Findings,
 }
 
 /// The levels a draw can be made from.
@@ -364,6 +366,8 @@ impl KindArg {
             KindArg::Attendance => Kind::Attendance,
             KindArg::Points => Kind::Points,
             KindArg::Assessment => Kind::Assessment,
+            KindArg::Tasks => Kind::Tasks,
+            KindArg::Findings => Kind::Findings,
         }
     }
 }

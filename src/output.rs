@@ -44,6 +44,7 @@ pub fn format_value(v: f64, unit: &str) -> String {
     match unit {
         "percent" => format!("{:.1}%", v * 100.0),
         "score" | "points" | "per100" => format!("{v:.1}"),
+        "count" => format!("{v:.0}"),
         _ => format!("{v:.2}"),
     }
 }

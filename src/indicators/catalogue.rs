@@ -37,6 +37,9 @@ pub struct Thresholds {
 #[serde(rename_all = "snake_case")]
 pub enum IndicatorKind {
     Ratio,
+    /// A count of rows (`numerator`), rolled up like a ratio; `denominator` counts the rows it
+    /// is out of, shown beside it. Null when that is 0: nothing was due, so nothing is judged.
+    Count,
     ActivityCoverage,
     MeetingCompletion,
     Composite,
@@ -50,6 +53,8 @@ pub enum Source {
     Attendance,
     Points,
     Assessment,
+    Tasks,
+    Findings,
 }
 
 impl Source {
@@ -59,7 +64,29 @@ impl Source {
             Source::Attendance => Table::Attendance,
             Source::Points => Table::Points,
             Source::Assessment => Table::Assessment,
+            Source::Tasks => Table::Tasks,
+            Source::Findings => Table::Findings,
         }
+    }
+
+    /// For a ledger (tasks, findings): the date its rows fall due on. A ledger's rows are
+    /// judged as they stand on a period's last day, so a period reads every row due by then,
+    /// with the period's first and last days beside it (`period_first_day`,
+    /// `period_last_day`) for the catalogue's expressions.
+    pub fn due_field(&self) -> Option<&'static str> {
+        match self {
+            Source::Tasks => Some("due_date"),
+            Source::Findings => Some("deadline"),
+            Source::Attendance | Source::Points | Source::Assessment => None,
+        }
+    }
+}
+
+impl IndicatorKind {
+    /// Whether the indicator is rolled up from a source's rows by its numerator and
+    /// denominator expressions.
+    pub fn rolled_from_rows(self) -> bool {
+        matches!(self, IndicatorKind::Ratio | IndicatorKind::Count)
     }
 }
 
@@ -213,7 +240,7 @@ impl Catalogue {
     /// whose branches reported in the period has no value for it, and the status `no_data`.
     pub fn on_attendance(&self, ind: &Indicator) -> bool {
         match ind.kind {
-            IndicatorKind::Ratio => ind.source == Some(Source::Attendance),
+            IndicatorKind::Ratio | IndicatorKind::Count => ind.source == Some(Source::Attendance),
             IndicatorKind::ActivityCoverage | IndicatorKind::MeetingCompletion => true,
             IndicatorKind::Composite => self.composite.part.iter().any(|p| {
                 self.get(&p.indicator).is_some_and(|i| i.kind != IndicatorKind::Composite && self.on_attendance(i))
@@ -286,11 +313,12 @@ impl Catalogue {
                 return Err(bad("scale", "must be a non-zero number".into()));
             }
             match ind.kind {
-                IndicatorKind::Ratio => {
+                IndicatorKind::Ratio | IndicatorKind::Count => {
                     if ind.source.is_none() {
                         return Err(bad(
                             "source",
-                            "a ratio needs a source table (attendance, points or assessment)".into(),
+                            "a ratio or count needs a source table (attendance, points, assessment, tasks or findings)"
+                                .into(),
                         ));
                     }
                     for (key, expr) in [("numerator", &ind.numerator), ("denominator", &ind.denominator)] {
@@ -360,7 +388,10 @@ mod tests {
     #[test]
     fn the_builtin_catalogue_is_valid() {
         let c = Catalogue::builtin();
-        assert_eq!(c.indicator.len(), 11);
+        assert_eq!(c.indicator.len(), 15);
+        let counts: Vec<&str> =
+            c.indicator.iter().filter(|i| i.kind == IndicatorKind::Count).map(|i| i.id.as_str()).collect();
+        assert_eq!(counts, ["overdue_tasks", "overdue_findings"]);
         assert_eq!(c.reporting.deadline_days, 10);
         // What a unit that reported nothing has no value for.
         let on: Vec<&str> = c.indicator.iter().filter(|i| c.on_attendance(i)).map(|i| i.id.as_str()).collect();

@@ -88,6 +88,8 @@ pub(super) fn source_rows(snapshot: &Snapshot, source: Source, periods: &[Period
                 files.extend(snapshot.partition_files(table, &warehouse::year_partition(y))?);
             }
         }
+        // A ledger is small and judged as it stands: all of it.
+        Source::Tasks | Source::Findings => files.extend(snapshot.files(table)?),
     }
     files.sort();
     files.dedup();
@@ -101,18 +103,34 @@ pub(super) fn source_rows(snapshot: &Snapshot, source: Source, periods: &[Period
         let args = ScanArgsParquet { hive_options: HiveOptions::new_disabled(), ..Default::default() };
         LazyFrame::scan_parquet_files(paths.into_iter().collect(), args)?
     };
+    // Date literals compare as days; a bare NaiveDate literal is a datetime, and every row's
+    // date was cast to nanoseconds to meet it.
+    let day = |d: chrono::NaiveDate| lit(d).cast(DataType::Date);
+    if let Some(due) = source.due_field() {
+        // Every row due by each period's last day, once per period: the windows overlap.
+        let per: Vec<LazyFrame> = periods
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                lf.clone().filter(col(due).lt(day(p.end_exclusive()))).with_columns([
+                    lit(i as i32).alias(PERIOD_COL),
+                    day(p.start()).alias("period_first_day"),
+                    day(p.last_day()).alias("period_last_day"),
+                ])
+            })
+            .collect();
+        return Ok(concat(per, UnionArgs::default())?);
+    }
     let in_period = |p: Period| -> Expr {
         match source {
             Source::Attendance | Source::Points => {
                 let date = if source == Source::Attendance { "event_date" } else { "entry_date" };
-                // Date literals compare as days; a bare NaiveDate literal is a datetime, and
-                // every row's date was cast to nanoseconds to meet it.
-                let day = |d: chrono::NaiveDate| lit(d).cast(DataType::Date);
                 col(date).gt_eq(day(p.start())).and(col(date).lt(day(p.end_exclusive())))
             }
             Source::Assessment => {
                 p.assessment_labels().into_iter().fold(lit(false), |acc, l| acc.or(col("period").eq(lit(l))))
             }
+            Source::Tasks | Source::Findings => unreachable!("ledgers are read above"),
         }
     };
     // The first period that holds a row names it; rows of none are dropped.
@@ -245,7 +263,7 @@ fn ratio_plans<'c>(
     path: RatioPath,
 ) -> Result<RatioPlans<'c>> {
     let mut groups: BTreeMap<(String, String), Vec<&Indicator>> = BTreeMap::new();
-    for ind in catalogue.indicator.iter().filter(|i| i.kind == IndicatorKind::Ratio) {
+    for ind in catalogue.indicator.iter().filter(|i| i.kind.rolled_from_rows()) {
         let src = format!("{:?}", ind.source.expect("checked"));
         groups.entry((src, ind.filter.clone().unwrap_or_default())).or_default().push(ind);
     }
@@ -403,7 +421,7 @@ fn ratio_figures(
     let mut fig = Figures::default();
     for (pi, _) in periods.iter().enumerate() {
         for u in units {
-            for ind in catalogue.indicator.iter().filter(|i| i.kind == IndicatorKind::Ratio) {
+            for ind in catalogue.indicator.iter().filter(|i| i.kind.rolled_from_rows()) {
                 fig.insert(
                     (pi, u.id.clone(), ind.id.clone()),
                     Figure { numerator: Some(0.0), denominator: Some(0.0), ..Default::default() },
@@ -589,6 +607,7 @@ fn fill_values(catalogue: &Catalogue, fig: &mut Figures) {
     for ((_, _, id), f) in fig.iter_mut() {
         let ind = catalogue.get(id).expect("figure of a known indicator");
         f.value = match (f.numerator, f.denominator) {
+            (Some(n), Some(d)) if d > 0.0 && ind.kind == IndicatorKind::Count => Some(ind.scale * n),
             (Some(n), Some(d)) if d > 0.0 => Some(ind.scale * n / d),
             _ => None,
         };
@@ -805,7 +824,7 @@ mod tests {
         let snapshot = wh.snapshot().unwrap();
         let cat = Catalogue::builtin();
         // Every ratio of the builtin catalogue takes the leaves: the comparison is not empty.
-        let ratios: Vec<&Indicator> = cat.indicator.iter().filter(|i| i.kind == IndicatorKind::Ratio).collect();
+        let ratios: Vec<&Indicator> = cat.indicator.iter().filter(|i| i.kind.rolled_from_rows()).collect();
         assert!(ratios.len() >= 4 && ratios.iter().all(|i| Leaves::of(&[i]).is_some()));
 
         let periods: [Period; 2] = ["2026Q1".parse().unwrap(), "2025Q4".parse().unwrap()];

@@ -80,6 +80,14 @@ fn source_view(source: Source, periods: [Period; 2]) -> String {
                 months.join(" OR "),
             )
         }
+        Source::Tasks | Source::Findings => {
+            // Every row due by each period's last day, once per period (see `compute`).
+            let due = source.due_field().expect("a ledger");
+            let table = source.table().name();
+            return format!(
+                "SELECT t.*, p._period, p.first_day AS period_first_day, p.last_day AS period_last_day FROM {table} t JOIN dj_periods p ON t.{due} <= p.last_day"
+            );
+        }
         Source::Assessment => {
             let labels = |p: Period| p.assessment_labels().iter().map(|l| quote(l)).collect::<Vec<_>>();
             let in_p = |p: Period| {
@@ -151,7 +159,8 @@ pub fn script(catalogue: &Catalogue, root: &Path, period: Period) -> Result<Stri
     figures.extend(branch_figures(catalogue, period));
     writeln!(
         s,
-        "CREATE OR REPLACE TEMPORARY VIEW dj_base AS SELECT unit_id, _period, indicator, numerator, denominator, CASE WHEN denominator > 0 THEN (scale * numerator) / denominator END AS value FROM (\n  {}\n);",
+        "CREATE OR REPLACE TEMPORARY VIEW dj_base AS SELECT unit_id, _period, indicator, numerator, denominator, CASE WHEN denominator > 0 THEN (scale * numerator) / {} END AS value FROM (\n  {}\n);",
+        counts_undivided(catalogue),
         figures.join("\n  UNION ALL\n  ")
     )?;
     let composite_id = catalogue.indicator.iter().find(|i| i.kind == IndicatorKind::Composite).map(|i| i.id.clone());
@@ -162,14 +171,27 @@ pub fn script(catalogue: &Catalogue, root: &Path, period: Period) -> Result<Stri
     Ok(s)
 }
 
+/// What a figure's scaled numerator is divided by: its denominator, or 1 for a count.
+fn counts_undivided(catalogue: &Catalogue) -> String {
+    let counts: Vec<String> =
+        catalogue.indicator.iter().filter(|i| i.kind == IndicatorKind::Count).map(|i| quote(&i.id)).collect();
+    if counts.is_empty() {
+        "denominator".into()
+    } else {
+        format!("CASE WHEN indicator IN ({}) THEN 1 ELSE denominator END", counts.join(", "))
+    }
+}
+
 /// The two periods, the closure of the unit tree, and each source's rows of the periods.
 fn shared_views(periods: [Period; 2]) -> Result<String> {
     let mut s = String::new();
     let day = |d: chrono::NaiveDate| format!("DATE'{d}'");
     writeln!(
         s,
-        "CREATE OR REPLACE TEMPORARY VIEW dj_periods AS SELECT 0 AS _period, {} AS last_day UNION ALL SELECT 1 AS _period, {} AS last_day;",
+        "CREATE OR REPLACE TEMPORARY VIEW dj_periods AS SELECT 0 AS _period, {} AS first_day, {} AS last_day UNION ALL SELECT 1 AS _period, {} AS first_day, {} AS last_day;",
+        day(periods[0].start()),
         day(periods[0].last_day()),
+        day(periods[1].start()),
         day(periods[1].last_day())
     )?;
     let month_ends: Vec<String> = periods
@@ -204,7 +226,7 @@ ON i.unit_id = h.unit_id AND i.island = h.island;"
         "-- Each unit with each of its ancestors in each period's tree, itself included, from the path column.\nCREATE OR REPLACE TEMPORARY VIEW dj_closure AS SELECT u.unit_id, u._period, a.ancestor_id FROM dj_tree u LATERAL VIEW explode(split(u.path, '/')) a AS ancestor_id;"
     )?;
     writeln!(s, "CACHE TABLE dj_closure;")?;
-    for src in [Source::Attendance, Source::Points, Source::Assessment] {
+    for src in [Source::Attendance, Source::Points, Source::Assessment, Source::Tasks, Source::Findings] {
         writeln!(s, "CREATE OR REPLACE TEMPORARY VIEW dj_src_{:?} AS {};", src, source_view(src, periods))?;
         // Each source is read by several steps: read it once.
         writeln!(s, "CACHE TABLE dj_src_{src:?};")?;
@@ -236,7 +258,7 @@ ON x.unit_id = u.unit_id AND x._period = p._period;"
 /// and one figure query per ratio indicator.
 fn ratio_figures(catalogue: &Catalogue) -> (String, Vec<String>) {
     let mut groups: Vec<((Source, String), Vec<&Indicator>)> = Vec::new();
-    for ind in catalogue.indicator.iter().filter(|i| i.kind == IndicatorKind::Ratio) {
+    for ind in catalogue.indicator.iter().filter(|i| i.kind.rolled_from_rows()) {
         let key = (ind.source.expect("checked"), ind.filter.clone().unwrap_or_default());
         match groups.iter_mut().find(|(k, _)| *k == key) {
             Some((_, v)) => v.push(ind),

@@ -345,7 +345,9 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
         txn.replace_partition(Table::Units, "", &mut units::units_frame(&tree.merge.units)?)?;
         txn.replace_partition(Table::UnitsHistory, "", &mut units::history_frame(&tree.merge.units)?)?;
     }
-    call.merge_kinds(&mut parsed, &mut staged, &base, &mut txn, &mut rejected, opts)?;
+    for (i, rows) in call.merge_kinds(&mut parsed, &mut staged, &spill, &base, &mut txn, opts)? {
+        rejected.entry(i).or_default().extend(rows);
+    }
     phases.done("merge and write");
     let records = call.quarantine_records(&mut rejected);
     call.check_balanced()?;
@@ -629,17 +631,19 @@ impl<'l> Call<'l> {
         }
     }
 
-    /// Each partitioned kind's files merged into the stored rows, in the write `txn`.
+    /// Each partitioned kind's files merged into the stored rows, in the write `txn`; the rows
+    /// of a file's own key conflicts the merge found, for the quarantine.
     fn merge_kinds(
         &mut self,
         parsed: &mut BTreeMap<usize, ParsedFile>,
         staged: &mut BTreeMap<usize, merge::Staged>,
+        spill: &merge::Spill,
         base: &warehouse::Snapshot,
         txn: &mut warehouse::Txn,
-        rejected: &mut BTreeMap<usize, Vec<RejectedRow>>,
         opts: &IngestOptions,
-    ) -> Result<()> {
-        for kind in [Kind::Attendance, Kind::Points, Kind::Assessment] {
+    ) -> Result<Vec<(usize, Vec<RejectedRow>)>> {
+        let mut rejected = Vec::new();
+        for kind in Kind::RECORDS {
             let mut batches = Vec::new();
             for (&i, p) in parsed.iter_mut().filter(|(_, p)| p.kind == kind) {
                 let keys = std::mem::take(&mut p.validated.keys);
@@ -656,19 +660,18 @@ impl<'l> Call<'l> {
             if batches.is_empty() {
                 continue;
             }
-            let counts = merge::merge_kind(kind, batches, &self.ingest_id, base, txn)
+            let counts = merge::merge_kind(kind, batches, &self.ingest_id, spill.dir(), base, txn)
                 .with_context(|| format!("merging {kind} into the warehouse"))?;
             for (i, c) in counts {
                 self.reports[i].loaded = c.loaded;
                 self.reports[i].duplicates += c.duplicates;
                 self.reports[i].superseded = c.superseded;
                 if !c.conflicts.is_empty() {
-                    let rows = self.conflict_rows(i, c.conflicts, opts)?;
-                    rejected.entry(i).or_default().extend(rows);
+                    rejected.push((i, self.conflict_rows(i, c.conflicts, opts)?));
                 }
             }
         }
-        Ok(())
+        Ok(rejected)
     }
 
     /// A large file's own key conflicts from the merge, with the cells of the rows a clerk

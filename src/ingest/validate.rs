@@ -348,6 +348,12 @@ struct FieldIx {
     points: Option<usize>,
     valid_from: Option<usize>,
     valid_to: Option<usize>,
+    status: Option<usize>,
+    /// The date a task was done or a finding rectified.
+    closed_date: Option<usize>,
+    /// A finding's found date and deadline.
+    found_date: Option<usize>,
+    deadline: Option<usize>,
     key: Vec<usize>,
     /// Whether a date is part of the key (a unit's versions): its text is then made per row.
     date_key: bool,
@@ -366,6 +372,10 @@ impl FieldIx {
             points: at("points"),
             valid_from: at("valid_from"),
             valid_to: at("valid_to"),
+            status: at("status"),
+            closed_date: at("done_date").or_else(|| at("rectified_date")),
+            found_date: at("found_date"),
+            deadline: at("deadline"),
             key: kind.natural_key().iter().map(|k| at(k).expect("key field")).collect(),
             date_key: kind.natural_key().iter().any(|k| kind.field(k).is_some_and(|f| f.ty == FieldType::Date)),
         }
@@ -610,6 +620,42 @@ impl<'a> Validator<'a> {
                         Rule::Range,
                         "撤销日期 (valid_to) is before 生效日期 (valid_from)".into(),
                     );
+                }
+            }
+            Kind::Tasks | Kind::Findings => {
+                let (closed, field, label) = match self.kind {
+                    Kind::Tasks => ("done", "done_date", "完成日期"),
+                    _ => ("rectified", "rectified_date", "整改完成日期"),
+                };
+                let Value::Text(status) = value(ix.status) else { return };
+                let is_closed = status == closed;
+                match (value(ix.closed_date), ix.closed_date.and_then(|fi| self.map.columns[fi].map(|_| fi))) {
+                    (Value::Null, None) if is_closed => push(
+                        ix.status.expect("present"),
+                        Rule::Required,
+                        format!("status {status} needs a {label} ({field}) column"),
+                    ),
+                    (Value::Null, Some(fi)) if is_closed => {
+                        push(fi, Rule::Required, format!("{label} ({field}) is required when the status is {status}"))
+                    }
+                    (Value::Date(_), Some(fi)) if !is_closed => push(
+                        fi,
+                        Rule::Range,
+                        format!("{label} ({field}) is given but the status is {status}, not {closed}"),
+                    ),
+                    _ => {}
+                }
+                if let (Value::Date(found), Some(fi)) = (value(ix.found_date), ix.deadline)
+                    && let Value::Date(deadline) = value(Some(fi))
+                    && deadline < found
+                {
+                    push(fi, Rule::Range, "整改时限 (deadline) is before 发现日期 (found_date)".into());
+                }
+                if let (Value::Date(found), Some(fi)) = (value(ix.found_date), ix.closed_date)
+                    && let Value::Date(done) = value(Some(fi))
+                    && done < found
+                {
+                    push(fi, Rule::Range, "整改完成日期 (rectified_date) is before 发现日期 (found_date)".into());
                 }
             }
             Kind::Attendance => {}

@@ -21,10 +21,32 @@ pub enum Kind {
     Attendance,
     Points,
     Assessment,
+    /// 目标任务台账: the year's target tasks, re-exported as they progress.
+    Tasks,
+    /// 问题整改台账: problems found by supervision and the expert panel, and their rectification.
+    Findings,
+}
+
+/// How a kind's table is cut into partitions (SPEC §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Partitioning {
+    /// One file for the whole table (the units tree).
+    Whole,
+    /// `year=YYYY/month=MM/` by a date field.
+    Month(&'static str),
+    /// `year=YYYY/` by the year of a period label field (`2026Q1`, `2026`).
+    YearOfPeriod(&'static str),
+    /// `year=YYYY/` by the year of a date field: a ledger re-exported whole rewrites only the
+    /// years its rows fall in, and a reader of one year reads one folder.
+    YearOfDate(&'static str),
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Units, Kind::Attendance, Kind::Points, Kind::Assessment];
+    pub const ALL: [Kind; 6] =
+        [Kind::Units, Kind::Attendance, Kind::Points, Kind::Assessment, Kind::Tasks, Kind::Findings];
+
+    /// The kinds whose rows are merged by natural key into partitioned tables.
+    pub const RECORDS: [Kind; 5] = [Kind::Attendance, Kind::Points, Kind::Assessment, Kind::Tasks, Kind::Findings];
 
     pub fn name(&self) -> &'static str {
         match self {
@@ -32,6 +54,8 @@ impl Kind {
             Kind::Attendance => "attendance",
             Kind::Points => "points",
             Kind::Assessment => "assessment",
+            Kind::Tasks => "tasks",
+            Kind::Findings => "findings",
         }
     }
 
@@ -45,6 +69,8 @@ impl Kind {
             Kind::Attendance => ATTENDANCE,
             Kind::Points => POINTS,
             Kind::Assessment => ASSESSMENT,
+            Kind::Tasks => TASKS,
+            Kind::Findings => FINDINGS,
         }
     }
 
@@ -56,14 +82,26 @@ impl Kind {
             Kind::Attendance => &["event_id", "member_id"],
             Kind::Points => &["entry_id"],
             Kind::Assessment => &["unit_id", "period", "method", "item_code"],
+            Kind::Tasks => &["task_id"],
+            Kind::Findings => &["finding_id"],
+        }
+    }
+
+    pub fn partitioning(&self) -> Partitioning {
+        match self {
+            Kind::Units => Partitioning::Whole,
+            Kind::Attendance => Partitioning::Month("event_date"),
+            Kind::Points => Partitioning::Month("entry_date"),
+            Kind::Assessment => Partitioning::YearOfPeriod("period"),
+            Kind::Tasks => Partitioning::YearOfDate("due_date"),
+            Kind::Findings => Partitioning::YearOfDate("found_date"),
         }
     }
 
     /// The date field whose year and month partition the table, if it is partitioned by month.
     pub fn month_partition_field(&self) -> Option<&'static str> {
-        match self {
-            Kind::Attendance => Some("event_date"),
-            Kind::Points => Some("entry_date"),
+        match self.partitioning() {
+            Partitioning::Month(field) => Some(field),
             _ => None,
         }
     }
@@ -79,6 +117,8 @@ impl Kind {
             Kind::Attendance => Table::Attendance,
             Kind::Points => Table::Points,
             Kind::Assessment => Table::Assessment,
+            Kind::Tasks => Table::Tasks,
+            Kind::Findings => Table::Findings,
         }
     }
 
@@ -226,6 +266,32 @@ pub const METHODS: &[EnumValue] = &[
     ev("review", &["述职评议"]),
 ];
 
+pub const PROJECTS: &[EnumValue] = &[
+    ev("integration", &["融合", "融合工程"]),
+    ev("magnet", &["磁铁", "磁铁工程"]),
+    ev("vanguard", &["先锋", "先锋工程"]),
+    ev("red_collar", &["红领", "红领工程"]),
+    ev("foundation", &["固本", "固本工程"]),
+    ev("spark", &["星火", "星火工程"]),
+];
+
+pub const TASK_STATUSES: &[EnumValue] =
+    &[ev("pending", &["未开始"]), ev("in_progress", &["推进中"]), ev("done", &["已完成"])];
+
+/// Where a finding came from: the assessment methods, and the expert panel.
+pub const FINDING_SOURCES: &[EnumValue] = &[
+    ev("regular", &["定期督查"]),
+    ev("random", &["随机抽查"]),
+    ev("unannounced", &["走访暗查"]),
+    ev("review", &["述职评议"]),
+    ev("expert", &["专家会诊", "专家智库"]),
+];
+
+pub const SEVERITIES: &[EnumValue] = &[ev("minor", &["一般"]), ev("major", &["较重"]), ev("serious", &["严重"])];
+
+pub const FINDING_STATUSES: &[EnumValue] =
+    &[ev("open", &["待整改"]), ev("rectifying", &["整改中"]), ev("rectified", &["已整改"])];
+
 use FieldType::*;
 
 const UNITS: &[Field] = &[
@@ -275,6 +341,31 @@ const ASSESSMENT: &[Field] = &[
     f("note", &["扣分原因"], Text, false),
 ];
 
+const TASKS: &[Field] = &[
+    f("task_id", &["任务编号"], Text, true),
+    f("unit_id", &["责任单位编码", "组织编码"], Text, true),
+    f("project", &["所属工程"], Enum(PROJECTS), true),
+    f("title", &["任务内容"], Text, true),
+    f("due_date", &["完成时限"], Date, true),
+    f("status", &["完成状态"], Enum(TASK_STATUSES), true),
+    // Required when done, empty otherwise (a rule across fields, `ingest::validate`).
+    f("done_date", &["完成日期"], Date, false),
+];
+
+const FINDINGS: &[Field] = &[
+    f("finding_id", &["问题编号"], Text, true),
+    f("unit_id", &["组织编码", "责任单位编码"], Text, true),
+    f("found_date", &["发现日期"], Date, true),
+    f("source", &["问题来源"], Enum(FINDING_SOURCES), true),
+    f("severity", &["严重程度"], Enum(SEVERITIES), true),
+    // Free text as the inspector wrote it: it describes the unit's work, not a person.
+    f("description", &["问题描述"], Text, true),
+    f("deadline", &["整改时限"], Date, true),
+    f("status", &["整改状态"], Enum(FINDING_STATUSES), true),
+    f("rectified_date", &["整改完成日期"], Date, false),
+    f("problem_id", &["关联问题编号"], Text, false),
+];
+
 /// The code an already trimmed value (code in any case, or a Chinese label) stands for.
 pub fn code_of(values: &'static [EnumValue], trimmed: &str) -> Option<&'static str> {
     values.iter().find(|v| v.code.eq_ignore_ascii_case(trimmed) || v.labels.contains(&trimmed)).map(|v| v.code)
@@ -288,7 +379,19 @@ pub fn label_of(values: &'static [EnumValue], code: &str) -> &'static str {
 /// An index from Chinese label to code for every enumeration, used by the sample generator.
 pub fn all_labels() -> HashMap<&'static str, &'static str> {
     let mut m = HashMap::new();
-    for set in [LEVELS, CATEGORIES, EVENT_TYPES, STATUSES, POINT_CATEGORIES, METHODS] {
+    for set in [
+        LEVELS,
+        CATEGORIES,
+        EVENT_TYPES,
+        STATUSES,
+        POINT_CATEGORIES,
+        METHODS,
+        PROJECTS,
+        TASK_STATUSES,
+        FINDING_SOURCES,
+        SEVERITIES,
+        FINDING_STATUSES,
+    ] {
         for v in set {
             m.insert(v.labels[0], v.code);
         }

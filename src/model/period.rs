@@ -24,6 +24,18 @@ pub enum Period {
     Year { year: i32 },
 }
 
+impl Ord for Period {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.start(), self.kind()).cmp(&(other.start(), other.kind()))
+    }
+}
+
+impl PartialOrd for Period {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("'{0}' is not a period: expected a month (2026-03), a quarter (2026Q1) or a year (2026)")]
 pub struct PeriodError(pub String);

@@ -15,6 +15,8 @@ pub enum Table {
     Attendance,
     Points,
     Assessment,
+    Tasks,
+    Findings,
     Quarantine,
     Ingests,
     Indicators,
@@ -24,12 +26,14 @@ pub enum Table {
 }
 
 impl Table {
-    pub const ALL: [Table; 11] = [
+    pub const ALL: [Table; 13] = [
         Table::Units,
         Table::UnitsHistory,
         Table::Attendance,
         Table::Points,
         Table::Assessment,
+        Table::Tasks,
+        Table::Findings,
         Table::Quarantine,
         Table::Ingests,
         Table::Indicators,
@@ -45,6 +49,8 @@ impl Table {
             Table::Attendance => "attendance",
             Table::Points => "points",
             Table::Assessment => "assessment",
+            Table::Tasks => "tasks",
+            Table::Findings => "findings",
             Table::Quarantine => "quarantine",
             Table::Ingests => "ingests",
             Table::Indicators => "indicators",
@@ -63,7 +69,7 @@ impl Table {
     pub fn partition_columns(&self) -> Vec<(&'static str, DataType)> {
         match self {
             Table::Attendance | Table::Points => vec![("year", DataType::Int32), ("month", DataType::Int32)],
-            Table::Assessment => vec![("year", DataType::Int32)],
+            Table::Assessment | Table::Tasks | Table::Findings => vec![("year", DataType::Int32)],
             Table::Indicators | Table::Problems | Table::Submissions => vec![("period", DataType::String)],
             _ => vec![],
         }
@@ -96,6 +102,8 @@ impl Table {
             Table::Attendance => kind_columns(Kind::Attendance),
             Table::Points => kind_columns(Kind::Points),
             Table::Assessment => kind_columns(Kind::Assessment),
+            Table::Tasks => kind_columns(Kind::Tasks),
+            Table::Findings => kind_columns(Kind::Findings),
             Table::Quarantine => own(&[
                 ("ingest_id", Text),
                 ("kind", Text),
@@ -140,6 +148,7 @@ impl Table {
                 ("note", Text),
             ]),
             Table::Problems => own(&[
+                ("problem_id", Text),
                 ("unit_id", Text),
                 ("unit_name", Text),
                 ("level", Text),
@@ -150,6 +159,9 @@ impl Table {
                 ("previous_value", Float64),
                 ("category_median", Float64),
                 ("evidence", Text),
+                ("state", Text),
+                ("first_period", Text),
+                ("periods_flagged", Int32),
             ]),
             Table::Draws => own(&[
                 ("period", Text),

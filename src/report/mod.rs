@@ -8,6 +8,7 @@
 
 pub mod charts;
 pub mod grading;
+mod review_loop;
 mod xlsx;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use crate::indicators::compute::WEAK;
 use crate::model::period::PeriodKind;
 use crate::model::{Category, Level, Status};
 use crate::output::write_atomically;
+use crate::review::life::State;
 use crate::review::problems::{Problem, median};
 use crate::review::{DrawRecord, Pack};
 use charts::{category_zh, level_zh};
@@ -93,6 +95,7 @@ fn kind_zh(kind: &str) -> (&'static str, &'static str) {
         "weak" => ("软弱涣散候选", "red"),
         "red" => ("指标不达标", "red"),
         "drop" => ("较上期明显下滑", "amber"),
+        "overdue" => ("逾期未整改", "red"),
         _ => ("同类异常值", "amber"),
     }
 }
@@ -130,7 +133,10 @@ pub fn write_report(
 ) -> Result<ReportFiles> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let grading = grading_of(pack, rules);
-    let charts = charts::pack_charts(pack, grading.as_ref(), 30);
+    let mut charts = charts::pack_charts(pack, grading.as_ref(), 30);
+    if pack.period.kind() != PeriodKind::Month {
+        charts.push(review_loop::flow_chart(pack, problems));
+    }
     let sections = ChartSections::of(pack, &charts)?;
     let is_month = pack.period.kind() == PeriodKind::Month;
     let root = pack.units.iter().find(|u| u.path.len() == 1);
@@ -152,7 +158,11 @@ pub fn write_report(
         "units_total": pack.units.len(),
         "reds": pack.rows.iter().filter(|r| r.indicator != WEAK && r.status == Some(Status::Red)).count(),
         "weak_count": weak.len(),
-        "problem_count": problems.len(),
+        "problem_count": problems.iter().filter(|p| p.life.state != State::Resolved).count(),
+        "movement": review_loop::movement(pack, problems),
+        "due_findings": review_loop::due_findings(pack),
+        "overdue": review_loop::overdue(pack),
+        "project_tasks": review_loop::projects(pack),
         "projects": projects(pack, &key_ids),
         "key_columns": key_ids.iter().map(|id| pack.catalogue.get(id).map(|i| i.name_zh.clone()).unwrap_or_default()).collect::<Vec<_>>(),
         "gu_ben": gu_ben,
@@ -161,6 +171,7 @@ pub fn write_report(
         "charts_trend": sections.trend,
         "charts_other": sections.other,
         "charts_cards": sections.cards,
+        "charts_flow": sections.flow,
         "problems": problem_rows(pack, problems),
         "weak": weak,
         "draw": draw.map(|d| draw_context(pack, d)),
@@ -188,6 +199,7 @@ struct ChartSections {
     trend: Vec<ChartCtx>,
     other: Vec<ChartCtx>,
     cards: Vec<ChartCtx>,
+    flow: Vec<ChartCtx>,
 }
 
 impl ChartSections {
@@ -210,6 +222,7 @@ impl ChartSections {
             trend: pick(&|id| id.starts_with("trend-")),
             other,
             cards: if is_month { Vec::new() } else { pick(&|id| id.starts_with("card-")) },
+            flow: pick(&|id| id == "problem-flow"),
         })
     }
 }
@@ -414,13 +427,19 @@ fn foundations_and_brands(pack: &Pack) -> (Vec<serde_json::Value>, Vec<serde_jso
 fn problem_rows(pack: &Pack, problems: &[Problem]) -> Vec<serde_json::Value> {
     problems
         .iter()
+        .filter(|p| p.life.state != State::Resolved)
         .map(|p| {
             let (kind, css) = kind_zh(p.kind);
+            let state = match p.life.state {
+                State::New => p.life.state.zh().to_string(),
+                _ => format!("{}（{} 起，第 {} 期）", p.life.state.zh(), p.life.first_period, p.life.periods_flagged),
+            };
             serde_json::json!({
                 "unit_name": p.unit_name, "level": level_zh(&p.level), "category": category_zh(p.category.as_deref()),
-                "kind": kind, "css": css,
-                "indicator": pack.catalogue.get(&p.indicator).map(|i| i.name_zh.clone()).unwrap_or_else(|| "软弱涣散候选".into()),
+                "kind": kind, "css": css, "state": state,
+                "indicator": review_loop::indicator_zh(pack, &p.indicator),
                 "evidence": if p.kind == "weak" { weak_note_zh(&p.evidence) } else { p.evidence.clone() },
+                "diagnosis": review_loop::diagnosis(pack, &p.problem_id),
             })
         })
         .collect()
@@ -466,12 +485,38 @@ pub fn build(
     out: &Path,
     cached: Option<crate::review::Pack>,
 ) -> Result<ReportFiles> {
-    let pack = crate::review::load_or_reuse(wh, catalogue, period, cached)?;
+    let mut pack = crate::review::load_or_reuse(wh, catalogue, period, cached)?;
+    settle_previous_problems(wh, catalogue, problem_rules, &mut pack)?;
     let list = crate::review::problems::problems(&pack, problem_rules);
     crate::review::write_problems(wh, period, &list)?;
     let draws = crate::review::load_draws(&wh.snapshot()?)?;
     let draw = draws.iter().rev().find(|d| d.period == period.to_string());
     write_report(&pack, &list, draw, grading, out)
+}
+
+/// The problem list of the period before, when it was computed but never listed (a district's
+/// first review, or a quarter whose pack was skipped): without it nothing of this period could
+/// be "persisting" or "resolved". It is listed now, from its own indicators, and stored.
+fn settle_previous_problems(
+    wh: &crate::warehouse::Warehouse,
+    catalogue: &crate::indicators::Catalogue,
+    rules: &crate::review::problems::ProblemRules,
+    pack: &mut Pack,
+) -> Result<()> {
+    let previous = pack.period.previous();
+    let computed = !wh
+        .snapshot()?
+        .partition_files(crate::model::Table::Indicators, &crate::warehouse::period_partition(&previous))?
+        .is_empty();
+    if pack.earlier_problems.contains_key(&previous) || !computed {
+        return Ok(());
+    }
+    let before = crate::review::load(wh, catalogue, previous)?;
+    let list = crate::review::problems::problems(&before, rules);
+    crate::review::write_problems(wh, previous, &list)?;
+    let stored = list.iter().map(|p| (p.problem_id.clone(), Some(p.life.state))).collect();
+    pack.earlier_problems.insert(previous, stored);
+    Ok(())
 }
 
 /// The charts of a pack (for `dangjian chart`).

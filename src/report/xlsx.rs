@@ -7,6 +7,7 @@ use rust_xlsxwriter::{Format, Workbook};
 
 use super::charts::{category_zh, level_zh};
 use super::grading::Grading;
+use super::review_loop;
 use crate::output::neutralise;
 use crate::review::problems::Problem;
 use crate::review::{DrawRecord, Pack};
@@ -49,9 +50,24 @@ pub fn workbook(
 
     let ws = wb.add_worksheet();
     ws.set_name("问题清单")?;
-    for (c, h) in ["组织编码", "组织名称", "层级", "类别", "问题类型", "指标", "数值", "上期", "同类中位数", "证据"]
-        .iter()
-        .enumerate()
+    for (c, h) in [
+        "组织编码",
+        "组织名称",
+        "层级",
+        "类别",
+        "问题类型",
+        "指标",
+        "数值",
+        "上期",
+        "同类中位数",
+        "证据",
+        "问题编号",
+        "状态",
+        "首次列入",
+        "列入期数",
+    ]
+    .iter()
+    .enumerate()
     {
         ws.write_string_with_format(0, c as u16, *h, &head)?;
     }
@@ -69,7 +85,47 @@ pub fn workbook(
             }
         }
         ws.write_string(row, 9, text(&p.evidence))?;
+        ws.write_string(row, 10, text(&p.problem_id))?;
+        ws.write_string(row, 11, p.life.state.zh())?;
+        ws.write_string(row, 12, p.life.first_period.to_string())?;
+        ws.write_number(row, 13, p.life.periods_flagged as f64)?;
     }
+
+    // The review loop, as the report shows it.
+    let moved = review_loop::movement(pack, problems);
+    let rows: Vec<Vec<Cell>> = moved
+        .rows
+        .iter()
+        .map(|r| {
+            vec![
+                Cell::T(r.unit.clone()),
+                Cell::T(r.indicator.clone()),
+                Cell::T(r.state.into()),
+                Cell::T(r.first_period.clone()),
+                Cell::N(r.periods_flagged as f64),
+                Cell::T(r.now.clone()),
+            ]
+        })
+        .collect();
+    sheet(&mut wb, "上期问题整改情况", &["组织", "问题", "状态", "首次列入", "列入期数", "现状"], rows, &head)?;
+    let rows: Vec<Vec<Cell>> = review_loop::overdue(pack)
+        .into_iter()
+        .map(|o| vec![Cell::T(o.unit_id), Cell::T(o.unit), Cell::T(o.findings.join("\n")), Cell::T(o.tasks.join("\n"))])
+        .collect();
+    sheet(&mut wb, "逾期未整改", &["组织编码", "组织", "逾期问题", "逾期任务"], rows, &head)?;
+    let rows: Vec<Vec<Cell>> = review_loop::projects(pack)
+        .into_iter()
+        .map(|p| {
+            vec![
+                Cell::T(p.project.into()),
+                Cell::N(p.due as f64),
+                Cell::N(p.on_time as f64),
+                Cell::N(p.overdue as f64),
+                Cell::T(p.behind),
+            ]
+        })
+        .collect();
+    sheet(&mut wb, "六大工程推进情况", &["工程", "本期到期任务", "按期完成", "逾期未完成", "滞后单位"], rows, &head)?;
 
     let ws = wb.add_worksheet();
     ws.set_name("巡回观摩")?;
@@ -125,4 +181,29 @@ pub fn workbook(
         }
     }
     Ok(wb.save_to_buffer()?)
+}
+
+/// A cell of a plain sheet.
+enum Cell {
+    T(String),
+    N(f64),
+}
+
+/// A sheet of a header and rows.
+fn sheet(wb: &mut Workbook, name: &str, header: &[&str], rows: Vec<Vec<Cell>>, head: &Format) -> Result<()> {
+    let ws = wb.add_worksheet();
+    ws.set_name(name)?;
+    for (c, h) in header.iter().enumerate() {
+        ws.write_string_with_format(0, c as u16, *h, head)?;
+    }
+    for (r, cells) in rows.into_iter().enumerate() {
+        for (c, cell) in cells.into_iter().enumerate() {
+            let (row, col) = (r as u32 + 1, c as u16);
+            match cell {
+                Cell::T(t) => ws.write_string(row, col, neutralise(&t).into_owned())?,
+                Cell::N(n) => ws.write_number(row, col, n)?,
+            };
+        }
+    }
+    Ok(())
 }

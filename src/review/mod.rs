@@ -5,6 +5,8 @@
 //! Never prints.
 
 pub mod draw;
+pub mod ledgers;
+pub mod life;
 pub mod problems;
 
 use std::collections::HashMap;
@@ -66,6 +68,11 @@ pub struct Pack {
     pub inputs: Vec<(String, String, String, i64, i64, i64)>,
     /// Which branches reported in each month of the period.
     pub reporting: Reporting,
+    /// The problem lists stored for earlier periods of the period's kind (ids and states).
+    pub earlier_problems: life::Stored,
+    /// The target tasks and the findings as the latest exports have them.
+    pub tasks: Vec<ledgers::Task>,
+    pub findings: Vec<ledgers::Finding>,
     /// The tree of the period before, and what changed since (units added, moved, dissolved).
     pub tree_before: Vec<UnitInfo>,
     pub tree_changes: tree::Changes,
@@ -262,8 +269,14 @@ pub fn load(wh: &Warehouse, catalogue: &Catalogue, period: Period) -> Result<Pac
     let reporting = reporting::reporting(&snapshot, &units, period, &catalogue.reporting)?;
     let tree_before = tree::load(&snapshot, period.previous().last_day())?;
     let tree_changes = tree::changes(&tree_before, &units);
+    let tasks = ledgers::load_tasks(&snapshot)?;
+    let findings = ledgers::load_findings(&snapshot)?;
+    let earlier_problems = earlier_problems(&snapshot, period)?;
     Ok(Pack {
         period,
+        earlier_problems,
+        tasks,
+        findings,
         catalogue: catalogue.clone(),
         reporting,
         tree_before,
@@ -289,6 +302,7 @@ pub fn problems_frame(list: &[problems::Problem]) -> Result<DataFrame> {
     Ok(DataFrame::new(
         list.len(),
         vec![
+            Column::new("problem_id".into(), s(&|p| Some(p.problem_id.clone()))),
             Column::new("unit_id".into(), s(&|p| Some(p.unit_id.clone()))),
             Column::new("unit_name".into(), s(&|p| Some(p.unit_name.clone()))),
             Column::new("level".into(), s(&|p| Some(p.level.clone()))),
@@ -299,8 +313,45 @@ pub fn problems_frame(list: &[problems::Problem]) -> Result<DataFrame> {
             Column::new("previous_value".into(), n(&|p| p.previous_value)),
             Column::new("category_median".into(), n(&|p| p.category_median)),
             Column::new("evidence".into(), s(&|p| Some(p.evidence.clone()))),
+            Column::new("state".into(), s(&|p| Some(p.life.state.code().to_string()))),
+            Column::new("first_period".into(), s(&|p| Some(p.life.first_period.to_string()))),
+            Column::new(
+                "periods_flagged".into(),
+                list.iter().map(|p| p.life.periods_flagged as i32).collect::<Vec<i32>>(),
+            ),
         ],
     )?)
+}
+
+/// The problem lists stored for the periods of `period`'s kind before it: each problem's id
+/// and state. A list written before problems had ids gets them from its unit, kind and
+/// indicator, and no state.
+pub fn earlier_problems(snapshot: &Snapshot, period: Period) -> Result<life::Stored> {
+    let mut out = life::Stored::new();
+    for file in snapshot.files(Table::Problems)? {
+        let part = snapshot.partition_of(Table::Problems, &file);
+        let Some(p) = part.strip_prefix("period=").and_then(|p| p.parse::<Period>().ok()) else { continue };
+        if p.kind() != period.kind() || p >= period {
+            continue;
+        }
+        let df = warehouse::read_parquet(&file)?;
+        let text = |c: &str| -> Result<Option<Vec<Option<String>>>> {
+            if df.column(c).is_err() {
+                return Ok(None);
+            }
+            Ok(Some(strs(&df, c)?))
+        };
+        let (units, kinds, inds) = (text("unit_id")?, text("kind")?, text("indicator")?);
+        let (ids, states) = (text("problem_id")?, text("state")?);
+        let at = |col: &Option<Vec<Option<String>>>, i: usize| col.as_ref().and_then(|c| c[i].clone());
+        let list = out.entry(p).or_default();
+        for i in 0..df.height() {
+            let id = at(&ids, i).or_else(|| Some(life::problem_id(&at(&units, i)?, &at(&kinds, i)?, &at(&inds, i)?)));
+            let state = at(&states, i).and_then(|s| life::State::parse(&s));
+            list.extend(id.map(|id| (id, state)));
+        }
+    }
+    Ok(out)
 }
 
 /// Write the problem list of a period to `problems/period=PERIOD/`.

@@ -1,14 +1,17 @@
 //! The problem list (突出问题清单): every red indicator, every weak-unit candidate with its rule,
 //! every indicator that fell by more than the configured share against the previous period,
 //! and outliers within a level and category (robust z-score on the median absolute
-//! deviation). Each problem carries its evidence.
+//! deviation), and every unit with overdue tasks or findings. Each problem carries its
+//! evidence, its stable id and its life over the periods (`super::life`): the problems of the
+//! period before that are gone are listed too, as resolved.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+use super::life::{self, Life, State};
 use super::{IndicatorRow, Pack};
-use crate::indicators::catalogue::Direction;
+use crate::indicators::catalogue::{Direction, IndicatorKind};
 use crate::indicators::compute::WEAK;
 use crate::model::Status;
 
@@ -33,17 +36,20 @@ impl Default for ProblemRules {
 /// One problem.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Problem {
+    /// Stable across periods: unit, kind and indicator (`life::problem_id`).
+    pub problem_id: String,
     pub unit_id: String,
     pub unit_name: String,
     pub level: String,
     pub category: Option<String>,
-    /// `red`, `weak`, `drop` or `outlier`.
+    /// `weak`, `red`, `overdue`, `drop` or `outlier`.
     pub kind: &'static str,
     pub indicator: String,
     pub value: Option<f64>,
     pub previous_value: Option<f64>,
     pub category_median: Option<f64>,
     pub evidence: String,
+    pub life: Life,
 }
 
 /// The median (the mean of the middle two for an even count).
@@ -70,8 +76,52 @@ pub fn group_medians(pack: &Pack) -> BTreeMap<GroupKey, f64> {
     groups.into_iter().filter_map(|(k, v)| median(v).map(|m| (k, m))).collect()
 }
 
-/// Find the problems of a pack, in unit (tree) order then kind.
+/// The kinds in the order a unit's problems are listed.
+const KIND_ORDER: [&str; 5] = ["weak", "red", "overdue", "drop", "outlier"];
+
+/// Find the problems of a pack, in unit (tree) order then kind, with their lives against the
+/// lists stored for earlier periods; then the problems of the period before that are solved
+/// now.
 pub fn problems(pack: &Pack, rules: &ProblemRules) -> Vec<Problem> {
+    let found = found(pack, rules);
+    let ids: Vec<String> = found.iter().map(|p| p.problem_id.clone()).collect();
+    let (lives, resolved) = life::lives(pack.period, &ids, &life::flagged(&pack.earlier_problems));
+    let mut out: Vec<Problem> = found.into_iter().zip(lives).map(|(p, life)| Problem { life, ..p }).collect();
+    out.extend(resolved.into_iter().filter_map(|(id, life)| resolved_row(pack, &id, life)));
+    out
+}
+
+/// A problem of the period before that is gone, with the indicator's value now.
+fn resolved_row(pack: &Pack, id: &str, life: Life) -> Option<Problem> {
+    let (unit_id, kind, indicator) = life::parts_of(id)?;
+    let kind = KIND_ORDER.into_iter().find(|k| *k == kind)?;
+    let unit = pack.unit(unit_id);
+    let row = pack.row(unit_id, indicator);
+    let name = pack.catalogue.get(indicator).map_or("软弱涣散候选", |i| i.name_zh.as_str());
+    let evidence = match (row.and_then(|r| r.value), pack.catalogue.get(indicator)) {
+        (Some(v), Some(ind)) => format!("{name} 现为 {}", crate::output::format_value(v, &ind.unit)),
+        _ if unit.is_none() => "单位已撤并".to_string(),
+        _ => format!("{name} 本期未再列入"),
+    };
+    Some(Problem {
+        problem_id: id.to_string(),
+        unit_id: unit_id.to_string(),
+        unit_name: unit.map_or_else(|| unit_id.to_string(), |u| u.name.clone()),
+        level: unit.map(|u| u.level.clone()).unwrap_or_default(),
+        category: unit.and_then(|u| u.category.clone()),
+        kind,
+        indicator: indicator.to_string(),
+        value: row.and_then(|r| r.value),
+        previous_value: row.and_then(|r| r.previous),
+        category_median: None,
+        evidence,
+        life,
+    })
+}
+
+/// The problems found in the pack's own figures (their lives not yet known).
+fn found(pack: &Pack, rules: &ProblemRules) -> Vec<Problem> {
+    let new = Life { state: State::New, first_period: pack.period, periods_flagged: 1 };
     let medians = group_medians(pack);
     let mut out = Vec::new();
     let fmt = |v: f64, unit: &str| crate::output::format_value(v, unit);
@@ -84,6 +134,7 @@ pub fn problems(pack: &Pack, rules: &ProblemRules) -> Vec<Problem> {
         let rows = by_unit.get(u.id.as_str()).map(Vec::as_slice).unwrap_or_default();
         let med = |ind: &str| medians.get(&(u.level.clone(), u.category.clone(), ind.to_string())).copied();
         let base = |kind: &'static str, r: &IndicatorRow, evidence: String| Problem {
+            problem_id: life::problem_id(&u.id, kind, &r.indicator),
             unit_id: u.id.clone(),
             unit_name: u.name.clone(),
             level: u.level.clone(),
@@ -94,6 +145,7 @@ pub fn problems(pack: &Pack, rules: &ProblemRules) -> Vec<Problem> {
             previous_value: r.previous,
             category_median: med(&r.indicator),
             evidence,
+            life: new.clone(),
         };
         for r in rows {
             if r.indicator == WEAK {
@@ -105,6 +157,15 @@ pub fn problems(pack: &Pack, rules: &ProblemRules) -> Vec<Problem> {
             let Some(ind) = pack.catalogue.get(&r.indicator) else { continue };
             let Some(v) = r.value else { continue };
             let unit = ind.unit.as_str();
+            // A count of what is overdue is a problem of its own kind from the first one; it is
+            // not judged against a threshold, a previous period or the unit's peers.
+            if ind.kind == IndicatorKind::Count {
+                if v > 0.0 {
+                    let of = r.denominator.map(|d| format!("（到期 {d:.0} 项）")).unwrap_or_default();
+                    out.push(base("overdue", r, format!("{} {v:.0} 项{of}", ind.name_zh)));
+                }
+                continue;
+            }
             if r.status == Some(Status::Red) {
                 let t = ind.thresholds_for(u.category.as_deref(), pack.period.month_count());
                 let side = if ind.direction == Direction::Higher { "低于" } else { "高于" };
@@ -136,7 +197,7 @@ pub fn problems(pack: &Pack, rules: &ProblemRules) -> Vec<Problem> {
     // Outliers: robust z = 0.6745 (x − median) / MAD, within level, category and indicator.
     let mut groups: BTreeMap<GroupKey, Vec<(&str, f64)>> = BTreeMap::new();
     for r in &pack.rows {
-        if r.indicator == WEAK {
+        if r.indicator == WEAK || pack.catalogue.get(&r.indicator).is_some_and(|i| i.kind == IndicatorKind::Count) {
             continue;
         }
         if let (Some(v), Some(u)) = (r.value, pack.unit(&r.unit_id)) {
@@ -159,6 +220,7 @@ pub fn problems(pack: &Pack, rules: &ProblemRules) -> Vec<Problem> {
                 let u = pack.unit(id).expect("unit of a row");
                 let r = pack.row(id, &ind_id).expect("row");
                 out.push(Problem {
+                    problem_id: life::problem_id(&u.id, "outlier", &ind_id),
                     unit_id: u.id.clone(),
                     unit_name: u.name.clone(),
                     level: u.level.clone(),
@@ -169,12 +231,13 @@ pub fn problems(pack: &Pack, rules: &ProblemRules) -> Vec<Problem> {
                     previous_value: r.previous,
                     category_median: Some(m),
                     evidence: format!("{} 对比同级同类中位数 {}（稳健 z 值 {z:+.1}）", fmt(v, &unit), fmt(m, &unit)),
+                    life: new.clone(),
                 });
             }
         }
     }
     let order: BTreeMap<&str, usize> = pack.units.iter().enumerate().map(|(i, u)| (u.id.as_str(), i)).collect();
-    let kind_order = |k: &str| ["weak", "red", "drop", "outlier"].iter().position(|x| *x == k).unwrap_or(9);
+    let kind_order = |k: &str| KIND_ORDER.iter().position(|x| *x == k).unwrap_or(9);
     out.sort_by_key(|p| (order.get(p.unit_id.as_str()).copied().unwrap_or(usize::MAX), kind_order(p.kind)));
     out
 }

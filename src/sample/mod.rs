@@ -9,6 +9,7 @@
 //! one spoil of each kind in turn, and the summary says how many rows should be quarantined or
 //! dropped as duplicates.
 
+mod ledgers;
 mod names;
 
 mod write;
@@ -280,6 +281,10 @@ pub fn generate(out: &Path, opts: &SampleOptions) -> Result<SampleSummary> {
             g.write_corrections(month, rows)?;
         }
     }
+    let ledgers = root.fork("ledgers");
+    let tasks = ledgers::tasks(&units, &months, &mut ledgers.fork("tasks"));
+    let findings = ledgers::findings(&units, &months, &mut ledgers.fork("findings"));
+    g.write_ledgers(&units, &tasks, &findings, &ledgers::export_days(&months))?;
     if !opts.plain
         && let Some(r) = Restructure::of(&units, &months)
     {
@@ -653,6 +658,137 @@ impl Gen {
             }
         }
         Ok(())
+    }
+
+    /// The task and finding ledgers, re-exported whole on each export day: XLSX with Chinese
+    /// headers and labels, or plain CSV. Every row of an earlier export that a later one
+    /// repeats is a duplicate to an ingest of the whole sample.
+    fn write_ledgers(
+        &mut self,
+        units: &[Unit],
+        tasks: &[ledgers::Task],
+        findings: &[ledgers::Finding],
+        days: &[(Period, NaiveDate)],
+    ) -> Result<()> {
+        use crate::model::kinds::{self as k, label_of};
+        let date = |d: Option<NaiveDate>| d.map_or(write::Cell::Text(String::new()), write::Cell::Date);
+        let text = |s: &str| write::Cell::Text(s.to_string());
+        let mut written = 0u64;
+        let mut keys = HashSet::new();
+        for (month, day) in days {
+            let rows: Vec<&ledgers::Task> = tasks.iter().filter(|t| t.due.year() == day.year()).collect();
+            let mut table = Vec::new();
+            for t in &rows {
+                let (status, done) = t.status_on(*day);
+                let (project, status) = if self.plain {
+                    (t.project, status)
+                } else {
+                    (label_of(k::PROJECTS, t.project), label_of(k::TASK_STATUSES, status))
+                };
+                table.push(vec![
+                    text(&t.id),
+                    text(&units[t.unit].id),
+                    text(project),
+                    text(&t.title),
+                    write::Cell::Date(t.due),
+                    text(status),
+                    date(done),
+                ]);
+                keys.insert(t.id.clone());
+            }
+            written += table.len() as u64;
+            let header_zh = ["任务编号", "责任单位编码", "所属工程", "任务内容", "完成时限", "完成状态", "完成日期"];
+            let header_en = ["task_id", "unit_id", "project", "title", "due_date", "status", "done_date"];
+            self.write_table(&format!("tasks/目标任务台账_{month}"), &header_zh, &header_en, table, "tasks")?;
+
+            let mut table = Vec::new();
+            for f in findings.iter().filter(|f| f.found <= *day) {
+                let (status, rectified) = f.status_on(*day);
+                let (source, severity, status) = if self.plain {
+                    (f.source, f.severity, status)
+                } else {
+                    (
+                        label_of(k::FINDING_SOURCES, f.source),
+                        label_of(k::SEVERITIES, f.severity),
+                        label_of(k::FINDING_STATUSES, status),
+                    )
+                };
+                table.push(vec![
+                    text(&f.id),
+                    text(&units[f.unit].id),
+                    write::Cell::Date(f.found),
+                    text(source),
+                    text(severity),
+                    text(f.description),
+                    write::Cell::Date(f.deadline),
+                    text(status),
+                    date(rectified),
+                    text(f.problem_id.as_deref().unwrap_or("")),
+                ]);
+                keys.insert(f.id.clone());
+            }
+            written += table.len() as u64;
+            let header_zh = [
+                "问题编号",
+                "组织编码",
+                "发现日期",
+                "问题来源",
+                "严重程度",
+                "问题描述",
+                "整改时限",
+                "整改状态",
+                "整改完成日期",
+                "关联问题编号",
+            ];
+            let header_en = [
+                "finding_id",
+                "unit_id",
+                "found_date",
+                "source",
+                "severity",
+                "description",
+                "deadline",
+                "status",
+                "rectified_date",
+                "problem_id",
+            ];
+            self.write_table(&format!("findings/问题整改台账_{month}"), &header_zh, &header_en, table, "findings")?;
+        }
+        self.summary.expect_duplicates += written - keys.len() as u64;
+        Ok(())
+    }
+
+    /// One ledger export: `rel` plus `.xlsx` with the Chinese header, or `.csv` (UTF-8, the
+    /// English header, ISO dates) when the sample is plain.
+    fn write_table(
+        &mut self,
+        rel: &str,
+        header_zh: &[&str],
+        header_en: &[&str],
+        rows: Vec<Vec<write::Cell>>,
+        kind: &'static str,
+    ) -> Result<()> {
+        if self.plain {
+            let mut csv = CsvOut::create(&self.out.join(format!("{rel}.csv")), Enc::Utf8)?;
+            csv.row(header_en)?;
+            for row in rows {
+                let cells: Vec<String> = row
+                    .into_iter()
+                    .map(|c| match c {
+                        write::Cell::Text(s) => s,
+                        write::Cell::Number(n) => n.to_string(),
+                        write::Cell::Date(d) => d.to_string(),
+                    })
+                    .collect();
+                csv.row_owned(&cells)?;
+            }
+            return self.finish_csv(csv, kind);
+        }
+        let mut x = XlsxOut::new(header_zh)?;
+        for row in rows {
+            x.row(&row)?;
+        }
+        self.finish_xlsx(x, &format!("{rel}.xlsx"), kind)
     }
 
     fn write_assessment(&mut self, units: &[Unit], months: &[Period], rng: &mut Rng) -> Result<()> {

@@ -63,9 +63,10 @@ fn a_quarter_matches_the_hand_computation() {
     let t = tempfile::tempdir().unwrap();
     let wh = warehouse(t.path());
     let out = run_expect(dangjian().args(["compute", "--warehouse"]).arg(&wh).args(["--period", "2026Q1"]), 0);
-    assert!(stdout(&out).contains("9 units × 12 indicators = 108 rows"), "{}", stdout(&out));
+    // 15 indicators and the weak-unit flag.
+    assert!(stdout(&out).contains("9 units × 16 indicators = 144 rows"), "{}", stdout(&out));
     let f = figures(&wh, "2026Q1");
-    assert_eq!(f.len(), 9 * 12);
+    assert_eq!(f.len(), 9 * 16);
 
     // attendance_rate = present / all rows, over the subtree's rows (never a mean of means:
     // C1's mean of B1, B2 and its own rate would be (0.8 + 0.667 + 0.5) / 3 = 0.656).
@@ -221,6 +222,92 @@ fn a_year_and_a_month() {
     assert!(ch.abs() < 1e-12, "{ch}");
 }
 
+/// The review loop's ledgers (SPEC §4), two exports each, the later one (Chinese headers and
+/// labels) moving tasks and findings on: T-2 is done late (2026-03-10, due 02-28); F-2 is
+/// rectified late (03-25, deadline 03-20); T-6 is done on time; F-4 appears, due next period.
+///
+/// Tasks (due, done): B1 T-1 01-31/01-20, T-2 02-28/03-10; B2 T-3 03-31/never; B3 T-4
+/// 06-30/never, T-6 03-15/03-14; C2 itself T-5 2025-12-31/2026-02-15.
+/// Findings (deadline, rectified): B1 F-1 02-10/02-01, F-2 03-20/03-25; B3 F-3 03-01/never,
+/// F-4 04-10/never; C1 itself F-5 03-31/03-30.
+#[test]
+fn the_ledger_indicators_match_the_hand_computation() {
+    let t = tempfile::tempdir().unwrap();
+    let files = stage(
+        &t.path().join("inbox"),
+        &[
+            "indicators/units.csv",
+            "indicators/attendance.csv",
+            "indicators/tasks_2026-02.csv",
+            "indicators/findings_2026-02.csv",
+            "indicators/目标任务台账_2026-03.csv",
+            "indicators/问题整改台账_2026-03.csv",
+        ],
+    );
+    let wh = t.path().join("wh");
+    let out = run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).args(&files), 0);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("rows read"), "{text}");
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM tasks"), 6.0);
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM findings"), 5.0);
+    for p in ["2026Q1", "2026-03", "2026-02", "2026"] {
+        compute(&wh, p);
+    }
+
+    // 2026Q1 (last day 03-31). Tasks due in it: T-1, T-2 (B1), T-3 (B2), T-6 (B3).
+    let q1 = figures(&wh, "2026Q1");
+    let rate = "task_completion_rate";
+    for (unit, want) in [("B1", Some(0.5)), ("B2", Some(0.0)), ("B3", Some(1.0)), ("B4", None), ("C1", Some(1.0 / 3.0))]
+    {
+        check(&q1, unit, rate, want);
+    }
+    check(&q1, "C2", rate, Some(1.0));
+    check(&q1, "D", rate, Some(0.5));
+    // Due by 03-31 and not done by then: T-3 only (T-2 and T-5 were done late, but by then).
+    for (unit, want) in [("B1", Some(0.0)), ("B2", Some(1.0)), ("B4", None), ("C1", Some(1.0)), ("C2", Some(0.0))] {
+        check(&q1, unit, "overdue_tasks", want);
+    }
+    check(&q1, "D", "overdue_tasks", Some(1.0));
+    // Findings due in Q1: F-1, F-2 (B1), F-3 (B3), F-5 (C1); on time: F-1, F-5.
+    let rect = "rectification_rate";
+    for (unit, want) in [("B1", Some(0.5)), ("B2", None), ("B3", Some(0.0)), ("C1", Some(2.0 / 3.0)), ("C2", Some(0.0))]
+    {
+        check(&q1, unit, rect, want);
+    }
+    check(&q1, "D", rect, Some(0.5));
+    // Past its deadline and open at 03-31: F-3 (F-4 is due next period).
+    for (unit, want) in [("B1", Some(0.0)), ("B3", Some(1.0)), ("C2", Some(1.0)), ("D", Some(1.0))] {
+        check(&q1, unit, "overdue_findings", want);
+    }
+    // One overdue finding is amber (at most 1), none is green.
+    assert_eq!(q1[&("B3".to_string(), "overdue_findings".to_string())].1, "amber");
+    assert_eq!(q1[&("B1".to_string(), "overdue_findings".to_string())].1, "green");
+
+    // March: T-3 (B2) and T-6 (B3) due; F-2, F-3, F-5 due, only F-5 on time.
+    let mar = figures(&wh, "2026-03");
+    check(&mar, "B1", rate, None);
+    check(&mar, "D", rate, Some(0.5));
+    check(&mar, "D", rect, Some(1.0 / 3.0));
+    check(&mar, "B1", rect, Some(0.0));
+    check(&mar, "D", "overdue_findings", Some(1.0));
+    // February (last day 02-28): F-1 due and on time; F-3's deadline (03-01) is still ahead.
+    let feb = figures(&wh, "2026-02");
+    check(&feb, "B1", rect, Some(1.0));
+    check(&feb, "D", "overdue_findings", Some(0.0));
+    check(&feb, "B3", "overdue_findings", None);
+    // At 02-28, T-2 (due that day, done 03-10) is overdue, and so was T-5 until 02-15.
+    check(&feb, "B1", "overdue_tasks", Some(1.0));
+    check(&feb, "C2", "overdue_tasks", Some(0.0));
+
+    // 2026 (last day 12-31): five tasks due, T-1 and T-6 on time; T-3 and T-4 never done.
+    let year = figures(&wh, "2026");
+    check(&year, "D", rate, Some(0.4));
+    check(&year, "D", "overdue_tasks", Some(2.0));
+    check(&year, "C2", "overdue_tasks", Some(1.0));
+    check(&year, "D", rect, Some(0.4));
+    check(&year, "D", "overdue_findings", Some(2.0));
+}
+
 #[test]
 fn recomputing_gives_the_same_bytes() {
     let t = tempfile::tempdir().unwrap();
@@ -230,7 +317,8 @@ fn recomputing_gives_the_same_bytes() {
     let first = std::fs::read(&file).unwrap();
     run_expect(dangjian().args(["compute", "--warehouse"]).arg(&wh).args(["--period", "2026Q1"]), 0);
     assert_eq!(first, std::fs::read(&file).unwrap());
-    assert_eq!(query_number(&wh, "SELECT count(*) FROM indicators"), 108.0, "replaced, not appended");
+    // 9 units × (15 indicators + the weak-unit flag).
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM indicators"), 144.0, "replaced, not appended");
 }
 
 #[test]

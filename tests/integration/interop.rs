@@ -45,7 +45,7 @@ fn duckdb_and_pyarrow_read_every_table() {
     run_expect(dangjian().args(["compute", "--period", "2026Q1", "--warehouse"]).arg(&wh), 0);
     run_expect(dangjian().args(["compute", "--period", "2026-02", "--warehouse"]).arg(&wh), 0);
     let got = read_with_python(&py, &wh);
-    for table in ["units", "attendance", "points", "assessment", "quarantine", "ingests", "indicators", "submissions"] {
+    for table in SAMPLE_TABLES {
         let ours = query_number(&wh, &format!("SELECT count(*) FROM {table}")) as u64;
         assert!(ours > 0, "{table} is empty: the sample should fill it");
         assert_eq!(got[table]["duckdb"].as_u64(), Some(ours), "{table} via DuckDB");

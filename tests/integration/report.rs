@@ -72,7 +72,10 @@ fn the_workbook_holds_the_indicator_figures() {
     let out = t.path().join("out");
     run_expect(dangjian().args(["report", "--period", "2026Q1", "--warehouse"]).arg(&wh).arg("--out").arg(&out), 0);
     let mut wb: Xlsx<_> = open_workbook(out.join("report.xlsx")).unwrap();
-    assert_eq!(wb.sheet_names(), vec!["指标", "问题清单", "巡回观摩"]);
+    assert_eq!(
+        wb.sheet_names(),
+        vec!["指标", "问题清单", "上期问题整改情况", "逾期未整改", "六大工程推进情况", "巡回观摩"]
+    );
     let sheet = wb.worksheet_range("指标").unwrap();
     let rows: Vec<Vec<String>> = sheet.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
     let col = rows[0].iter().position(|h| h == "出勤率").unwrap();
@@ -129,4 +132,61 @@ fn a_month_is_a_bulletin_and_a_year_grades() {
     // quota ⌊0.3 × 5⌋ = 1.
     assert!(html.contains("参评组织 5 个"), "{}", &html[html.find("参评组织").unwrap_or(0)..][..80]);
     assert!(html.contains("限额 1 个"));
+}
+
+/// Problems followed over three quarters (SPEC §5), on findings whose dates make them overdue
+/// exactly when wanted: B1's F-A is overdue at the end of 2025Q4 and 2026Q1 and rectified in
+/// 2026Q2 (new → persisting → resolved); B3's F-B is overdue at the end of 2025Q4 only and its
+/// F-C at the end of 2026Q2 (new → resolved → recurring). The ids stay, and a quarter
+/// computed and reported again keeps its states.
+#[test]
+fn problems_are_followed_from_quarter_to_quarter() {
+    let t = tempfile::tempdir().unwrap();
+    let files = stage(
+        &t.path().join("inbox"),
+        &["indicators/units.csv", "indicators/attendance.csv", "indicators/findings_life.csv"],
+    );
+    let wh = t.path().join("wh");
+    run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).args(&files), 0);
+    let review = |p: &str| {
+        run_expect(dangjian().args(["compute", "--period", p, "--warehouse"]).arg(&wh), 0);
+        let out = t.path().join(format!("out-{p}"));
+        run_expect(dangjian().args(["report", "--period", p, "--warehouse"]).arg(&wh).arg("--out").arg(&out), 0);
+        out
+    };
+    let states = |p: &str| {
+        query_csv(
+            &wh,
+            &format!(
+                "SELECT problem_id, state, first_period, periods_flagged FROM problems WHERE period = '{p}' \
+                 AND kind = 'overdue' AND unit_id IN ('B1', 'B3') ORDER BY problem_id"
+            ),
+        )
+    };
+    let head = "problem_id,state,first_period,periods_flagged\n";
+    review("2025Q4");
+    assert_eq!(
+        states("2025Q4"),
+        format!("{head}B1:overdue:overdue_findings,new,2025Q4,1\nB3:overdue:overdue_findings,new,2025Q4,1\n")
+    );
+    review("2026Q1");
+    let q1 = format!(
+        "{head}B1:overdue:overdue_findings,persisting,2025Q4,2\nB3:overdue:overdue_findings,resolved,2025Q4,1\n"
+    );
+    assert_eq!(states("2026Q1"), q1);
+    let out = review("2026Q2");
+    assert_eq!(
+        states("2026Q2"),
+        format!(
+            "{head}B1:overdue:overdue_findings,resolved,2025Q4,2\nB3:overdue:overdue_findings,recurring,2026Q2,2\n"
+        )
+    );
+    // The pack says so, and shows the finding that names the problem beside it.
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("已解决 "), "上期问题整改情况");
+    assert!(html.contains("反弹复发（2026Q2 起，第 2 期）"), "the recurring problem in the list");
+    assert!(html.contains("党建阵地功能未发挥（走访暗查，整改时限 2026-05-15，逾期未整改）"), "the finding beside it");
+    // Again, after the later quarters: the same states for 2026Q1.
+    review("2026Q1");
+    assert_eq!(states("2026Q1"), q1);
 }

@@ -77,8 +77,9 @@ fn manifests_name_inputs_and_outputs_with_true_hashes() {
     assert_eq!(m["pipeline_blake3"], pipeline_hash.as_str());
     let inputs = m["inputs"].as_array().unwrap();
     // 2 units files (the grid and its 2026 adjustment), 15 months × 2 attendance files, 5
-    // quarterly points workbooks, 2 yearly assessment workbooks, 3 monthly correction files.
-    assert_eq!(inputs.len(), 2 + 30 + 5 + 2 + 3, "every sample file");
+    // quarterly points workbooks, 2 yearly assessment workbooks, 3 monthly correction files,
+    // and the two ledgers exported at the end of each of the 5 quarters.
+    assert_eq!(inputs.len(), 2 + 30 + 5 + 2 + 3 + 5 * 2, "every sample file");
     for i in inputs {
         let bytes = std::fs::read(i["file"].as_str().unwrap()).unwrap();
         assert_eq!(i["blake3"], blake3::hash(&bytes).to_hex().as_str());

@@ -49,18 +49,8 @@ fn spark_reads_the_warehouse_and_the_script_matches_compute() {
 
     // Every table, read by Spark with partition discovery: counts and types.
     let tables = spark(&py, &["tables".as_ref(), wh.as_os_str()]);
-    for table in [
-        "units",
-        "attendance",
-        "points",
-        "assessment",
-        "quarantine",
-        "ingests",
-        "indicators",
-        "problems",
-        "draws",
-        "submissions",
-    ] {
+    // The report and the draw fill two more.
+    for table in SAMPLE_TABLES.into_iter().chain(["problems", "draws"]) {
         let ours = query_number(&wh, &format!("SELECT count(*) FROM {table}")) as u64;
         assert!(ours > 0, "{table} is empty");
         assert_eq!(tables[table]["count"].as_u64(), Some(ours), "{table}");
@@ -112,6 +102,13 @@ fn spark_reads_the_warehouse_and_the_script_matches_compute() {
         }
         assert!(compared >= 300, "{p}: {compared}");
     }
+    // The review loop's indicators were among the rows compared, with values.
+    let ledger = query_number(
+        &wh,
+        "SELECT count(*) FROM indicators WHERE period = '2026Q1' AND value IS NOT NULL AND indicator IN \
+         ('task_completion_rate', 'overdue_tasks', 'rectification_rate', 'overdue_findings')",
+    );
+    assert!(ledger >= 40.0, "{ledger} ledger figures");
     let no_data = query_number(&wh, "SELECT count(*) FROM indicators WHERE period = '2025-01' AND status = 'no_data'");
     assert!(no_data > 0.0, "the branches that did not report in 2025-01 are no_data");
 }

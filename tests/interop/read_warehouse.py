@@ -12,7 +12,7 @@ import duckdb
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-TABLES = ["units", "attendance", "points", "assessment", "quarantine", "ingests", "indicators", "submissions"]
+TABLES = ["units", "attendance", "points", "assessment", "tasks", "findings", "quarantine", "ingests", "indicators", "submissions"]
 
 
 def main(root: str) -> None:

@@ -52,12 +52,22 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// The tables an ingest and a compute of a sample fill, which every reader must read.
+pub const SAMPLE_TABLES: [&str; 10] = [
+    "units",
+    "attendance",
+    "points",
+    "assessment",
+    "tasks",
+    "findings",
+    "quarantine",
+    "ingests",
+    "indicators",
+    "submissions",
+];
+
 /// Copy fixture files into a fresh folder, with file times in the order given (the first
 /// oldest), since a later export wins.
-/// The tables an ingest and a compute of a sample fill, which every reader must read.
-pub const SAMPLE_TABLES: [&str; 10] =
-    ["units", "attendance", "points", "assessment", "tasks", "findings", "quarantine", "ingests", "indicators", "submissions"];
-
 pub fn stage(dir: &Path, files: &[&str]) -> Vec<PathBuf> {
     std::fs::create_dir_all(dir).unwrap();
     files

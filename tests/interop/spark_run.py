@@ -23,7 +23,13 @@ def session():
         # The scripts' plans are deep (views over views). With the reporting views added, 1 GB
         # of heap ran out, and 2 GB ran out once while broadcasting a join: joins here are
         # sort-merge joins, which stream instead of holding a table in memory.
-        .config("spark.driver.memory", "3g")
+        # With the review loop's four indicators (fifteen in all) one session running the four
+        # periods' scripts ran out of 3 GB: the status store keeps every query's plan.
+        .config("spark.driver.memory", "6g")
+        .config("spark.sql.ui.retainedExecutions", "1")
+        .config("spark.ui.retainedJobs", "1")
+        .config("spark.ui.retainedStages", "1")
+        .config("spark.ui.retainedTasks", "1")
         .config("spark.sql.autoBroadcastJoinThreshold", "-1")
         .getOrCreate()
     )

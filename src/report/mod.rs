@@ -425,6 +425,8 @@ fn foundations_and_brands(pack: &Pack) -> (Vec<serde_json::Value>, Vec<serde_jso
 }
 
 fn problem_rows(pack: &Pack, problems: &[Problem]) -> Vec<serde_json::Value> {
+    // Looked up per problem: a province lists a hundred thousand problems.
+    let diagnoses = review_loop::diagnoses(pack);
     problems
         .iter()
         .filter(|p| p.life.state != State::Resolved)
@@ -439,7 +441,7 @@ fn problem_rows(pack: &Pack, problems: &[Problem]) -> Vec<serde_json::Value> {
                 "kind": kind, "css": css, "state": state,
                 "indicator": review_loop::indicator_zh(pack, &p.indicator),
                 "evidence": if p.kind == "weak" { weak_note_zh(&p.evidence) } else { p.evidence.clone() },
-                "diagnosis": review_loop::diagnosis(pack, &p.problem_id),
+                "diagnosis": diagnoses.get(p.problem_id.as_str()).cloned().unwrap_or_default(),
             })
         })
         .collect()

@@ -2,6 +2,8 @@
 //! findings due this period, what is overdue, and the six projects' tasks (SPEC §5, issue
 //! "review loop"). Builds the template's context and the workbook's rows; never prints.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use crate::model::kinds::{FINDING_SOURCES, PROJECTS, SEVERITIES, label_of};
@@ -170,23 +172,25 @@ pub fn projects(pack: &Pack) -> Vec<ProjectRow> {
         .collect()
 }
 
-/// The expert panel's findings that answer a problem, in words: description, deadline, state.
-pub fn diagnosis(pack: &Pack, problem_id: &str) -> Vec<String> {
+/// The findings that answer a problem (an expert's diagnosis), in words: description,
+/// deadline, state; by problem id, built once for the whole list.
+pub fn diagnoses(pack: &Pack) -> HashMap<&str, Vec<String>> {
     let end = pack.period.last_day();
-    pack.findings
-        .iter()
-        .filter(|f| f.problem_id.as_deref() == Some(problem_id) && f.found <= end)
-        .map(|f| {
-            let state = if f.rectified_by(end) {
-                "已整改"
-            } else if f.deadline <= end {
-                "逾期未整改"
-            } else {
-                "整改中"
-            };
-            format!("{}（{}，整改时限 {}，{state}）", f.description, label_of(FINDING_SOURCES, &f.source), f.deadline)
-        })
-        .collect()
+    let mut out: HashMap<&str, Vec<String>> = HashMap::new();
+    for f in pack.findings.iter().filter(|f| f.found <= end) {
+        let Some(id) = f.problem_id.as_deref() else { continue };
+        let state = if f.rectified_by(end) {
+            "已整改"
+        } else if f.deadline <= end {
+            "逾期未整改"
+        } else {
+            "整改中"
+        };
+        let text =
+            format!("{}（{}，整改时限 {}，{state}）", f.description, label_of(FINDING_SOURCES, &f.source), f.deadline);
+        out.entry(id).or_default().push(text);
+    }
+    out
 }
 
 /// Periods the problem-flow chart covers, the current one last.

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Result;
 use chrono::NaiveDate;
-use polars::prelude::*;
 
+use super::strs;
 use crate::indicators::tree::UnitInfo;
 use crate::model::Table;
 use crate::model::period::Period;
@@ -50,16 +50,12 @@ impl Finding {
     }
 }
 
-fn texts(df: &DataFrame, c: &str) -> Result<Vec<Option<String>>> {
-    Ok(df.column(c)?.str()?.iter().map(|v| v.map(str::to_string)).collect())
-}
-
 /// Every task as the latest exports have it.
 pub fn load_tasks(snapshot: &Snapshot) -> Result<Vec<Task>> {
     let df = scan_table(snapshot, Table::Tasks)?.collect()?;
     let (id, unit, project, title) =
-        (texts(&df, "task_id")?, texts(&df, "unit_id")?, texts(&df, "project")?, texts(&df, "title")?);
-    let (status, due, done) = (texts(&df, "status")?, date_values(&df, "due_date")?, date_values(&df, "done_date")?);
+        (strs(&df, "task_id")?, strs(&df, "unit_id")?, strs(&df, "project")?, strs(&df, "title")?);
+    let (status, due, done) = (strs(&df, "status")?, date_values(&df, "due_date")?, date_values(&df, "done_date")?);
     let mut out: Vec<Task> = (0..df.height())
         .filter_map(|i| {
             Some(Task {
@@ -81,8 +77,8 @@ pub fn load_tasks(snapshot: &Snapshot) -> Result<Vec<Task>> {
 pub fn load_findings(snapshot: &Snapshot) -> Result<Vec<Finding>> {
     let df = scan_table(snapshot, Table::Findings)?.collect()?;
     let (id, unit, source, severity) =
-        (texts(&df, "finding_id")?, texts(&df, "unit_id")?, texts(&df, "source")?, texts(&df, "severity")?);
-    let (description, status, problem) = (texts(&df, "description")?, texts(&df, "status")?, texts(&df, "problem_id")?);
+        (strs(&df, "finding_id")?, strs(&df, "unit_id")?, strs(&df, "source")?, strs(&df, "severity")?);
+    let (description, status, problem) = (strs(&df, "description")?, strs(&df, "status")?, strs(&df, "problem_id")?);
     let (found, deadline, rectified) =
         (date_values(&df, "found_date")?, date_values(&df, "deadline")?, date_values(&df, "rectified_date")?);
     let mut out: Vec<Finding> = (0..df.height())

@@ -2,14 +2,16 @@
 //!
 //! Text is drawn with an embedded font (WenQuanYi Micro Hei, Apache-2.0, in `assets/fonts/` with
 //! its licence), through plotters' font-bytes backend, so PNGs are right on a machine with no
-//! CJK font at all. In SVG the text stays text: its `font-family` names a stack that Chinese
-//! office machines have. Each chart is a `Chart` value (data already prepared); drawing is pure
+//! CJK font at all. In SVG the text stays text: its `font-family` stack starts with the embedded
+//! face, which each SVG file carries, cut to its own characters (`webfont`); inline in the
+//! report, the page's face serves them all. Each chart is a `Chart` value (data already prepared); drawing is pure
 //! and deterministic, and the many charts of a pack render in parallel with rayon.
 //!
 //! This module never reads the warehouse and never prints.
 
 mod canvas;
 mod kinds;
+pub mod webfont;
 
 pub use kinds::{BoxGroup, Card, Chart, GradeBar, HeatRow, Panel, RankBar, Series};
 
@@ -24,8 +26,10 @@ use rayon::prelude::*;
 static FONT: &[u8] = include_bytes!("../../assets/fonts/wqy-microhei.ttc");
 
 /// The family name charts use. The bitmap backend finds the embedded font under this name;
-/// SVG writes it as the `font-family`, so viewers fall back along the stack.
-pub const FONT_FAMILY: &str = "WenQuanYi Micro Hei, Microsoft YaHei, SimHei, PingFang SC, Noto Sans CJK SC, sans-serif";
+/// SVG writes it as the `font-family`: the embedded face first (`webfont::FAMILY`), then the
+/// fonts Chinese office machines have, for an SVG copied without its style.
+pub const FONT_FAMILY: &str =
+    "dangjian-wqy, WenQuanYi Micro Hei, Microsoft YaHei, SimHei, PingFang SC, Noto Sans CJK SC, sans-serif";
 
 static REGISTER: Once = Once::new();
 
@@ -114,7 +118,7 @@ fn render_all(charts: &[Chart], out: &Path) -> Result<Vec<Rendered>> {
             let png = out.join(format!("{}.png", c.id()));
             let svg = out.join(format!("{}.svg", c.id()));
             to_png(c, &png)?;
-            std::fs::write(&svg, to_svg(c)?)?;
+            std::fs::write(&svg, webfont::embed_in_svg(&to_svg(c)?)?)?;
             Ok(Rendered { id: c.id().to_string(), title: c.title().to_string(), png, svg })
         })
         .collect()
@@ -195,6 +199,11 @@ mod tests {
         assert_eq!(svg, std::fs::read_to_string(&b[0].svg).unwrap());
         assert!(svg.starts_with("<svg"), "{}", &svg[..40]);
         assert!(svg.contains("Microsoft YaHei"), "SVG names a font stack");
+        assert!(svg.contains("font-family=\"dangjian-wqy,"), "the embedded face first");
+        assert!(
+            svg.contains("@font-face { font-family: \"dangjian-wqy\"; src: url(data:font/ttf;base64,"),
+            "the file carries it"
+        );
         assert!(svg.contains("幸福社区第一党支部"), "labels are text in SVG");
         assert!(std::fs::read(&a[0].png).unwrap().starts_with(b"\x89PNG"));
     }

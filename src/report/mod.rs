@@ -185,12 +185,21 @@ pub fn write_report(
     let mut env = minijinja::Environment::new();
     env.add_template("report.html", TEMPLATE).context("loading the report template")?;
     let html = env.get_template("report.html")?.render(&ctx).context("rendering the report")?;
+    let html = with_font(&html)?;
     let html_path = out.join("report.html");
     write_atomically(&html_path, html.as_bytes())?;
     let xlsx_path = out.join("report.xlsx");
     let bytes = xlsx::workbook(pack, problems, draw, grading.as_ref())?;
     write_atomically(&xlsx_path, &bytes)?;
     Ok(ReportFiles { html: html_path, xlsx: xlsx_path, charts: charts.len() })
+}
+
+/// The page with the embedded font's face for its own characters in its style sheet (the
+/// template holds the place), so it reads on a machine with no Chinese font.
+fn with_font(html: &str) -> Result<String> {
+    const PLACE: &str = "/*@font-face*/";
+    let face = crate::charts::webfont::font_face(html)?;
+    Ok(html.replacen(PLACE, &face, 1))
 }
 
 /// The report's inline SVG charts by section.

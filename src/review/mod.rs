@@ -5,6 +5,7 @@
 //! Never prints.
 
 pub mod draw;
+pub mod funnel;
 pub mod ledgers;
 pub mod life;
 pub mod problems;
@@ -70,6 +71,9 @@ pub struct Pack {
     pub reporting: Reporting,
     /// The problem lists stored for earlier periods of the period's kind (ids and states).
     pub earlier_problems: life::Stored,
+    /// The counts behind the period before's proportions, by (unit, indicator): a change is
+    /// tested on counts, not on two percentages (`funnel`).
+    pub previous_rates: HashMap<(String, String), funnel::Counts>,
     /// The target tasks and the findings as the latest exports have them.
     pub tasks: Vec<ledgers::Task>,
     pub findings: Vec<ledgers::Finding>,
@@ -89,6 +93,11 @@ struct Index {
 }
 
 impl Pack {
+    /// The counts behind a unit's proportion in the period before, if it was one.
+    pub fn previous_counts(&self, unit: &str, indicator: &str) -> Option<funnel::Counts> {
+        self.previous_rates.get(&(unit.to_string(), indicator.to_string())).copied()
+    }
+
     pub fn unit(&self, id: &str) -> Option<&UnitInfo> {
         let index = self.index.units.get_or_init(|| first_of(self.units.iter().map(|u| u.id.clone())));
         index.get(id).map(|&i| &self.units[i])
@@ -150,6 +159,29 @@ pub fn load_indicators(snapshot: &Snapshot, period: Period) -> Result<Vec<Indica
             note: note[k].clone(),
         })
         .collect())
+}
+
+/// The counts of every proportion of `period`: its stored indicators, or computed now if it
+/// was never computed (a first review).
+fn previous_rates(
+    snapshot: &Snapshot,
+    catalogue: &Catalogue,
+    period: Period,
+) -> Result<HashMap<(String, String), funnel::Counts>> {
+    let stored = !snapshot.partition_files(Table::Indicators, &warehouse::period_partition(&period))?.is_empty();
+    let counts = |u: String, i: String, x: Option<f64>, n: Option<f64>, v: Option<f64>| {
+        let unit = &catalogue.get(&i)?.unit;
+        funnel::Counts::of_rate(x, n, v, unit).map(|c| ((u, i), c))
+    };
+    if stored {
+        return Ok(load_indicators(snapshot, period)?
+            .into_iter()
+            .filter_map(|r| counts(r.unit_id, r.indicator, r.numerator, r.denominator, r.value))
+            .collect());
+    }
+    let (_, figures) = compute::compute_figures_alone(snapshot, catalogue, period)
+        .with_context(|| format!("computing {period} to compare against"))?;
+    Ok(figures.into_iter().filter_map(|((_, u, i), f)| counts(u, i, f.numerator, f.denominator, f.value)).collect())
 }
 
 /// The key indicators of several periods, computed on the fly (in parallel).
@@ -272,9 +304,11 @@ pub fn load(wh: &Warehouse, catalogue: &Catalogue, period: Period) -> Result<Pac
     let tasks = ledgers::load_tasks(&snapshot)?;
     let findings = ledgers::load_findings(&snapshot)?;
     let earlier_problems = earlier_problems(&snapshot, period)?;
+    let previous_rates = previous_rates(&snapshot, catalogue, period.previous())?;
     Ok(Pack {
         period,
         earlier_problems,
+        previous_rates,
         tasks,
         findings,
         catalogue: catalogue.clone(),

@@ -9,27 +9,49 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+use super::funnel::{self, Counts, Funnel, Place};
 use super::life::{self, Life, State};
 use super::{IndicatorRow, Pack};
-use crate::indicators::catalogue::{Direction, IndicatorKind};
+use crate::indicators::catalogue::{Direction, Indicator, IndicatorKind};
 use crate::indicators::compute::WEAK;
 use crate::model::Status;
 
 /// Thresholds of the problem list.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct ProblemRules {
-    /// A fall of more than this share of the previous value is a problem (0.10 = 10%).
+    /// For a value that is not a proportion of counts (a score, points per member): a fall of
+    /// more than this share of the previous value is a problem (0.10 = 10%).
     pub drop_share: f64,
-    /// |robust z| above this is an outlier (3.5 is the usual cut for MAD z-scores).
+    /// For a proportion: a fall is a problem when a fall at least as large would happen by
+    /// chance less often than this (one-sided two-proportion test on the counts).
+    pub drop_alpha: f64,
+    /// |robust z| above this is an outlier, for values that are not proportions (3.5 is the
+    /// usual cut for MAD z-scores).
     pub outlier_z: f64,
     /// Outliers are looked for in groups of at least this many units.
     pub outlier_min_group: usize,
+    /// A proportion outside the funnel's limits of this coverage (0.998: 3 standard errors)
+    /// at its own denominator is an outlier.
+    pub funnel_level: f64,
+    /// Widen the funnel by the group's overdispersion (see `funnel`).
+    pub overdispersion: bool,
+    /// Nothing is flagged as a drop or an outlier on a denominator below this (a 3-member
+    /// branch's rate moves 8 points with one absence).
+    pub min_denominator: f64,
 }
 
 impl Default for ProblemRules {
     fn default() -> Self {
-        ProblemRules { drop_share: 0.10, outlier_z: 3.5, outlier_min_group: 5 }
+        ProblemRules {
+            drop_share: 0.10,
+            drop_alpha: 0.001,
+            outlier_z: 3.5,
+            outlier_min_group: 5,
+            funnel_level: 0.998,
+            overdispersion: true,
+            min_denominator: 20.0,
+        }
     }
 }
 
@@ -176,69 +198,152 @@ fn found(pack: &Pack, rules: &ProblemRules) -> Vec<Problem> {
                     format!("{} {}，{side}预警线 {}{median}", ind.name_zh, fmt(v, unit), fmt(t.amber, unit)),
                 ));
             }
-            if let Some(p) = r.previous
-                && p.abs() > 1e-12
-            {
-                let worse = match ind.direction {
-                    Direction::Higher => p - v,
-                    Direction::Lower => v - p,
-                };
-                if worse > rules.drop_share * p.abs() {
-                    let pct = worse / p.abs() * 100.0;
-                    out.push(base(
-                        "drop",
-                        r,
-                        format!("{} 由 {} 变为 {}，较上期变差 {pct:.0}%", ind.name_zh, fmt(p, unit), fmt(v, unit)),
-                    ));
-                }
+            if let Some(evidence) = drop_evidence(pack, rules, r, ind) {
+                out.push(base("drop", r, evidence));
             }
         }
     }
-    // Outliers: robust z = 0.6745 (x − median) / MAD, within level, category and indicator.
-    let mut groups: BTreeMap<GroupKey, Vec<(&str, f64)>> = BTreeMap::new();
+    out.extend(outliers(pack, rules, &new));
+    let order: BTreeMap<&str, usize> = pack.units.iter().enumerate().map(|(i, u)| (u.id.as_str(), i)).collect();
+    let kind_order = |k: &str| KIND_ORDER.iter().position(|x| *x == k).unwrap_or(9);
+    out.sort_by_key(|p| (order.get(p.unit_id.as_str()).copied().unwrap_or(usize::MAX), kind_order(p.kind)));
+    out
+}
+
+/// The evidence of a fall worth listing, if the row has one. A proportion (`funnel::Counts`)
+/// is tested on its counts against the period before; another value falls by a share of
+/// itself. Neither is judged on a denominator below the minimum.
+fn drop_evidence(pack: &Pack, rules: &ProblemRules, r: &IndicatorRow, ind: &Indicator) -> Option<String> {
+    let p = r.previous.filter(|p| p.abs() > 1e-12)?;
+    let v = r.value?;
+    let higher = ind.direction == Direction::Higher;
+    let now = Counts::of_rate(r.numerator, r.denominator, r.value, &ind.unit);
+    let before = pack.previous_counts(&r.unit_id, &r.indicator);
+    if let (Some(now), Some(before)) = (now, before) {
+        if now.n < rules.min_denominator || before.n < rules.min_denominator {
+            return None;
+        }
+        let (z, chance) = funnel::worse_than_chance(before, now, higher)?;
+        if chance >= rules.drop_alpha {
+            return None;
+        }
+        let points = (now.rate() - before.rate()).abs() * 100.0;
+        let way = if higher { "下降" } else { "上升" };
+        let chance = if chance < 0.001 { "p < 0.001".to_string() } else { format!("p = {chance:.3}") };
+        return Some(format!(
+            "{} 由 {:.1}%（{:.0}/{:.0}）变为 {:.1}%（{:.0}/{:.0}），{way} {points:.1} 个百分点（双比例检验 z = {z:.2}，单侧 {chance}）",
+            ind.name_zh,
+            before.rate() * 100.0,
+            before.x,
+            before.n,
+            now.rate() * 100.0,
+            now.x,
+            now.n
+        ));
+        // (Shown as percentages whatever the indicator's unit: the test is on the shares.)
+    }
+    if r.denominator.is_some_and(|d| d < rules.min_denominator) {
+        return None;
+    }
+    let worse = if higher { p - v } else { v - p };
+    if worse <= rules.drop_share * p.abs() {
+        return None;
+    }
+    let pct = worse / p.abs() * 100.0;
+    let fmt = |x: f64| crate::output::format_value(x, &ind.unit);
+    Some(format!("{} 由 {} 变为 {}，较上期变差 {pct:.0}%", ind.name_zh, fmt(p), fmt(v)))
+}
+
+/// Outliers within each level, category and indicator, on the worse side for a proportion:
+/// outside the funnel limits at the unit's own denominator; for another value, a robust
+/// z = 0.6745 (x − median) / MAD beyond the cut, either side. Units below the minimum
+/// denominator count in the group's centre but are not flagged.
+fn outliers(pack: &Pack, rules: &ProblemRules, new: &Life) -> Vec<Problem> {
+    let mut groups: BTreeMap<GroupKey, Vec<&IndicatorRow>> = BTreeMap::new();
     for r in &pack.rows {
-        if r.indicator == WEAK || pack.catalogue.get(&r.indicator).is_some_and(|i| i.kind == IndicatorKind::Count) {
+        if r.indicator == WEAK || r.value.is_none() {
             continue;
         }
-        if let (Some(v), Some(u)) = (r.value, pack.unit(&r.unit_id)) {
-            groups.entry((u.level.clone(), u.category.clone(), r.indicator.clone())).or_default().push((&r.unit_id, v));
+        if let (Some(ind), Some(u)) = (pack.catalogue.get(&r.indicator), pack.unit(&r.unit_id))
+            && ind.kind != IndicatorKind::Count
+        {
+            groups.entry((u.level.clone(), u.category.clone(), r.indicator.clone())).or_default().push(r);
         }
     }
+    let mut out = Vec::new();
     for ((_, _, ind_id), members) in groups {
         if members.len() < rules.outlier_min_group {
             continue;
         }
-        let m = median(members.iter().map(|x| x.1).collect()).expect("non-empty");
-        let mad = median(members.iter().map(|x| (x.1 - m).abs()).collect()).expect("non-empty");
+        let ind = pack.catalogue.get(&ind_id).expect("grouped by catalogue indicators");
+        let fmt = |x: f64| crate::output::format_value(x, &ind.unit);
+        let values: Vec<f64> = members.iter().filter_map(|r| r.value).collect();
+        let m = median(values.clone()).expect("non-empty");
+        let flag = |r: &IndicatorRow, evidence: String| {
+            let u = pack.unit(&r.unit_id).expect("unit of a row");
+            Problem {
+                problem_id: life::problem_id(&u.id, "outlier", &ind_id),
+                unit_id: u.id.clone(),
+                unit_name: u.name.clone(),
+                level: u.level.clone(),
+                category: u.category.clone(),
+                kind: "outlier",
+                indicator: ind_id.clone(),
+                value: r.value,
+                previous_value: r.previous,
+                category_median: Some(m),
+                evidence,
+                life: new.clone(),
+            }
+        };
+        let counts: Option<Vec<Counts>> =
+            members.iter().map(|r| Counts::of_rate(r.numerator, r.denominator, r.value, &ind.unit)).collect();
+        if let (Some(counts), Some(scale)) = (counts, funnel::scale_of(&ind.unit)) {
+            let Some(f) = Funnel::of(&counts, rules.overdispersion) else { continue };
+            let widened =
+                if f.phi > 1.0 { format!("，已按离散度 φ = {:.1} 放宽", f.phi) } else { String::new() };
+            for (r, c) in members.iter().zip(&counts) {
+                if c.n < rules.min_denominator {
+                    continue;
+                }
+                let crossed = match (f.place(*c, rules.funnel_level), ind.direction) {
+                    (Place::Below(l), Direction::Higher) => Some(("低于", "下限", l)),
+                    (Place::Above(l), Direction::Lower) => Some(("高于", "上限", l)),
+                    _ => None,
+                };
+                if let Some((side, which, limit)) = crossed {
+                    let level = rules.funnel_level * 100.0;
+                    out.push(flag(
+                        r,
+                        format!(
+                            "{} {}（{:.0}/{:.0}），{side}同级同类漏斗图 {level:.1}% 控制{which} {}（总体 {}{widened}）",
+                            ind.name_zh,
+                            fmt(c.rate() * scale),
+                            c.x,
+                            c.n,
+                            fmt(limit * scale),
+                            fmt(f.centre * scale)
+                        ),
+                    ));
+                }
+            }
+            continue;
+        }
+        let mad = median(values.iter().map(|v| (v - m).abs()).collect()).expect("non-empty");
         if mad <= 0.0 {
             continue;
         }
-        let unit = pack.catalogue.get(&ind_id).map(|i| i.unit.clone()).unwrap_or_default();
-        for (id, v) in members {
+        for r in members {
+            if r.denominator.is_some_and(|d| d < rules.min_denominator) {
+                continue;
+            }
+            let v = r.value.expect("members have values");
             let z = 0.6745 * (v - m) / mad;
             if z.abs() > rules.outlier_z {
-                let u = pack.unit(id).expect("unit of a row");
-                let r = pack.row(id, &ind_id).expect("row");
-                out.push(Problem {
-                    problem_id: life::problem_id(&u.id, "outlier", &ind_id),
-                    unit_id: u.id.clone(),
-                    unit_name: u.name.clone(),
-                    level: u.level.clone(),
-                    category: u.category.clone(),
-                    kind: "outlier",
-                    indicator: ind_id.clone(),
-                    value: Some(v),
-                    previous_value: r.previous,
-                    category_median: Some(m),
-                    evidence: format!("{} 对比同级同类中位数 {}（稳健 z 值 {z:+.1}）", fmt(v, &unit), fmt(m, &unit)),
-                    life: new.clone(),
-                });
+                out.push(flag(r, format!("{} 对比同级同类中位数 {}（稳健 z 值 {z:+.1}）", fmt(v), fmt(m))));
             }
         }
     }
-    let order: BTreeMap<&str, usize> = pack.units.iter().enumerate().map(|(i, u)| (u.id.as_str(), i)).collect();
-    let kind_order = |k: &str| KIND_ORDER.iter().position(|x| *x == k).unwrap_or(9);
-    out.sort_by_key(|p| (order.get(p.unit_id.as_str()).copied().unwrap_or(usize::MAX), kind_order(p.kind)));
     out
 }
 

@@ -54,12 +54,14 @@ fn the_problem_list_matches_the_hand_count() {
         "unit_id\nB2\nB3\nC1\nC2\nD\nT1\nT2\n"
     );
     // Drops against 2025Q4. Only B1's subtree had rows then, all in November: attendance 2/3
-    // → C1 0.76, D 0.789, B1 0.8 all rose; absence 1/3 → lower now. But B1 held its 主题党日 in
-    // the one month it reported (coverage 1/1), and in two of three now: B1, C1, T1 and D fell
-    // from 1.0 to 0.667, 0.6, 0.6 and 0.75. (Meeting completion was 0 then: no base to fall from.)
+    // → C1 0.76, D 0.789, B1 0.8 all rose; absence 1/3 → lower now. B1 held its 主题党日 in the
+    // one month it reported (coverage 1/1) and in two of three now (2/3): B1, C1, T1 and D
+    // fell from 1.0 to 0.667, 0.6, 0.6 and 0.75. Their denominators are 1 to 5 branch-months,
+    // below the minimum of 20, and one month's meeting is not a fall to list: no drops. (The
+    // old rule, a relative fall of 10%, listed all four.)
     assert_eq!(
         query_csv(&wh, "SELECT unit_id, indicator FROM problems WHERE kind = 'drop' ORDER BY unit_id"),
-        "unit_id,indicator\nB1,activity_day_coverage\nC1,activity_day_coverage\nD,activity_day_coverage\nT1,activity_day_coverage\n"
+        "unit_id,indicator\n"
     );
     // No group has five units: no outliers.
     assert_eq!(query_csv(&wh, "SELECT count(*) AS n FROM problems WHERE kind = 'outlier'"), "n\n0\n");
@@ -103,8 +105,8 @@ fn names_are_escaped_and_nothing_leaves_the_file() {
     assert!(!html.contains("<script>document"), "the name must not be markup");
     assert!(html.contains("&lt;script&gt;document"), "the name shows as text");
     // Self-contained: no reference that would fetch anything (the SVG namespace is a name,
-    // not a request).
-    let stripped = html.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+    // not a request; the font is a data URI in the page).
+    let stripped = html.replace("xmlns=\"http://www.w3.org/2000/svg\"", "").replace("url(data:font/ttf;base64,", "");
     for needle in ["http://", "https://", " src=", "<link", "@import", "url("] {
         assert!(!stripped.contains(needle), "found {needle}");
     }
@@ -189,4 +191,92 @@ fn problems_are_followed_from_quarter_to_quarter() {
     // Again, after the later quarters: the same states for 2026Q1.
     review("2026Q1");
     assert_eq!(states("2026Q1"), q1);
+}
+
+/// Attendance for `branch`: three 主题党日 a month over `months`, `members` members, and
+/// `absent(event)` of them absent at each event (the first ones).
+fn attendance_rows(out: &mut String, branch: &str, members: usize, months: &[&str], absent: &dyn Fn(usize) -> usize) {
+    let mut event = 0;
+    for month in months {
+        for day in ["05", "15", "25"] {
+            for m in 0..members {
+                let status = if m < absent(event) { "absent" } else { "present" };
+                out.push_str(&format!(
+                    "{branch}-{month}-{day},{branch},activity_day,{month}-{day},{branch}M{m},{status}\n"
+                ));
+            }
+            event += 1;
+        }
+    }
+}
+
+#[test]
+fn a_fall_is_judged_on_its_counts_not_its_percentage() {
+    // Two communities of one township, each with one branch: B1 with 400 members, B2 with 4;
+    // 9 meetings a quarter each (3 a month), so 3,600 and 36 attendances a quarter.
+    let t = tempfile::tempdir().unwrap();
+    let inbox = t.path().join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(
+        inbox.join("units.csv"),
+        "unit_id,unit_name,parent_id,level,category\nD,示范区,,district,\nT1,东城街道,D,township,community\n\
+         C1,大社区,T1,community,community\nC2,小社区,T1,community,community\n\
+         B1,大社区第一党支部,C1,branch,community\nB2,小社区第一党支部,C2,branch,community\n",
+    )
+    .unwrap();
+    let mut rows = String::from("event_id,unit_id,event_type,event_date,member_id,status\n");
+    // B1: 40 absent at each meeting in 2025Q4 (90.0% present, 3,240/3,600), 72 in 2026Q1
+    // (82.0%, 2,952/3,600). Pooled 6,192/7,200 = 0.86; se = sqrt(0.86 × 0.14 × 2/3,600) =
+    // 0.00818; z = 0.08/0.00818 = 9.78: a fall, listed as one.
+    attendance_rows(&mut rows, "B1", 400, &["2025-10", "2025-11", "2025-12"], &|_| 40);
+    attendance_rows(&mut rows, "B1", 400, &["2026-01", "2026-02", "2026-03"], &|_| 72);
+    // B2: one absence in 2025Q4 (35/36), two in 2026Q1 (34/36): absence 2.8% → 5.6%, which the
+    // old rule called 100% worse. Pooled absence 3/72; se = sqrt(0.0417 × 0.9583 × 2/36) =
+    // 0.0471; z = 0.0278/0.0471 = 0.59, one-sided p = 0.28: chance, not listed.
+    attendance_rows(&mut rows, "B2", 4, &["2025-10", "2025-11", "2025-12"], &|e| usize::from(e == 0));
+    attendance_rows(&mut rows, "B2", 4, &["2026-01", "2026-02", "2026-03"], &|e| usize::from(e == 0 || e == 4));
+    std::fs::write(inbox.join("attendance.csv"), rows).unwrap();
+    let wh = t.path().join("wh");
+    run_expect(
+        dangjian()
+            .args(["ingest", "--warehouse"])
+            .arg(&wh)
+            .arg(inbox.join("units.csv"))
+            .arg(inbox.join("attendance.csv")),
+        0,
+    );
+    for p in ["2025Q4", "2026Q1"] {
+        run_expect(dangjian().args(["compute", "--period", p, "--warehouse"]).arg(&wh), 0);
+    }
+    run_expect(
+        dangjian()
+            .args(["report", "--period", "2026Q1", "--warehouse"])
+            .arg(&wh)
+            .arg("--out")
+            .arg(t.path().join("out")),
+        0,
+    );
+    // B1's fall shows in B1 and in every unit above it (their counts are B1's and B2's).
+    assert_eq!(
+        query_csv(
+            &wh,
+            "SELECT unit_id FROM problems WHERE kind = 'drop' AND indicator = 'attendance_rate' ORDER BY unit_id"
+        ),
+        "unit_id\nB1\nC1\nD\nT1\n"
+    );
+    let evidence = query_csv(
+        &wh,
+        "SELECT evidence FROM problems WHERE unit_id = 'B1' AND indicator = 'attendance_rate' AND kind = 'drop'",
+    );
+    assert!(
+        evidence.contains(
+            "由 90.0%（3240/3600）变为 82.0%（2952/3600），下降 8.0 个百分点（双比例检验 z = 9.78，单侧 p < 0.001）"
+        ),
+        "{evidence}"
+    );
+    // Nothing of B2 or C2 as a drop, for any indicator.
+    assert_eq!(
+        query_csv(&wh, "SELECT count(*) AS n FROM problems WHERE kind = 'drop' AND unit_id IN ('B2', 'C2')"),
+        "n\n0\n"
+    );
 }

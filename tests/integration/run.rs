@@ -45,6 +45,25 @@ fn every_shipped_pipeline_runs_on_the_sample() {
         assert!(text.contains(&format!("report: {}", report.display())), "{text}");
         assert!(report.is_file(), "{file}");
     }
+    // Read on a machine without Chinese fonts: the page and every SVG carry theirs.
+    let quarter = t.path().join("out/2026Q1");
+    super::browser::check_fonts(&quarter.join("report.html"), t.path());
+    for page in ["2026Q1/report.html", "2026-03/report.html", "2025/report.html"] {
+        let html = std::fs::read_to_string(t.path().join("out").join(page)).unwrap();
+        super::browser::check_cmap_covers(&html, page);
+        assert!(html.len() < 1_500_000, "{page} is {} bytes", html.len());
+    }
+    let mut svgs = 0;
+    for e in std::fs::read_dir(quarter.join("charts")).unwrap().flatten() {
+        if e.path().extension().is_some_and(|x| x == "svg") {
+            super::browser::check_cmap_covers(
+                &std::fs::read_to_string(e.path()).unwrap(),
+                &e.path().display().to_string(),
+            );
+            svgs += 1;
+        }
+    }
+    assert!(svgs > 10, "{svgs} SVG charts");
     let wh = t.path().join("warehouse");
     // The quarter and the one before were computed; the quarter was drawn; problems written.
     assert_eq!(

@@ -15,6 +15,8 @@ pub const AMBER: RGBColor = RGBColor(0xf0, 0xa3, 0x0a);
 pub const GREEN: RGBColor = RGBColor(0x2e, 0x9e, 0x5b);
 pub const GREY: RGBColor = RGBColor(0xbb, 0xbb, 0xbb);
 pub const INK: RGBColor = RGBColor(0x22, 0x22, 0x22);
+/// Axis and tick text: lighter than the data's ink, dark enough for a projector.
+pub const MUTED: RGBColor = RGBColor(0x55, 0x55, 0x55);
 pub const FAINT: RGBColor = RGBColor(0xe6, 0xe6, 0xe6);
 pub const PARTY_RED: RGBColor = RGBColor(0xb3, 0x12, 0x1a);
 

@@ -4,7 +4,7 @@ use anyhow::Result;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::canvas::{AMBER, Align, Canvas, FAINT, GREEN, GREY, INK, LINES, PARTY_RED, RED, fit, status_colour};
+use super::canvas::{AMBER, Align, Canvas, FAINT, GREEN, GREY, INK, LINES, MUTED, PARTY_RED, RED, fit, status_colour};
 use crate::model::Status;
 use crate::output::format_value;
 
@@ -64,6 +64,24 @@ pub struct Panel {
     pub median: Vec<Option<f64>>,
 }
 
+/// One unit on a funnel plot: its rate (in the indicator's unit) at its denominator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunnelPoint {
+    pub label: String,
+    pub n: f64,
+    pub rate: f64,
+    /// Outside the outer (99.8%) limits: drawn red and labelled.
+    pub outside: bool,
+}
+
+/// The funnel's limits at one denominator: (lower, upper) at 95% and at 99.8%.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FunnelLimits {
+    pub n: f64,
+    pub inner: (f64, f64),
+    pub outer: (f64, f64),
+}
+
 /// A chart, with its data prepared.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Chart {
@@ -105,6 +123,15 @@ pub enum Chart {
         title: String,
         card: Card,
     },
+    /// Each unit's rate against its denominator, the group's rate and its control limits.
+    Funnel {
+        id: String,
+        title: String,
+        unit: String,
+        centre: f64,
+        limits: Vec<FunnelLimits>,
+        points: Vec<FunnelPoint>,
+    },
 }
 
 const TITLE: u32 = 20;
@@ -118,7 +145,8 @@ impl Chart {
             | Chart::Heatmap { id, .. }
             | Chart::Boxes { id, .. }
             | Chart::Grades { id, .. }
-            | Chart::Diagnosis { id, .. } => id,
+            | Chart::Diagnosis { id, .. }
+            | Chart::Funnel { id, .. } => id,
         }
     }
 
@@ -129,7 +157,8 @@ impl Chart {
             | Chart::Heatmap { title, .. }
             | Chart::Boxes { title, .. }
             | Chart::Grades { title, .. }
-            | Chart::Diagnosis { title, .. } => title,
+            | Chart::Diagnosis { title, .. }
+            | Chart::Funnel { title, .. } => title,
         }
     }
 
@@ -142,6 +171,7 @@ impl Chart {
                 (300 + 58 * columns.len() as u32, 150 + 18 * rows.len().max(1) as u32)
             }
             Chart::Grades { .. } => (700, 380),
+            Chart::Funnel { .. } => (900, 480),
             Chart::Diagnosis { card, .. } => {
                 (900, 110 + 18 * card.reasons.len() as u32 + 150 * card.panels.len() as u32)
             }
@@ -162,6 +192,7 @@ impl Chart {
             Chart::Boxes { unit, groups, .. } => boxes(&c, unit, groups),
             Chart::Grades { bars, quota, .. } => grades(&c, bars, *quota),
             Chart::Diagnosis { card, .. } => diagnosis(&c, card),
+            Chart::Funnel { unit, centre, limits, points, .. } => funnel(&c, unit, *centre, limits, points),
         }
     }
 }
@@ -185,14 +216,14 @@ fn ranking<DB: DrawingBackend>(
     let min = bars.iter().map(|b| b.value).fold(0.0f64, f64::min);
     let x = |v: f64| left + ((v - min) / (max - min) * (right - left) as f64) as i32;
     let note = if higher { "越高越好" } else { "越低越好" };
-    c.text(note, right, 44, LABEL - 2, GREY, Align::Right)?;
+    c.text(note, right, 44, LABEL - 2, MUTED, Align::Right)?;
     for (i, b) in bars.iter().enumerate() {
         let y = top + 22 * i as i32;
         // Where the places jump, the middle of the ranking was left out: a line says so.
         if i > 0 && b.place > bars[i - 1].place + 1 {
             c.dashed(12, y, right, y, GREY)?;
         }
-        c.text(&format!("{}", b.place), 18, y + 9, LABEL - 1, GREY, Align::Left)?;
+        c.text(&format!("{}", b.place), 18, y + 9, LABEL - 1, MUTED, Align::Left)?;
         c.text(&fit(&b.label, LABEL, left - 50), left - 8, y + 9, LABEL, INK, Align::Right)?;
         c.rect(
             x(0.0_f64.max(min)),
@@ -254,7 +285,8 @@ fn axes<DB: DrawingBackend>(
             continue;
         }
         c.line(&[(l, y), (r, y)], FAINT, 1)?;
-        c.text(&format_value(*v, unit), l - 6, y, LABEL - 2, GREY, Align::Right)?;
+        // Dark enough to read on a projector (light grey was not).
+        c.text(&format_value(*v, unit), l - 6, y, LABEL - 2, MUTED, Align::Right)?;
     }
     c.line(&[(l, t), (l, b), (r, b)], INK, 1)?;
     Ok(ts)
@@ -269,7 +301,7 @@ fn trend<DB: DrawingBackend>(c: &Canvas<DB>, unit: &str, x_labels: &[String], se
     let x = |i: usize| l + ((r - l) as f64 * i as f64 / (n - 1) as f64) as i32;
     let y = |v: f64| b - ((v - lo) / (hi - lo) * (b - t) as f64) as i32;
     for (i, lab) in x_labels.iter().enumerate() {
-        c.text(lab, x(i), b + 14, LABEL - 3, GREY, Align::Centre)?;
+        c.text(lab, x(i), b + 14, LABEL - 3, MUTED, Align::Centre)?;
     }
     for (si, s) in series.iter().enumerate() {
         let colour = LINES[si % LINES.len()];
@@ -295,6 +327,67 @@ fn trend<DB: DrawingBackend>(c: &Canvas<DB>, unit: &str, x_labels: &[String], se
         let ly = t + 16 * si as i32;
         c.rect(r + 16, ly - 4, r + 28, ly + 4, colour, true)?;
         c.text(&fit(&s.label, LABEL - 1, 180), r + 34, ly, LABEL - 1, INK, Align::Left)?;
+    }
+    Ok(())
+}
+
+/// A funnel plot: the denominator on a log scale (units differ a hundredfold), the rate up.
+fn funnel<DB: DrawingBackend>(
+    c: &Canvas<DB>,
+    unit: &str,
+    centre: f64,
+    limits: &[FunnelLimits],
+    points: &[FunnelPoint],
+) -> Result<()> {
+    let frame = (80, 70, 700, 420);
+    let (l, t, r, b) = frame;
+    let (lo, hi) = value_range(points.iter().map(|p| p.rate).chain([centre]), unit);
+    axes(c, unit, lo, hi, frame)?;
+    let (n_min, n_max) = points.iter().fold((f64::INFINITY, 0.0f64), |(a, z), p| (a.min(p.n), z.max(p.n)));
+    let (x0, x1) = ((n_min.max(1.0) / 1.5).log10(), (n_max.max(2.0) * 1.5).log10());
+    let x = |n: f64| l + ((n.max(1.0).log10() - x0) / (x1 - x0) * (r - l) as f64) as i32;
+    let y = |v: f64| b - ((v.clamp(lo, hi) - lo) / (hi - lo) * (b - t) as f64) as i32;
+    // 1, 2 and 5 times the powers of ten along the denominator axis.
+    let mut decade = 10f64.powf(x0.floor());
+    while decade.log10() <= x1 {
+        for tick in [decade, 2.0 * decade, 5.0 * decade] {
+            if (x0..=x1).contains(&tick.log10()) {
+                c.line(&[(x(tick), b), (x(tick), b + 4)], INK, 1)?;
+                c.text(&format!("{tick:.0}"), x(tick), b + 14, LABEL - 2, INK, Align::Centre)?;
+            }
+        }
+        decade *= 10.0;
+    }
+    c.text("分母（出勤人次、支部·月等）", (l + r) / 2, b + 34, LABEL - 1, INK, Align::Centre)?;
+    let curve = |f: &dyn Fn(&FunnelLimits) -> f64| limits.iter().map(|k| (x(k.n), y(f(k)))).collect::<Vec<_>>();
+    for (pick, colour) in [
+        (&(|k: &FunnelLimits| k.inner.0) as &dyn Fn(&FunnelLimits) -> f64, AMBER),
+        (&|k: &FunnelLimits| k.inner.1, AMBER),
+        (&|k: &FunnelLimits| k.outer.0, RED),
+        (&|k: &FunnelLimits| k.outer.1, RED),
+    ] {
+        c.line(&curve(pick), colour, 1)?;
+    }
+    c.line(&[(l, y(centre)), (r, y(centre))], INK, 1)?;
+    for p in points.iter().filter(|p| !p.outside) {
+        c.dot(x(p.n), y(p.rate), 3, GREY)?;
+    }
+    for p in points.iter().filter(|p| p.outside) {
+        c.dot(x(p.n), y(p.rate), 4, RED)?;
+        c.text(&fit(&p.label, LABEL - 2, 160), x(p.n) + 6, y(p.rate), LABEL - 2, RED, Align::Left)?;
+    }
+    // Legend.
+    let lx = r + 20;
+    for (k, (name, colour)) in
+        [("总体水平", INK), ("95% 控制限", AMBER), ("99.8% 控制限", RED), ("超出 99.8% 限", RED)].iter().enumerate()
+    {
+        let ly = t + 20 * k as i32;
+        if k == 3 {
+            c.dot(lx + 6, ly, 4, *colour)?;
+        } else {
+            c.line(&[(lx, ly), (lx + 14, ly)], *colour, 2)?;
+        }
+        c.text(name, lx + 20, ly, LABEL - 1, INK, Align::Left)?;
     }
     Ok(())
 }
@@ -408,7 +501,7 @@ fn diagnosis<DB: DrawingBackend>(c: &Canvas<DB>, card: &Card) -> Result<()> {
         let x = |i: usize| l + ((r - l) as f64 * i as f64 / (n - 1) as f64) as i32;
         let yy = |v: f64| b - ((v - lo) / (hi - lo) * 100.0) as i32;
         for (i, lab) in card.x_labels.iter().enumerate() {
-            c.text(lab, x(i), b + 12, LABEL - 3, GREY, Align::Centre)?;
+            c.text(lab, x(i), b + 12, LABEL - 3, MUTED, Align::Centre)?;
         }
         for (vals, colour, label, dy) in [(median, GREY, "类别中位数", 0), (mine, PARTY_RED, "本单位", 18)] {
             let pts: Vec<(i32, i32)> = vals.iter().enumerate().filter_map(|(i, v)| v.map(|v| (x(i), yy(v)))).collect();

@@ -13,7 +13,7 @@ mod canvas;
 mod kinds;
 pub mod webfont;
 
-pub use kinds::{BoxGroup, Card, Chart, GradeBar, HeatRow, Panel, RankBar, Series};
+pub use kinds::{BoxGroup, Card, Chart, FunnelLimits, FunnelPoint, GradeBar, HeatRow, Panel, RankBar, Series};
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;

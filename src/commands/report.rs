@@ -16,7 +16,14 @@ pub fn run(a: OutArgs) -> Result<Outcome> {
     let files =
         report::build(&wh, &catalogue, a.period, &ProblemRules::default(), &GradingRules::default(), &a.out, None)?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "report for {}: {} ({} charts inline)", a.period, files.html.display(), files.charts)?;
+    writeln!(
+        out,
+        "report for {}: {} ({} charts in {})",
+        a.period,
+        files.html.display(),
+        files.charts,
+        files.charts_html.display()
+    )?;
     writeln!(out, "workbook: {}", files.xlsx.display())?;
     Ok(Outcome::Success)
 }

@@ -162,6 +162,11 @@ impl Table {
                 ("state", Text),
                 ("first_period", Text),
                 ("periods_flagged", Int32),
+                // Added with the agenda (SPEC §5); older files read them as null.
+                ("reference", Float64),
+                ("denominator", Float64),
+                ("severity", Int32),
+                ("priority", Int32),
             ]),
             Table::Draws => own(&[
                 ("period", Text),

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::grading::Grading;
-use crate::charts::{BoxGroup, Card, Chart, GradeBar, HeatRow, Panel, RankBar, Series};
+use crate::charts::{BoxGroup, Card, Chart, FunnelLimits, FunnelPoint, GradeBar, HeatRow, Panel, RankBar, Series};
 use crate::indicators::catalogue::Direction;
 use crate::indicators::compute::{UnitInfo, WEAK};
 use crate::model::period::PeriodKind;
@@ -63,6 +63,63 @@ fn heatmap_deepest(units: &[UnitInfo]) -> Level {
 }
 
 /// The charts of a pack, in report order. `max_cards` limits the diagnosis cards.
+/// Funnel plots of the key rates that are shares of counts, one per level: each unit at its
+/// denominator, the level's pooled rate and its 95% and 99.8% limits (widened by the level's
+/// overdispersion as the problem list's are). Levels with fewer than five units are left out.
+fn funnels(pack: &Pack) -> Vec<Chart> {
+    use crate::review::funnel::{self, Counts, Funnel};
+    let mut out = Vec::new();
+    for ind_id in ["attendance_rate", "activity_day_coverage", "task_completion_rate", "rectification_rate"] {
+        let Some(ind) = pack.catalogue.get(ind_id) else { continue };
+        let Some(scale) = funnel::scale_of(&ind.unit) else { continue };
+        for level in Level::GRADED {
+            let members: Vec<(&str, Counts)> = pack
+                .units
+                .iter()
+                .filter(|u| u.level == level.code())
+                .filter_map(|u| {
+                    let r = pack.row(&u.id, ind_id)?;
+                    Some((u.name.as_str(), Counts::of_rate(r.numerator, r.denominator, r.value, &ind.unit)?))
+                })
+                .collect();
+            if members.len() < 5 {
+                continue;
+            }
+            let counts: Vec<Counts> = members.iter().map(|m| m.1).collect();
+            let Some(f) = Funnel::of(&counts, true) else { continue };
+            let (n_min, n_max) = counts.iter().fold((f64::INFINITY, 0.0f64), |(a, z), c| (a.min(c.n), z.max(c.n)));
+            let (a, z) = ((n_min / 1.5).max(1.0).ln(), (n_max * 1.5).ln());
+            let limits = (0..=60)
+                .map(|k| {
+                    let n = (a + (z - a) * f64::from(k) / 60.0).exp();
+                    let (i0, i1) = funnel::limits(f.centre, n, 0.95, f.phi);
+                    let (o0, o1) = funnel::limits(f.centre, n, 0.998, f.phi);
+                    FunnelLimits { n, inner: (i0 * scale, i1 * scale), outer: (o0 * scale, o1 * scale) }
+                })
+                .collect();
+            let points = members
+                .iter()
+                .map(|(name, c)| FunnelPoint {
+                    label: name.to_string(),
+                    n: c.n,
+                    rate: c.rate() * scale,
+                    outside: f.place(*c, 0.998) != funnel::Place::Within,
+                })
+                .collect();
+            let widened = if f.phi > 1.0 { format!("，按离散度 φ={:.1} 放宽", f.phi) } else { String::new() };
+            out.push(Chart::Funnel {
+                id: format!("funnel-{ind_id}-{}", level.code()),
+                title: format!("{} 漏斗图 · {}（{}{widened}）", ind.name_zh, level_zh(level.code()), pack.period),
+                unit: ind.unit.clone(),
+                centre: f.centre * scale,
+                limits,
+                points,
+            });
+        }
+    }
+    out
+}
+
 pub fn pack_charts(pack: &Pack, grading: Option<&Grading>, max_cards: usize) -> Vec<Chart> {
     let mut out = Vec::new();
     // Rankings within each level and category of two or more units.
@@ -114,6 +171,7 @@ pub fn pack_charts(pack: &Pack, grading: Option<&Grading>, max_cards: usize) -> 
             });
         }
     }
+    out.extend(funnels(pack));
     // Trends of key indicators by township over 12 months.
     let townships: Vec<_> = pack.units.iter().filter(|u| u.level == Level::Township.code()).collect();
     for ind_id in ["attendance_rate", "activity_day_coverage", "composite_score"] {

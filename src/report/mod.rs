@@ -29,11 +29,17 @@ use charts::{category_zh, level_zh};
 use grading::{Grading, GradingRules};
 
 const TEMPLATE: &str = include_str!("report.html");
+/// The chart appendix (rankings, trends, funnels, heatmap, diagnosis cards): a second file, so
+/// the report itself prints in a few pages.
+const CHARTS_TEMPLATE: &str = include_str!("charts.html");
+/// The style sheet both pages share.
+const CSS: &str = include_str!("report.css");
 
 /// What a report run wrote.
 #[derive(Debug, Clone)]
 pub struct ReportFiles {
     pub html: PathBuf,
+    pub charts_html: PathBuf,
     pub xlsx: PathBuf,
     pub charts: usize,
 }
@@ -129,6 +135,7 @@ pub fn write_report(
     problems: &[Problem],
     draw: Option<&DrawRecord>,
     rules: &GradingRules,
+    agenda_size: usize,
     out: &Path,
 ) -> Result<ReportFiles> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -146,7 +153,7 @@ pub fn write_report(
         .collect();
     let (gu_ben, xing_huo) = foundations_and_brands(pack);
     let weak = weak_rows(pack);
-    let ctx = serde_json::json!({
+    let mut ctx = serde_json::json!({
         "title": title(pack, root),
         "period": pack.period.to_string(),
         "period_kind": match pack.period.kind() { PeriodKind::Month => "月", PeriodKind::Quarter => "季度", PeriodKind::Year => "年度" },
@@ -182,16 +189,23 @@ pub fn write_report(
         "tree_changes": tree_changes_context(pack),
         "inputs": pack.inputs.iter().map(|(f, h, at, r, l, q)| serde_json::json!({"file": f, "hash": h, "at": at, "read": r, "loaded": l, "quarantined": q})).collect::<Vec<_>>(),
     });
+    // (Beside the literal above, which is at serde_json's macro recursion limit.)
+    ctx["agenda"] = serde_json::Value::Array(agenda(pack, problems, agenda_size));
+    ctx["agenda_size"] = agenda_size.into();
+    ctx["css"] = CSS.into();
     let mut env = minijinja::Environment::new();
     env.add_template("report.html", TEMPLATE).context("loading the report template")?;
-    let html = env.get_template("report.html")?.render(&ctx).context("rendering the report")?;
-    let html = with_font(&html)?;
+    env.add_template("charts.html", CHARTS_TEMPLATE).context("loading the chart appendix template")?;
     let html_path = out.join("report.html");
-    write_atomically(&html_path, html.as_bytes())?;
+    let charts_path = out.join("charts.html");
+    for (name, path) in [("report.html", &html_path), ("charts.html", &charts_path)] {
+        let html = env.get_template(name)?.render(&ctx).with_context(|| format!("rendering {name}"))?;
+        write_atomically(path, with_font(&html)?.as_bytes())?;
+    }
     let xlsx_path = out.join("report.xlsx");
     let bytes = xlsx::workbook(pack, problems, draw, grading.as_ref())?;
     write_atomically(&xlsx_path, &bytes)?;
-    Ok(ReportFiles { html: html_path, xlsx: xlsx_path, charts: charts.len() })
+    Ok(ReportFiles { html: html_path, charts_html: charts_path, xlsx: xlsx_path, charts: charts.len() })
 }
 
 /// The page with the embedded font's face for its own characters in its style sheet (the
@@ -221,7 +235,7 @@ impl ChartSections {
         let is_month = pack.period.kind() == PeriodKind::Month;
         let mut other = Vec::new();
         if !is_month {
-            for prefix in ["heatmap", "points-by-category", "grades"] {
+            for prefix in ["funnel", "heatmap", "points-by-category", "grades"] {
                 other.extend(pick(&|id| id.starts_with(prefix)));
             }
         }
@@ -448,12 +462,56 @@ fn problem_rows(pack: &Pack, problems: &[Problem]) -> Vec<serde_json::Value> {
             serde_json::json!({
                 "unit_name": p.unit_name, "level": level_zh(&p.level), "category": category_zh(p.category.as_deref()),
                 "kind": kind, "css": css, "state": state,
+                "severity": severity_zh(p.severity), "priority": p.priority,
                 "indicator": review_loop::indicator_zh(pack, &p.indicator),
                 "evidence": if p.kind == "weak" { weak_note_zh(&p.evidence) } else { p.evidence.clone() },
                 "diagnosis": diagnoses.get(p.problem_id.as_str()).cloned().unwrap_or_default(),
             })
         })
         .collect()
+}
+
+/// The agenda the pack opens with: the first `size` open problems by priority, grouped by
+/// unit (units in the order of their first problem), one line each.
+fn agenda(pack: &Pack, problems: &[Problem], size: usize) -> Vec<serde_json::Value> {
+    let mut top: Vec<&Problem> = problems.iter().filter(|p| p.priority.is_some_and(|r| r as usize <= size)).collect();
+    top.sort_by_key(|p| p.priority);
+    let mut units: Vec<(&str, Vec<&Problem>)> = Vec::new();
+    for p in top {
+        match units.iter_mut().find(|(u, _)| *u == p.unit_id) {
+            Some((_, list)) => list.push(p),
+            None => units.push((&p.unit_id, vec![p])),
+        }
+    }
+    units
+        .into_iter()
+        .map(|(_, list)| {
+            let first = list[0];
+            serde_json::json!({
+                "unit_name": first.unit_name, "level": level_zh(&first.level), "category": category_zh(first.category.as_deref()),
+                "items": list.iter().map(|p| {
+                    let (kind, css) = kind_zh(p.kind);
+                    let since = if p.life.periods_flagged > 1 { format!("（第 {} 期）", p.life.periods_flagged) } else { String::new() };
+                    serde_json::json!({
+                        "priority": p.priority, "severity": severity_zh(p.severity), "kind": kind, "css": css,
+                        "evidence": if p.kind == "weak" { weak_note_zh(&p.evidence) } else { p.evidence.clone() },
+                        // A weak candidate's "indicator" is the kind itself.
+                        "indicator": if p.kind == "weak" { String::new() } else { format!(" · {}", review_loop::indicator_zh(pack, &p.indicator)) },
+                        "since": since,
+                    })
+                }).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
+}
+
+/// A problem's severity in words (the findings ledger's words: 严重, 较重, 一般).
+fn severity_zh(severity: u8) -> &'static str {
+    match severity {
+        3 => "严重",
+        2 => "较重",
+        _ => "一般",
+    }
 }
 
 fn weak_rows(pack: &Pack) -> Vec<serde_json::Value> {
@@ -502,7 +560,7 @@ pub fn build(
     crate::review::write_problems(wh, period, &list)?;
     let draws = crate::review::load_draws(&wh.snapshot()?)?;
     let draw = draws.iter().rev().find(|d| d.period == period.to_string());
-    write_report(&pack, &list, draw, grading, out)
+    write_report(&pack, &list, draw, grading, problem_rules.agenda, out)
 }
 
 /// The problem list of the period before, when it was computed but never listed (a district's

@@ -65,6 +65,10 @@ pub fn workbook(
         "状态",
         "首次列入",
         "列入期数",
+        "比较基准",
+        "分母",
+        "严重程度",
+        "优先级",
     ]
     .iter()
     .enumerate()
@@ -89,6 +93,15 @@ pub fn workbook(
         ws.write_string(row, 11, p.life.state.zh())?;
         ws.write_string(row, 12, p.life.first_period.to_string())?;
         ws.write_number(row, 13, p.life.periods_flagged as f64)?;
+        for (k, v) in [p.reference, p.denominator].into_iter().enumerate() {
+            if let Some(v) = v {
+                ws.write_number(row, 14 + k as u16, v)?;
+            }
+        }
+        ws.write_number(row, 16, f64::from(p.severity))?;
+        if let Some(rank) = p.priority {
+            ws.write_number(row, 17, f64::from(rank))?;
+        }
     }
 
     // The review loop, as the report shows it.

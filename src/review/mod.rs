@@ -353,6 +353,13 @@ pub fn problems_frame(list: &[problems::Problem]) -> Result<DataFrame> {
                 "periods_flagged".into(),
                 list.iter().map(|p| p.life.periods_flagged as i32).collect::<Vec<i32>>(),
             ),
+            Column::new("reference".into(), n(&|p| p.reference)),
+            Column::new("denominator".into(), n(&|p| p.denominator)),
+            Column::new("severity".into(), list.iter().map(|p| i32::from(p.severity)).collect::<Vec<i32>>()),
+            Column::new(
+                "priority".into(),
+                list.iter().map(|p| p.priority.map(|x| x as i32)).collect::<Vec<Option<i32>>>(),
+            ),
         ],
     )?)
 }

@@ -39,6 +39,8 @@ pub struct ProblemRules {
     /// Nothing is flagged as a drop or an outlier on a denominator below this (a 3-member
     /// branch's rate moves 8 points with one absence).
     pub min_denominator: f64,
+    /// How many problems, by priority, the report's agenda (会诊议程) opens with.
+    pub agenda: usize,
 }
 
 impl Default for ProblemRules {
@@ -51,6 +53,7 @@ impl Default for ProblemRules {
             funnel_level: 0.998,
             overdispersion: true,
             min_denominator: 20.0,
+            agenda: 15,
         }
     }
 }
@@ -70,8 +73,55 @@ pub struct Problem {
     pub value: Option<f64>,
     pub previous_value: Option<f64>,
     pub category_median: Option<f64>,
+    /// What the value was judged against: the warning line (red), the previous value (drop),
+    /// the funnel limit crossed or the group median (outlier).
+    pub reference: Option<f64>,
+    /// The denominator of the value (attendances, branch-months, tasks due...).
+    pub denominator: Option<f64>,
+    /// 3 severe, 2 serious, 1 minor (see [`Severity`]).
+    pub severity: u8,
+    /// The order in which the panel takes the open problems: 1 first (see [`prioritise`]);
+    /// none for a resolved one.
+    pub priority: Option<u32>,
     pub evidence: String,
     pub life: Life,
+}
+
+/// How severe a problem is, from its kind and how it was found (README, "The problem list").
+pub fn severity(kind: &str, on_counts: bool, serious_finding: bool) -> u8 {
+    match kind {
+        "weak" => 3,
+        "overdue" if serious_finding => 3,
+        "overdue" | "red" => 2,
+        // A fall or an outlier tested on counts is unlikely to be chance; one judged by a
+        // share of a score or against the median is a weaker signal.
+        "drop" | "outlier" if on_counts => 2,
+        _ => 1,
+    }
+}
+
+/// The level's place from the top (the district 0): a problem higher up touches more members.
+fn level_rank(level: &str) -> usize {
+    ["district", "township", "community", "branch"].iter().position(|l| *l == level).unwrap_or(4)
+}
+
+/// Number the open problems for a meeting of limited time: the more severe first; then the
+/// longer-standing (periods flagged); then the higher level; then the larger denominator; then
+/// grid order. Resolved problems get no priority.
+pub fn prioritise(list: &mut [Problem]) {
+    let mut open: Vec<usize> = (0..list.len()).filter(|&i| list[i].life.state != State::Resolved).collect();
+    open.sort_by(|&a, &b| {
+        let (p, q) = (&list[a], &list[b]);
+        q.severity
+            .cmp(&p.severity)
+            .then(q.life.periods_flagged.cmp(&p.life.periods_flagged))
+            .then(level_rank(&p.level).cmp(&level_rank(&q.level)))
+            .then(q.denominator.unwrap_or(0.0).total_cmp(&p.denominator.unwrap_or(0.0)))
+            .then(a.cmp(&b))
+    });
+    for (rank, i) in open.into_iter().enumerate() {
+        list[i].priority = Some(rank as u32 + 1);
+    }
 }
 
 /// The median (the mean of the middle two for an even count).
@@ -110,6 +160,7 @@ pub fn problems(pack: &Pack, rules: &ProblemRules) -> Vec<Problem> {
     let (lives, resolved) = life::lives(pack.period, &ids, &life::flagged(&pack.earlier_problems));
     let mut out: Vec<Problem> = found.into_iter().zip(lives).map(|(p, life)| Problem { life, ..p }).collect();
     out.extend(resolved.into_iter().filter_map(|(id, life)| resolved_row(pack, &id, life)));
+    prioritise(&mut out);
     out
 }
 
@@ -136,6 +187,10 @@ fn resolved_row(pack: &Pack, id: &str, life: Life) -> Option<Problem> {
         value: row.and_then(|r| r.value),
         previous_value: row.and_then(|r| r.previous),
         category_median: None,
+        reference: None,
+        denominator: row.and_then(|r| r.denominator),
+        severity: 1,
+        priority: None,
         evidence,
         life,
     })
@@ -152,6 +207,14 @@ fn found(pack: &Pack, rules: &ProblemRules) -> Vec<Problem> {
     for r in &pack.rows {
         by_unit.entry(r.unit_id.as_str()).or_default().push(r);
     }
+    // Units with a serious finding of their own past its deadline at the period's end.
+    let end = pack.period.last_day();
+    let serious_overdue: std::collections::HashSet<&str> = pack
+        .findings
+        .iter()
+        .filter(|f| f.severity == "serious" && f.deadline <= end && !f.rectified_by(end))
+        .map(|f| f.unit_id.as_str())
+        .collect();
     for u in &pack.units {
         let rows = by_unit.get(u.id.as_str()).map(Vec::as_slice).unwrap_or_default();
         let med = |ind: &str| medians.get(&(u.level.clone(), u.category.clone(), ind.to_string())).copied();
@@ -166,6 +229,10 @@ fn found(pack: &Pack, rules: &ProblemRules) -> Vec<Problem> {
             value: r.value,
             previous_value: r.previous,
             category_median: med(&r.indicator),
+            reference: None,
+            denominator: r.denominator,
+            severity: severity(kind, false, false),
+            priority: None,
             evidence,
             life: new.clone(),
         };
@@ -184,7 +251,11 @@ fn found(pack: &Pack, rules: &ProblemRules) -> Vec<Problem> {
             if ind.kind == IndicatorKind::Count {
                 if v > 0.0 {
                     let of = r.denominator.map(|d| format!("（到期 {d:.0} 项）")).unwrap_or_default();
-                    out.push(base("overdue", r, format!("{} {v:.0} 项{of}", ind.name_zh)));
+                    let serious = r.indicator == "overdue_findings" && serious_overdue.contains(u.id.as_str());
+                    out.push(Problem {
+                        severity: severity("overdue", false, serious),
+                        ..base("overdue", r, format!("{} {v:.0} 项{of}", ind.name_zh))
+                    });
                 }
                 continue;
             }
@@ -192,14 +263,21 @@ fn found(pack: &Pack, rules: &ProblemRules) -> Vec<Problem> {
                 let t = ind.thresholds_for(u.category.as_deref(), pack.period.month_count());
                 let side = if ind.direction == Direction::Higher { "低于" } else { "高于" };
                 let median = med(&r.indicator).map(|m| format!("，同类中位数 {}", fmt(m, unit))).unwrap_or_default();
-                out.push(base(
-                    "red",
-                    r,
-                    format!("{} {}，{side}预警线 {}{median}", ind.name_zh, fmt(v, unit), fmt(t.amber, unit)),
-                ));
+                out.push(Problem {
+                    reference: Some(t.amber),
+                    ..base(
+                        "red",
+                        r,
+                        format!("{} {}，{side}预警线 {}{median}", ind.name_zh, fmt(v, unit), fmt(t.amber, unit)),
+                    )
+                });
             }
-            if let Some(evidence) = drop_evidence(pack, rules, r, ind) {
-                out.push(base("drop", r, evidence));
+            if let Some((evidence, on_counts)) = drop_evidence(pack, rules, r, ind) {
+                out.push(Problem {
+                    reference: r.previous,
+                    severity: severity("drop", on_counts, false),
+                    ..base("drop", r, evidence)
+                });
             }
         }
     }
@@ -213,7 +291,7 @@ fn found(pack: &Pack, rules: &ProblemRules) -> Vec<Problem> {
 /// The evidence of a fall worth listing, if the row has one. A proportion (`funnel::Counts`)
 /// is tested on its counts against the period before; another value falls by a share of
 /// itself. Neither is judged on a denominator below the minimum.
-fn drop_evidence(pack: &Pack, rules: &ProblemRules, r: &IndicatorRow, ind: &Indicator) -> Option<String> {
+fn drop_evidence(pack: &Pack, rules: &ProblemRules, r: &IndicatorRow, ind: &Indicator) -> Option<(String, bool)> {
     let p = r.previous.filter(|p| p.abs() > 1e-12)?;
     let v = r.value?;
     let higher = ind.direction == Direction::Higher;
@@ -230,7 +308,7 @@ fn drop_evidence(pack: &Pack, rules: &ProblemRules, r: &IndicatorRow, ind: &Indi
         let points = (now.rate() - before.rate()).abs() * 100.0;
         let way = if higher { "下降" } else { "上升" };
         let chance = if chance < 0.001 { "p < 0.001".to_string() } else { format!("p = {chance:.3}") };
-        return Some(format!(
+        let evidence = format!(
             "{} 由 {:.1}%（{:.0}/{:.0}）变为 {:.1}%（{:.0}/{:.0}），{way} {points:.1} 个百分点（双比例检验 z = {z:.2}，单侧 {chance}）",
             ind.name_zh,
             before.rate() * 100.0,
@@ -239,8 +317,9 @@ fn drop_evidence(pack: &Pack, rules: &ProblemRules, r: &IndicatorRow, ind: &Indi
             now.rate() * 100.0,
             now.x,
             now.n
-        ));
+        );
         // (Shown as percentages whatever the indicator's unit: the test is on the shares.)
+        return Some((evidence, true));
     }
     if r.denominator.is_some_and(|d| d < rules.min_denominator) {
         return None;
@@ -251,7 +330,7 @@ fn drop_evidence(pack: &Pack, rules: &ProblemRules, r: &IndicatorRow, ind: &Indi
     }
     let pct = worse / p.abs() * 100.0;
     let fmt = |x: f64| crate::output::format_value(x, &ind.unit);
-    Some(format!("{} 由 {} 变为 {}，较上期变差 {pct:.0}%", ind.name_zh, fmt(p), fmt(v)))
+    Some((format!("{} 由 {} 变为 {}，较上期变差 {pct:.0}%", ind.name_zh, fmt(p), fmt(v)), false))
 }
 
 /// Outliers within each level, category and indicator, on the worse side for a proportion:
@@ -279,7 +358,7 @@ fn outliers(pack: &Pack, rules: &ProblemRules, new: &Life) -> Vec<Problem> {
         let fmt = |x: f64| crate::output::format_value(x, &ind.unit);
         let values: Vec<f64> = members.iter().filter_map(|r| r.value).collect();
         let m = median(values.clone()).expect("non-empty");
-        let flag = |r: &IndicatorRow, evidence: String| {
+        let flag = |r: &IndicatorRow, reference: f64, on_counts: bool, evidence: String| {
             let u = pack.unit(&r.unit_id).expect("unit of a row");
             Problem {
                 problem_id: life::problem_id(&u.id, "outlier", &ind_id),
@@ -292,6 +371,10 @@ fn outliers(pack: &Pack, rules: &ProblemRules, new: &Life) -> Vec<Problem> {
                 value: r.value,
                 previous_value: r.previous,
                 category_median: Some(m),
+                reference: Some(reference),
+                denominator: r.denominator,
+                severity: severity("outlier", on_counts, false),
+                priority: None,
                 evidence,
                 life: new.clone(),
             }
@@ -315,6 +398,8 @@ fn outliers(pack: &Pack, rules: &ProblemRules, new: &Life) -> Vec<Problem> {
                     let level = rules.funnel_level * 100.0;
                     out.push(flag(
                         r,
+                        limit * scale,
+                        true,
                         format!(
                             "{} {}（{:.0}/{:.0}），{side}同级同类漏斗图 {level:.1}% 控制{which} {}（总体 {}{widened}）",
                             ind.name_zh,
@@ -340,7 +425,7 @@ fn outliers(pack: &Pack, rules: &ProblemRules, new: &Life) -> Vec<Problem> {
             let v = r.value.expect("members have values");
             let z = 0.6745 * (v - m) / mad;
             if z.abs() > rules.outlier_z {
-                out.push(flag(r, format!("{} 对比同级同类中位数 {}（稳健 z 值 {z:+.1}）", fmt(v), fmt(m))));
+                out.push(flag(r, m, false, format!("{} 对比同级同类中位数 {}（稳健 z 值 {z:+.1}）", fmt(v), fmt(m))));
             }
         }
     }
@@ -350,6 +435,67 @@ fn outliers(pack: &Pack, rules: &ProblemRules, new: &Life) -> Vec<Problem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn problem(
+        unit: &str,
+        level: &str,
+        kind: &'static str,
+        on_counts: bool,
+        state: State,
+        periods: u32,
+        n: f64,
+    ) -> Problem {
+        let first_period: crate::model::period::Period = "2026Q1".parse().unwrap();
+        Problem {
+            problem_id: life::problem_id(unit, kind, "attendance_rate"),
+            unit_id: unit.to_string(),
+            unit_name: unit.to_string(),
+            level: level.to_string(),
+            category: None,
+            kind,
+            indicator: "attendance_rate".to_string(),
+            value: None,
+            previous_value: None,
+            category_median: None,
+            reference: None,
+            denominator: Some(n),
+            severity: severity(kind, on_counts, false),
+            priority: None,
+            evidence: String::new(),
+            life: Life { state, first_period, periods_flagged: periods },
+        }
+    }
+
+    #[test]
+    fn the_agenda_takes_the_severe_then_the_lasting_then_the_high_then_the_large() {
+        let mut list = vec![
+            problem("B1", "branch", "drop", true, State::New, 1, 3600.0),
+            problem("B2", "branch", "drop", false, State::New, 1, 9000.0),
+            problem("T1", "township", "red", false, State::New, 1, 100.0),
+            problem("B3", "branch", "red", false, State::Persisting, 3, 36.0),
+            problem("B4", "branch", "weak", false, State::New, 1, 10.0),
+            problem("B5", "branch", "red", false, State::Resolved, 2, 50.0),
+            problem("C1", "community", "red", false, State::New, 1, 400.0),
+        ];
+        prioritise(&mut list);
+        let order: Vec<(&str, Option<u32>)> = list.iter().map(|p| (p.unit_id.as_str(), p.priority)).collect();
+        // Weak (3) first; then the serious (2): persisting three periods, then the township,
+        // the community, the branch's tested fall; the untested fall (1) last; resolved: none.
+        assert_eq!(
+            order,
+            vec![
+                ("B1", Some(5)),
+                ("B2", Some(6)),
+                ("T1", Some(3)),
+                ("B3", Some(2)),
+                ("B4", Some(1)),
+                ("B5", None),
+                ("C1", Some(4))
+            ]
+        );
+        assert_eq!(severity("overdue", false, true), 3);
+        assert_eq!(severity("outlier", false, false), 1);
+    }
 
     #[test]
     fn medians() {

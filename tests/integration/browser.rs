@@ -183,3 +183,22 @@ pub fn check_cmap_covers(page: &str, what: &str) {
     let missing: String = cjk.iter().filter(|c| font.glyph_id(**c).0 == 0).collect();
     assert!(missing.is_empty(), "{what}: not in the embedded font: {missing}");
 }
+
+/// How many A4 pages Chromium prints `html` on (its own print, the page's @page rules).
+pub fn printed_pages(html: &Path, tmp: &Path) -> usize {
+    let chromium = std::env::var("DANGJIAN_CHROMIUM").expect("DANGJIAN_CHROMIUM: run scripts/test");
+    let pdf = tmp.join("printed.pdf");
+    let profile = tempfile::tempdir_in(tmp).unwrap();
+    let out = Command::new(&chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-pdf-header-footer"])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--print-to-pdf={}", pdf.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("chromium runs");
+    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    let bytes = std::fs::read(&pdf).expect("chromium wrote the PDF");
+    // Each page is an object of /Type /Page (the page tree itself is /Pages).
+    let text = String::from_utf8_lossy(&bytes);
+    text.match_indices("/Type /Page").filter(|(at, m)| !text[at + m.len()..].starts_with('s')).count()
+}

@@ -274,6 +274,14 @@ fn a_fall_is_judged_on_its_counts_not_its_percentage() {
         ),
         "{evidence}"
     );
+    // Tested on counts: serious (2), on the agenda, against last quarter's 90%.
+    assert_eq!(
+        query_csv(
+            &wh,
+            "SELECT severity, priority IS NOT NULL AS listed, reference, denominator FROM problems WHERE unit_id = 'B1' AND indicator = 'attendance_rate' AND kind = 'drop'"
+        ),
+        "severity,listed,reference,denominator\n2,true,0.9,3600.0\n"
+    );
     // Nothing of B2 or C2 as a drop, for any indicator.
     assert_eq!(
         query_csv(&wh, "SELECT count(*) AS n FROM problems WHERE kind = 'drop' AND unit_id IN ('B2', 'C2')"),

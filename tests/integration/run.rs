@@ -48,7 +48,12 @@ fn every_shipped_pipeline_runs_on_the_sample() {
     // Read on a machine without Chinese fonts: the page and every SVG carry theirs.
     let quarter = t.path().join("out/2026Q1");
     super::browser::check_fonts(&quarter.join("report.html"), t.path());
-    for page in ["2026Q1/report.html", "2026-03/report.html", "2025/report.html"] {
+    super::browser::check_fonts(&quarter.join("charts.html"), t.path());
+    // The pack opens with its agenda and prints on a few A4 pages; the charts are a second file.
+    let pages = super::browser::printed_pages(&quarter.join("report.html"), t.path());
+    assert!((3..=12).contains(&pages), "the quarterly report prints on {pages} pages");
+    assert!(quarter.join("charts/funnel-attendance_rate-branch.svg").is_file(), "a funnel plot per rate and level");
+    for page in ["2026Q1/report.html", "2026Q1/charts.html", "2026-03/report.html", "2025/report.html"] {
         let html = std::fs::read_to_string(t.path().join("out").join(page)).unwrap();
         super::browser::check_cmap_covers(&html, page);
         assert!(html.len() < 1_500_000, "{page} is {} bytes", html.len());

@@ -93,6 +93,9 @@ def main():
         # Wait for the document and its fonts (a data-URI face still decodes asynchronously).
         b.call("Runtime.evaluate", {"expression": "new Promise(r => { const go = () => document.fonts.ready.then(() => r(document.fonts.status)); document.readyState === 'complete' ? go() : addEventListener('load', go); })",
                                     "awaitPromise": True}, session=s)
+        # Folded lists (<details>) are laid out only when open: open them all.
+        b.call("Runtime.evaluate", {"expression": "document.querySelectorAll('details').forEach(d => d.open = true); new Promise(r => requestAnimationFrame(() => r(1)))",
+                                    "awaitPromise": True}, session=s)
         b.call("DOM.enable", session=s)
         b.call("CSS.enable", session=s)
         root = b.call("DOM.getDocument", {"depth": -1}, session=s)["root"]

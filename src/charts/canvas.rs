@@ -50,26 +50,48 @@ pub enum Align {
     Right,
 }
 
+/// A drawing area seen in a chart's own pixels: every coordinate, line width, radius and font
+/// size is multiplied by `scale` and moved by `offset`, so a chart laid out for 900 pixels
+/// draws unchanged on a 1920×1080 slide, its text as much larger as the rest.
 pub struct Canvas<'a, DB: DrawingBackend> {
     pub area: &'a DrawingArea<DB, Shift>,
+    pub scale: f64,
+    pub offset: (i32, i32),
 }
 
 fn err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
     anyhow!("drawing: {e:?}")
 }
 
-impl<DB: DrawingBackend> Canvas<'_, DB> {
+impl<'a, DB: DrawingBackend> Canvas<'a, DB> {
+    /// The area at the chart's own size.
+    pub fn new(area: &'a DrawingArea<DB, Shift>) -> Self {
+        Canvas { area, scale: 1.0, offset: (0, 0) }
+    }
+
+    fn at(&self, (x, y): (i32, i32)) -> (i32, i32) {
+        (
+            self.offset.0 + (f64::from(x) * self.scale).round() as i32,
+            self.offset.1 + (f64::from(y) * self.scale).round() as i32,
+        )
+    }
+
+    fn size(&self, n: u32) -> u32 {
+        ((f64::from(n) * self.scale).round() as u32).max(1)
+    }
+
     pub fn clear(&self) -> Result<()> {
         self.area.fill(&WHITE).map_err(err)
     }
 
     pub fn rect(&self, x0: i32, y0: i32, x1: i32, y1: i32, colour: RGBColor, filled: bool) -> Result<()> {
-        let style = if filled { colour.filled() } else { colour.stroke_width(1) };
-        self.area.draw(&Rectangle::new([(x0, y0), (x1, y1)], style)).map_err(err)
+        let style = if filled { colour.filled() } else { colour.stroke_width(self.size(1)) };
+        self.area.draw(&Rectangle::new([self.at((x0, y0)), self.at((x1, y1))], style)).map_err(err)
     }
 
     pub fn line(&self, points: &[(i32, i32)], colour: RGBColor, width: u32) -> Result<()> {
-        self.area.draw(&PathElement::new(points.to_vec(), colour.stroke_width(width))).map_err(err)
+        let points: Vec<(i32, i32)> = points.iter().map(|p| self.at(*p)).collect();
+        self.area.draw(&PathElement::new(points, colour.stroke_width(self.size(width)))).map_err(err)
     }
 
     pub fn dashed(&self, x0: i32, y0: i32, x1: i32, y1: i32, colour: RGBColor) -> Result<()> {
@@ -86,7 +108,8 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
     }
 
     pub fn dot(&self, x: i32, y: i32, r: i32, colour: RGBColor) -> Result<()> {
-        self.area.draw(&Circle::new((x, y), r, colour.filled())).map_err(err)
+        let r = (f64::from(r) * self.scale).round() as i32;
+        self.area.draw(&Circle::new(self.at((x, y)), r, colour.filled())).map_err(err)
     }
 
     pub fn text(&self, s: &str, x: i32, y: i32, size: u32, colour: RGBColor, align: Align) -> Result<()> {
@@ -95,16 +118,17 @@ impl<DB: DrawingBackend> Canvas<'_, DB> {
             Align::Centre => HPos::Center,
             Align::Right => HPos::Right,
         };
-        let style = TextStyle::from((FONT_FAMILY, size).into_font()).color(&colour).pos(Pos::new(h, VPos::Center));
-        self.area.draw(&Text::new(s.to_string(), (x, y), style)).map_err(err)
+        let style =
+            TextStyle::from((FONT_FAMILY, self.size(size)).into_font()).color(&colour).pos(Pos::new(h, VPos::Center));
+        self.area.draw(&Text::new(s.to_string(), self.at((x, y)), style)).map_err(err)
     }
 
     /// Text turned 90° (for column labels).
     pub fn text_up(&self, s: &str, x: i32, y: i32, size: u32, colour: RGBColor) -> Result<()> {
-        let style = TextStyle::from((FONT_FAMILY, size).into_font().transform(FontTransform::Rotate270))
+        let style = TextStyle::from((FONT_FAMILY, self.size(size)).into_font().transform(FontTransform::Rotate270))
             .color(&colour)
             .pos(Pos::new(HPos::Left, VPos::Center));
-        self.area.draw(&Text::new(s.to_string(), (x, y), style)).map_err(err)
+        self.area.draw(&Text::new(s.to_string(), self.at((x, y)), style)).map_err(err)
     }
 }
 

@@ -82,6 +82,16 @@ pub struct FunnelLimits {
     pub outer: (f64, f64),
 }
 
+/// One line of the agenda slide.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgendaLine {
+    /// The unit, on its first problem only.
+    pub unit: String,
+    pub text: String,
+    /// Drawn in red: the most severe.
+    pub severe: bool,
+}
+
 /// A chart, with its data prepared.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Chart {
@@ -123,6 +133,12 @@ pub enum Chart {
         title: String,
         card: Card,
     },
+    /// The meeting's agenda as a slide: the top problems, one line each.
+    Agenda {
+        id: String,
+        title: String,
+        lines: Vec<AgendaLine>,
+    },
     /// Each unit's rate against its denominator, the group's rate and its control limits.
     Funnel {
         id: String,
@@ -146,6 +162,7 @@ impl Chart {
             | Chart::Boxes { id, .. }
             | Chart::Grades { id, .. }
             | Chart::Diagnosis { id, .. }
+            | Chart::Agenda { id, .. }
             | Chart::Funnel { id, .. } => id,
         }
     }
@@ -158,6 +175,7 @@ impl Chart {
             | Chart::Boxes { title, .. }
             | Chart::Grades { title, .. }
             | Chart::Diagnosis { title, .. }
+            | Chart::Agenda { title, .. }
             | Chart::Funnel { title, .. } => title,
         }
     }
@@ -172,6 +190,8 @@ impl Chart {
             }
             Chart::Grades { .. } => (700, 380),
             Chart::Funnel { .. } => (900, 480),
+            // 16:9, a line of 13-px text every 26 pixels: 2× on a 1920×1080 slide.
+            Chart::Agenda { lines, .. } => (960, 540.max(70 + 26 * lines.len() as u32)),
             Chart::Diagnosis { card, .. } => {
                 (900, 110 + 18 * card.reasons.len() as u32 + 150 * card.panels.len() as u32)
             }
@@ -179,20 +199,34 @@ impl Chart {
     }
 
     pub fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
-        let c = Canvas { area };
+        self.paint(&Canvas::new(area))
+    }
+
+    /// Draw `scale` times larger, moved by `offset` (a slide).
+    pub fn draw_scaled<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        scale: f64,
+        offset: (i32, i32),
+    ) -> Result<()> {
+        self.paint(&Canvas { area, scale, offset })
+    }
+
+    fn paint<DB: DrawingBackend>(&self, c: &Canvas<DB>) -> Result<()> {
         c.clear()?;
         let (w, _) = self.size();
         c.text(self.title(), w as i32 / 2, 24, TITLE, INK, Align::Centre)?;
         match self {
             Chart::Ranking { unit, bars, thresholds, higher_is_better, .. } => {
-                ranking(&c, unit, bars, thresholds, *higher_is_better)
+                ranking(c, unit, bars, thresholds, *higher_is_better)
             }
-            Chart::Trend { unit, x_labels, series, .. } => trend(&c, unit, x_labels, series),
-            Chart::Heatmap { columns, rows, .. } => heatmap(&c, columns, rows),
-            Chart::Boxes { unit, groups, .. } => boxes(&c, unit, groups),
-            Chart::Grades { bars, quota, .. } => grades(&c, bars, *quota),
-            Chart::Diagnosis { card, .. } => diagnosis(&c, card),
-            Chart::Funnel { unit, centre, limits, points, .. } => funnel(&c, unit, *centre, limits, points),
+            Chart::Trend { unit, x_labels, series, .. } => trend(c, unit, x_labels, series),
+            Chart::Heatmap { columns, rows, .. } => heatmap(c, columns, rows),
+            Chart::Boxes { unit, groups, .. } => boxes(c, unit, groups),
+            Chart::Grades { bars, quota, .. } => grades(c, bars, *quota),
+            Chart::Diagnosis { card, .. } => diagnosis(c, card),
+            Chart::Funnel { unit, centre, limits, points, .. } => funnel(c, unit, *centre, limits, points),
+            Chart::Agenda { lines, .. } => agenda(c, lines),
         }
     }
 }
@@ -327,6 +361,22 @@ fn trend<DB: DrawingBackend>(c: &Canvas<DB>, unit: &str, x_labels: &[String], se
         let ly = t + 16 * si as i32;
         c.rect(r + 16, ly - 4, r + 28, ly + 4, colour, true)?;
         c.text(&fit(&s.label, LABEL - 1, 180), r + 34, ly, LABEL - 1, INK, Align::Left)?;
+    }
+    Ok(())
+}
+
+/// The agenda: the unit in the first column, each problem on a line beside it.
+fn agenda<DB: DrawingBackend>(c: &Canvas<DB>, lines: &[AgendaLine]) -> Result<()> {
+    for (i, l) in lines.iter().enumerate() {
+        let y = 70 + 26 * i as i32;
+        if !l.unit.is_empty() {
+            if i > 0 {
+                c.line(&[(20, y - 13), (940, y - 13)], FAINT, 1)?;
+            }
+            c.text(&fit(&l.unit, LABEL, 210), 24, y, LABEL, INK, Align::Left)?;
+        }
+        let colour = if l.severe { RED } else { INK };
+        c.text(&fit(&l.text, LABEL, 700), 240, y, LABEL, colour, Align::Left)?;
     }
     Ok(())
 }

@@ -13,7 +13,9 @@ mod canvas;
 mod kinds;
 pub mod webfont;
 
-pub use kinds::{BoxGroup, Card, Chart, FunnelLimits, FunnelPoint, GradeBar, HeatRow, Panel, RankBar, Series};
+pub use kinds::{
+    AgendaLine, BoxGroup, Card, Chart, FunnelLimits, FunnelPoint, GradeBar, HeatRow, Panel, RankBar, Series,
+};
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -60,6 +62,31 @@ pub fn to_svg(chart: &Chart) -> Result<String> {
         area.present().map_err(|e| anyhow!("drawing {}: {e:?}", chart.id()))?;
     }
     Ok(out)
+}
+
+/// A meeting slide's size: 16:9 at 1080p.
+pub const SLIDE: (u32, u32) = (1920, 1080);
+
+/// How much larger a chart draws on a slide: as large as fits.
+pub fn slide_scale(chart: &Chart) -> f64 {
+    let (w, h) = chart.size();
+    (f64::from(SLIDE.0) / f64::from(w)).min(f64::from(SLIDE.1) / f64::from(h))
+}
+
+/// Render one chart as a 1920×1080 PNG slide, as large as it fits, centred: every size grows
+/// with it, so a chart that fits twice over has its 10-pixel tick text at 20 pixels.
+pub fn to_slide_png(chart: &Chart, path: &Path) -> Result<()> {
+    register_font();
+    let (w, h) = chart.size();
+    let k = slide_scale(chart);
+    let offset = (
+        ((f64::from(SLIDE.0) - f64::from(w) * k) / 2.0) as i32,
+        ((f64::from(SLIDE.1) - f64::from(h) * k) / 2.0) as i32,
+    );
+    let area = BitMapBackend::new(path, SLIDE).into_drawing_area();
+    chart.draw_scaled(&area, k, offset)?;
+    area.present().map_err(|e| anyhow!("writing {}: {e:?}", path.display()))?;
+    Ok(())
 }
 
 /// Render one chart to a PNG file.
@@ -187,6 +214,41 @@ mod tests {
         for ch in "党建出勤率支部街道社区非公".chars() {
             assert_ne!(font.glyph_id(ch).0, 0, "{ch} has a glyph");
         }
+    }
+
+    /// The rows of `img` holding ink (a pixel darker than mid-grey) between columns x0 and x1.
+    fn inked_rows(img: &image::RgbImage, x0: u32, x1: u32) -> Vec<u32> {
+        (0..img.height()).filter(|&y| (x0..x1).any(|x| img.get_pixel(x, y).0.iter().all(|&v| v < 128))).collect()
+    }
+
+    #[test]
+    fn a_slide_is_1080p_with_text_at_projector_size() {
+        let agenda = Chart::Agenda {
+            id: "agenda".into(),
+            title: "会诊议程".into(),
+            lines: vec![AgendaLine {
+                unit: "幸福社区".into(), text: "党支部组织生活".into(), severe: false
+            }],
+        };
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("agenda.png");
+        to_slide_png(&agenda, &path).unwrap();
+        let img = image::open(&path).unwrap().to_rgb8();
+        assert_eq!(img.dimensions(), SLIDE);
+        // The first line is drawn at y = 70 of a 960×540 chart, 13-px text: twice that on the
+        // slide. Measure the ink of the unit's name (x 24..230 → 48..460): a CJK glyph's ink is
+        // about 0.9 of its size, so 13 px would be 12 rows and 26 px about 23.
+        let rows = inked_rows(&img, 48, 460);
+        let band: Vec<u32> = rows.iter().copied().filter(|&y| (110..170).contains(&y)).collect();
+        let height = band.last().unwrap() - band.first().unwrap() + 1;
+        assert!(height >= 20, "the label's glyphs are {height} pixels high");
+        // The unscaled chart draws the same label at 13 px.
+        let small = d.path().join("small.png");
+        to_png(&agenda, &small).unwrap();
+        let img = image::open(&small).unwrap().to_rgb8();
+        let band: Vec<u32> = inked_rows(&img, 24, 230).into_iter().filter(|&y| (55..85).contains(&y)).collect();
+        assert!(band.last().unwrap() - band.first().unwrap() + 1 < 14);
+        assert!(slide_scale(&agenda) >= 2.0);
     }
 
     #[test]

@@ -475,6 +475,11 @@ fn report_stage(cx: &mut StageContext) -> Result<StageDone> {
         crate::report::build(cx.wh, cx.catalogue, cx.period, &p.problems, &p.grading, &cx.out_dir, cx.pack.take())?;
     Ok(StageDone::new(
         format!("report {}", files.html.display()),
-        vec![hash_file(&files.html)?, hash_file(&files.charts_html)?, hash_file(&files.xlsx)?],
+        vec![
+            hash_file(&files.html)?,
+            hash_file(&files.charts_html)?,
+            hash_file(&files.slides_html)?,
+            hash_file(&files.xlsx)?,
+        ],
     ))
 }

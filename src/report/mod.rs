@@ -9,6 +9,7 @@
 pub mod charts;
 pub mod grading;
 mod review_loop;
+mod slides;
 mod xlsx;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +41,8 @@ const CSS: &str = include_str!("report.css");
 pub struct ReportFiles {
     pub html: PathBuf,
     pub charts_html: PathBuf,
+    /// The meeting slides (`slides/` beside it).
+    pub slides_html: PathBuf,
     pub xlsx: PathBuf,
     pub charts: usize,
 }
@@ -205,7 +208,10 @@ pub fn write_report(
     let xlsx_path = out.join("report.xlsx");
     let bytes = xlsx::workbook(pack, problems, draw, grading.as_ref())?;
     write_atomically(&xlsx_path, &bytes)?;
-    Ok(ReportFiles { html: html_path, charts_html: charts_path, xlsx: xlsx_path, charts: charts.len() })
+    let heading = title(pack, root);
+    let agenda_slide = slides::agenda_chart(&heading, problems, agenda_size);
+    let slides_html = slides::write(&agenda_slide, &charts, &heading, out)?;
+    Ok(ReportFiles { html: html_path, charts_html: charts_path, slides_html, xlsx: xlsx_path, charts: charts.len() })
 }
 
 /// The page with the embedded font's face for its own characters in its style sheet (the
@@ -471,9 +477,9 @@ fn problem_rows(pack: &Pack, problems: &[Problem]) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// The agenda the pack opens with: the first `size` open problems by priority, grouped by
-/// unit (units in the order of their first problem), one line each.
-fn agenda(pack: &Pack, problems: &[Problem], size: usize) -> Vec<serde_json::Value> {
+/// The agenda's problems: the first `size` open ones by priority, grouped by unit (units in
+/// the order of their first problem). The report and the agenda slide both show these.
+fn agenda_groups(problems: &[Problem], size: usize) -> Vec<Vec<&Problem>> {
     let mut top: Vec<&Problem> = problems.iter().filter(|p| p.priority.is_some_and(|r| r as usize <= size)).collect();
     top.sort_by_key(|p| p.priority);
     let mut units: Vec<(&str, Vec<&Problem>)> = Vec::new();
@@ -483,9 +489,14 @@ fn agenda(pack: &Pack, problems: &[Problem], size: usize) -> Vec<serde_json::Val
             None => units.push((&p.unit_id, vec![p])),
         }
     }
-    units
+    units.into_iter().map(|(_, list)| list).collect()
+}
+
+/// The agenda the pack opens with, one line a problem.
+fn agenda(pack: &Pack, problems: &[Problem], size: usize) -> Vec<serde_json::Value> {
+    agenda_groups(problems, size)
         .into_iter()
-        .map(|(_, list)| {
+        .map(|list| {
             let first = list[0];
             serde_json::json!({
                 "unit_name": first.unit_name, "level": level_zh(&first.level), "category": category_zh(first.category.as_deref()),
@@ -512,6 +523,11 @@ fn severity_zh(severity: u8) -> &'static str {
         2 => "较重",
         _ => "一般",
     }
+}
+
+/// A problem's evidence as the report says it (a weak candidate's rules in Chinese).
+fn weak_note_or_evidence(p: &Problem) -> String {
+    if p.kind == "weak" { weak_note_zh(&p.evidence) } else { p.evidence.clone() }
 }
 
 fn weak_rows(pack: &Pack) -> Vec<serde_json::Value> {

@@ -248,14 +248,8 @@ fn a_fall_is_judged_on_its_counts_not_its_percentage() {
     for p in ["2025Q4", "2026Q1"] {
         run_expect(dangjian().args(["compute", "--period", p, "--warehouse"]).arg(&wh), 0);
     }
-    run_expect(
-        dangjian()
-            .args(["report", "--period", "2026Q1", "--warehouse"])
-            .arg(&wh)
-            .arg("--out")
-            .arg(t.path().join("out")),
-        0,
-    );
+    let out = t.path().join("out");
+    run_expect(dangjian().args(["report", "--period", "2026Q1", "--warehouse"]).arg(&wh).arg("--out").arg(&out), 0);
     // B1's fall shows in B1 and in every unit above it (their counts are B1's and B2's).
     assert_eq!(
         query_csv(

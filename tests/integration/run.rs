@@ -53,6 +53,21 @@ fn every_shipped_pipeline_runs_on_the_sample() {
     let pages = super::browser::printed_pages(&quarter.join("report.html"), t.path());
     assert!((3..=12).contains(&pages), "the quarterly report prints on {pages} pages");
     assert!(quarter.join("charts/funnel-attendance_rate-branch.svg").is_file(), "a funnel plot per rate and level");
+    // Meeting slides: the agenda first, each a 1080p PNG, all in one offline page.
+    let mut slides: Vec<String> = std::fs::read_dir(quarter.join("slides"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    slides.sort();
+    assert!(slides.len() >= 4 && slides[0] == "01-agenda.png", "{slides:?}");
+    for s in &slides {
+        let png = image::open(quarter.join("slides").join(s)).unwrap();
+        assert_eq!((png.width(), png.height()), (1920, 1080), "{s}");
+    }
+    let deck = std::fs::read_to_string(quarter.join("slides.html")).unwrap();
+    assert_eq!(deck.matches("<img src=\"data:image/png;base64,").count(), slides.len());
+    assert!(deck.contains("ArrowRight") && !quarter.join(".slides.tmp").exists());
     for page in ["2026Q1/report.html", "2026Q1/charts.html", "2026-03/report.html", "2025/report.html"] {
         let html = std::fs::read_to_string(t.path().join("out").join(page)).unwrap();
         super::browser::check_cmap_covers(&html, page);

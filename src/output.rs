@@ -2,7 +2,7 @@
 //! safe to open in a spreadsheet, values as a person reads them, and a file written whole or
 //! not at all. Knows nothing of tables, kinds or the warehouse.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
@@ -56,6 +56,40 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::File::open(&tmp)?.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+/// Draw a set of files in a hidden folder beside `dest` (`out/.charts.tmp` for `out/charts`)
+/// and move them in one by one only once all are drawn: a failure leaves the files that were
+/// there, and a reader never sees half a file. Other files in `dest` are left alone (it may be
+/// a folder of the user's). `draw` returns the paths it wrote inside the folder it is given;
+/// their new paths are returned in the same order.
+pub fn stage_then_move(dest: &Path, draw: impl FnOnce(&Path) -> Result<Vec<PathBuf>>) -> Result<Vec<PathBuf>> {
+    let staging = match (dest.parent(), dest.file_name()) {
+        (Some(parent), Some(name)) => parent.join(format!(".{}.tmp", name.to_string_lossy())),
+        _ => dest.join(".staging.tmp"),
+    };
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
+    }
+    std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
+    let drawn = match draw(&staging) {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    std::fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
+    let moved = drawn
+        .iter()
+        .map(|from| {
+            let to = dest.join(from.file_name().context("a staged file has a name")?);
+            std::fs::rename(from, &to).with_context(|| format!("moving a file into {}", to.display()))?;
+            Ok(to)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    std::fs::remove_dir(&staging).with_context(|| format!("removing {}", staging.display()))?;
+    Ok(moved)
 }
 
 #[cfg(test)]

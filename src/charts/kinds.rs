@@ -70,11 +70,11 @@ pub struct FunnelPoint {
     pub label: String,
     pub n: f64,
     pub rate: f64,
-    /// Outside the outer (99.8%) limits: drawn red and labelled.
+    /// Outside the outer limits: drawn red and labelled.
     pub outside: bool,
 }
 
-/// The funnel's limits at one denominator: (lower, upper) at 95% and at 99.8%.
+/// The funnel's limits at one denominator: (lower, upper) at 95% and at the outer level.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FunnelLimits {
     pub n: f64,
@@ -145,6 +145,8 @@ pub enum Chart {
         title: String,
         unit: String,
         centre: f64,
+        /// The outer limits' level (0.998 by default: the problem list's).
+        outer_level: f64,
         limits: Vec<FunnelLimits>,
         points: Vec<FunnelPoint>,
     },
@@ -225,7 +227,9 @@ impl Chart {
             Chart::Boxes { unit, groups, .. } => boxes(c, unit, groups),
             Chart::Grades { bars, quota, .. } => grades(c, bars, *quota),
             Chart::Diagnosis { card, .. } => diagnosis(c, card),
-            Chart::Funnel { unit, centre, limits, points, .. } => funnel(c, unit, *centre, limits, points),
+            Chart::Funnel { unit, centre, outer_level, limits, points, .. } => {
+                funnel(c, unit, *centre, *outer_level, limits, points)
+            }
             Chart::Agenda { lines, .. } => agenda(c, lines),
         }
     }
@@ -386,6 +390,7 @@ fn funnel<DB: DrawingBackend>(
     c: &Canvas<DB>,
     unit: &str,
     centre: f64,
+    outer_level: f64,
     limits: &[FunnelLimits],
     points: &[FunnelPoint],
 ) -> Result<()> {
@@ -409,14 +414,14 @@ fn funnel<DB: DrawingBackend>(
         decade *= 10.0;
     }
     c.text("分母（出勤人次、支部·月等）", (l + r) / 2, b + 34, LABEL - 1, INK, Align::Centre)?;
-    let curve = |f: &dyn Fn(&FunnelLimits) -> f64| limits.iter().map(|k| (x(k.n), y(f(k)))).collect::<Vec<_>>();
-    for (pick, colour) in [
-        (&(|k: &FunnelLimits| k.inner.0) as &dyn Fn(&FunnelLimits) -> f64, AMBER),
-        (&|k: &FunnelLimits| k.inner.1, AMBER),
-        (&|k: &FunnelLimits| k.outer.0, RED),
-        (&|k: &FunnelLimits| k.outer.1, RED),
+    for (values, colour) in [
+        (limits.iter().map(|k| k.inner.0).collect::<Vec<_>>(), AMBER),
+        (limits.iter().map(|k| k.inner.1).collect(), AMBER),
+        (limits.iter().map(|k| k.outer.0).collect(), RED),
+        (limits.iter().map(|k| k.outer.1).collect(), RED),
     ] {
-        c.line(&curve(pick), colour, 1)?;
+        let curve: Vec<_> = limits.iter().zip(values).map(|(k, v)| (x(k.n), y(v))).collect();
+        c.line(&curve, colour, 1)?;
     }
     c.line(&[(l, y(centre)), (r, y(centre))], INK, 1)?;
     for p in points.iter().filter(|p| !p.outside) {
@@ -428,14 +433,15 @@ fn funnel<DB: DrawingBackend>(
     }
     // Legend.
     let lx = r + 20;
-    for (k, (name, colour)) in
-        [("总体水平", INK), ("95% 控制限", AMBER), ("99.8% 控制限", RED), ("超出 99.8% 限", RED)].iter().enumerate()
-    {
+    let outer = format!("{}%", outer_level * 100.0);
+    let names =
+        ["总体水平".to_string(), "95% 控制限".to_string(), format!("{outer} 控制限"), format!("超出 {outer} 限")];
+    for (k, (name, colour)) in names.iter().zip([INK, AMBER, RED, RED]).enumerate() {
         let ly = t + 20 * k as i32;
         if k == 3 {
-            c.dot(lx + 6, ly, 4, *colour)?;
+            c.dot(lx + 6, ly, 4, colour)?;
         } else {
-            c.line(&[(lx, ly), (lx + 14, ly)], *colour, 2)?;
+            c.line(&[(lx, ly), (lx + 14, ly)], colour, 2)?;
         }
         c.text(name, lx + 20, ly, LABEL - 1, INK, Align::Left)?;
     }

@@ -20,7 +20,7 @@ pub use kinds::{
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 use rayon::prelude::*;
 
@@ -107,33 +107,16 @@ pub fn to_png(chart: &Chart, path: &Path) -> Result<()> {
 /// reader never sees half a file. Other files in `dest` are left alone: it may be a folder of
 /// the user's.
 pub fn write_all(charts: &[Chart], dest: &Path) -> Result<Vec<Rendered>> {
-    let staging = match (dest.parent(), dest.file_name()) {
-        (Some(parent), Some(name)) => parent.join(format!(".{}.tmp", name.to_string_lossy())),
-        _ => dest.join(".charts.tmp"),
-    };
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
-    }
-    let drawn = match render_all(charts, &staging) {
-        Ok(d) => d,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&staging);
-            return Err(e);
-        }
-    };
-    std::fs::create_dir_all(dest).with_context(|| format!("creating {}", dest.display()))?;
-    let moved = drawn.into_iter().map(|r| move_into(r, dest)).collect::<Result<Vec<_>>>()?;
-    std::fs::remove_dir(&staging).with_context(|| format!("removing {}", staging.display()))?;
-    Ok(moved)
-}
-
-fn move_into(r: Rendered, dest: &Path) -> Result<Rendered> {
-    let moved = |from: &Path| -> Result<PathBuf> {
-        let to = dest.join(from.file_name().expect("a chart file has a name"));
-        std::fs::rename(from, &to).with_context(|| format!("moving a chart into {}", to.display()))?;
-        Ok(to)
-    };
-    Ok(Rendered { png: moved(&r.png)?, svg: moved(&r.svg)?, ..r })
+    let mut drawn = Vec::new();
+    let moved = crate::output::stage_then_move(dest, |staging| {
+        drawn = render_all(charts, staging)?;
+        Ok(drawn.iter().flat_map(|r| [r.png.clone(), r.svg.clone()]).collect())
+    })?;
+    Ok(drawn
+        .into_iter()
+        .zip(moved.chunks(2))
+        .map(|(r, files)| Rendered { png: files[0].clone(), svg: files[1].clone(), ..r })
+        .collect())
 }
 
 /// Render every chart to `out/<id>.png` and `out/<id>.svg`, in parallel.

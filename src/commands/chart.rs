@@ -7,7 +7,7 @@ use anyhow::Result;
 use super::exit::Outcome;
 use crate::cli::OutArgs;
 use crate::report::{self, grading::GradingRules};
-use crate::review;
+use crate::review::{self, problems::ProblemRules};
 use crate::warehouse::Warehouse;
 
 pub fn run(a: OutArgs) -> Result<Outcome> {
@@ -16,7 +16,7 @@ pub fn run(a: OutArgs) -> Result<Outcome> {
     let started = std::time::Instant::now();
     let pack = review::load(&wh, &catalogue, a.period)?;
     let load_ms = started.elapsed().as_millis() as u64;
-    let charts = report::all_charts(&pack, &GradingRules::default());
+    let charts = report::all_charts(&pack, &GradingRules::default(), &ProblemRules::default());
     let started = std::time::Instant::now();
     let rendered = crate::charts::write_all(&charts, &a.out)?;
     // The two halves apart: the benchmark times rendering on 1 core and on 2.

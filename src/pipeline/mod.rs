@@ -457,7 +457,7 @@ fn draw_stage(cx: &StageContext) -> Result<StageDone> {
 
 fn chart_stage(cx: &mut StageContext) -> Result<StageDone> {
     let loaded = crate::review::load_or_reuse(cx.wh, cx.catalogue, cx.period, cx.pack.take())?;
-    let charts = crate::report::all_charts(&loaded, &cx.p.grading);
+    let charts = crate::report::all_charts(&loaded, &cx.p.grading, &cx.p.problems);
     cx.pack = Some(loaded);
     let dest = cx.out_dir.join("charts");
     let rendered = crate::charts::write_all(&charts, &dest)?;

@@ -8,6 +8,7 @@ use crate::indicators::catalogue::Direction;
 use crate::indicators::compute::{UnitInfo, WEAK};
 use crate::model::period::PeriodKind;
 use crate::model::{Category, Level, Status};
+use crate::review::problems::ProblemRules;
 use crate::review::{KEY_INDICATORS, Pack};
 
 pub fn level_zh(level: &str) -> &'static str {
@@ -62,11 +63,11 @@ fn heatmap_deepest(units: &[UnitInfo]) -> Level {
         .unwrap_or(Level::Township)
 }
 
-/// The charts of a pack, in report order. `max_cards` limits the diagnosis cards.
 /// Funnel plots of the key rates that are shares of counts, one per level: each unit at its
-/// denominator, the level's pooled rate and its 95% and 99.8% limits (widened by the level's
-/// overdispersion as the problem list's are). Levels with fewer than five units are left out.
-fn funnels(pack: &Pack) -> Vec<Chart> {
+/// denominator, the level's pooled rate and its 95% and outer limits (the problem list's level
+/// and overdispersion; a unit is marked only at the minimum denominator, so a marked point is
+/// a listed outlier). Levels with fewer than five units are left out.
+fn funnels(pack: &Pack, rules: &ProblemRules) -> Vec<Chart> {
     use crate::review::funnel::{self, Counts, Funnel};
     let mut out = Vec::new();
     for ind_id in ["attendance_rate", "activity_day_coverage", "task_completion_rate", "rectification_rate"] {
@@ -86,14 +87,14 @@ fn funnels(pack: &Pack) -> Vec<Chart> {
                 continue;
             }
             let counts: Vec<Counts> = members.iter().map(|m| m.1).collect();
-            let Some(f) = Funnel::of(&counts, true) else { continue };
+            let Some(f) = Funnel::of(&counts, rules.overdispersion) else { continue };
             let (n_min, n_max) = counts.iter().fold((f64::INFINITY, 0.0f64), |(a, z), c| (a.min(c.n), z.max(c.n)));
             let (a, z) = ((n_min / 1.5).max(1.0).ln(), (n_max * 1.5).ln());
             let limits = (0..=60)
                 .map(|k| {
                     let n = (a + (z - a) * f64::from(k) / 60.0).exp();
                     let (i0, i1) = funnel::limits(f.centre, n, 0.95, f.phi);
-                    let (o0, o1) = funnel::limits(f.centre, n, 0.998, f.phi);
+                    let (o0, o1) = funnel::limits(f.centre, n, rules.funnel_level, f.phi);
                     FunnelLimits { n, inner: (i0 * scale, i1 * scale), outer: (o0 * scale, o1 * scale) }
                 })
                 .collect();
@@ -103,7 +104,7 @@ fn funnels(pack: &Pack) -> Vec<Chart> {
                     label: name.to_string(),
                     n: c.n,
                     rate: c.rate() * scale,
-                    outside: f.place(*c, 0.998) != funnel::Place::Within,
+                    outside: c.n >= rules.min_denominator && f.place(*c, rules.funnel_level) != funnel::Place::Within,
                 })
                 .collect();
             let widened = if f.phi > 1.0 { format!("，按离散度 φ={:.1} 放宽", f.phi) } else { String::new() };
@@ -112,6 +113,7 @@ fn funnels(pack: &Pack) -> Vec<Chart> {
                 title: format!("{} 漏斗图 · {}（{}{widened}）", ind.name_zh, level_zh(level.code()), pack.period),
                 unit: ind.unit.clone(),
                 centre: f.centre * scale,
+                outer_level: rules.funnel_level,
                 limits,
                 points,
             });
@@ -120,7 +122,8 @@ fn funnels(pack: &Pack) -> Vec<Chart> {
     out
 }
 
-pub fn pack_charts(pack: &Pack, grading: Option<&Grading>, max_cards: usize) -> Vec<Chart> {
+/// The charts of a pack, in report order. `max_cards` limits the diagnosis cards.
+pub fn pack_charts(pack: &Pack, grading: Option<&Grading>, rules: &ProblemRules, max_cards: usize) -> Vec<Chart> {
     let mut out = Vec::new();
     // Rankings within each level and category of two or more units.
     for ind_id in ranked_indicators(pack) {
@@ -171,7 +174,7 @@ pub fn pack_charts(pack: &Pack, grading: Option<&Grading>, max_cards: usize) -> 
             });
         }
     }
-    out.extend(funnels(pack));
+    out.extend(funnels(pack, rules));
     // Trends of key indicators by township over 12 months.
     let townships: Vec<_> = pack.units.iter().filter(|u| u.level == Level::Township.code()).collect();
     for ind_id in ["attendance_rate", "activity_day_coverage", "composite_score"] {

@@ -24,7 +24,7 @@ use crate::model::period::PeriodKind;
 use crate::model::{Category, Level, Status};
 use crate::output::write_atomically;
 use crate::review::life::State;
-use crate::review::problems::{Problem, median};
+use crate::review::problems::{Problem, ProblemRules, median};
 use crate::review::{DrawRecord, Pack};
 use charts::{category_zh, level_zh};
 use grading::{Grading, GradingRules};
@@ -138,12 +138,13 @@ pub fn write_report(
     problems: &[Problem],
     draw: Option<&DrawRecord>,
     rules: &GradingRules,
-    agenda_size: usize,
+    problem_rules: &ProblemRules,
     out: &Path,
 ) -> Result<ReportFiles> {
+    let agenda_size = problem_rules.agenda;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let grading = grading_of(pack, rules);
-    let mut charts = charts::pack_charts(pack, grading.as_ref(), 30);
+    let mut charts = charts::pack_charts(pack, grading.as_ref(), problem_rules, 30);
     if pack.period.kind() != PeriodKind::Month {
         charts.push(review_loop::flow_chart(pack, problems));
     }
@@ -572,11 +573,12 @@ pub fn build(
 ) -> Result<ReportFiles> {
     let mut pack = crate::review::load_or_reuse(wh, catalogue, period, cached)?;
     settle_previous_problems(wh, catalogue, problem_rules, &mut pack)?;
+    crate::review::with_previous_rates(wh, &mut pack)?;
     let list = crate::review::problems::problems(&pack, problem_rules);
     crate::review::write_problems(wh, period, &list)?;
     let draws = crate::review::load_draws(&wh.snapshot()?)?;
     let draw = draws.iter().rev().find(|d| d.period == period.to_string());
-    write_report(&pack, &list, draw, grading, problem_rules.agenda, out)
+    write_report(&pack, &list, draw, grading, problem_rules, out)
 }
 
 /// The problem list of the period before, when it was computed but never listed (a district's
@@ -596,7 +598,8 @@ fn settle_previous_problems(
     if pack.earlier_problems.contains_key(&previous) || !computed {
         return Ok(());
     }
-    let before = crate::review::load(wh, catalogue, previous)?;
+    let mut before = crate::review::load(wh, catalogue, previous)?;
+    crate::review::with_previous_rates(wh, &mut before)?;
     let list = crate::review::problems::problems(&before, rules);
     crate::review::write_problems(wh, previous, &list)?;
     let stored = list.iter().map(|p| (p.problem_id.clone(), Some(p.life.state))).collect();
@@ -605,6 +608,6 @@ fn settle_previous_problems(
 }
 
 /// The charts of a pack (for `dangjian chart`).
-pub fn all_charts(pack: &Pack, rules: &GradingRules) -> Vec<Chart> {
-    charts::pack_charts(pack, grading_of(pack, rules).as_ref(), usize::MAX)
+pub fn all_charts(pack: &Pack, rules: &GradingRules, problem_rules: &ProblemRules) -> Vec<Chart> {
+    charts::pack_charts(pack, grading_of(pack, rules).as_ref(), problem_rules, usize::MAX)
 }

@@ -72,8 +72,10 @@ pub struct Pack {
     /// The problem lists stored for earlier periods of the period's kind (ids and states).
     pub earlier_problems: life::Stored,
     /// The counts behind the period before's proportions, by (unit, indicator): a change is
-    /// tested on counts, not on two percentages (`funnel`).
-    pub previous_rates: HashMap<(String, String), funnel::Counts>,
+    /// tested on counts, not on two percentages (`funnel`). Loaded only where problems are
+    /// listed (`with_previous_rates`): a chart does not need them, and at a province's size
+    /// they may mean computing the period before.
+    pub previous_rates: Option<HashMap<(String, String), funnel::Counts>>,
     /// The target tasks and the findings as the latest exports have them.
     pub tasks: Vec<ledgers::Task>,
     pub findings: Vec<ledgers::Finding>,
@@ -94,8 +96,12 @@ struct Index {
 
 impl Pack {
     /// The counts behind a unit's proportion in the period before, if it was one.
+    ///
+    /// Panics when the pack was not given them (`with_previous_rates`): a drop would silently
+    /// be judged by the rule for values that are not counts.
     pub fn previous_counts(&self, unit: &str, indicator: &str) -> Option<funnel::Counts> {
-        self.previous_rates.get(&(unit.to_string(), indicator.to_string())).copied()
+        let rates = self.previous_rates.as_ref().expect("problems are listed from a pack with_previous_rates");
+        rates.get(&(unit.to_string(), indicator.to_string())).copied()
     }
 
     pub fn unit(&self, id: &str) -> Option<&UnitInfo> {
@@ -159,6 +165,15 @@ pub fn load_indicators(snapshot: &Snapshot, period: Period) -> Result<Vec<Indica
             note: note[k].clone(),
         })
         .collect())
+}
+
+/// Give the pack the counts of the period before's proportions, once (the problem list tests
+/// a change on them).
+pub fn with_previous_rates(wh: &Warehouse, pack: &mut Pack) -> Result<()> {
+    if pack.previous_rates.is_none() {
+        pack.previous_rates = Some(previous_rates(&wh.snapshot()?, &pack.catalogue, pack.period.previous())?);
+    }
+    Ok(())
 }
 
 /// The counts of every proportion of `period`: its stored indicators, or computed now if it
@@ -304,11 +319,10 @@ pub fn load(wh: &Warehouse, catalogue: &Catalogue, period: Period) -> Result<Pac
     let tasks = ledgers::load_tasks(&snapshot)?;
     let findings = ledgers::load_findings(&snapshot)?;
     let earlier_problems = earlier_problems(&snapshot, period)?;
-    let previous_rates = previous_rates(&snapshot, catalogue, period.previous())?;
     Ok(Pack {
         period,
         earlier_problems,
-        previous_rates,
+        previous_rates: None,
         tasks,
         findings,
         catalogue: catalogue.clone(),

@@ -328,6 +328,13 @@ pub struct SqlArgs {
     pub period: Option<Period>,
     #[arg(long)]
     pub indicators: Option<PathBuf>,
+    /// With a year: the annual appraisal's script (SPEC §6), over the stored indicators of the
+    /// year and its quarters, instead of the catalogue's.
+    #[arg(long, requires = "period")]
+    pub appraisal: bool,
+    /// The annual pipeline whose `[appraisal]` the script follows (default: SPEC §6's).
+    #[arg(long, requires = "appraisal")]
+    pub pipeline: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

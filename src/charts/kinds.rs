@@ -16,6 +16,10 @@ pub struct RankBar {
     pub status: Option<Status>,
     /// The bar's place in the whole ranking (a long ranking shows its two ends only).
     pub place: u32,
+    /// For a proportion of counts: its 95% interval (in the indicator's unit) and denominator,
+    /// so neighbours whose intervals overlap read as not distinguishable.
+    pub interval: Option<(f64, f64)>,
+    pub n: Option<f64>,
 }
 
 /// One line of a trend chart, a value per x label.
@@ -50,7 +54,10 @@ pub struct GradeBar {
 /// One weak candidate's card: why, and its indicators against its category's median.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Card {
+    /// Why the unit is a candidate (drawn red).
     pub reasons: Vec<String>,
+    /// Where it stands on the funnel plots, and its open problems.
+    pub notes: Vec<String>,
     pub x_labels: Vec<String>,
     pub panels: Vec<Panel>,
 }
@@ -185,7 +192,8 @@ impl Chart {
     /// Width and height in pixels.
     pub fn size(&self) -> (u32, u32) {
         match self {
-            Chart::Ranking { bars, .. } => (900, 90 + 22 * bars.len().max(1) as u32),
+            // Room below the bars for the thresholds' values and the intervals' note.
+            Chart::Ranking { bars, .. } => (900, 110 + 22 * bars.len().max(1) as u32),
             Chart::Trend { .. } | Chart::Boxes { .. } => (900, 440),
             Chart::Heatmap { columns, rows, .. } => {
                 (300 + 58 * columns.len() as u32, 150 + 18 * rows.len().max(1) as u32)
@@ -195,7 +203,7 @@ impl Chart {
             // 16:9, a line of 13-px text every 26 pixels: 2× on a 1920×1080 slide.
             Chart::Agenda { lines, .. } => (960, 540.max(70 + 26 * lines.len() as u32)),
             Chart::Diagnosis { card, .. } => {
-                (900, 110 + 18 * card.reasons.len() as u32 + 150 * card.panels.len() as u32)
+                (900, 110 + 18 * (card.reasons.len() + card.notes.len()) as u32 + 150 * card.panels.len() as u32)
             }
         }
     }
@@ -243,7 +251,11 @@ fn ranking<DB: DrawingBackend>(
     higher: bool,
 ) -> Result<()> {
     let (left, right, top) = (280, 800, 60);
-    let max = bars.iter().map(|b| b.value).chain(thresholds.iter().map(|t| t.0)).fold(0.0f64, f64::max);
+    let max = bars
+        .iter()
+        .map(|b| b.interval.map_or(b.value, |i| i.1.max(b.value)))
+        .chain(thresholds.iter().map(|t| t.0))
+        .fold(0.0f64, f64::max);
     let max = if unit == "percent" {
         max.max(1.0)
     } else if max <= 0.0 {
@@ -271,9 +283,30 @@ fn ranking<DB: DrawingBackend>(
             status_colour(b.status),
             true,
         )?;
-        c.text(&format_value(b.value, unit), x(b.value) + 6, y + 9, LABEL - 1, INK, Align::Left)?;
+        let mut end = x(b.value);
+        if let Some((lo, hi)) = b.interval {
+            c.line(&[(x(lo), y + 9), (x(hi), y + 9)], INK, 1)?;
+            c.line(&[(x(lo), y + 5), (x(lo), y + 13)], INK, 1)?;
+            c.line(&[(x(hi), y + 5), (x(hi), y + 13)], INK, 1)?;
+            end = end.max(x(hi));
+        }
+        let label = match b.n {
+            Some(n) => format!("{} · n={n:.0}", format_value(b.value, unit)),
+            None => format_value(b.value, unit),
+        };
+        c.text(&label, end + 6, y + 9, LABEL - 1, INK, Align::Left)?;
     }
     let bottom = top + 22 * bars.len() as i32 + 4;
+    if bars.iter().any(|b| b.interval.is_some()) {
+        c.text(
+            "细线为 95% 置信区间（Wilson）：区间重叠的单位排名差异不显著",
+            left,
+            bottom + 28,
+            LABEL - 2,
+            MUTED,
+            Align::Left,
+        )?;
+    }
     for (v, status) in thresholds {
         let colour = if *status == Status::Green { GREEN } else { AMBER };
         c.dashed(x(*v), top - 6, x(*v), bottom, colour)?;
@@ -542,8 +575,8 @@ fn grades<DB: DrawingBackend>(c: &Canvas<DB>, bars: &[GradeBar], quota: Option<u
 
 fn diagnosis<DB: DrawingBackend>(c: &Canvas<DB>, card: &Card) -> Result<()> {
     let mut y = 56;
-    for reason in &card.reasons {
-        c.text(&format!("· {reason}"), 30, y, LABEL, RED, Align::Left)?;
+    for (line, colour) in card.reasons.iter().map(|r| (r, RED)).chain(card.notes.iter().map(|n| (n, INK))) {
+        c.text(&fit(&format!("· {line}"), LABEL, 840), 30, y, LABEL, colour, Align::Left)?;
         y += 18;
     }
     y += 10;

@@ -164,9 +164,21 @@ mod tests {
             unit: "percent".into(),
             bars: vec![
                 RankBar {
-                    label: "幸福社区第一党支部".into(), value: 0.91, status: Some(Status::Green), place: 1
+                    label: "幸福社区第一党支部".into(),
+                    value: 0.91,
+                    status: Some(Status::Green),
+                    place: 1,
+                    interval: Some((0.85, 0.95)),
+                    n: Some(120.0),
                 },
-                RankBar { label: "和谐社区党支部".into(), value: 0.62, status: Some(Status::Red), place: 2 },
+                RankBar {
+                    label: "和谐社区党支部".into(),
+                    value: 0.62,
+                    status: Some(Status::Red),
+                    place: 2,
+                    interval: None,
+                    n: None,
+                },
             ],
             thresholds: vec![(0.85, Status::Green), (0.7, Status::Amber)],
             higher_is_better: true,

@@ -6,7 +6,8 @@ use anyhow::Result;
 
 use super::exit::Outcome;
 use crate::cli::OutArgs;
-use crate::report::{self, grading::GradingRules};
+use crate::report;
+use crate::review::appraisal::AppraisalRules;
 use crate::review::{self, problems::ProblemRules};
 use crate::warehouse::Warehouse;
 
@@ -16,7 +17,7 @@ pub fn run(a: OutArgs) -> Result<Outcome> {
     let started = std::time::Instant::now();
     let pack = review::load(&wh, &catalogue, a.period)?;
     let load_ms = started.elapsed().as_millis() as u64;
-    let charts = report::all_charts(&pack, &GradingRules::default(), &ProblemRules::default());
+    let charts = report::all_charts(&wh, &pack, &AppraisalRules::default(), &ProblemRules::default())?;
     let started = std::time::Instant::now();
     let rendered = crate::charts::write_all(&charts, &a.out)?;
     // The two halves apart: the benchmark times rendering on 1 core and on 2.

@@ -6,7 +6,8 @@ use anyhow::Result;
 
 use super::exit::Outcome;
 use crate::cli::OutArgs;
-use crate::report::{self, grading::GradingRules};
+use crate::report;
+use crate::review::appraisal::AppraisalRules;
 use crate::review::problems::ProblemRules;
 use crate::warehouse::Warehouse;
 
@@ -14,7 +15,7 @@ pub fn run(a: OutArgs) -> Result<Outcome> {
     let catalogue = super::catalogue(a.indicators.as_deref())?;
     let wh = Warehouse::open(&a.warehouse)?;
     let files =
-        report::build(&wh, &catalogue, a.period, &ProblemRules::default(), &GradingRules::default(), &a.out, None)?;
+        report::build(&wh, &catalogue, a.period, &ProblemRules::default(), &AppraisalRules::default(), &a.out, None)?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,

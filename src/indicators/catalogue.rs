@@ -388,7 +388,7 @@ mod tests {
     #[test]
     fn the_builtin_catalogue_is_valid() {
         let c = Catalogue::builtin();
-        assert_eq!(c.indicator.len(), 15);
+        assert_eq!(c.indicator.len(), 19);
         let counts: Vec<&str> =
             c.indicator.iter().filter(|i| i.kind == IndicatorKind::Count).map(|i| i.id.as_str()).collect();
         assert_eq!(counts, ["overdue_tasks", "overdue_findings"]);

@@ -671,7 +671,7 @@ fn judge(catalogue: &Catalogue, units: &[UnitInfo], pi: usize, period: Period, r
 
 /// Competition ranks (1 + the number of units strictly better), by sorting: a province's
 /// groups hold thousands of branches, too many to compare each with each.
-fn competition_ranks<'a>(members: &mut [(&'a str, f64)], direction: Direction) -> Vec<(&'a str, u32)> {
+pub(crate) fn competition_ranks<'a>(members: &mut [(&'a str, f64)], direction: Direction) -> Vec<(&'a str, u32)> {
     let better_first = |a: &(&str, f64), b: &(&str, f64)| match direction {
         Direction::Higher => b.1.total_cmp(&a.1),
         Direction::Lower => a.1.total_cmp(&b.1),

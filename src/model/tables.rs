@@ -23,10 +23,25 @@ pub enum Table {
     Problems,
     Draws,
     Submissions,
+    Appraisal,
 }
 
+/// The appraisal's default components (SPEC §6): (indicator, weight). The `appraisal` table
+/// has a column per component, on the 0–100 scale; these are its columns when an annual
+/// pipeline does not configure others.
+pub const APPRAISAL_PARTS: [(&str, f64); 8] = [
+    ("attendance_rate", 0.15),
+    ("meeting_completion", 0.15),
+    ("assessment_regular", 0.15),
+    ("assessment_random", 0.10),
+    ("assessment_unannounced", 0.10),
+    ("assessment_review", 0.10),
+    ("task_completion_rate", 0.15),
+    ("rectification_rate", 0.10),
+];
+
 impl Table {
-    pub const ALL: [Table; 13] = [
+    pub const ALL: [Table; 14] = [
         Table::Units,
         Table::UnitsHistory,
         Table::Attendance,
@@ -40,6 +55,7 @@ impl Table {
         Table::Problems,
         Table::Draws,
         Table::Submissions,
+        Table::Appraisal,
     ];
 
     pub fn name(&self) -> &'static str {
@@ -57,6 +73,7 @@ impl Table {
             Table::Problems => "problems",
             Table::Draws => "draws",
             Table::Submissions => "submissions",
+            Table::Appraisal => "appraisal",
         }
     }
 
@@ -69,13 +86,14 @@ impl Table {
     pub fn partition_columns(&self) -> Vec<(&'static str, DataType)> {
         match self {
             Table::Attendance | Table::Points => vec![("year", DataType::Int32), ("month", DataType::Int32)],
-            Table::Assessment | Table::Tasks | Table::Findings => vec![("year", DataType::Int32)],
+            Table::Assessment | Table::Tasks | Table::Findings | Table::Appraisal => vec![("year", DataType::Int32)],
             Table::Indicators | Table::Problems | Table::Submissions => vec![("period", DataType::String)],
             _ => vec![],
         }
     }
 
-    /// The stored columns in order (partition columns not included).
+    /// The stored columns in order (partition columns not included). The appraisal's are
+    /// those of its default components; a pipeline that configures others stores theirs.
     pub fn columns(&self) -> Vec<(String, DataType)> {
         use DataType::{Boolean, Float64, Int32, Int64, String as Text};
         let time = || DataType::Datetime(TimeUnit::Microseconds, None);
@@ -192,6 +210,7 @@ impl Table {
                 ("last_received", time()),
                 ("late", Boolean),
             ]),
+            Table::Appraisal => appraisal_columns(APPRAISAL_PARTS.iter().map(|(id, _)| *id)),
         }
     }
 
@@ -210,6 +229,28 @@ impl std::fmt::Display for Table {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// The appraisal's columns for these components (SPEC §6).
+pub fn appraisal_columns<'a>(parts: impl Iterator<Item = &'a str>) -> Vec<(String, DataType)> {
+    use DataType::{Boolean, Float64, Int32, String as Text};
+    let mut cols: Vec<(String, DataType)> = [
+        ("unit_id", Text),
+        ("unit_name", Text),
+        ("level", Text),
+        ("category", Text),
+        ("township", Text),
+        ("score", Float64),
+        ("rank", Int32),
+        ("grade", Int32),
+    ]
+    .into_iter()
+    .map(|(n, t)| (n.to_string(), t))
+    .collect();
+    cols.extend(parts.map(|p| (p.to_string(), Float64)));
+    cols.push(("eligible".into(), Boolean));
+    cols.push(("reasons".into(), Text));
+    cols
 }
 
 fn source_columns() -> impl Iterator<Item = (String, DataType)> {

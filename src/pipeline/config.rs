@@ -8,8 +8,8 @@ use serde::Deserialize;
 use super::periods::{PeriodSpec, PeriodsError};
 use crate::model::Level;
 use crate::model::period::{Period, PeriodKind};
-use crate::report::grading::GradingRules;
 use crate::review::DrawOptions;
+use crate::review::appraisal::AppraisalRules;
 use crate::review::problems::ProblemRules;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -121,8 +121,12 @@ struct Raw {
     draw: Option<DrawOptions>,
     #[serde(default)]
     problems: Option<ProblemRules>,
+    /// The annual appraisal (SPEC §6).
     #[serde(default)]
-    grading: Option<GradingRules>,
+    appraisal: Option<AppraisalRules>,
+    /// The star grading before the appraisal: refused with a pointer to `[appraisal]`.
+    #[serde(default)]
+    grading: Option<toml::Value>,
 }
 
 fn ratio() -> f64 {
@@ -158,7 +162,7 @@ pub struct Pipeline {
     pub compute: ComputeSection,
     pub draw: DrawOptions,
     pub problems: ProblemRules,
-    pub grading: GradingRules,
+    pub appraisal: AppraisalRules,
 }
 
 impl Pipeline {
@@ -252,6 +256,29 @@ impl Pipeline {
                 Some(spec)
             }
         };
+        if raw.grading.is_some() {
+            return Err(err(
+                line_of("[grading]"),
+                "`[grading]` is now `[appraisal]` (SPEC §6): move `bands`, `five_star_quota` and `levels` there; components, vetoes and the tie rule have defaults".into(),
+            ));
+        }
+        if raw.appraisal.is_some() && raw.kind != Kind::Year {
+            return Err(err(
+                line_of("[appraisal]"),
+                "the appraisal is annual: only a yearly pipeline can have it".into(),
+            ));
+        }
+        let appraisal = raw.appraisal.clone().unwrap_or_default();
+        if let Err((key, message)) = appraisal.check() {
+            let line = text
+                .lines()
+                .enumerate()
+                .skip_while(|(_, l)| !l.trim_start().starts_with("[appraisal"))
+                .find(|(_, l)| l.trim_start().starts_with(key))
+                .map(|(i, _)| i + 1)
+                .or_else(|| line_of("[appraisal]"));
+            return Err(err(line, format!("[appraisal] {key}: {message}")));
+        }
         let draw = raw.draw.clone().unwrap_or_default();
         if draw.level == Level::District {
             return Err(err(
@@ -281,7 +308,7 @@ impl Pipeline {
             compute: raw.compute,
             draw,
             problems: raw.problems.unwrap_or_default(),
-            grading: raw.grading.unwrap_or_default(),
+            appraisal,
         })
     }
 

@@ -133,6 +133,11 @@ pub fn run(p: &Pipeline, opts: &RunOptions, names: &ingest::names::NameHasher) -
         Some(path) => Catalogue::load(path)?,
         None => Catalogue::builtin(),
     };
+    p.appraisal.check_against(&catalogue).map_err(|message| ConfigError {
+        path: p.path.clone(),
+        line: p.text.lines().position(|l| l.trim_start().starts_with("[appraisal")).map(|i| i + 1),
+        message: format!("[appraisal] {message}"),
+    })?;
     let root = opts.warehouse.clone().unwrap_or_else(|| p.warehouse.clone());
     let wh =
         if p.stages.contains(&Stage::Ingest) { Warehouse::open_or_create(&root)? } else { Warehouse::open(&root)? };
@@ -457,7 +462,7 @@ fn draw_stage(cx: &StageContext) -> Result<StageDone> {
 
 fn chart_stage(cx: &mut StageContext) -> Result<StageDone> {
     let loaded = crate::review::load_or_reuse(cx.wh, cx.catalogue, cx.period, cx.pack.take())?;
-    let charts = crate::report::all_charts(&loaded, &cx.p.grading, &cx.p.problems);
+    let charts = crate::report::all_charts(cx.wh, &loaded, &cx.p.appraisal, &cx.p.problems)?;
     cx.pack = Some(loaded);
     let dest = cx.out_dir.join("charts");
     let rendered = crate::charts::write_all(&charts, &dest)?;
@@ -472,7 +477,7 @@ fn chart_stage(cx: &mut StageContext) -> Result<StageDone> {
 fn report_stage(cx: &mut StageContext) -> Result<StageDone> {
     let p = cx.p;
     let files =
-        crate::report::build(cx.wh, cx.catalogue, cx.period, &p.problems, &p.grading, &cx.out_dir, cx.pack.take())?;
+        crate::report::build(cx.wh, cx.catalogue, cx.period, &p.problems, &p.appraisal, &cx.out_dir, cx.pack.take())?;
     Ok(StageDone::new(
         format!("report {}", files.html.display()),
         vec![

@@ -2,13 +2,15 @@
 
 use std::collections::BTreeMap;
 
-use super::grading::Grading;
-use crate::charts::{BoxGroup, Card, Chart, FunnelLimits, FunnelPoint, GradeBar, HeatRow, Panel, RankBar, Series};
+use crate::charts::{BoxGroup, Card, Chart, FunnelLimits, FunnelPoint, HeatRow, Panel, RankBar, Series};
 use crate::indicators::catalogue::Direction;
 use crate::indicators::compute::{UnitInfo, WEAK};
 use crate::model::period::PeriodKind;
 use crate::model::{Category, Level, Status};
-use crate::review::problems::ProblemRules;
+use crate::review::appraisal::Appraisal;
+use crate::review::funnel::{self, Counts, Funnel};
+use crate::review::life::State;
+use crate::review::problems::{Problem, ProblemRules};
 use crate::review::{KEY_INDICATORS, Pack};
 
 pub fn level_zh(level: &str) -> &'static str {
@@ -63,31 +65,94 @@ fn heatmap_deepest(units: &[UnitInfo]) -> Level {
         .unwrap_or(Level::Township)
 }
 
+/// The rates drawn as funnel plots and placed on the diagnosis cards.
+const FUNNEL_RATES: [&str; 4] =
+    ["attendance_rate", "activity_day_coverage", "task_completion_rate", "rectification_rate"];
+
+/// One level's funnel for one rate: the units with counts, and the limits' centre and spread.
+struct LevelFunnel<'a> {
+    ind: &'a crate::indicators::catalogue::Indicator,
+    scale: f64,
+    members: Vec<(&'a UnitInfo, Counts)>,
+    funnel: Funnel,
+}
+
+/// The funnel of `level` for `ind_id`, when the rate is a share of counts and the level has at
+/// least five units with them.
+fn level_funnel<'a>(pack: &'a Pack, rules: &ProblemRules, ind_id: &str, level: Level) -> Option<LevelFunnel<'a>> {
+    let ind = pack.catalogue.get(ind_id)?;
+    let scale = funnel::scale_of(&ind.unit)?;
+    let members: Vec<(&UnitInfo, Counts)> = pack
+        .units
+        .iter()
+        .filter(|u| u.level == level.code())
+        .filter_map(|u| {
+            let r = pack.row(&u.id, ind_id)?;
+            Some((u, Counts::of_rate(r.numerator, r.denominator, r.value, &ind.unit)?))
+        })
+        .collect();
+    if members.len() < 5 {
+        return None;
+    }
+    let counts: Vec<Counts> = members.iter().map(|m| m.1).collect();
+    let funnel = Funnel::of(&counts, rules.overdispersion)?;
+    Some(LevelFunnel { ind, scale, members, funnel })
+}
+
+/// Where a unit stands on its level's funnel plots, in words, one line per rate.
+fn funnel_lines(pack: &Pack, rules: &ProblemRules, u: &UnitInfo) -> Vec<String> {
+    let Some(level) = Level::parse(&u.level) else { return Vec::new() };
+    FUNNEL_RATES
+        .iter()
+        .filter_map(|id| {
+            let lf = level_funnel(pack, rules, id, level)?;
+            let c = lf.members.iter().find(|m| m.0.id == u.id)?.1;
+            let pct = |v: f64| format!("{:.1}%", v * 100.0);
+            let outer = format!("{}%", rules.funnel_level * 100.0);
+            let head = format!("漏斗图 · {} {}（{:.0}/{:.0}）", lf.ind.name_zh, pct(c.rate()), c.x, c.n);
+            Some(match lf.funnel.place(c, rules.funnel_level) {
+                funnel::Place::Below(lo) => format!("{head}：低于同级 {outer} 控制下限 {}", pct(lo)),
+                funnel::Place::Above(hi) => format!("{head}：高于同级 {outer} 控制上限 {}", pct(hi)),
+                funnel::Place::Within => format!("{head}：在同级 {outer} 控制限内（总体 {}）", pct(lf.funnel.centre)),
+            })
+        })
+        .collect()
+}
+
+/// A unit's open problems with their states, one line, when the problem list is at hand.
+fn problem_lines(pack: &Pack, problems: Option<&[Problem]>, unit: &str) -> Option<String> {
+    let open: Vec<String> = problems?
+        .iter()
+        .filter(|p| p.unit_id == unit && p.life.state != State::Resolved)
+        .map(|p| {
+            let what = pack.catalogue.get(&p.indicator).map_or(p.indicator.clone(), |i| i.name_zh.clone());
+            let since = if p.life.periods_flagged > 1 {
+                format!("，自 {} 起第 {} 期", p.life.first_period, p.life.periods_flagged)
+            } else {
+                String::new()
+            };
+            format!("{}·{what}（{}{since}）", super::kind_zh(p.kind).0, p.life.state.zh())
+        })
+        .collect();
+    Some(if open.is_empty() {
+        "本期无未解决问题".to_string()
+    } else {
+        format!("本期问题：{}", open.join("；"))
+    })
+}
+
 /// Funnel plots of the key rates that are shares of counts, one per level: each unit at its
 /// denominator, the level's pooled rate and its 95% and outer limits (the problem list's level
 /// and overdispersion; a unit is marked only at the minimum denominator, so a marked point is
 /// a listed outlier). Levels with fewer than five units are left out.
 fn funnels(pack: &Pack, rules: &ProblemRules) -> Vec<Chart> {
-    use crate::review::funnel::{self, Counts, Funnel};
     let mut out = Vec::new();
-    for ind_id in ["attendance_rate", "activity_day_coverage", "task_completion_rate", "rectification_rate"] {
-        let Some(ind) = pack.catalogue.get(ind_id) else { continue };
-        let Some(scale) = funnel::scale_of(&ind.unit) else { continue };
+    for ind_id in FUNNEL_RATES {
         for level in Level::GRADED {
-            let members: Vec<(&str, Counts)> = pack
-                .units
-                .iter()
-                .filter(|u| u.level == level.code())
-                .filter_map(|u| {
-                    let r = pack.row(&u.id, ind_id)?;
-                    Some((u.name.as_str(), Counts::of_rate(r.numerator, r.denominator, r.value, &ind.unit)?))
-                })
-                .collect();
-            if members.len() < 5 {
+            let Some(LevelFunnel { ind, scale, members, funnel: f }) = level_funnel(pack, rules, ind_id, level) else {
                 continue;
-            }
+            };
             let counts: Vec<Counts> = members.iter().map(|m| m.1).collect();
-            let Some(f) = Funnel::of(&counts, rules.overdispersion) else { continue };
             let (n_min, n_max) = counts.iter().fold((f64::INFINITY, 0.0f64), |(a, z), c| (a.min(c.n), z.max(c.n)));
             let (a, z) = ((n_min / 1.5).max(1.0).ln(), (n_max * 1.5).ln());
             let limits = (0..=60)
@@ -100,8 +165,8 @@ fn funnels(pack: &Pack, rules: &ProblemRules) -> Vec<Chart> {
                 .collect();
             let points = members
                 .iter()
-                .map(|(name, c)| FunnelPoint {
-                    label: name.to_string(),
+                .map(|(u, c)| FunnelPoint {
+                    label: u.name.clone(),
                     n: c.n,
                     rate: c.rate() * scale,
                     outside: c.n >= rules.min_denominator && f.place(*c, rules.funnel_level) != funnel::Place::Within,
@@ -122,8 +187,20 @@ fn funnels(pack: &Pack, rules: &ProblemRules) -> Vec<Chart> {
     out
 }
 
-/// The charts of a pack, in report order. `max_cards` limits the diagnosis cards.
-pub fn pack_charts(pack: &Pack, grading: Option<&Grading>, rules: &ProblemRules, max_cards: usize) -> Vec<Chart> {
+/// What the charts of a pack show besides the pack.
+pub struct ChartInputs<'a> {
+    pub appraisal: Option<&'a Appraisal>,
+    pub rules: &'a ProblemRules,
+    /// The period's problem list, when it has been made (the report's charts): a diagnosis
+    /// card then lists the unit's open problems and their states.
+    pub problems: Option<&'a [Problem]>,
+    /// The most diagnosis cards.
+    pub max_cards: usize,
+}
+
+/// The charts of a pack, in report order.
+pub fn pack_charts(pack: &Pack, inputs: &ChartInputs) -> Vec<Chart> {
+    let ChartInputs { appraisal, rules, problems, max_cards } = *inputs;
     let mut out = Vec::new();
     // Rankings within each level and category of two or more units.
     for ind_id in ranked_indicators(pack) {
@@ -134,11 +211,15 @@ pub fn pack_charts(pack: &Pack, grading: Option<&Grading>, rules: &ProblemRules,
                 && let Some(v) = r.value
             {
                 let depth = u.path.len();
+                let counts = Counts::of_rate(r.numerator, r.denominator, r.value, &ind.unit);
+                let scale = funnel::scale_of(&ind.unit).unwrap_or(1.0);
                 groups.entry((depth, u.level.as_str(), u.category.as_deref())).or_default().push(RankBar {
                     label: u.name.clone(),
                     value: v,
                     status: r.status,
                     place: 0,
+                    interval: counts.map(|c| c.wilson(0.95)).map(|(lo, hi)| (lo * scale, hi * scale)),
+                    n: counts.map(|c| c.n),
                 });
             }
         }
@@ -232,13 +313,8 @@ pub fn pack_charts(pack: &Pack, grading: Option<&Grading>, rules: &ProblemRules,
             .map(|(c, values)| BoxGroup { label: category_zh(Some(&c)).to_string(), values })
             .collect(),
     });
-    if let Some(g) = grading {
-        out.push(Chart::Grades {
-            id: "grades".into(),
-            title: format!("年度星级评定分布（{}，五星限额 {:.0}%）", pack.period, g.quota_share * 100.0),
-            bars: g.bands.iter().map(|(label, n)| GradeBar { label: label.clone(), count: *n }).collect(),
-            quota: Some(g.five_star_quota),
-        });
+    if let Some(a) = appraisal {
+        out.extend(super::appraisal::charts(a));
     }
     // A diagnosis card per weak candidate.
     let medians = history_medians(pack);
@@ -264,6 +340,7 @@ pub fn pack_charts(pack: &Pack, grading: Option<&Grading>, rules: &ProblemRules,
                     .split('；')
                     .map(str::to_string)
                     .collect(),
+                notes: funnel_lines(pack, rules, u).into_iter().chain(problem_lines(pack, problems, &u.id)).collect(),
                 x_labels: pack.history_periods.iter().map(|p| p.to_string()).collect(),
                 panels,
             },
@@ -303,7 +380,16 @@ mod tests {
     use super::*;
 
     fn bars(n: usize) -> Vec<RankBar> {
-        (0..n).map(|i| RankBar { label: format!("U{i}"), value: i as f64, status: None, place: 0 }).collect()
+        (0..n)
+            .map(|i| RankBar {
+                label: format!("U{i}"),
+                value: i as f64,
+                status: None,
+                place: 0,
+                interval: None,
+                n: None,
+            })
+            .collect()
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! The review pack's report: one self-contained HTML file (inline CSS and SVG charts, no
 //! request leaves it, prints on A4 landscape) in Chinese, and an XLSX workbook beside it with
-//! the indicator table, the problem list, the draw and, for a year, the grading.
+//! the indicator table, the problem list, the draw and, for a year, the appraisal.
 //!
 //! A month gives the shorter bulletin (党建月报); a quarter the think-tank pack; a year adds
-//! the annual star grading. All text from the data is escaped by the template engine
+//! the annual appraisal (年度目标绩效考核). All text from the data is escaped by the template engine
 //! (minijinja, auto-escaping for `.html`). Never prints.
 
+mod appraisal;
 pub mod charts;
-pub mod grading;
 mod review_loop;
 mod slides;
 mod xlsx;
@@ -23,11 +23,11 @@ use crate::indicators::compute::WEAK;
 use crate::model::period::PeriodKind;
 use crate::model::{Category, Level, Status};
 use crate::output::write_atomically;
+use crate::review::appraisal::{Appraisal, AppraisalRules};
 use crate::review::life::State;
 use crate::review::problems::{Problem, ProblemRules, median};
 use crate::review::{DrawRecord, Pack};
 use charts::{category_zh, level_zh};
-use grading::{Grading, GradingRules};
 
 const TEMPLATE: &str = include_str!("report.html");
 /// The chart appendix (rankings, trends, funnels, heatmap, diagnosis cards): a second file, so
@@ -69,6 +69,8 @@ struct ChartCtx {
 struct Cell {
     value: String,
     status: String,
+    /// A rate's denominator (attendance rows, meetings required, ...): how much it rests on.
+    n: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -127,24 +129,19 @@ pub fn weak_note_zh(note: &str) -> String {
         .join("；")
 }
 
-/// Grade the pack when it is a year.
-pub fn grading_of(pack: &Pack, rules: &GradingRules) -> Option<Grading> {
-    (pack.period.kind() == PeriodKind::Year).then(|| grading::grade(pack, rules))
-}
-
 /// Render the report into `out` (report.html, report.xlsx).
 pub fn write_report(
     pack: &Pack,
     problems: &[Problem],
     draw: Option<&DrawRecord>,
-    rules: &GradingRules,
+    appraisal: Option<&Appraisal>,
     problem_rules: &ProblemRules,
     out: &Path,
 ) -> Result<ReportFiles> {
     let agenda_size = problem_rules.agenda;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let grading = grading_of(pack, rules);
-    let mut charts = charts::pack_charts(pack, grading.as_ref(), problem_rules, 30);
+    let inputs = charts::ChartInputs { appraisal, rules: problem_rules, problems: Some(problems), max_cards: 30 };
+    let mut charts = charts::pack_charts(pack, &inputs);
     if pack.period.kind() != PeriodKind::Month {
         charts.push(review_loop::flow_chart(pack, problems));
     }
@@ -186,7 +183,7 @@ pub fn write_report(
         "problems": problem_rows(pack, problems),
         "weak": weak,
         "draw": draw.map(|d| draw_context(pack, d)),
-        "grading": grading.as_ref().map(grading_context),
+        "appraisal": appraisal.map(|a| appraisal::context(pack, a)),
         "quarantine": pack.quarantine.iter().map(|(k, f, r, n)| serde_json::json!({"kind": k, "file": f, "rule": r, "rows": n})).collect::<Vec<_>>(),
         "catalogue_hash": pack.catalogue.hash(),
         "reporting": reporting_context(pack),
@@ -207,7 +204,7 @@ pub fn write_report(
         write_atomically(path, with_font(&html)?.as_bytes())?;
     }
     let xlsx_path = out.join("report.xlsx");
-    let bytes = xlsx::workbook(pack, problems, draw, grading.as_ref())?;
+    let bytes = xlsx::workbook(pack, problems, draw, appraisal)?;
     write_atomically(&xlsx_path, &bytes)?;
     let heading = title(pack, root);
     let agenda_slide = slides::agenda_chart(&heading, problems, agenda_size);
@@ -398,9 +395,13 @@ fn projects(pack: &Pack, key_ids: &[&str]) -> Vec<Project> {
             .map(|id| {
                 let unit = pack.catalogue.get(id).map(|i| i.unit.clone()).unwrap_or_default();
                 let r = pack.row(&u.id, id);
+                let rate = matches!(unit.as_str(), "percent" | "per100");
                 Cell {
                     value: cell_value(r.and_then(|r| r.value), r.and_then(|r| r.status), &unit),
                     status: r.and_then(|r| r.status).map_or("none", |s| s.code()).to_string(),
+                    n: r.filter(|r| rate && r.value.is_some())
+                        .and_then(|r| r.denominator)
+                        .map(|d| if d.fract() == 0.0 { format!("{d:.0}") } else { format!("{d:.1}") }),
                 }
             })
             .collect(),
@@ -550,24 +551,15 @@ fn draw_context(pack: &Pack, d: &DrawRecord) -> serde_json::Value {
     })
 }
 
-fn grading_context(g: &Grading) -> serde_json::Value {
-    let five = g.bands.first().map_or(0, |b| b.1);
-    serde_json::json!({
-        "graded": g.graded, "five": five, "quota": g.five_star_quota, "share": format!("{:.0}%", g.quota_share * 100.0),
-        "verdict": if g.within_quota { "未超限额" } else { "超出限额，需调整" }, "css": if g.within_quota { "green" } else { "red" },
-        "units": g.units.iter().map(|(_, name, s, st)| serde_json::json!({"name": name, "score": format!("{s:.1}"), "stars": "★".repeat(*st as usize)})).collect::<Vec<_>>(),
-    })
-}
-
-/// The problem list into the warehouse, then the report from the same pack (the `report`
-/// verb and the pipeline's report stage). `cached` is a pack loaded earlier, used if the
+/// The problem list (and for a year the appraisal) into the warehouse, then the report from
+/// the same pack (the `report` verb and the pipeline's report stage). `cached` is a pack loaded earlier, used if the
 /// warehouse has not changed since.
 pub fn build(
     wh: &crate::warehouse::Warehouse,
     catalogue: &crate::indicators::Catalogue,
     period: crate::model::period::Period,
     problem_rules: &crate::review::problems::ProblemRules,
-    grading: &GradingRules,
+    appraisal_rules: &AppraisalRules,
     out: &Path,
     cached: Option<crate::review::Pack>,
 ) -> Result<ReportFiles> {
@@ -578,7 +570,11 @@ pub fn build(
     crate::review::write_problems(wh, period, &list)?;
     let draws = crate::review::load_draws(&wh.snapshot()?)?;
     let draw = draws.iter().rev().find(|d| d.period == period.to_string());
-    write_report(&pack, &list, draw, grading, problem_rules, out)
+    let appraisal = appraisal_of(wh, &pack, appraisal_rules)?;
+    if let Some(a) = &appraisal {
+        crate::review::write_appraisal(wh, a)?;
+    }
+    write_report(&pack, &list, draw, appraisal.as_ref(), problem_rules, out)
 }
 
 /// The problem list of the period before, when it was computed but never listed (a district's
@@ -607,7 +603,28 @@ fn settle_previous_problems(
     Ok(())
 }
 
-/// The charts of a pack (for `dangjian chart`).
-pub fn all_charts(pack: &Pack, rules: &GradingRules, problem_rules: &ProblemRules) -> Vec<Chart> {
-    charts::pack_charts(pack, grading_of(pack, rules).as_ref(), problem_rules, usize::MAX)
+/// The appraisal when the pack is a year's.
+fn appraisal_of(wh: &crate::warehouse::Warehouse, pack: &Pack, rules: &AppraisalRules) -> Result<Option<Appraisal>> {
+    if pack.period.kind() != PeriodKind::Year {
+        return Ok(None);
+    }
+    crate::review::appraise(wh, pack, rules).map(Some)
+}
+
+/// The charts of a pack (for `dangjian chart` and the pipeline's chart stage).
+pub fn all_charts(
+    wh: &crate::warehouse::Warehouse,
+    pack: &Pack,
+    appraisal_rules: &AppraisalRules,
+    problem_rules: &ProblemRules,
+) -> Result<Vec<Chart>> {
+    let appraisal = appraisal_of(wh, pack, appraisal_rules)?;
+    // No problem list here: it is made by the report, after the charts' stage.
+    let inputs = charts::ChartInputs {
+        appraisal: appraisal.as_ref(),
+        rules: problem_rules,
+        problems: None,
+        max_cards: usize::MAX,
+    };
+    Ok(charts::pack_charts(pack, &inputs))
 }

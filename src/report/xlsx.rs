@@ -1,14 +1,14 @@
 //! The workbook beside the report, for analysts who work in Excel: the indicator table (units ×
-//! indicators), the problem list, the draw and the grading. Text cells that Excel would read as
+//! indicators), the problem list, the draw and, for a year, the appraisal (a sheet per level). Text cells that Excel would read as
 //! formulas are neutralised.
 
 use anyhow::Result;
 use rust_xlsxwriter::{Format, Workbook};
 
 use super::charts::{category_zh, level_zh};
-use super::grading::Grading;
 use super::review_loop;
 use crate::output::neutralise;
+use crate::review::appraisal::Appraisal;
 use crate::review::problems::Problem;
 use crate::review::{DrawRecord, Pack};
 
@@ -16,7 +16,7 @@ pub fn workbook(
     pack: &Pack,
     problems: &[Problem],
     draw: Option<&DrawRecord>,
-    grading: Option<&Grading>,
+    appraisal: Option<&Appraisal>,
 ) -> Result<Vec<u8>> {
     let mut wb = Workbook::new();
     let created = rust_xlsxwriter::ExcelDateTime::from_ymd(2026, 1, 1)?;
@@ -179,19 +179,8 @@ pub fn workbook(
         }
     }
 
-    if let Some(g) = grading {
-        let ws = wb.add_worksheet();
-        ws.set_name("年度评定")?;
-        for (c, h) in ["组织编码", "组织名称", "综合得分", "星级"].iter().enumerate() {
-            ws.write_string_with_format(0, c as u16, *h, &head)?;
-        }
-        for (r, (id, name, score, stars)) in g.units.iter().enumerate() {
-            let row = r as u32 + 1;
-            ws.write_string(row, 0, text(id))?;
-            ws.write_string(row, 1, text(name))?;
-            ws.write_number(row, 2, *score)?;
-            ws.write_number(row, 3, *stars as f64)?;
-        }
+    if let Some(a) = appraisal {
+        super::appraisal::sheets(&mut wb, pack, a, &head)?;
     }
     Ok(wb.save_to_buffer()?)
 }

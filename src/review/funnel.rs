@@ -49,6 +49,17 @@ impl Counts {
     pub fn rate(&self) -> f64 {
         self.x / self.n
     }
+
+    /// The Wilson score interval of the proportion at two-sided `level` (0.95): unlike the
+    /// normal approximation it stays inside [0, 1] and is not empty at 0 of n or n of n, which
+    /// is where small branches are.
+    pub fn wilson(&self, level: f64) -> (f64, f64) {
+        let z = Normal::standard().inverse_cdf(0.5 + level / 2.0);
+        let (p, n, z2) = (self.rate(), self.n, z * z);
+        let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+        let half = z / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+        ((centre - half).max(0.0), (centre + half).min(1.0))
+    }
 }
 
 /// The exact binomial limit at probability `q` for `n` trials around the rate `p`, interpolated
@@ -157,6 +168,16 @@ pub fn worse_than_chance(before: Counts, now: Counts, higher_is_better: bool) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wilson_intervals_match_the_published_values() {
+        // Newcombe (1998), table I: 81/263 → 0.2553–0.3662; and 8/10 → 0.4902–0.9433, 0/10 →
+        // 0–0.2775 (Wilson's own formula, by hand).
+        for (x, n, lo, hi) in [(81.0, 263.0, 0.2553, 0.3662), (8.0, 10.0, 0.4902, 0.9433), (0.0, 10.0, 0.0, 0.2775)] {
+            let (l, h) = Counts { x, n }.wilson(0.95);
+            assert!((l - lo).abs() < 5e-5 && (h - hi).abs() < 5e-5, "{x}/{n}: {l} {h}");
+        }
+    }
 
     /// P(X <= k) for X ~ Binomial(n, p), summed term by term (each term's logarithm carried,
     /// as (1 − p)^n underflows at n = 400): an independent check of statrs.

@@ -4,6 +4,8 @@
 //!
 //! Never prints.
 
+pub mod appraisal;
+pub mod appraisal_spark;
 pub mod draw;
 pub mod funnel;
 pub mod ledgers;
@@ -378,6 +380,90 @@ pub fn problems_frame(list: &[problems::Problem]) -> Result<DataFrame> {
     )?)
 }
 
+/// The annual appraisal of a year's pack (SPEC §6), with the quarters in which each unit was a
+/// weak-unit candidate.
+pub fn appraise(wh: &Warehouse, pack: &Pack, rules: &appraisal::AppraisalRules) -> Result<appraisal::Appraisal> {
+    let year = pack.period.year();
+    let weak = weak_quarters(&wh.snapshot()?, &pack.catalogue, year)?;
+    let values = pack.rows.iter().filter_map(|r| Some(((r.unit_id.clone(), r.indicator.clone()), r.value?))).collect();
+    let inputs = appraisal::Inputs {
+        year,
+        catalogue: &pack.catalogue,
+        units: &pack.units,
+        values,
+        findings: &pack.findings,
+        tasks: &pack.tasks,
+        weak_quarters: &weak,
+    };
+    appraisal::appraise(&inputs, rules)
+}
+
+/// The quarters of `year` in which each unit was a weak-unit candidate: from each quarter's
+/// stored indicators, or computed now for a quarter never computed.
+fn weak_quarters(snapshot: &Snapshot, catalogue: &Catalogue, year: i32) -> Result<HashMap<String, Vec<Period>>> {
+    let mut out: HashMap<String, Vec<Period>> = HashMap::new();
+    for quarter in 1..=4 {
+        let q = Period::Quarter { year, quarter };
+        let stored = !snapshot.partition_files(Table::Indicators, &warehouse::period_partition(&q))?.is_empty();
+        let weak: Vec<String> = if stored {
+            load_indicators(snapshot, q)?
+                .into_iter()
+                .filter(|r| r.indicator == compute::WEAK && r.value == Some(1.0))
+                .map(|r| r.unit_id)
+                .collect()
+        } else {
+            let (_, figures) = compute::compute_figures_alone(snapshot, catalogue, q)
+                .with_context(|| format!("computing {q} for the appraisal's weak-unit rule"))?;
+            figures
+                .into_iter()
+                .filter(|((_, _, i), f)| i == compute::WEAK && f.value == Some(1.0))
+                .map(|((_, u, _), _)| u)
+                .collect()
+        };
+        for unit in weak {
+            out.entry(unit).or_default().push(q);
+        }
+    }
+    for quarters in out.values_mut() {
+        quarters.sort();
+    }
+    Ok(out)
+}
+
+/// Replace the appraisal of its year.
+pub fn write_appraisal(wh: &Warehouse, a: &appraisal::Appraisal) -> Result<()> {
+    let lock = wh.lock("appraisal")?;
+    let mut txn = wh.begin(&lock)?;
+    txn.replace_partition(Table::Appraisal, &warehouse::year_partition(a.year), &mut appraisal_frame(a)?)?;
+    txn.commit()?;
+    Ok(())
+}
+
+/// The `appraisal` rows: a column per component (0–100), reasons joined by "；".
+pub fn appraisal_frame(a: &appraisal::Appraisal) -> Result<DataFrame> {
+    let u = &a.units;
+    let s = |f: &dyn Fn(&appraisal::Appraised) -> Option<String>| u.iter().map(f).collect::<Vec<Option<String>>>();
+    let i = |f: &dyn Fn(&appraisal::Appraised) -> Option<u32>| {
+        u.iter().map(|x| f(x).map(|v| v as i32)).collect::<Vec<Option<i32>>>()
+    };
+    let mut cols = vec![
+        Column::new("unit_id".into(), s(&|x| Some(x.unit_id.clone()))),
+        Column::new("unit_name".into(), s(&|x| Some(x.unit_name.clone()))),
+        Column::new("level".into(), s(&|x| Some(x.level.code().to_string()))),
+        Column::new("category".into(), s(&|x| x.category.clone())),
+        Column::new("township".into(), s(&|x| x.township.clone())),
+        Column::new("score".into(), u.iter().map(|x| x.score).collect::<Vec<Option<f64>>>()),
+        Column::new("rank".into(), i(&|x| x.rank)),
+        Column::new("grade".into(), i(&|x| x.grade)),
+    ];
+    for (k, c) in a.components.iter().enumerate() {
+        cols.push(Column::new(c.indicator.as_str().into(), u.iter().map(|x| x.parts[k]).collect::<Vec<Option<f64>>>()));
+    }
+    cols.push(Column::new("eligible".into(), u.iter().map(|x| x.eligible).collect::<Vec<bool>>()));
+    cols.push(Column::new("reasons".into(), s(&|x| Some(x.reasons.join("；")))));
+    Ok(DataFrame::new(u.len(), cols)?)
+}
+
 /// The problem lists stored for the periods of `period`'s kind before it: each problem's id
 /// and state. A list written before problems had ids gets them from its unit, kind and
 /// indicator, and no state.
@@ -642,6 +728,13 @@ mod tests {
     fn problem_and_draw_frames_have_the_columns_of_the_model() {
         assert_eq!(problems_frame(&[]).unwrap().schema().as_ref(), &Table::Problems.schema());
         assert_eq!(draws_frame(&[]).unwrap().schema().as_ref(), &Table::Draws.schema());
+        let none = appraisal::Appraisal {
+            year: 2025,
+            components: appraisal::AppraisalRules::default().components,
+            units: vec![],
+            levels: vec![],
+        };
+        assert_eq!(appraisal_frame(&none).unwrap().schema().as_ref(), &Table::Appraisal.schema());
     }
     use crate::ingest::{IngestOptions, NoProgress, names::NameHasher};
 

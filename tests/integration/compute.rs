@@ -63,10 +63,17 @@ fn a_quarter_matches_the_hand_computation() {
     let t = tempfile::tempdir().unwrap();
     let wh = warehouse(t.path());
     let out = run_expect(dangjian().args(["compute", "--warehouse"]).arg(&wh).args(["--period", "2026Q1"]), 0);
-    // 15 indicators and the weak-unit flag.
-    assert!(stdout(&out).contains("9 units × 16 indicators = 144 rows"), "{}", stdout(&out));
+    // 19 indicators and the weak-unit flag.
+    assert!(stdout(&out).contains("9 units × 20 indicators = 180 rows"), "{}", stdout(&out));
     let f = figures(&wh, "2026Q1");
-    assert_eq!(f.len(), 9 * 16);
+    assert_eq!(f.len(), 9 * 20);
+    // The assessment by method: B1's regular rows 18/20 and 16/20; B3's one random row 20/20;
+    // C1 has B1's, B2's (8/20) and its own (14/20) regular rows; nobody was reviewed.
+    check(&f, "B1", "assessment_regular", Some(85.0));
+    check(&f, "B1", "assessment_random", None);
+    check(&f, "B3", "assessment_random", Some(100.0));
+    check(&f, "C1", "assessment_regular", Some(100.0 * (18.0 + 16.0 + 8.0 + 14.0) / 80.0));
+    check(&f, "D", "assessment_review", None);
 
     // attendance_rate = present / all rows, over the subtree's rows (never a mean of means:
     // C1's mean of B1, B2 and its own rate would be (0.8 + 0.667 + 0.5) / 3 = 0.656).
@@ -317,8 +324,8 @@ fn recomputing_gives_the_same_bytes() {
     let first = std::fs::read(&file).unwrap();
     run_expect(dangjian().args(["compute", "--warehouse"]).arg(&wh).args(["--period", "2026Q1"]), 0);
     assert_eq!(first, std::fs::read(&file).unwrap());
-    // 9 units × (15 indicators + the weak-unit flag).
-    assert_eq!(query_number(&wh, "SELECT count(*) FROM indicators"), 144.0, "replaced, not appended");
+    // 9 units × (19 indicators + the weak-unit flag).
+    assert_eq!(query_number(&wh, "SELECT count(*) FROM indicators"), 180.0, "replaced, not appended");
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! temporary folder, one module per subcommand. Expected numbers are worked out by hand from
 //! the fixtures (see the comments beside them), never copied from the program's output.
 
+mod appraisal;
 mod browser;
 mod chart;
 mod compute;

@@ -124,16 +124,14 @@ fn a_month_is_a_bulletin_and_a_year_grades() {
     run_expect(dangjian().args(["report", "--period", "2026-03", "--warehouse"]).arg(&wh).arg("--out").arg(&m), 0);
     let html = std::fs::read_to_string(m.join("report.html")).unwrap();
     assert!(html.contains("党建月报"));
-    assert!(!html.contains("巡回观摩抽签") && !html.contains("年度星级评定"));
+    assert!(!html.contains("巡回观摩抽签") && !html.contains("年度目标绩效考核"));
     let y = t.path().join("y");
     run_expect(dangjian().args(["report", "--period", "2026", "--warehouse"]).arg(&wh).arg("--out").arg(&y), 0);
     let html = std::fs::read_to_string(y.join("report.html")).unwrap();
-    assert!(html.contains("年度星级评定"));
-    // 2026 composites of the graded levels (community and branch) from the year's rows: C1,
-    // C2, B1, B2, B3 (B4 reported nothing all year: no composite, not graded); five-star
-    // quota ⌊0.3 × 5⌋ = 1.
-    assert!(html.contains("参评组织 5 个"), "{}", &html[html.find("参评组织").unwrap_or(0)..][..80]);
-    assert!(html.contains("限额 1 个"));
+    // The appraisal (its figures are checked in `appraisal`): B4 reported nothing all year and
+    // has no assessment: not graded, and said so.
+    assert!(html.contains("年度目标绩效考核") && html.contains("各层级星级分布与五星限额"));
+    assert!(html.contains("数据不足，不予评定"), "B4 is not graded");
 }
 
 /// Problems followed over three quarters (SPEC §5), on findings whose dates make them overdue

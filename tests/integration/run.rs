@@ -65,6 +65,12 @@ fn every_shipped_pipeline_runs_on_the_sample() {
         let png = image::open(quarter.join("slides").join(s)).unwrap();
         assert_eq!((png.width(), png.height()), (1920, 1080), "{s}");
     }
+    // Uncertainty shown: rates carry their denominators, rankings their intervals, and a weak
+    // candidate's card its place on the funnels and its open problems.
+    let appendix = std::fs::read_to_string(quarter.join("charts.html")).unwrap();
+    assert!(appendix.contains("95% 置信区间（Wilson）"), "rankings show intervals");
+    assert!(appendix.contains("· 漏斗图 · 出勤率 ") && appendix.contains("· 本期问题："), "diagnosis cards");
+    assert!(std::fs::read_to_string(quarter.join("report.html")).unwrap().contains("<span class=\"small\"> n="));
     let deck = std::fs::read_to_string(quarter.join("slides.html")).unwrap();
     assert_eq!(deck.matches("<img src=\"data:image/png;base64,").count(), slides.len());
     assert!(deck.contains("ArrowRight") && !quarter.join(".slides.tmp").exists());
@@ -92,6 +98,23 @@ fn every_shipped_pipeline_runs_on_the_sample() {
     );
     assert_eq!(query_number(&wh, "SELECT count(*) FROM draws WHERE period = '2026Q1'"), 1.0);
     assert!(query_number(&wh, "SELECT count(*) FROM problems") > 0.0);
+    // The annual appraisal: every level within its quota, every part of the report with content.
+    super::appraisal::assert_quota_holds(&wh, 2025);
+    assert!(query_number(&wh, "SELECT count(*) FROM appraisal WHERE NOT eligible AND reasons LIKE '%一票否决%'") > 0.0);
+    let annual = std::fs::read_to_string(t.path().join("out/2025/report.html")).unwrap();
+    for part in [
+        "各层级星级分布与五星限额",
+        "评优评先推荐名单",
+        "不得评优评先的单位",
+        "年度督查发现问题",
+        "各街道（镇）评定结果",
+    ] {
+        assert!(annual.contains(part), "no {part}");
+    }
+    for empty in ["没有具备资格且评为", "所有参评单位均具备评优评先资格", "没有发现日期在本年的问题"]
+    {
+        assert!(!annual.contains(empty), "the sample's annual report says: {empty}");
+    }
     // The history: three runs, all exit 0, queryable and listed.
     assert_eq!(
         query_csv(&wh, "SELECT pipeline, period, exit_code FROM runs ORDER BY started_at"),

@@ -1,6 +1,7 @@
 //! `dangjian sql --dialect spark`: Spark (local mode, pyspark from PyPI) reads every table with
 //! the right types and counts, and the generated script computes the same indicators as
-//! `dangjian compute` for a month, a quarter and a year. Needs `DANGJIAN_PYTHON` with pyspark
+//! `dangjian compute` for a month, a quarter and a year, and the appraisal script the same
+//! appraisal as `report` for a year. Needs `DANGJIAN_PYTHON` with pyspark
 //! (scripts/test) and Java; see interop.rs for when a missing Python fails.
 
 use std::collections::HashMap;
@@ -18,6 +19,16 @@ fn spark(py: &str, args: &[&std::ffi::OsStr]) -> serde_json::Value {
 
 fn close(a: f64, b: f64) -> bool {
     a == b || (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+}
+
+/// `dangjian query --format json`'s rows.
+fn json_rows(wh: &Path, sql: &str) -> Vec<serde_json::Value> {
+    let out = run_expect(dangjian().args(["query", "--format", "json", "--warehouse"]).arg(wh).arg(sql), 0);
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn text(v: &serde_json::Value, key: &str) -> String {
+    v[key].as_str().unwrap().to_string()
 }
 
 #[test]
@@ -38,6 +49,20 @@ fn spark_reads_the_warehouse_and_the_script_matches_compute() {
         scripts.push(file);
     }
     run_expect(dangjian().args(["draw", "--period", "2026Q1", "--seed", "1", "--warehouse"]).arg(&wh), 0);
+    // The appraisal of 2025 (SPEC §6): its script reads the year's and the quarters' indicators.
+    for q in ["2025Q1", "2025Q2", "2025Q3", "2025Q4"] {
+        run_expect(dangjian().args(["compute", "--period", q, "--warehouse"]).arg(&wh), 0);
+    }
+    run_expect(
+        dangjian().args(["report", "--period", "2025", "--warehouse"]).arg(&wh).arg("--out").arg(t.path().join("y")),
+        0,
+    );
+    let appraisal_sql = t.path().join("appraisal-2025.sql");
+    let sql = run_expect(
+        dangjian().args(["sql", "--dialect", "spark", "--period", "2025", "--appraisal", "--warehouse"]).arg(&wh),
+        0,
+    );
+    std::fs::write(&appraisal_sql, &sql.stdout).unwrap();
     run_expect(
         dangjian()
             .args(["report", "--period", "2026Q1", "--warehouse"])
@@ -49,8 +74,8 @@ fn spark_reads_the_warehouse_and_the_script_matches_compute() {
 
     // Every table, read by Spark with partition discovery: counts and types.
     let tables = spark(&py, &["tables".as_ref(), wh.as_os_str()]);
-    // The report and the draw fill two more.
-    for table in SAMPLE_TABLES.into_iter().chain(["problems", "draws"]) {
+    // The reports, the draw and the appraisal fill three more.
+    for table in SAMPLE_TABLES.into_iter().chain(["problems", "draws", "appraisal"]) {
         let ours = query_number(&wh, &format!("SELECT count(*) FROM {table}")) as u64;
         assert!(ours > 0, "{table} is empty");
         assert_eq!(tables[table]["count"].as_u64(), Some(ours), "{table}");
@@ -70,21 +95,11 @@ fn spark_reads_the_warehouse_and_the_script_matches_compute() {
     for (p, file) in periods.iter().zip(&scripts) {
         let results = spark(&py, &["scripts".as_ref(), file.as_os_str()]);
         let rows = results[file.to_str().unwrap()].as_array().unwrap();
-        let ours_json = run_expect(
-            dangjian()
-                .args(["query", "--format", "json", "--warehouse"])
-                .arg(&wh)
-                .arg(format!("SELECT * FROM indicators WHERE period = '{p}'")),
-            0,
-        );
-        let ours: HashMap<(String, String), serde_json::Value> = String::from_utf8(ours_json.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                ((v["unit_id"].as_str().unwrap().to_string(), v["indicator"].as_str().unwrap().to_string()), v)
-            })
-            .collect();
+        let ours: HashMap<(String, String), serde_json::Value> =
+            json_rows(&wh, &format!("SELECT * FROM indicators WHERE period = '{p}'"))
+                .into_iter()
+                .map(|v| ((text(&v, "unit_id"), text(&v, "indicator")), v))
+                .collect();
         assert_eq!(rows.len(), ours.len(), "{p}: row count");
         let mut compared = 0;
         for r in rows {
@@ -101,6 +116,28 @@ fn spark_reads_the_warehouse_and_the_script_matches_compute() {
             compared += 1;
         }
         assert!(compared >= 300, "{p}: {compared}");
+    }
+    // The appraisal: every graded unit's score, rank, grade and eligibility.
+    let results = spark(&py, &["scripts".as_ref(), appraisal_sql.as_os_str()]);
+    let rows = results[appraisal_sql.to_str().unwrap()].as_array().unwrap();
+    let ours: HashMap<String, serde_json::Value> =
+        json_rows(&wh, "SELECT unit_id, score, rank, grade, eligible FROM appraisal WHERE year = 2025")
+            .into_iter()
+            .map(|v| (text(&v, "unit_id"), v))
+            .collect();
+    assert_eq!(rows.len(), ours.len(), "appraisal: row count");
+    assert!(rows.len() >= 25, "{} appraised", rows.len());
+    for r in rows {
+        let unit = r["unit_id"].as_str().unwrap();
+        let o = &ours[unit];
+        match (r["score"].as_f64(), o["score"].as_f64()) {
+            (Some(a), Some(b)) => assert!(close(a, b), "appraisal {unit}: spark {a}, dangjian {b}"),
+            (a, b) => assert_eq!(a, b, "appraisal {unit} score"),
+        }
+        for col in ["rank", "grade"] {
+            assert_eq!(r[col].as_i64(), o[col].as_i64(), "appraisal {unit} {col}");
+        }
+        assert_eq!(r["eligible"].as_bool(), o["eligible"].as_bool(), "appraisal {unit} eligible");
     }
     // The review loop's indicators were among the rows compared, with values.
     let ledger = query_number(

@@ -10,7 +10,7 @@ import sys
 
 from pyspark.sql import SparkSession
 
-TABLES = ["units", "attendance", "points", "assessment", "tasks", "findings", "quarantine", "ingests", "indicators", "problems", "draws", "submissions"]
+TABLES = ["units", "attendance", "points", "assessment", "tasks", "findings", "quarantine", "ingests", "indicators", "problems", "draws", "submissions", "appraisal"]
 
 
 def session():

@@ -31,11 +31,12 @@ fn spark_type(t: &DataType) -> &'static str {
     }
 }
 
-fn quote(s: &str) -> String {
+/// A Spark SQL string literal (Spark escapes with a backslash, not by doubling the quote).
+pub(crate) fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-fn num(v: f64) -> String {
+pub(crate) fn num(v: f64) -> String {
     // Doubles written so Spark reads back the same double.
     format!("CAST({v:?} AS DOUBLE)")
 }

@@ -73,26 +73,28 @@ pub enum Severity {
 }
 
 impl Severity {
-    fn of(code: &str) -> Option<Severity> {
-        match code {
-            "minor" => Some(Severity::Minor),
-            "major" => Some(Severity::Major),
-            "serious" => Some(Severity::Serious),
-            _ => None,
+    pub const ALL: [Severity; 3] = [Severity::Minor, Severity::Major, Severity::Serious];
+
+    /// The code the findings ledger stores (SPEC §2).
+    pub fn code(self) -> &'static str {
+        match self {
+            Severity::Minor => "minor",
+            Severity::Major => "major",
+            Severity::Serious => "serious",
         }
     }
 
+    fn of(code: &str) -> Option<Severity> {
+        Severity::ALL.into_iter().find(|s| s.code() == code)
+    }
+
     fn zh(self) -> &'static str {
-        match self {
-            Severity::Minor => "一般",
-            Severity::Major => "较重",
-            Severity::Serious => "严重",
-        }
+        crate::model::kinds::label_of(crate::model::kinds::SEVERITIES, self.code())
     }
 }
 
 /// Whose findings and tasks a veto counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
     /// The unit's and every unit's below it (a township answers for its branches), as the
@@ -136,7 +138,8 @@ pub enum Veto {
 }
 
 impl Veto {
-    fn costs(&self) -> (bool, Option<u32>) {
+    /// What the veto costs when it fires: eligibility, and the most stars.
+    pub fn costs(&self) -> (bool, Option<u32>) {
         match *self {
             Veto::OverdueFinding { ineligible, max_stars, .. }
             | Veto::WeakQuarters { ineligible, max_stars, .. }
@@ -310,14 +313,13 @@ pub fn appraise(inputs: &Inputs, rules: &AppraisalRules) -> Result<Appraisal> {
     }
     let last_day = Period::Year { year: inputs.year }.last_day();
     let ledger = Ledger::of(inputs, last_day);
-    let mut units: Vec<Appraised> = inputs
+    let (mut units, caps): (Vec<Appraised>, Vec<Option<u32>>) = inputs
         .units
         .iter()
         .filter(|u| rules.levels.iter().any(|l| l.code() == u.level))
         .map(|u| score_unit(inputs, rules, &ledger, u))
-        .collect();
+        .unzip();
     rank_within_groups(&mut units);
-    let caps: Vec<Option<u32>> = units.iter().map(|a| cap_of(inputs, rules, &ledger, a)).collect();
     let mut levels = Vec::new();
     for level in Level::GRADED.into_iter().filter(|l| rules.levels.contains(l)) {
         levels.push(grade_level(inputs, rules, &mut units, &caps, level));
@@ -325,62 +327,66 @@ pub fn appraise(inputs: &Inputs, rules: &AppraisalRules) -> Result<Appraisal> {
     Ok(Appraisal { year: inputs.year, components: rules.components.clone(), units, levels })
 }
 
-/// The findings and tasks open at the year's end, by the unit they count against.
+/// The findings and tasks open at the year's end, by the unit they count against in each
+/// scope (its own, and each of its ancestors' for `below`), and the units by id: built once,
+/// so a province's 30,000 units never scan every row or every unit again.
 struct Ledger<'a> {
-    findings: HashMap<&'a str, Vec<&'a Finding>>,
-    tasks: HashMap<&'a str, Vec<&'a Task>>,
-    /// Unit id → ids from the root down to it.
-    paths: HashMap<&'a str, &'a [String]>,
+    findings: HashMap<(Scope, &'a str), Vec<&'a Finding>>,
+    tasks: HashMap<(Scope, &'a str), Vec<&'a Task>>,
+    units: HashMap<&'a str, &'a UnitInfo>,
 }
 
 impl<'a> Ledger<'a> {
     fn of(inputs: &'a Inputs, day: chrono::NaiveDate) -> Ledger<'a> {
-        let mut findings: HashMap<&str, Vec<&Finding>> = HashMap::new();
+        let units: HashMap<&str, &UnitInfo> = inputs.units.iter().map(|u| (u.id.as_str(), u)).collect();
+        // Rows of a unit not in the year-end tree count against nobody.
+        let against = |holder: &'a str| -> Vec<(Scope, &'a str)> {
+            let Some(u) = units.get(holder) else { return Vec::new() };
+            std::iter::once((Scope::Own, holder)).chain(u.path.iter().map(|a| (Scope::Below, a.as_str()))).collect()
+        };
+        let mut findings: HashMap<(Scope, &str), Vec<&Finding>> = HashMap::new();
         for f in inputs.findings.iter().filter(|f| f.deadline <= day && !f.rectified_by(day)) {
-            findings.entry(f.unit_id.as_str()).or_default().push(f);
+            for key in against(&f.unit_id) {
+                findings.entry(key).or_default().push(f);
+            }
         }
-        let mut tasks: HashMap<&str, Vec<&Task>> = HashMap::new();
+        let mut tasks: HashMap<(Scope, &str), Vec<&Task>> = HashMap::new();
         for t in inputs.tasks.iter().filter(|t| t.due <= day && !t.done_by(day)) {
-            tasks.entry(t.unit_id.as_str()).or_default().push(t);
+            for key in against(&t.unit_id) {
+                tasks.entry(key).or_default().push(t);
+            }
         }
-        let paths = inputs.units.iter().map(|u| (u.id.as_str(), u.path.as_slice())).collect();
-        Ledger { findings, tasks, paths }
-    }
-
-    /// Whether rows of `holder` count against `unit` in `scope`.
-    fn counts_against(&self, holder: &str, unit: &str, scope: Scope) -> bool {
-        match scope {
-            Scope::Own => holder == unit,
-            Scope::Below => self.paths.get(holder).is_some_and(|p| p.iter().any(|a| a == unit)),
+        for list in findings.values_mut() {
+            list.sort_by(|a, b| a.deadline.cmp(&b.deadline).then(a.finding_id.cmp(&b.finding_id)));
         }
+        for list in tasks.values_mut() {
+            list.sort_by(|a, b| a.due.cmp(&b.due).then(a.task_id.cmp(&b.task_id)));
+        }
+        Ledger { findings, tasks, units }
     }
 
     fn findings_of(&self, unit: &str, scope: Scope, at_least: Severity) -> Vec<&'a Finding> {
-        let mut out: Vec<&Finding> = self
-            .findings
-            .iter()
-            .filter(|(holder, _)| self.counts_against(holder, unit, scope))
-            .flat_map(|(_, fs)| fs.iter().copied())
+        self.findings
+            .get(&(scope, unit))
+            .into_iter()
+            .flatten()
+            .copied()
             .filter(|f| Severity::of(&f.severity).is_some_and(|s| s >= at_least))
-            .collect();
-        out.sort_by(|a, b| a.deadline.cmp(&b.deadline).then(a.finding_id.cmp(&b.finding_id)));
-        out
+            .collect()
     }
 
     fn tasks_of(&self, unit: &str, scope: Scope) -> Vec<&'a Task> {
-        let mut out: Vec<&Task> = self
-            .tasks
-            .iter()
-            .filter(|(holder, _)| self.counts_against(holder, unit, scope))
-            .flat_map(|(_, ts)| ts.iter().copied())
-            .collect();
-        out.sort_by(|a, b| a.due.cmp(&b.due).then(a.task_id.cmp(&b.task_id)));
-        out
+        self.tasks.get(&(scope, unit)).into_iter().flatten().copied().collect()
+    }
+
+    fn name(&self, id: &str) -> String {
+        self.units.get(id).map_or(id.to_string(), |u| u.name.clone())
     }
 }
 
-/// A unit's components, score and the vetoes' loss of eligibility.
-fn score_unit(inputs: &Inputs, rules: &AppraisalRules, ledger: &Ledger, u: &UnitInfo) -> Appraised {
+/// A unit's components, score and the vetoes' loss of eligibility, and the lowest cap on its
+/// stars of the vetoes that fire.
+fn score_unit(inputs: &Inputs, rules: &AppraisalRules, ledger: &Ledger, u: &UnitInfo) -> (Appraised, Option<u32>) {
     let level = Level::parse(&u.level).expect("a graded unit has a level");
     let parts: Vec<Option<f64>> = rules
         .components
@@ -413,9 +419,11 @@ fn score_unit(inputs: &Inputs, rules: &AppraisalRules, ledger: &Ledger, u: &Unit
         None
     };
     let mut eligible = score.is_some();
+    let mut cap: Option<u32> = None;
     for veto in &rules.vetoes {
         if let Some(why) = fired(inputs, ledger, veto, &u.id) {
             let (ineligible, max_stars) = veto.costs();
+            cap = cap.into_iter().chain(max_stars).min();
             let mut cost = Vec::new();
             if ineligible {
                 eligible = false;
@@ -430,10 +438,10 @@ fn score_unit(inputs: &Inputs, rules: &AppraisalRules, ledger: &Ledger, u: &Unit
     let township = u
         .path
         .iter()
-        .filter_map(|id| inputs.units.iter().find(|x| &x.id == id))
+        .filter_map(|id| ledger.units.get(id.as_str()))
         .find(|x| x.level == Level::Township.code())
         .map(|t| t.name.clone());
-    Appraised {
+    let appraised = Appraised {
         unit_id: u.id.clone(),
         unit_name: u.name.clone(),
         level,
@@ -445,17 +453,14 @@ fn score_unit(inputs: &Inputs, rules: &AppraisalRules, ledger: &Ledger, u: &Unit
         grade: None,
         eligible,
         reasons,
-    }
+    };
+    (appraised, cap)
 }
 
 /// The words of a veto that fires for `unit`, if it does.
 fn fired(inputs: &Inputs, ledger: &Ledger, veto: &Veto, unit: &str) -> Option<String> {
     let whose = |scope: Scope, holder: &str| {
-        if scope == Scope::Below && holder != unit {
-            inputs.units.iter().find(|u| u.id == holder).map_or(holder.to_string(), |u| format!("（{}）", u.name))
-        } else {
-            String::new()
-        }
+        if scope == Scope::Below && holder != unit { format!("（{}）", ledger.name(holder)) } else { String::new() }
     };
     match *veto {
         Veto::OverdueFinding { severity, scope, .. } => {
@@ -490,11 +495,6 @@ fn fired(inputs: &Inputs, ledger: &Ledger, veto: &Veto, unit: &str) -> Option<St
             })
         }
     }
-}
-
-/// The lowest cap on the stars of the vetoes that fire, if any.
-fn cap_of(inputs: &Inputs, rules: &AppraisalRules, ledger: &Ledger, a: &Appraised) -> Option<u32> {
-    rules.vetoes.iter().filter_map(|v| v.costs().1.filter(|_| fired(inputs, ledger, v, &a.unit_id).is_some())).min()
 }
 
 /// Scores by level and category.

@@ -15,24 +15,11 @@ use anyhow::Result;
 use super::appraisal::{AppraisalRules, Scope, Severity, Veto};
 use crate::indicators::Catalogue;
 use crate::indicators::catalogue::Direction;
-use crate::indicators::spark;
+use crate::indicators::spark::{self, num, quote};
 use crate::model::period::Period;
 
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-fn num(v: f64) -> String {
-    format!("CAST({v:?} AS DOUBLE)")
-}
-
 fn severities_from(at_least: Severity) -> String {
-    [("minor", Severity::Minor), ("major", Severity::Major), ("serious", Severity::Serious)]
-        .iter()
-        .filter(|(_, s)| *s >= at_least)
-        .map(|(c, _)| quote(c))
-        .collect::<Vec<_>>()
-        .join(", ")
+    Severity::ALL.iter().filter(|s| **s >= at_least).map(|s| quote(s.code())).collect::<Vec<_>>().join(", ")
 }
 
 /// The script: the DDL, then one view per step, ending with a SELECT of every graded unit.
@@ -130,11 +117,7 @@ pub fn script(rules: &AppraisalRules, catalogue: &Catalogue, root: &Path, year: 
     let mut caps = vec!["5".to_string()];
     let mut barred = vec!["score IS NULL".to_string()];
     for (k, veto) in rules.vetoes.iter().enumerate() {
-        let (ineligible, max_stars) = match veto {
-            Veto::OverdueFinding { ineligible, max_stars, .. }
-            | Veto::WeakQuarters { ineligible, max_stars, .. }
-            | Veto::OverdueTasks { ineligible, max_stars, .. } => (*ineligible, *max_stars),
-        };
+        let (ineligible, max_stars) = veto.costs();
         write!(joins, "\nLEFT JOIN appraisal_veto_{k} v{k} ON v{k}.unit_id = s.unit_id")?;
         if let Some(m) = max_stars {
             caps.push(format!("CASE WHEN v{k}.unit_id IS NOT NULL THEN {m} ELSE 5 END"));

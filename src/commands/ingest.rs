@@ -97,7 +97,9 @@ fn write_skipped(out: &mut dyn Write, r: &IngestReport) -> Result<()> {
     }
     for f in &r.files {
         for sheet in &f.skipped_sheets {
-            writeln!(out, "  sheet '{sheet}' of {} holds no table: not read", f.file)?;
+            // Reported with the workbook's first table: name the workbook, not that sheet.
+            let workbook = f.file.rsplit_once('[').map_or(f.file.as_str(), |(w, _)| w);
+            writeln!(out, "  sheet '{sheet}' of {workbook} holds no table: not read")?;
         }
     }
     Ok(())

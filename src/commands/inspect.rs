@@ -32,7 +32,10 @@ pub fn run(a: InspectArgs) -> Result<Outcome> {
 }
 
 fn write_text(out: &mut dyn Write, ins: &Inspection) -> Result<()> {
-    writeln!(out, "== {}", ins.file.display())?;
+    match &ins.sheet {
+        Some(sheet) => writeln!(out, "== {} [sheet {sheet}]", ins.file.display())?,
+        None => writeln!(out, "== {}", ins.file.display())?,
+    }
     if let Some(why) = &ins.refused {
         let at = ins.refused_at_line.map(|l| format!(" (line {l})")).unwrap_or_default();
         writeln!(out, "would be refused{at}: {why}")?;

@@ -84,6 +84,17 @@ pub fn write_quarantine_csv(dir: &Path, records: &[QuarantineRecord]) -> Result<
 
 /// Write the refused rows of one input file with its original header plus `问题说明`.
 /// Columns in `blank` (personal names) are left empty: names never rest in the warehouse.
+/// A source's name without its extension; a workbook's sheet keeps its name
+/// (`考勤.xlsx[三月]` → `考勤[三月]`), so that two sheets' refusals do not share a file.
+fn rejects_stem(source_name: &str) -> String {
+    let (file, sheet) = match source_name.rfind('[') {
+        Some(i) if source_name.ends_with(']') => source_name.split_at(i),
+        _ => (source_name, ""),
+    };
+    let stem = Path::new(file).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    format!("{stem}{sheet}")
+}
+
 pub fn write_rejects_csv(
     dir: &Path,
     source_name: &str,
@@ -91,7 +102,7 @@ pub fn write_rejects_csv(
     blank: &[usize],
     rows: &[RejectedRow],
 ) -> Result<PathBuf> {
-    let stem = Path::new(source_name).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = rejects_stem(source_name);
     let path = dir.join(format!("{stem}.rejects.csv"));
     let mut w = csv_writer(&path)?;
     let mut head: Vec<&str> = header.iter().map(String::as_str).collect();
@@ -126,5 +137,13 @@ mod tests {
     #[test]
     fn the_quarantine_frame_has_the_columns_of_the_model() {
         assert_eq!(quarantine_frame("", 0, &[]).unwrap().schema().as_ref(), &crate::model::Table::Quarantine.schema());
+    }
+
+    #[test]
+    fn each_sheet_has_its_own_rejects_file() {
+        assert_eq!(rejects_stem("出勤.csv"), "出勤");
+        assert_eq!(rejects_stem("考勤.xlsx[三月]"), "考勤[三月]");
+        assert_eq!(rejects_stem("考勤.xlsx[三月 (2)]"), "考勤[三月 (2)]");
+        assert_eq!(rejects_stem("a[1].csv"), "a[1]");
     }
 }

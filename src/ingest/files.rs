@@ -22,6 +22,13 @@ pub struct InputFile {
     pub hash: Option<String>,
     /// Modification time, microseconds since the Unix epoch: the export's time.
     pub mtime_us: i64,
+    /// The one sheet of a workbook this input is (see [`sheets`]); `None`: the file whole.
+    pub sheet: Option<String>,
+    /// The workbook's own hash when this input is one of its sheets (`hash` is then the
+    /// sheet's identity): what a manifest records of the bytes read.
+    pub workbook_hash: Option<String>,
+    /// A workbook's sheets without a table, reported with its first sheet that has one.
+    pub passed_over: Vec<String>,
 }
 
 /// Expand files and folders into the input files, sorted, skipping hidden files and Excel's
@@ -85,13 +92,64 @@ pub fn stat(path: &Path) -> Result<InputFile> {
         .map_or(0, |d| d.as_micros() as i64);
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let format = Format::of(path).unwrap_or(Format::Csv);
-    Ok(InputFile { path: path.to_path_buf(), name, format, size: meta.len(), hash: None, mtime_us })
+    Ok(InputFile {
+        path: path.to_path_buf(),
+        name,
+        format,
+        size: meta.len(),
+        hash: None,
+        mtime_us,
+        sheet: None,
+        workbook_hash: None,
+        passed_over: Vec::new(),
+    })
+}
+
+/// The inputs a file is read as. A workbook with tables on several sheets (one per month is
+/// common) is one input per such sheet, so that each has its own name in the ledger
+/// (`考勤.xlsx[三月]`: Excel forbids brackets in a sheet's name), its own identity and its own
+/// line numbers for the clerk; with `sheet` named, that sheet of every workbook. Anything else,
+/// and a workbook that cannot be opened (its read says why), is one input as it is.
+pub fn sheets(input: InputFile, sheet: Option<&str>, aliases: &super::aliases::Aliases) -> Vec<InputFile> {
+    if input.format != Format::Xlsx {
+        return vec![input];
+    }
+    if let Some(name) = sheet {
+        return vec![input.sheet_of(name, Vec::new())];
+    }
+    match super::read::workbook_sheets(&input.path, aliases) {
+        Ok(found) if found.tables.len() > 1 => {
+            let mut others = Some(found.others);
+            found.tables.iter().map(|t| input.sheet_of(t, others.take().unwrap_or_default())).collect()
+        }
+        _ => vec![input],
+    }
+}
+
+/// A sheet's identity: its workbook's hash and its name.
+fn sheet_identity(workbook_hash: &str, sheet: &str) -> String {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(workbook_hash.as_bytes()).update(b"\0sheet\0").update(sheet.as_bytes());
+    hasher.finalize().to_hex().to_string()
 }
 
 /// The message for bytes that are not the ones hashed before.
 const CHANGED: &str = "the file changed while it was being ingested; run the ingest again";
 
 impl InputFile {
+    /// One sheet of this workbook as an input of its own. Its identity is the workbook's bytes
+    /// and the sheet's name: the same sheet read again is known, another sheet is not.
+    fn sheet_of(&self, sheet: &str, passed_over: Vec<String>) -> InputFile {
+        InputFile {
+            name: format!("{}[{sheet}]", self.name),
+            hash: self.hash.as_ref().map(|h| sheet_identity(h, sheet)),
+            sheet: Some(sheet.to_string()),
+            workbook_hash: self.hash.clone(),
+            passed_over,
+            ..self.clone()
+        }
+    }
+
     /// The file's hash: the one taken before, or else taken now by reading the file through.
     pub fn hashed(&self) -> Result<String, String> {
         if let Some(h) = &self.hash {
@@ -100,7 +158,11 @@ impl InputFile {
         let file = std::fs::File::open(&self.path).map_err(|e| format!("cannot read the file: {e}"))?;
         let mut hasher = blake3::Hasher::new();
         hasher.update_reader(file).map_err(|e| format!("cannot read the file: {e}"))?;
-        Ok(hasher.finalize().to_hex().to_string())
+        let hash = hasher.finalize().to_hex().to_string();
+        Ok(match &self.sheet {
+            Some(sheet) => sheet_identity(&hash, sheet),
+            None => hash,
+        })
     }
 
     /// The file's bytes and their hash, checked against the hash taken before if there is one:

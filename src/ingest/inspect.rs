@@ -4,7 +4,7 @@
 //! runs when a file is refused.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 use polars::prelude::*;
@@ -23,6 +23,8 @@ const SHOWN_REFUSALS: usize = 10;
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Inspection {
     pub file: PathBuf,
+    /// The sheet, when a workbook holds tables on several sheets (or one was named).
+    pub sheet: Option<String>,
     /// The file's whole outcome when it would be refused; then the rest is empty.
     pub refused: Option<String>,
     pub refused_at_line: Option<u64>,
@@ -53,20 +55,24 @@ pub fn inspect(paths: &[PathBuf], opts: &ParseOptions, units: Option<&HashSet<St
     let names = NameHasher::dropping();
     let mut out = Vec::new();
     for path in files::expand(paths)? {
-        out.push(inspect_file(&path, opts, units, &names)?);
+        // A workbook with a table on each of several sheets is inspected sheet by sheet, as
+        // ingest reads it.
+        for input in files::sheets(files::stat(&path)?, opts.sheet.as_deref(), &opts.aliases) {
+            out.push(inspect_input(&input, opts, units, &names)?);
+        }
     }
     Ok(out)
 }
 
-fn inspect_file(
-    path: &Path,
+fn inspect_input(
+    input: &files::InputFile,
     opts: &ParseOptions,
     units: Option<&HashSet<String>>,
     names: &NameHasher,
 ) -> Result<Inspection> {
-    let input = files::stat(path)?;
     let mut ins = Inspection {
-        file: path.to_path_buf(),
+        file: input.path.clone(),
+        sheet: input.sheet.clone(),
         refused: None,
         refused_at_line: None,
         kind: None,
@@ -84,7 +90,7 @@ fn inspect_file(
         stored_rows: Vec::new(),
         references_checked: units.is_some(),
     };
-    let parsed = match parse::parse_file(&input, opts, units, names) {
+    let parsed = match parse::parse_file(input, opts, units, names) {
         Ok(p) => p,
         Err(e) => {
             ins.refused = Some(e.message);

@@ -138,7 +138,14 @@ pub enum FileStatus {
 pub struct FileReport {
     pub file: String,
     pub path: PathBuf,
+    /// The content's identity in the ledger: the file's BLAKE3, or for one sheet of a
+    /// workbook, of the workbook's hash and the sheet's name.
     pub blake3: String,
+    /// The sheet, when a workbook is read sheet by sheet, and the workbook's own BLAKE3.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workbook_blake3: Option<String>,
     pub kind: Option<Kind>,
     pub encoding: Option<&'static str>,
     #[serde(flatten)]
@@ -163,6 +170,8 @@ impl FileReport {
             file: f.name.clone(),
             path: f.path.clone(),
             blake3: f.hash.clone().unwrap_or_default(),
+            sheet: f.sheet.clone(),
+            workbook_blake3: f.workbook_hash.clone(),
             kind: None,
             encoding: None,
             status: FileStatus::Loaded,
@@ -322,7 +331,7 @@ pub fn ingest(root: &Path, paths: &[PathBuf], opts: &IngestOptions, progress: &d
     progress.start(list.len() as u64);
     let phases = PhaseLog::start();
 
-    let mut call = Call::stat(&list, &ledger)?;
+    let mut call = Call::stat(&list, &ledger, &opts.parse)?;
     phases.done("read and hash");
     call.skip_known(progress);
     let mut kinds = call.detect_kinds(opts);
@@ -425,7 +434,9 @@ impl<'l> Call<'l> {
     /// workbook are hashed now; any other file is hashed by the read that parses it, so that a
     /// new export is read once, not twice (hashing every file up front was a pass over all the
     /// bytes before the first row was parsed).
-    fn stat(list: &[PathBuf], ledger: &'l Ledger) -> Result<Call<'l>> {
+    /// A workbook is then read as one input per sheet that holds a table (see
+    /// [`files::sheets`]).
+    fn stat(list: &[PathBuf], ledger: &'l Ledger, opts: &ParseOptions) -> Result<Call<'l>> {
         let mut inputs: Vec<InputFile> = list.par_iter().map(|p| files::stat(p)).collect::<Result<_>>()?;
         inputs.par_iter_mut().filter(|f| f.format == read::Format::Xlsx || ledger.may_know(f)).try_for_each(
             |f| -> Result<()> {
@@ -433,6 +444,9 @@ impl<'l> Call<'l> {
                 Ok(())
             },
         )?;
+        let per_sheet: Vec<Vec<InputFile>> =
+            inputs.into_par_iter().map(|f| files::sheets(f, opts.sheet.as_deref(), &opts.aliases)).collect();
+        let inputs: Vec<InputFile> = per_sheet.into_iter().flatten().collect();
         Ok(Call {
             ingest_id: new_ingest_id(&inputs),
             now_us: chrono::Utc::now().timestamp_micros(),

@@ -188,7 +188,9 @@ fn run_reader_on(
 ) -> Result<read::ReadInfo, ReadOutcome> {
     match file.format {
         Format::Csv => read::read_csv(bytes, opts.encoding, sink),
-        Format::Xlsx => read::read_xlsx(&file.path, opts.sheet.as_deref(), &opts.aliases, sink),
+        Format::Xlsx => {
+            read::read_xlsx(&file.path, file.sheet.as_deref().or(opts.sheet.as_deref()), &opts.aliases, sink)
+        }
     }
 }
 
@@ -377,7 +379,7 @@ pub fn parse_file(
         };
         let info = run_reader_on(file, &bytes, opts, &mut sink).map_err(|e| sink.refused(e))?;
         encoding = info.encoding;
-        skipped_sheets = info.skipped_sheets;
+        skipped_sheets = file.passed_over.iter().cloned().chain(info.skipped_sheets).collect();
     }
     let hash = hash.expect("every read gives a hash");
     let Some(validator) = sink.validator else {

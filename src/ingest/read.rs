@@ -463,6 +463,27 @@ pub fn read_xlsx(
     Ok(ReadInfo { encoding: None, skipped_sheets })
 }
 
+/// A workbook's sheets in order, split into those that hold a table and those that do not.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct WorkbookSheets {
+    pub tables: Vec<String>,
+    pub others: Vec<String>,
+}
+
+/// Which sheets of a workbook hold a table: a workbook with one sheet per month is read sheet by
+/// sheet, each as its own source.
+pub fn workbook_sheets(path: &Path, aliases: &super::aliases::Aliases) -> Result<WorkbookSheets, ReadError> {
+    check_unpacked_size(path)?;
+    let err = |e: calamine::Error| ReadError::Xlsx(e.to_string());
+    let mut wb = calamine::open_workbook_auto(path).map_err(err)?;
+    let mut sheets = WorkbookSheets::default();
+    for name in wb.sheet_names().to_vec() {
+        let range = wb.worksheet_range(&name).map_err(err)?;
+        if sheet_has_table(&range, aliases) { sheets.tables.push(name) } else { sheets.others.push(name) }
+    }
+    Ok(sheets)
+}
+
 /// Whether one of a sheet's first rows is a header that maps to a kind.
 fn sheet_has_table(range: &calamine::Range<Data>, aliases: &super::aliases::Aliases) -> bool {
     range.rows().take(MAX_PROBE_ROWS).any(|row| {

@@ -417,7 +417,8 @@ fn input_record(f: &ingest::FileReport) -> InputRecord {
     };
     InputRecord {
         file: f.path.display().to_string(),
-        blake3: f.blake3.clone(),
+        sheet: f.sheet.clone(),
+        blake3: f.workbook_blake3.clone().unwrap_or_else(|| f.blake3.clone()),
         status,
         rows_read: f.rows_read,
         loaded: f.loaded,

@@ -256,9 +256,11 @@ pub fn generate(out: &Path, opts: &SampleOptions) -> Result<SampleSummary> {
                 if let Some((p, x)) = quarter.take() {
                     g.finish_xlsx(x, &format!("points/积分台账_{p}.xlsx"), "points")?;
                 }
-                quarter = Some((q, XlsxOut::new(&names::POINTS_HEADER_ZH)?));
+                // As an office keeps a quarter's ledger: instructions, then a sheet a month.
+                quarter = Some((q, XlsxOut::office(&names::POINTS_HEADER_ZH)?));
             }
             let (_, x) = quarter.as_mut().expect("set above");
+            x.office_sheet(&format!("{m}月"), &format!("{year}年{m}月党员积分台账"))?;
             g.points_month(&units, &member_branch, *month, &mut prng, &mut PointsSink::Xlsx(x))?;
         }
         if let Some((p, x)) = quarter.take() {

@@ -126,31 +126,107 @@ pub enum Cell {
     Date(NaiveDate),
 }
 
-/// An XLSX workbook with one sheet, built in memory (only small files are XLSX).
+/// An XLSX workbook built in memory (only small files are XLSX): one plain sheet, or, as an
+/// office keeps a ledger, an instructions sheet and then a sheet per month, each under a
+/// merged title and a 填报单位 line with a 合计 row below.
 pub struct XlsxOut {
     wb: Workbook,
-    rows: u32,
+    /// Data rows written, over all sheets.
+    rows: u64,
+    /// The sheet being written, and the row its next data row goes to.
+    sheet: usize,
+    next_row: u32,
+    /// The header of every data sheet; an office sheet's data rows, for its 合计.
+    header: Vec<String>,
+    office: Option<u64>,
     date_format: Format,
 }
 
+/// The instructions sheet an office's workbook opens with.
+const INSTRUCTIONS: [&str; 3] =
+    ["填表说明", "1. 每月一张工作表，每条积分记录一行，请勿合并单元格。", "2. 积分类别填 基础积分/奖励积分/扣减积分。"];
+
 impl XlsxOut {
     pub fn new(header: &[&str]) -> Result<XlsxOut> {
+        let mut x = XlsxOut::empty(header);
+        let ws = x.wb.add_worksheet();
+        ws.set_name("Sheet1")?;
+        x.write_header(0)?;
+        x.next_row = 1;
+        Ok(x)
+    }
+
+    /// A workbook as an office keeps one: the instructions sheet now, data sheets by
+    /// [`XlsxOut::office_sheet`].
+    pub fn office(header: &[&str]) -> Result<XlsxOut> {
+        let mut x = XlsxOut::empty(header);
+        let ws = x.wb.add_worksheet();
+        ws.set_name(INSTRUCTIONS[0])?;
+        for (r, line) in INSTRUCTIONS.iter().enumerate() {
+            ws.write_string(r as u32, 0, *line)?;
+        }
+        Ok(x)
+    }
+
+    fn empty(header: &[&str]) -> XlsxOut {
         let mut wb = Workbook::new();
         // A fixed creation time: the same sample gives the same bytes.
-        let created = ExcelDateTime::from_ymd(2026, 1, 1)?;
+        let created = ExcelDateTime::from_ymd(2026, 1, 1).expect("a valid date");
         wb.set_properties(&DocProperties::new().set_creation_datetime(&created));
-        let ws = wb.add_worksheet();
-        ws.set_name("Sheet1")?;
-        for (c, h) in header.iter().enumerate() {
-            ws.write_string(0, c as u16, *h)?;
+        XlsxOut {
+            wb,
+            rows: 0,
+            sheet: 0,
+            next_row: 0,
+            header: header.iter().map(|h| h.to_string()).collect(),
+            office: None,
+            date_format: Format::new().set_num_format("yyyy-mm-dd"),
         }
-        Ok(XlsxOut { wb, rows: 0, date_format: Format::new().set_num_format("yyyy-mm-dd") })
+    }
+
+    /// A new data sheet under `title` (merged over the header's width) and a 填报单位 line; the
+    /// sheet before it gets its 合计 row.
+    pub fn office_sheet(&mut self, name: &str, title: &str) -> Result<()> {
+        self.close_office_sheet()?;
+        let width = self.header.len() as u16;
+        let ws = self.wb.add_worksheet();
+        ws.set_name(name)?;
+        ws.merge_range(0, 0, 0, width.saturating_sub(1), title, &Format::new().set_bold())?;
+        ws.write_string(1, 0, "填报单位：区委组织部（盖章）")?;
+        self.sheet = self.wb.worksheets().len() - 1;
+        self.write_header(2)?;
+        self.next_row = 3;
+        self.office = Some(0);
+        Ok(())
+    }
+
+    fn close_office_sheet(&mut self) -> Result<()> {
+        if let Some(n) = self.office.take() {
+            let (r, sheet) = (self.next_row, self.sheet);
+            let ws = self.wb.worksheet_from_index(sheet)?;
+            ws.write_string(r, 0, "合计")?;
+            ws.write_string(r, 1, format!("{n}条"))?;
+        }
+        Ok(())
+    }
+
+    fn write_header(&mut self, row: u32) -> Result<()> {
+        let (sheet, header) = (self.sheet, self.header.clone());
+        let ws = self.wb.worksheet_from_index(sheet)?;
+        for (c, h) in header.iter().enumerate() {
+            ws.write_string(row, c as u16, h)?;
+        }
+        Ok(())
     }
 
     pub fn row(&mut self, cells: &[Cell]) -> Result<()> {
+        let (r, sheet) = (self.next_row, self.sheet);
+        self.next_row += 1;
         self.rows += 1;
-        let r = self.rows;
-        let ws = self.wb.worksheet_from_index(0)?;
+        if let Some(n) = self.office.as_mut() {
+            *n += 1;
+        }
+        let ws = self.wb.worksheet_from_index(sheet)?;
         for (c, cell) in cells.iter().enumerate() {
             let c = c as u16;
             match cell {
@@ -171,10 +247,11 @@ impl XlsxOut {
     }
 
     pub fn save(mut self, path: &Path) -> Result<u64> {
+        self.close_office_sheet()?;
         if let Some(p) = path.parent() {
             std::fs::create_dir_all(p)?;
         }
         self.wb.save(path).with_context(|| format!("writing {}", path.display()))?;
-        Ok(self.rows as u64)
+        Ok(self.rows)
     }
 }

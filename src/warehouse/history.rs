@@ -32,6 +32,10 @@ pub struct StageRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InputRecord {
     pub file: String,
+    /// The sheet read, when a workbook is read sheet by sheet (one record per sheet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
+    /// The file's BLAKE3 (the workbook's, for a sheet).
     pub blake3: String,
     pub status: String,
     pub rows_read: u64,

@@ -141,7 +141,12 @@ fn manifests_name_inputs_and_outputs_with_true_hashes() {
     // 2 units files (the grid and its 2026 adjustment), 15 months × 2 attendance files, 5
     // quarterly points workbooks, 2 yearly assessment workbooks, 3 monthly correction files,
     // and the two ledgers exported at the end of each of the 5 quarters.
-    assert_eq!(inputs.len(), 2 + 30 + 5 + 2 + 3 + 5 * 2, "every sample file");
+    let files: std::collections::BTreeSet<&str> = inputs.iter().map(|i| i["file"].as_str().unwrap()).collect();
+    assert_eq!(files.len(), 2 + 30 + 5 + 2 + 3 + 5 * 2, "every sample file");
+    // A points workbook is a record per monthly sheet, each with the workbook's hash.
+    let sheets: Vec<&str> = inputs.iter().filter_map(|i| i["sheet"].as_str()).collect();
+    assert_eq!(sheets.len(), 15, "{sheets:?}");
+    assert_eq!(inputs.len(), files.len() + 15 - 5);
     for i in inputs {
         let bytes = std::fs::read(i["file"].as_str().unwrap()).unwrap();
         assert_eq!(i["blake3"], blake3::hash(&bytes).to_hex().as_str());
@@ -149,9 +154,10 @@ fn manifests_name_inputs_and_outputs_with_true_hashes() {
     let stages: Vec<&str> = m["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
     assert_eq!(stages, ["ingest", "compute", "draw", "chart", "report"]);
     // The ingest stage balances as the ingest verb does: the units export's title, 填报单位,
-    // 合计 and 填表人 rows are read and skipped (issue 17).
+    // 合计 and 填表人 rows, and each of the 15 monthly sheets' title, 填报单位 and 合计 in the
+    // points workbooks, are read and skipped (issue 17).
     let detail = m["stages"][0]["detail"].as_str().unwrap_or_default();
-    assert!(detail.ends_with("skipped 4 (not data)"), "{detail}");
+    assert!(detail.ends_with("skipped 49 (not data)"), "{detail}");
     let mut checked = 0;
     for s in m["stages"].as_array().unwrap() {
         for o in s["outputs"].as_array().unwrap() {

@@ -116,6 +116,7 @@ fn a_dirty_sample_ingests_with_every_row_accounted_for() {
         s["skipped"].as_u64().unwrap(),
     );
     assert_eq!(r, l + q + d + k);
+    let mut points_sheets = 0;
     for f in s["files"].as_array().unwrap() {
         let (r, l, q, d, k) = (
             f["rows_read"].as_u64().unwrap(),
@@ -130,16 +131,25 @@ fn a_dirty_sample_ingests_with_every_row_accounted_for() {
         if f["file"] == "组织架构.csv" {
             assert_eq!(k, 4, "{f}");
         }
+        // The points workbooks too: an instructions sheet, then a sheet a month, each read as
+        // its own source with its title, 填报单位 and 合计 skipped.
+        if f["file"].as_str().unwrap().starts_with("积分台账_") {
+            let name = f["file"].as_str().unwrap();
+            assert!(name.ends_with("月]"), "{name}");
+            assert_eq!(k, 3, "{f}");
+            points_sheets += 1;
+        }
         let name = f["file"].as_str().unwrap();
         let want = if name.contains("街道农村") || name.contains("组织架构") {
             Some("gb18030")
-        } else if name.ends_with(".xlsx") {
+        } else if name.ends_with(".xlsx") || name.contains(".xlsx[") {
             None
         } else {
             Some("utf-8-bom")
         };
         assert_eq!(f["encoding"].as_str(), want, "{name}");
     }
+    assert_eq!(points_sheets, 6, "two quarters of monthly sheets");
     // Every rule the sample spoils shows up.
     for rule in ["type", "reference", "enum", "required", "ragged", "excel_error", "range", "key_conflict", "encoding"]
     {

@@ -8,6 +8,7 @@
 
 mod appraisal;
 pub mod charts;
+mod groups;
 mod review_loop;
 mod slides;
 mod xlsx;
@@ -85,6 +86,9 @@ struct UnitRowCtx {
 struct Project {
     title: String,
     rows: Vec<UnitRowCtx>,
+    /// The rows by township, when there are too many to print one a line (`rows` is then
+    /// empty).
+    groups: Option<Vec<groups::Group<UnitRowCtx>>>,
 }
 
 fn fmt_opt(v: Option<f64>, unit: &str) -> String {
@@ -154,6 +158,12 @@ pub fn write_report(
         .collect();
     let (gu_ben, xing_huo) = foundations_and_brands(pack);
     let weak = weak_rows(pack);
+    let weak_count = weak.len();
+    let (weak, weak_groups) = groups::by_township(pack, weak, weak_summary, <[_]>::len);
+    let overdue = review_loop::overdue(pack).into_iter().map(|o| (o.unit_id.clone(), o)).collect();
+    let (overdue, overdue_groups) = groups::by_township(pack, overdue, overdue_summary, |rows| {
+        rows.iter().map(|r| r.findings.len() + r.tasks.len() + usize::from(r.serious)).sum()
+    });
     let mut ctx = serde_json::json!({
         "title": title(pack, root),
         "period": pack.period.to_string(),
@@ -165,11 +175,11 @@ pub fn write_report(
         "headline": headline(pack, root),
         "units_total": pack.units.len(),
         "reds": pack.rows.iter().filter(|r| r.indicator != WEAK && r.status == Some(Status::Red)).count(),
-        "weak_count": weak.len(),
+        "weak_count": weak_count,
         "problem_count": problems.iter().filter(|p| p.life.state != State::Resolved).count(),
         "movement": review_loop::movement(pack, problems),
         "due_findings": review_loop::due_findings(pack),
-        "overdue": review_loop::overdue(pack),
+        "overdue": overdue,
         "project_tasks": review_loop::projects(pack),
         "projects": projects(pack, &key_ids),
         "key_columns": key_ids.iter().map(|id| pack.catalogue.get(id).map(|i| i.name_zh.clone()).unwrap_or_default()).collect::<Vec<_>>(),
@@ -193,6 +203,9 @@ pub fn write_report(
     // (Beside the literal above, which is at serde_json's macro recursion limit.)
     ctx["agenda"] = serde_json::Value::Array(agenda(pack, problems, agenda_size));
     ctx["agenda_size"] = agenda_size.into();
+    ctx["overdue_groups"] = serde_json::to_value(overdue_groups)?;
+    ctx["weak_groups"] = serde_json::to_value(weak_groups)?;
+    ctx["printed_groups"] = groups::PRINTED.into();
     ctx["css"] = CSS.into();
     let mut env = minijinja::Environment::new();
     env.add_template("report.html", TEMPLATE).context("loading the report template")?;
@@ -305,7 +318,7 @@ fn reporting_context(pack: &Pack) -> serde_json::Value {
         .map(|(month, list)| {
             let names: Vec<String> =
                 list.iter().map(|s| name_with_parent(&s.unit_id, s.parent_id.as_deref())).collect();
-            serde_json::json!({"month": month.to_string(), "count": list.len(), "units": names.join("、")})
+            serde_json::json!({"month": month.to_string(), "count": list.len(), "units": names})
         })
         .collect();
     let day = |us: Option<i64>| {
@@ -407,16 +420,31 @@ fn projects(pack: &Pack, key_ids: &[&str]) -> Vec<Project> {
             .collect(),
         weak: if weak_note_of(pack, &u.id).is_some() { "是".into() } else { String::new() },
     };
+    // A township's line: its units, red and amber on each key indicator, weak candidates.
+    let summary = |rows: &[UnitRowCtx]| {
+        let mut cells = vec![rows.len().to_string()];
+        cells
+            .extend((0..key_ids.len()).map(|k| groups::status_counts(rows.iter().map(|r| r.cells[k].status.as_str()))));
+        cells.push(rows.iter().filter(|r| !r.weak.is_empty()).count().to_string());
+        cells
+    };
     Category::ALL
         .into_iter()
-        .map(|cat| Project {
-            title: project_title(cat).to_string(),
-            rows: pack
+        .map(|cat| {
+            let rows: Vec<(String, UnitRowCtx)> = pack
                 .units
                 .iter()
                 .filter(|u| u.category.as_deref() == Some(cat.code()) && upper.contains(&u.level.as_str()))
-                .map(row)
-                .collect(),
+                .map(|u| (u.id.clone(), row(u)))
+                .collect();
+            let title = project_title(cat).to_string();
+            let weight = |rows: &[UnitRowCtx]| {
+                rows.iter()
+                    .map(|r| r.cells.iter().filter(|c| c.status == "red").count() + usize::from(!r.weak.is_empty()))
+                    .sum()
+            };
+            let (rows, groups) = groups::by_township(pack, rows, summary, weight);
+            Project { title, rows, groups }
         })
         .collect()
 }
@@ -532,13 +560,28 @@ fn weak_note_or_evidence(p: &Problem) -> String {
     if p.kind == "weak" { weak_note_zh(&p.evidence) } else { p.evidence.clone() }
 }
 
-fn weak_rows(pack: &Pack) -> Vec<serde_json::Value> {
+/// The weak candidates, each with its unit's id.
+fn weak_rows(pack: &Pack) -> Vec<(String, serde_json::Value)> {
     pack.units
         .iter()
         .filter_map(|u| {
-            weak_note_of(pack, &u.id).map(|why| serde_json::json!({"name": u.name, "level": level_zh(&u.level), "category": category_zh(u.category.as_deref()), "why": why}))
+            weak_note_of(pack, &u.id).map(|why| (u.id.clone(), serde_json::json!({"name": u.name, "level": level_zh(&u.level), "category": category_zh(u.category.as_deref()), "why": why})))
         })
         .collect()
+}
+
+/// A township's line of the weak candidates: how many, and who.
+fn weak_summary(rows: &[serde_json::Value]) -> Vec<String> {
+    let names: Vec<&str> = rows.iter().filter_map(|r| r["name"].as_str()).collect();
+    vec![rows.len().to_string(), names.join("、")]
+}
+
+/// A township's line of the overdue list: units, findings, tasks, units with a serious finding.
+fn overdue_summary(rows: &[review_loop::OverdueRow]) -> Vec<String> {
+    let findings: usize = rows.iter().map(|r| r.findings.len()).sum();
+    let tasks: usize = rows.iter().map(|r| r.tasks.len()).sum();
+    let serious = rows.iter().filter(|r| r.serious).count();
+    vec![rows.len().to_string(), findings.to_string(), tasks.to_string(), serious.to_string()]
 }
 
 fn draw_context(pack: &Pack, d: &DrawRecord) -> serde_json::Value {

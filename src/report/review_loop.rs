@@ -151,7 +151,8 @@ pub struct ProjectRow {
     pub on_time: u32,
     pub rate: String,
     pub overdue: u32,
-    pub behind: String,
+    /// The units behind, by name (the report prints the first few, the workbook all).
+    pub behind: Vec<String>,
 }
 
 pub fn projects(pack: &Pack) -> Vec<ProjectRow> {
@@ -166,7 +167,7 @@ pub fn projects(pack: &Pack) -> Vec<ProjectRow> {
                 on_time: p.on_time,
                 rate: if p.due > 0 { format!("{:.1}%", 100.0 * p.on_time as f64 / p.due as f64) } else { "—".into() },
                 overdue: p.overdue,
-                behind: names.join("、"),
+                behind: names,
             }
         })
         .collect()

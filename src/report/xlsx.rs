@@ -28,7 +28,8 @@ pub fn workbook(
     ws.set_name("指标")?;
     let mut ids: Vec<String> = pack.catalogue.indicator.iter().map(|i| i.id.clone()).collect();
     ids.push(crate::indicators::compute::WEAK.into());
-    let mut header = vec!["组织编码".to_string(), "组织名称".into(), "层级".into(), "类别".into()];
+    let mut header =
+        vec!["组织编码".to_string(), "组织名称".into(), "层级".into(), "类别".into(), "所属街道（镇）".into()];
     header
         .extend(ids.iter().map(|id| pack.catalogue.get(id).map_or("软弱涣散候选".to_string(), |i| i.name_zh.clone())));
     for (c, h) in header.iter().enumerate() {
@@ -40,9 +41,10 @@ pub fn workbook(
         ws.write_string(row, 1, text(&u.name))?;
         ws.write_string(row, 2, level_zh(&u.level))?;
         ws.write_string(row, 3, category_zh(u.category.as_deref()))?;
+        ws.write_string(row, 4, text(&township(pack, &u.id)))?;
         for (k, id) in ids.iter().enumerate() {
             if let Some(v) = pack.row(&u.id, id).and_then(|x| x.value) {
-                ws.write_number(row, 4 + k as u16, v)?;
+                ws.write_number(row, 5 + k as u16, v)?;
             }
         }
     }
@@ -123,9 +125,17 @@ pub fn workbook(
     sheet(&mut wb, "上期问题整改情况", &["组织", "问题", "状态", "首次列入", "列入期数", "现状"], rows, &head)?;
     let rows: Vec<Vec<Cell>> = review_loop::overdue(pack)
         .into_iter()
-        .map(|o| vec![Cell::T(o.unit_id), Cell::T(o.unit), Cell::T(o.findings.join("\n")), Cell::T(o.tasks.join("\n"))])
+        .map(|o| {
+            vec![
+                Cell::T(township(pack, &o.unit_id)),
+                Cell::T(o.unit_id),
+                Cell::T(o.unit),
+                Cell::T(o.findings.join("\n")),
+                Cell::T(o.tasks.join("\n")),
+            ]
+        })
         .collect();
-    sheet(&mut wb, "逾期未整改", &["组织编码", "组织", "逾期问题", "逾期任务"], rows, &head)?;
+    sheet(&mut wb, "逾期未整改", &["所属街道（镇）", "组织编码", "组织", "逾期问题", "逾期任务"], rows, &head)?;
     let rows: Vec<Vec<Cell>> = review_loop::projects(pack)
         .into_iter()
         .map(|p| {
@@ -134,11 +144,30 @@ pub fn workbook(
                 Cell::N(p.due as f64),
                 Cell::N(p.on_time as f64),
                 Cell::N(p.overdue as f64),
-                Cell::T(p.behind),
+                Cell::T(p.behind.join("、")),
             ]
         })
         .collect();
     sheet(&mut wb, "六大工程推进情况", &["工程", "本期到期任务", "按期完成", "逾期未完成", "滞后单位"], rows, &head)?;
+    // Every branch-month without attendance: the report names the first few of each month.
+    let rows: Vec<Vec<Cell>> = pack
+        .reporting
+        .missing_by_month()
+        .into_iter()
+        .flat_map(|(month, list)| {
+            list.into_iter().map(move |s| {
+                let parent = s.parent_id.as_deref().and_then(|p| pack.unit(p)).map(|p| p.name.clone());
+                vec![
+                    Cell::T(month.to_string()),
+                    Cell::T(township(pack, &s.unit_id)),
+                    Cell::T(parent.unwrap_or_default()),
+                    Cell::T(s.unit_id.clone()),
+                    Cell::T(s.unit_name.clone()),
+                ]
+            })
+        })
+        .collect();
+    sheet(&mut wb, "报送情况", &["月份（未报送）", "所属街道（镇）", "所属村/社区", "支部编码", "支部"], rows, &head)?;
 
     let ws = wb.add_worksheet();
     ws.set_name("巡回观摩")?;
@@ -183,6 +212,11 @@ pub fn workbook(
         super::appraisal::sheets(&mut wb, pack, a, &head)?;
     }
     Ok(wb.save_to_buffer()?)
+}
+
+/// The name of a unit's township, empty for the district and units directly under it.
+fn township(pack: &Pack, unit_id: &str) -> String {
+    pack.township_of(unit_id).map(|t| t.name.clone()).unwrap_or_default()
 }
 
 /// A cell of a plain sheet.

@@ -76,7 +76,7 @@ fn the_workbook_holds_the_indicator_figures() {
     let mut wb: Xlsx<_> = open_workbook(out.join("report.xlsx")).unwrap();
     assert_eq!(
         wb.sheet_names(),
-        vec!["指标", "问题清单", "上期问题整改情况", "逾期未整改", "六大工程推进情况", "巡回观摩"]
+        vec!["指标", "问题清单", "上期问题整改情况", "逾期未整改", "六大工程推进情况", "报送情况", "巡回观摩"]
     );
     let sheet = wb.worksheet_range("指标").unwrap();
     let rows: Vec<Vec<String>> = sheet.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
@@ -279,4 +279,49 @@ fn a_fall_is_judged_on_its_counts_not_its_percentage() {
         query_csv(&wh, "SELECT count(*) AS n FROM problems WHERE kind = 'drop' AND unit_id IN ('B2', 'C2')"),
         "n\n0\n"
     );
+}
+
+#[test]
+fn issue_21_a_district_of_1000_units_prints_its_lists_by_township() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("data");
+    let args = ["sample", "--units", "1000", "--members", "20000", "--months", "15", "--seed", "11", "--out"];
+    run_expect(dangjian().args(args).arg(&data), 0);
+    let wh = t.path().join("wh");
+    run_expect(dangjian().args(["ingest", "--max-bad-ratio", "0.2", "--warehouse"]).arg(&wh).arg(&data), 0);
+    for period in ["2025Q4", "2026Q1"] {
+        run_expect(dangjian().args(["compute", "--warehouse"]).arg(&wh).args(["--period", period]), 0);
+    }
+    let out = t.path().join("out");
+    run_expect(dangjian().args(["report", "--warehouse"]).arg(&wh).args(["--period", "2026Q1", "--out"]).arg(&out), 0);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    // The overdue list, the two large projects and the weak candidates are summarised per
+    // township, their units folded under the summary.
+    let summaries = html.matches("按所属街道（镇）汇总").count();
+    assert!(summaries >= 4, "{summaries} lists summarised by township");
+    let townships = query_number(&wh, "SELECT count(DISTINCT unit_id) FROM units WHERE level = 'township'");
+    assert!(townships > 20.0, "{townships}: more townships than are printed");
+    // Outside folded parts no table runs to one row per unit, nor to one per township: the
+    // longest printed table has the 20 townships with most to answer for (or the 20 best
+    // branches of 星火) and its header.
+    let printed = strip_folded(&html);
+    let longest = printed.split("<table").skip(1).map(|t| t.split("</table>").next().unwrap().matches("<tr>").count());
+    let longest = longest.max().unwrap();
+    assert!(longest <= 21, "a printed table of {longest} rows");
+    // On paper (A4, headless Chromium) it stays a pack one reads, not a register.
+    let pages = super::browser::printed_pages(&out.join("report.html"), t.path());
+    assert!(pages <= 15, "{pages} pages");
+}
+
+/// The report without the parts folded away on paper (`<details>`).
+fn strip_folded(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(i) = rest.find("<details") {
+        out.push_str(&rest[..i]);
+        let end = rest[i..].find("</details>").map_or(rest.len(), |j| i + j + "</details>".len());
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }

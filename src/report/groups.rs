@@ -1,0 +1,89 @@
+//! Long lists of units printed per township. Past [`GROUP_OVER`] units a list is a summary line
+//! per township (街道/镇) with its units folded under it (folded away on paper); the workbook
+//! holds every row. A district of a thousand units then prints its overdue items, its project
+//! tables and its weak candidates on a page or two each, not one row per unit.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::review::Pack;
+
+/// The longest list printed one row per unit.
+pub const GROUP_OVER: usize = 40;
+
+/// How many townships' summary lines are printed; the others fold away on paper (the template
+/// says so, and uses the same number).
+pub const PRINTED: usize = 20;
+
+/// What units directly under the district are grouped as.
+const DIRECT: &str = "区直属";
+
+/// One township's part of a list.
+#[derive(Debug, Serialize)]
+pub struct Group<T> {
+    pub name: String,
+    /// The summary line's cells, after the name.
+    pub summary: Vec<String>,
+    pub rows: Vec<T>,
+}
+
+/// `rows`, each with its unit's id: as they are when there are at most [`GROUP_OVER`], else
+/// grouped by township, each group summarised by `summary`, the groups of most `weight`
+/// first (in the tree's order among equals: the report prints the first [`PRINTED`] of a
+/// province's hundred townships). Exactly one of the two is not empty.
+pub fn by_township<T>(
+    pack: &Pack,
+    rows: Vec<(String, T)>,
+    summary: impl Fn(&[T]) -> Vec<String>,
+    weight: impl Fn(&[T]) -> usize,
+) -> (Vec<T>, Option<Vec<Group<T>>>) {
+    if rows.len() <= GROUP_OVER {
+        return (rows.into_iter().map(|(_, r)| r).collect(), None);
+    }
+    let mut groups: Vec<Group<T>> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for (id, row) in rows {
+        let name = pack.township_of(&id).map_or_else(|| DIRECT.to_string(), |t| t.name.clone());
+        let i = *index.entry(name.clone()).or_insert_with(|| {
+            groups.push(Group { name, summary: Vec::new(), rows: Vec::new() });
+            groups.len() - 1
+        });
+        groups[i].rows.push(row);
+    }
+    for g in &mut groups {
+        g.summary = summary(&g.rows);
+    }
+    groups.sort_by_key(|g| std::cmp::Reverse(weight(&g.rows)));
+    (Vec::new(), Some(groups))
+}
+
+/// How many of `items` have `status`, for a summary cell ("红 3 · 黄 5"; "—" for none).
+pub fn status_counts<'a>(statuses: impl Iterator<Item = &'a str>) -> String {
+    let (mut red, mut amber) = (0, 0);
+    for s in statuses {
+        match s {
+            "red" => red += 1,
+            "amber" => amber += 1,
+            _ => {}
+        }
+    }
+    match (red, amber) {
+        (0, 0) => "—".into(),
+        (r, 0) => format!("红 {r}"),
+        (0, a) => format!("黄 {a}"),
+        (r, a) => format!("红 {r} · 黄 {a}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_say_red_and_amber() {
+        assert_eq!(status_counts(["red", "green", "amber", "red"].into_iter()), "红 2 · 黄 1");
+        assert_eq!(status_counts(["green", "none"].into_iter()), "—");
+        assert_eq!(status_counts(["amber"].into_iter()), "黄 1");
+    }
+}

@@ -191,6 +191,27 @@ impl Spoil {
     }
 }
 
+/// How far a falling community's strength drops in the sample's last quarter.
+const FALL: f64 = 0.4;
+
+/// The branches of the community that falls in the sample's last quarter: the strong community
+/// (strength at least 0.75) of the street or rural projects with the most members. What the
+/// problem list must catch among the noise of small branches: a large unit's real fall,
+/// tested on its counts (a new secretary, a merger: it happens).
+fn falling_branches(units: &[Unit], members_of: &BTreeMap<usize, Vec<usize>>) -> HashSet<usize> {
+    let members = |c: usize| -> usize {
+        members_of.iter().filter(|(b, _)| units[**b].parent == Some(c)).map(|(_, m)| m.len()).sum()
+    };
+    let community = (0..units.len())
+        .filter(|&c| {
+            let u = &units[c];
+            u.level == "community" && matches!(u.category, Some("community" | "rural")) && u.strength >= 0.75
+        })
+        .max_by_key(|&c| (members(c), std::cmp::Reverse(c)));
+    community
+        .map_or_else(HashSet::new, |c| members_of.keys().copied().filter(|b| units[*b].parent == Some(c)).collect())
+}
+
 /// Generate the sample into `out` (created; must be empty or missing).
 pub fn generate(out: &Path, opts: &SampleOptions) -> Result<SampleSummary> {
     let Period::Month { .. } = opts.end else { bail!("--end must be a month, such as 2026-03") };
@@ -237,8 +258,11 @@ pub fn generate(out: &Path, opts: &SampleOptions) -> Result<SampleSummary> {
     g.write_units(&units)?;
     let mut corrections = Vec::new();
     let mut rng = root.fork("attendance");
+    let falling = falling_branches(&units, &members_of);
     for (mi, month) in months.iter().enumerate() {
-        let c = g.write_attendance_month(&units, &members_of, *month, mi, &mut rng)?;
+        // The last quarter's fall (see `falling_branches`), when there is a quarter before it.
+        let fall = if months.len() >= 6 && mi + 3 >= months.len() { &falling } else { &HashSet::new() };
+        let c = g.write_attendance_month(&units, &members_of, *month, mi, fall, &mut rng)?;
         // Corrections arrive for the latest quarter only, as they do in practice.
         if mi + 3 >= months.len() {
             corrections.push((*month, c));
@@ -448,6 +472,7 @@ impl Gen {
         members_of: &BTreeMap<usize, Vec<usize>>,
         month: Period,
         month_index: usize,
+        falling: &HashSet<usize>,
         rng: &mut Rng,
     ) -> Result<Vec<Correction>> {
         let Period::Month { year, month: m } = month else { unreachable!() };
@@ -470,7 +495,7 @@ impl Gen {
         let month_in_quarter = (m - 1) % 3; // 0, 1, 2
         for (&b, members) in members_of {
             let u = &units[b];
-            let s = u.strength;
+            let s = if falling.contains(&b) { (u.strength - FALL).max(0.2) } else { u.strength };
             // A weak branch sometimes does nothing at all in a month.
             if rng.chance((1.0 - s) * 0.35) {
                 continue;

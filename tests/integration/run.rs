@@ -98,6 +98,13 @@ fn every_shipped_pipeline_runs_on_the_sample() {
     );
     assert_eq!(query_number(&wh, "SELECT count(*) FROM draws WHERE period = '2026Q1'"), 1.0);
     assert!(query_number(&wh, "SELECT count(*) FROM problems") > 0.0);
+    // The sample's large community that falls in the last quarter is caught on its counts.
+    let tested = query_csv(
+        &wh,
+        "SELECT unit_id FROM problems WHERE period = '2026Q1' AND kind = 'drop' \
+         AND evidence LIKE '%双比例检验%' AND unit_id = 'C001'",
+    );
+    assert_eq!(tested, "unit_id\nC001\n");
     // The annual appraisal: every level within its quota, every part of the report with content.
     super::appraisal::assert_quota_holds(&wh, 2025);
     assert!(query_number(&wh, "SELECT count(*) FROM appraisal WHERE NOT eligible AND reasons LIKE '%一票否决%'") > 0.0);

@@ -205,40 +205,68 @@ fn sort_by_key(kind: Kind, frame: DataFrame, known_sorted: bool) -> Result<(Data
     Ok((sorted, Some(order)))
 }
 
-/// The rows of a frame in natural-key order, as indices. Rows are sorted by a fixed-size
-/// prefix of their first two key texts (big-endian integers order as the bytes do), and only
-/// rows whose prefixes tie compare their whole keys: polars' multi-column sort, and a sort
-/// comparing texts throughout, spent most of an unsorted file's ingest in `memcmp`.
+/// The rows of a frame in natural-key order, as indices. Rows are sorted by fixed-size
+/// prefixes of their first two key texts (big-endian integers order as the bytes do) and the
+/// texts' lengths; only rows whose texts are longer than their prefixes and tie on them compare
+/// their whole keys. polars' multi-column sort, and a sort comparing texts throughout, spent
+/// most of an unsorted file's ingest in `memcmp`; so did a 16-byte prefix, which event ids of
+/// 17 characters (`EB00001-202511-01`) overflow.
 pub(crate) fn key_order(kind: Kind, frame: &DataFrame) -> Result<Vec<IdxSize>> {
     let cols = key_columns(kind, frame)?;
     let arrays: Vec<_> = cols.iter().map(|c| c.downcast_as_array()).collect();
-    fn prefix<const N: usize>(text: Option<&str>) -> [u8; N] {
-        let mut out = [0u8; N];
-        if let Some(t) = text {
-            let n = t.len().min(N);
-            out[..n].copy_from_slice(&t.as_bytes()[..n]);
-        }
-        out
-    }
     let n = frame.height();
-    // (first prefix, whether the first text is all in it, second prefix, row)
-    let mut rows: Vec<(u128, bool, u64, IdxSize)> = (0..n)
+    let mut rows: Vec<SortKey> = (0..n)
         .map(|i| {
-            let text = arrays.first().and_then(|a| a.get(i));
-            let first = u128::from_be_bytes(prefix(text));
-            let short = text.is_none_or(|t| t.len() < 16);
-            let second = u64::from_be_bytes(prefix(arrays.get(1).and_then(|a| a.get(i))));
-            (first, short, second, i as IdxSize)
+            let (first, first_len) = prefix::<32>(arrays.first().and_then(|a| a.get(i)));
+            let (second, second_len) = prefix::<8>(arrays.get(1).and_then(|a| a.get(i)));
+            SortKey {
+                first: [
+                    u128::from_be_bytes(first[..16].try_into().expect("16 bytes")),
+                    u128::from_be_bytes(first[16..].try_into().expect("16 bytes")),
+                ],
+                second: u64::from_be_bytes(second),
+                first_len,
+                second_len,
+                row: i as IdxSize,
+            }
         })
         .collect();
     let whole = |i: IdxSize| arrays.iter().map(move |a| a.get(i as usize));
     rows.sort_unstable_by(|a, b| {
-        // The second prefix decides only between equal first texts: a first text longer
-        // than its prefix goes on past it.
-        let second = if a.1 && b.1 { a.2.cmp(&b.2) } else { std::cmp::Ordering::Equal };
-        a.0.cmp(&b.0).then(second).then_with(|| whole(a.3).cmp(whole(b.3))).then(a.3.cmp(&b.3))
+        a.first
+            .cmp(&b.first)
+            .then_with(|| match (a.first_len, b.first_len) {
+                // Both texts within their prefixes: equal prefixes and lengths are equal texts
+                // (a shorter text, zero-padded, is a prefix of the longer: it sorts first).
+                (Some(x), Some(y)) => x.cmp(&y).then_with(|| match (a.second_len, b.second_len) {
+                    (Some(x), Some(y)) => a.second.cmp(&b.second).then(x.cmp(&y)),
+                    _ => a.second.cmp(&b.second).then_with(|| whole(a.row).cmp(whole(b.row))),
+                }),
+                _ => whole(a.row).cmp(whole(b.row)),
+            })
+            .then_with(|| whole(a.row).cmp(whole(b.row)))
+            .then(a.row.cmp(&b.row))
     });
-    Ok(rows.into_iter().map(|r| r.3).collect())
+    Ok(rows.into_iter().map(|r| r.row).collect())
+}
+
+/// What a row is sorted by (see [`key_order`]).
+struct SortKey {
+    first: [u128; 2],
+    second: u64,
+    /// A text's length when it is all in its prefix (`None`: longer, or missing).
+    first_len: Option<u8>,
+    second_len: Option<u8>,
+    row: IdxSize,
+}
+
+/// A text's first `N` bytes, zero-padded, and its length when it fits in them.
+fn prefix<const N: usize>(text: Option<&str>) -> ([u8; N], Option<u8>) {
+    let mut out = [0u8; N];
+    let Some(t) = text else { return (out, None) };
+    let n = t.len().min(N);
+    out[..n].copy_from_slice(&t.as_bytes()[..n]);
+    (out, (t.len() <= N).then_some(t.len() as u8))
 }
 
 /// The natural-key columns of a frame as one array each: `ChunkedArray::get` would find the
@@ -943,16 +971,32 @@ fn parquet_height(path: &Path) -> Result<usize> {
 }
 
 /// The rows that stay, as (run, row in the run), in natural-key order: from the keys alone.
+/// Runs are nearly always in key order already (stored files, staged pieces): a few are then
+/// merged, not sorted again; otherwise (many runs, or a file an older version stored out of
+/// order) all keys are sorted together. Either way equal keys keep run order, then row order.
 fn merged_order(kind: Kind, runs: &[Run]) -> Result<Vec<(u32, IdxSize)>> {
-    let mut all: Option<DataFrame> = None;
+    let mut parts: Vec<(u32, DataFrame)> = Vec::with_capacity(runs.len());
     for (r, run) in runs.iter().enumerate() {
         let mut keys = run.keys(kind)?;
         let n = keys.height();
         keys.with_column(Column::new("__row".into(), (0..n as IdxSize).collect::<Vec<_>>()))?;
-        keys.with_column(Column::new("__run".into(), vec![r as u32; n]))?;
         if let Some(mask) = &run.keep {
             keys = keys.filter_seq(mask)?;
         }
+        parts.push((r as u32, keys));
+    }
+    if parts.len() <= MERGE_WAYS && parts.iter().all(|(_, k)| in_key_order(kind, k).unwrap_or(false)) {
+        return merge_sorted(kind, &parts);
+    }
+    sort_all(kind, parts)
+}
+
+/// Runs' keys (with `__row`) stacked and sorted together.
+fn sort_all(kind: Kind, parts: Vec<(u32, DataFrame)>) -> Result<Vec<(u32, IdxSize)>> {
+    let mut all: Option<DataFrame> = None;
+    for (r, mut keys) in parts {
+        let n = keys.height();
+        keys.with_column(Column::new("__run".into(), vec![r; n]))?;
         match &mut all {
             None => all = Some(keys),
             Some(all) => {
@@ -966,6 +1010,36 @@ fn merged_order(kind: Kind, runs: &[Run]) -> Result<Vec<(u32, IdxSize)>> {
     let row = all.column("__row")?.idx()?.rechunk();
     let (run, row) = (run.downcast_as_array(), row.downcast_as_array());
     Ok(order.iter().map(|&i| (run.value(i as usize), row.value(i as usize))).collect())
+}
+
+/// The most runs merged by looking at each one's next row (past it, a sort is cheaper).
+const MERGE_WAYS: usize = 8;
+
+/// Runs' keys, each in key order, merged: at each step the least next key, the earliest run
+/// among equals.
+fn merge_sorted(kind: Kind, parts: &[(u32, DataFrame)]) -> Result<Vec<(u32, IdxSize)>> {
+    let cols: Vec<Vec<StringChunked>> = parts.iter().map(|(_, k)| key_columns(kind, k)).collect::<Result<_>>()?;
+    let arrays: Vec<Vec<_>> = cols.iter().map(|c| c.iter().map(|c| c.downcast_as_array()).collect()).collect();
+    let rows: Vec<IdxCa> =
+        parts.iter().map(|(_, k)| Ok(k.column("__row")?.idx()?.rechunk().into_owned())).collect::<Result<_>>()?;
+    let rows: Vec<_> = rows.iter().map(|r| r.downcast_as_array()).collect();
+    let heights: Vec<usize> = parts.iter().map(|(_, k)| k.height()).collect();
+    let key = |p: usize, i: usize| arrays[p].iter().map(move |a| a.get(i));
+    let mut next = vec![0usize; parts.len()];
+    let mut out = Vec::with_capacity(heights.iter().sum());
+    loop {
+        let mut best: Option<usize> = None;
+        for p in (0..parts.len()).filter(|&p| next[p] < heights[p]) {
+            best = match best {
+                Some(b) if key(b, next[b]).cmp(key(p, next[p])).is_le() => Some(b),
+                _ => Some(p),
+            };
+        }
+        let Some(b) = best else { break };
+        out.push((parts[b].0, rows[b].value(next[b])));
+        next[b] += 1;
+    }
+    Ok(out)
 }
 
 /// Write the rows of `order` to `path`, a part of about `part_rows` rows at a time (a row
@@ -1247,7 +1321,17 @@ mod tests {
     /// longer than the sort's prefix (17 characters here) once let the member decide first.
     #[test]
     fn key_order_is_the_order_of_the_key_texts() {
-        let events = ["EB00001-202511-01", "EB00001-202511-02", "EB00001-202511-1", "EB1", "E", "EB00001-202511-0"];
+        let events = [
+            "EB00001-202511-01",
+            "EB00001-202511-02",
+            "EB00001-202511-1",
+            "EB1",
+            "E",
+            "EB00001-202511-0",
+            // Past the 32-byte prefix, and equal up to it.
+            "EB00001-202511-01-SUPPLEMENTARY-2",
+            "EB00001-202511-01-SUPPLEMENTARY-10",
+        ];
         let members = ["M000002", "M000001", "M0000010", "M00000011", "M1"];
         let mut rows = Vec::new();
         let mut state = 7u64;
@@ -1263,6 +1347,34 @@ mod tests {
         let mut want = keys(&df);
         want.sort();
         assert_eq!(got, want);
+    }
+
+    /// Runs in key order merged give what sorting them all together gives, equal keys in run
+    /// order.
+    #[test]
+    fn merging_sorted_runs_is_sorting_them_together() {
+        let mut state = 11u64;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) as usize
+        };
+        let parts: Vec<(u32, DataFrame)> = (0..3u32)
+            .map(|r| {
+                let mut keys: Vec<(String, String)> =
+                    (0..50).map(|_| (format!("E{}", next() % 9), format!("M{}", next() % 4))).collect();
+                keys.sort();
+                let df = df!(
+                    "event_id" => keys.iter().map(|k| k.0.clone()).collect::<Vec<_>>(),
+                    "member_id" => keys.iter().map(|k| k.1.clone()).collect::<Vec<_>>(),
+                    "__row" => (0..keys.len() as IdxSize).collect::<Vec<_>>(),
+                )
+                .unwrap();
+                (r, df)
+            })
+            .collect();
+        let merged = merge_sorted(Kind::Attendance, &parts).unwrap();
+        assert_eq!(merged.len(), 150);
+        assert_eq!(merged, sort_all(Kind::Attendance, parts).unwrap());
     }
 
     #[test]

@@ -192,11 +192,7 @@ pub fn assert_quota_holds(wh: &Path, year: i32) {
 #[test]
 fn the_quota_holds_on_a_generated_district_of_1000_units() {
     let t = tempfile::tempdir().unwrap();
-    let data = t.path().join("data");
-    let args = ["sample", "--units", "1000", "--members", "20000", "--months", "15", "--seed", "11", "--out"];
-    run_expect(dangjian().args(args).arg(&data), 0);
-    let wh = t.path().join("wh");
-    run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).arg(&data), 0);
+    let wh = district_of_1000(t.path());
     run_expect(dangjian().args(["compute", "--warehouse"]).arg(&wh).args(["--period", "2025"]), 0);
     let out = t.path().join("out");
     run_expect(dangjian().args(["report", "--warehouse"]).arg(&wh).args(["--period", "2025", "--out"]).arg(&out), 0);

@@ -532,24 +532,11 @@ fn issue_17_a_workbook_with_a_sheet_per_month_is_read_sheet_by_sheet() {
     let xlsx = t.path().join("inbox/两个月.xlsx");
     write_office_xlsx(&xlsx, true);
     let wh = t.path().join("wh");
-    let ingest = |extra: &[&str]| {
-        let out = run_expect(
-            dangjian().args(["ingest", "--json"]).args(extra).arg("--warehouse").arg(&wh).arg(&units[0]).arg(&xlsx),
-            0,
-        );
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
-    };
+    let inputs = [units[0].clone(), xlsx.clone()];
+    let ingest = |extra: &[&str]| ingest_json(&wh, &inputs, 0, extra);
     // One refused row in 17 is over the default 5%, which is not what this test is about.
     let report = ingest(&["--max-bad-ratio", "0.2"]);
-    let file = |r: &serde_json::Value, name: &str| {
-        r["files"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["file"] == name)
-            .unwrap_or_else(|| panic!("{name}: {r}"))
-            .clone()
-    };
+    let file = |r: &serde_json::Value, name: &str| file_report(r, name).clone();
     let counts = |f: &serde_json::Value| {
         ["rows_read", "loaded", "quarantined", "duplicates", "skipped"].map(|k| f[k].as_u64().unwrap())
     };

@@ -102,6 +102,17 @@ pub fn query_number(wh: &Path, sql: &str) -> f64 {
     v.trim().parse().unwrap_or_else(|_| panic!("not a number: {v} ({sql})"))
 }
 
+/// A generated district of 1,000 units (20,000 members, 15 months to 2026-03) ingested into
+/// `dir/wh`, which is returned.
+pub fn district_of_1000(dir: &Path) -> PathBuf {
+    let data = dir.join("data");
+    let args = ["sample", "--units", "1000", "--members", "20000", "--months", "15", "--seed", "11", "--out"];
+    run_expect(dangjian().args(args).arg(&data), 0);
+    let wh = dir.join("wh");
+    run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).arg(&data), 0);
+    wh
+}
+
 /// Parse the JSON summary of `ingest --json`.
 pub fn ingest_json(wh: &Path, paths: &[PathBuf], code: i32, extra: &[&str]) -> serde_json::Value {
     let out = run_expect(dangjian().args(["ingest", "--json", "--warehouse"]).arg(wh).args(extra).args(paths), code);

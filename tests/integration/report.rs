@@ -284,11 +284,7 @@ fn a_fall_is_judged_on_its_counts_not_its_percentage() {
 #[test]
 fn issue_21_a_district_of_1000_units_prints_its_lists_by_township() {
     let t = tempfile::tempdir().unwrap();
-    let data = t.path().join("data");
-    let args = ["sample", "--units", "1000", "--members", "20000", "--months", "15", "--seed", "11", "--out"];
-    run_expect(dangjian().args(args).arg(&data), 0);
-    let wh = t.path().join("wh");
-    run_expect(dangjian().args(["ingest", "--max-bad-ratio", "0.2", "--warehouse"]).arg(&wh).arg(&data), 0);
+    let wh = district_of_1000(t.path());
     for period in ["2025Q4", "2026Q1"] {
         run_expect(dangjian().args(["compute", "--warehouse"]).arg(&wh).args(["--period", period]), 0);
     }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use crate::model::Status;
 use crate::review::Pack;
 
 /// The longest list printed one row per unit.
@@ -42,10 +43,12 @@ pub fn by_township<T>(
         return (rows.into_iter().map(|(_, r)| r).collect(), None);
     }
     let mut groups: Vec<Group<T>> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
+    // By the township's id: two townships may share a name.
+    let mut index: HashMap<Option<&str>, usize> = HashMap::new();
     for (id, row) in rows {
-        let name = pack.township_of(&id).map_or_else(|| DIRECT.to_string(), |t| t.name.clone());
-        let i = *index.entry(name.clone()).or_insert_with(|| {
+        let township = pack.township_of(&id);
+        let i = *index.entry(township.map(|t| t.id.as_str())).or_insert_with(|| {
+            let name = township.map_or_else(|| DIRECT.to_string(), |t| t.name.clone());
             groups.push(Group { name, summary: Vec::new(), rows: Vec::new() });
             groups.len() - 1
         });
@@ -58,13 +61,14 @@ pub fn by_township<T>(
     (Vec::new(), Some(groups))
 }
 
-/// How many of `items` have `status`, for a summary cell ("红 3 · 黄 5"; "—" for none).
+/// How many of the statuses (by code) are red and amber, for a summary cell ("红 3 · 黄 5";
+/// "—" for none).
 pub fn status_counts<'a>(statuses: impl Iterator<Item = &'a str>) -> String {
     let (mut red, mut amber) = (0, 0);
     for s in statuses {
-        match s {
-            "red" => red += 1,
-            "amber" => amber += 1,
+        match Status::parse(s) {
+            Some(Status::Red) => red += 1,
+            Some(Status::Amber) => amber += 1,
             _ => {}
         }
     }

@@ -440,7 +440,10 @@ fn projects(pack: &Pack, key_ids: &[&str]) -> Vec<Project> {
             let title = project_title(cat).to_string();
             let weight = |rows: &[UnitRowCtx]| {
                 rows.iter()
-                    .map(|r| r.cells.iter().filter(|c| c.status == "red").count() + usize::from(!r.weak.is_empty()))
+                    .map(|r| {
+                        let reds = r.cells.iter().filter(|c| c.status == Status::Red.code()).count();
+                        reds + usize::from(!r.weak.is_empty())
+                    })
                     .sum()
             };
             let (rows, groups) = groups::by_township(pack, rows, summary, weight);

@@ -182,9 +182,14 @@ pub struct OutArgs {
     /// The output folder.
     #[arg(long)]
     pub out: PathBuf,
-    /// The indicator catalogue the period was computed with (default: the built-in one).
+    /// The indicator catalogue the period was computed with (default: the pipeline's, else the
+    /// built-in one).
     #[arg(long)]
     pub indicators: Option<PathBuf>,
+    /// The pipeline whose `[problems]` and `[appraisal]` rules apply, as its own chart and
+    /// report stages apply them (default: SPEC §5 and §6's).
+    #[arg(long)]
+    pub pipeline: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

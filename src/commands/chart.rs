@@ -7,17 +7,16 @@ use anyhow::Result;
 use super::exit::Outcome;
 use crate::cli::OutArgs;
 use crate::report;
-use crate::review::appraisal::AppraisalRules;
-use crate::review::{self, problems::ProblemRules};
+use crate::review;
 use crate::warehouse::Warehouse;
 
 pub fn run(a: OutArgs) -> Result<Outcome> {
-    let catalogue = super::catalogue(a.indicators.as_deref())?;
+    let (catalogue, problems, appraisal) = super::review_rules(&a)?;
     let wh = Warehouse::open(&a.warehouse)?;
     let started = std::time::Instant::now();
     let pack = review::load(&wh, &catalogue, a.period)?;
     let load_ms = started.elapsed().as_millis() as u64;
-    let charts = report::all_charts(&wh, &pack, &AppraisalRules::default(), &ProblemRules::default())?;
+    let charts = report::all_charts(&wh, &pack, &appraisal, &problems)?;
     let started = std::time::Instant::now();
     let rendered = crate::charts::write_all(&charts, &a.out)?;
     // The two halves apart: the benchmark times rendering on 1 core and on 2.

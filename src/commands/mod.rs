@@ -19,6 +19,8 @@ use anyhow::Result;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command, LogFormat};
+use crate::review::appraisal::AppraisalRules;
+use crate::review::problems::ProblemRules;
 use exit::Outcome;
 
 /// Logs go to stderr; `-v`/`-q` choose the level, `RUST_LOG` overrides both.
@@ -43,6 +45,20 @@ pub(crate) fn catalogue(path: Option<&std::path::Path>) -> Result<crate::indicat
         Some(p) => crate::indicators::Catalogue::load(p)?,
         None => crate::indicators::Catalogue::builtin(),
     })
+}
+
+/// The catalogue and the rules `chart` and `report` judge by: a pipeline's (checked as `run`
+/// checks them: a bad one is exit 2), else the defaults; `--indicators` over the pipeline's.
+pub(crate) fn review_rules(
+    a: &crate::cli::OutArgs,
+) -> Result<(crate::indicators::Catalogue, ProblemRules, AppraisalRules)> {
+    match &a.pipeline {
+        Some(path) => {
+            let p = crate::pipeline::Pipeline::load(path)?;
+            Ok((p.catalogue(a.indicators.as_deref())?, p.problems, p.appraisal))
+        }
+        None => Ok((catalogue(a.indicators.as_deref())?, ProblemRules::default(), AppraisalRules::default())),
+    }
 }
 
 /// How `ingest` and `inspect` read files, with the aliases file loaded (a bad one is exit 2).

@@ -7,15 +7,12 @@ use anyhow::Result;
 use super::exit::Outcome;
 use crate::cli::OutArgs;
 use crate::report;
-use crate::review::appraisal::AppraisalRules;
-use crate::review::problems::ProblemRules;
 use crate::warehouse::Warehouse;
 
 pub fn run(a: OutArgs) -> Result<Outcome> {
-    let catalogue = super::catalogue(a.indicators.as_deref())?;
+    let (catalogue, problems, appraisal) = super::review_rules(&a)?;
     let wh = Warehouse::open(&a.warehouse)?;
-    let files =
-        report::build(&wh, &catalogue, a.period, &ProblemRules::default(), &AppraisalRules::default(), &a.out, None)?;
+    let files = report::build(&wh, &catalogue, a.period, &problems, &appraisal, &a.out, None)?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,

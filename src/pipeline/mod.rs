@@ -124,20 +124,30 @@ pub fn default_seed(period: Period) -> u64 {
     (chrono::Datelike::year(&s) as u64) * 10_000 + chrono::Datelike::month(&s) as u64 * 100 + 1
 }
 
+impl Pipeline {
+    /// The catalogue the pipeline judges by (`over`, else its own, else the built-in one), its
+    /// `[appraisal]` checked against it: a component or veto that names an indicator the
+    /// catalogue lacks is a configuration error.
+    pub fn catalogue(&self, over: Option<&Path>) -> Result<Catalogue> {
+        let catalogue = match over.or(self.indicators.as_deref()) {
+            Some(path) => Catalogue::load(path)?,
+            None => Catalogue::builtin(),
+        };
+        self.appraisal.check_against(&catalogue).map_err(|message| ConfigError {
+            path: self.path.clone(),
+            line: self.text.lines().position(|l| l.trim_start().starts_with("[appraisal")).map(|i| i + 1),
+            message: format!("[appraisal] {message}"),
+        })?;
+        Ok(catalogue)
+    }
+}
+
 /// Run the pipeline for each period the options name. A failed stage is an error (after its
 /// manifest is written).
 pub fn run(p: &Pipeline, opts: &RunOptions, names: &ingest::names::NameHasher) -> Result<RunReport> {
     let spec = opts.period.or(p.period).unwrap_or(PeriodSpec::Auto);
     let mut periods = periods::resolve(spec, p.kind.period_kind(), opts.today)?;
-    let catalogue = match &p.indicators {
-        Some(path) => Catalogue::load(path)?,
-        None => Catalogue::builtin(),
-    };
-    p.appraisal.check_against(&catalogue).map_err(|message| ConfigError {
-        path: p.path.clone(),
-        line: p.text.lines().position(|l| l.trim_start().starts_with("[appraisal")).map(|i| i + 1),
-        message: format!("[appraisal] {message}"),
-    })?;
+    let catalogue = p.catalogue(None)?;
     let root = opts.warehouse.clone().unwrap_or_else(|| p.warehouse.clone());
     let wh =
         if p.stages.contains(&Stage::Ingest) { Warehouse::open_or_create(&root)? } else { Warehouse::open(&root)? };

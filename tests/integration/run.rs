@@ -132,6 +132,25 @@ fn every_shipped_pipeline_runs_on_the_sample() {
         listing.contains("annual") && listing.contains("monthly") && !listing.contains("quarterly-review"),
         "{listing}"
     );
+    // `report --pipeline` judges by that pipeline's rules, as its report stage does: with no
+    // rate judged below a million attendances, C001's fall is not listed; by default it is.
+    let text = std::fs::read_to_string(pipes.join("quarterly-review.toml")).unwrap();
+    let strict = pipes.join("strict.toml");
+    std::fs::write(&strict, text.replace("min_denominator = 20", "min_denominator = 1000000")).unwrap();
+    let c001 = "SELECT count(*) FROM problems WHERE period = '2026Q1' AND kind = 'drop' \
+                AND evidence LIKE '%双比例检验%' AND unit_id = 'C001'";
+    let report = |extra: &[&Path]| {
+        let mut cmd = dangjian();
+        cmd.args(["report", "--period", "2026Q1", "--warehouse"]).arg(&wh).arg("--out").arg(t.path().join("again"));
+        for p in extra {
+            cmd.arg("--pipeline").arg(p);
+        }
+        run_expect(&mut cmd, 0);
+    };
+    report(&[&strict]);
+    assert_eq!(query_number(&wh, c001), 0.0);
+    report(&[]);
+    assert_eq!(query_number(&wh, c001), 1.0);
 }
 
 #[test]

@@ -28,6 +28,12 @@ pub struct UnitInfo {
 }
 
 impl UnitInfo {
+    /// The township (街道/镇) on the unit's path, the unit itself when it is one, with `unit`
+    /// finding a unit by id; `None` for the district and units directly under it.
+    pub fn township<'a>(&self, unit: impl Fn(&str) -> Option<&'a UnitInfo>) -> Option<&'a UnitInfo> {
+        self.path.iter().filter_map(|id| unit(id)).find(|u| u.level == crate::model::Level::Township.code())
+    }
+
     /// Whether the unit existed on the last day of `month`, so that a branch is expected to
     /// report for it: a branch created inside a period is expected from its first month.
     pub fn exists_in(&self, month: Period) -> bool {

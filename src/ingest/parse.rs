@@ -115,45 +115,68 @@ pub fn detect_kind(file: &InputFile, opts: &ParseOptions) -> Result<Kind, FileEr
     if let Some(k) = opts.kind {
         return Ok(k);
     }
-    /// The kind found, or the first refusal and its line; and the rows looked at.
-    struct Peek<'a>(Option<(Result<Kind, String>, u64)>, usize, &'a Aliases);
+    /// The kind found, why no row was a header so far, and the rows looked at (in the sheet).
+    struct Peek<'a> {
+        kind: Option<Kind>,
+        refusal: Refusal,
+        rows: usize,
+        aliases: &'a Aliases,
+    }
     impl RowSink for Peek<'_> {
         fn header(&mut self, line: u64, cells: Vec<String>) -> Result<bool, String> {
-            let r = map_header_with(&cells, None, self.2).map(|m| m.kind).map_err(|e| e.to_string());
-            match (&self.0, &r) {
-                // The first refusal is kept, so that a file with no header says why.
-                (_, Ok(_)) | (None, Err(_)) => self.0 = Some((r.clone(), line)),
-                _ => {}
-            }
-            self.1 += 1;
-            match r {
-                // Stop at the header: the kind is known.
-                Ok(_) => Err(String::new()),
-                Err(e) if self.1 >= MAX_ROWS_ABOVE => Err(e),
-                Err(_) => Ok(false),
+            self.rows += 1;
+            match map_header_with(&cells, None, self.aliases) {
+                Ok(m) => {
+                    self.kind = Some(m.kind);
+                    // Stop at the header: the kind is known.
+                    Err(String::new())
+                }
+                Err(e) => {
+                    self.refusal.offer(&e, line);
+                    if self.rows >= MAX_ROWS_ABOVE { Err(e.to_string()) } else { Ok(false) }
+                }
             }
         }
         fn row(&mut self, _: u64, _: &[&str]) {}
         fn bad_line(&mut self, _: &BadLine) {}
         fn sheet(&mut self, _name: &str) {
-            self.1 = 0;
+            self.rows = 0;
         }
         fn has_header(&self) -> bool {
-            matches!(self.0, Some((Ok(_), _)))
+            self.kind.is_some()
         }
     }
-    let mut peek = Peek(None, 0, &opts.aliases);
+    let mut peek = Peek { kind: None, refusal: Refusal::default(), rows: 0, aliases: &opts.aliases };
     // A CSV's header is in its first bytes; a workbook is opened by path.
     let head = match file.format {
         Format::Csv => file.head(HEAD_BYTES).map_err(|message| FileError { line: None, message })?,
         Format::Xlsx => Vec::new(),
     };
     let out = run_reader_on(file, header_bytes(&head), opts, &mut peek).map_err(file_error);
-    match (peek.0, out) {
-        (Some((Ok(k), _)), _) => Ok(k),
-        (Some((Err(e), line)), _) => Err(FileError { line: Some(line), message: no_header(&e) }),
-        (None, Err(e)) => Err(e),
-        (None, Ok(_)) => Err(FileError { line: None, message: "the file has no header row".into() }),
+    match (peek.kind, peek.refusal.0, out) {
+        (Some(k), _, _) => Ok(k),
+        (None, Some((_, why, line)), _) => Err(FileError { line: Some(line), message: no_header(&why) }),
+        (None, None, Err(e)) => Err(e),
+        (None, None, Ok(_)) => Err(FileError { line: None, message: "the file has no header row".into() }),
+    }
+}
+
+/// Why the rows offered as a header were not one, and the line of the row that says it best:
+/// the first refusal, unless a later row came closer (it names a kind's columns but lacks
+/// some), which a title above the header never does.
+#[derive(Default)]
+struct Refusal(Option<(bool, String, u64)>);
+
+impl Refusal {
+    fn offer(&mut self, e: &HeaderError, line: u64) {
+        let telling = !matches!(e, HeaderError::Unrecognised { .. } | HeaderError::Empty);
+        if self.0.as_ref().is_none_or(|(t, _, _)| telling && !t) {
+            self.0 = Some((telling, e.to_string(), line));
+        }
+    }
+
+    fn why(&self) -> Option<&str> {
+        self.0.as_ref().map(|(_, why, _)| why.as_str())
     }
 }
 
@@ -176,8 +199,8 @@ fn header_bytes(bytes: &[u8]) -> &[u8] {
 }
 
 /// The message for a file none of whose first rows is a header.
-fn no_header(first_refusal: &str) -> String {
-    format!("no header row found in the first {MAX_ROWS_ABOVE} rows; the first row that could be one: {first_refusal}")
+fn no_header(closest: &str) -> String {
+    format!("no header row found in the first {MAX_ROWS_ABOVE} rows; the row closest to one: {closest}")
 }
 
 fn run_reader_on(
@@ -221,7 +244,7 @@ struct Sink<'a, T = ()> {
     above: Vec<SkippedRow>,
     /// Why the first row passed over is not a header: the message when none is found. A row
     /// that names a kind's columns but lacks some says more than a title does, so it wins.
-    refusal: Option<(bool, String, u64)>,
+    refusal: Refusal,
     /// A large file's blocks (see `blocks`), once the header is found.
     blocks: Option<Dispatch<'a, T>>,
 }
@@ -246,14 +269,14 @@ impl<'a, T> Sink<'a, T> {
             ignored: Vec::new(),
             skipped: Vec::new(),
             above: Vec::new(),
-            refusal: None,
+            refusal: Refusal::default(),
             blocks,
         }
     }
 
     /// A read that ended without a header says why the rows it saw were not one.
     fn refused(&self, outcome: ReadOutcome) -> FileError {
-        match (&outcome, &self.refusal) {
+        match (&outcome, &self.refusal.0) {
             (ReadOutcome::Read(read::ReadError::Empty), Some((_, why, line))) => {
                 FileError { line: Some(*line), message: no_header(why) }
             }
@@ -268,15 +291,12 @@ impl<'a, T> RowSink for Sink<'a, T> {
         let map = match map_header_with(&cells, self.kind, self.aliases) {
             Ok(map) => map,
             Err(e) => {
-                let telling = !matches!(e, HeaderError::Unrecognised { .. } | HeaderError::Empty);
-                if self.refusal.as_ref().is_none_or(|(t, _, _)| telling && !t) {
-                    self.refusal = Some((telling, e.to_string(), line));
-                }
+                self.refusal.offer(&e, line);
                 let text = excerpt(cells.iter().map(String::as_str));
                 self.above.push(SkippedRow { line, why: above_why(&cells), text });
                 if self.above.len() >= MAX_ROWS_ABOVE {
                     // `refused` adds the line of the row that came closest.
-                    return Err(no_header(&self.refusal.as_ref().expect("set above").1));
+                    return Err(no_header(self.refusal.why().expect("offered above")));
                 }
                 return Ok(false);
             }
@@ -383,7 +403,7 @@ pub fn parse_file(
     }
     let hash = hash.expect("every read gives a hash");
     let Some(validator) = sink.validator else {
-        let (line, message) = match &sink.refusal {
+        let (line, message) = match &sink.refusal.0 {
             Some((_, why, line)) => (Some(*line), no_header(why)),
             None => (None, "the file has no header row".into()),
         };

@@ -65,8 +65,14 @@ pub enum HeaderError {
     Duplicate { field: &'static str, first: usize, second: usize },
     #[error("the header does not match any record kind; expected one of:\n{expected}")]
     Unrecognised { expected: String },
-    #[error("the header lacks required columns for {kind}: {missing}")]
-    Missing { kind: Kind, missing: String },
+    #[error("the header lacks required columns for {kind}: {missing}{unknown}")]
+    Missing {
+        kind: Kind,
+        missing: String,
+        /// The header's cells that mean nothing to the kind, said after the missing columns
+        /// (often the same column under a local name), or empty.
+        unknown: String,
+    },
 }
 
 fn field_of(kind: Kind, header: &str, aliases: &Aliases) -> Option<&'static str> {
@@ -77,6 +83,10 @@ fn field_of(kind: Kind, header: &str, aliases: &Aliases) -> Option<&'static str>
         .map(|f| f.name)
         .or_else(|| aliases.field_for(kind, &n))
 }
+
+/// How many of a kind's columns a row must name to be taken for a header that lacks some,
+/// rather than for a title.
+const NEAR_HEADER: usize = 3;
 
 /// Map a header to `kind`, or to the kind it matches when `kind` is `None`.
 pub fn map_header(header: &[String], kind: Option<Kind>) -> Result<HeaderMap, HeaderError> {
@@ -94,6 +104,9 @@ pub fn map_header_with(header: &[String], kind: Option<Kind>, aliases: &Aliases)
     };
     let mut best: Option<(usize, HeaderMap)> = None;
     let mut first_error = None;
+    // With no kind named, the kind a row nearly is: most of its columns named, one or two
+    // missing (a local name for 出勤状态). Said instead of every kind's list, with the line.
+    let mut nearest: Option<(usize, HeaderError)> = None;
     for k in candidates {
         match map_header_to(header, k, aliases) {
             Ok(m) => {
@@ -104,13 +117,19 @@ pub fn map_header_with(header: &[String], kind: Option<Kind>, aliases: &Aliases)
             }
             Err(e @ HeaderError::Duplicate { .. }) => first_error = first_error.or(Some(e)),
             Err(e) if kind.is_some() => first_error = Some(e),
+            Err(e @ HeaderError::Missing { .. }) => {
+                let named = header.iter().filter(|h| field_of(k, h, aliases).is_some()).count();
+                if named >= NEAR_HEADER && nearest.as_ref().is_none_or(|(n, _)| named > *n) {
+                    nearest = Some((named, e));
+                }
+            }
             Err(_) => {}
         }
     }
     if let Some((_, m)) = best {
         return Ok(m);
     }
-    if let Some(e) = first_error {
+    if let Some(e) = first_error.or(nearest.map(|(_, e)| e)) {
         return Err(e);
     }
     Err(HeaderError::Unrecognised { expected: expected_headers() })
@@ -142,7 +161,12 @@ fn map_header_to(header: &[String], kind: Kind, aliases: &Aliases) -> Result<Hea
         .map(|(f, _)| format!("{} ({})", f.name, f.aliases[0]))
         .collect();
     if !missing.is_empty() {
-        return Err(HeaderError::Missing { kind, missing: missing.join(", ") });
+        let unknown = if ignored.is_empty() {
+            String::new()
+        } else {
+            format!(" (not recognised: {}; a district's own column names go in the aliases file)", ignored.join(", "))
+        };
+        return Err(HeaderError::Missing { kind, missing: missing.join(", "), unknown });
     }
     Ok(HeaderMap { kind, columns, ignored })
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::periods::{PeriodSpec, PeriodsError};
+use crate::indicators::Catalogue;
 use crate::model::Level;
 use crate::model::period::{Period, PeriodKind};
 use crate::review::DrawOptions;
@@ -166,6 +167,22 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// The catalogue the pipeline judges by (`over`, else its own, else the built-in one), its
+    /// `[appraisal]` checked against it: a component or veto that names an indicator the
+    /// catalogue lacks is a configuration error.
+    pub fn catalogue(&self, over: Option<&Path>) -> anyhow::Result<Catalogue> {
+        let catalogue = match over.or(self.indicators.as_deref()) {
+            Some(path) => Catalogue::load(path)?,
+            None => Catalogue::builtin(),
+        };
+        self.appraisal.check_against(&catalogue).map_err(|message| ConfigError {
+            path: self.path.clone(),
+            line: self.text.lines().position(|l| l.trim_start().starts_with("[appraisal")).map(|i| i + 1),
+            message: format!("[appraisal] {message}"),
+        })?;
+        Ok(catalogue)
+    }
+
     pub fn load(path: &Path) -> Result<Pipeline, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             path: path.to_path_buf(),

@@ -124,24 +124,6 @@ pub fn default_seed(period: Period) -> u64 {
     (chrono::Datelike::year(&s) as u64) * 10_000 + chrono::Datelike::month(&s) as u64 * 100 + 1
 }
 
-impl Pipeline {
-    /// The catalogue the pipeline judges by (`over`, else its own, else the built-in one), its
-    /// `[appraisal]` checked against it: a component or veto that names an indicator the
-    /// catalogue lacks is a configuration error.
-    pub fn catalogue(&self, over: Option<&Path>) -> Result<Catalogue> {
-        let catalogue = match over.or(self.indicators.as_deref()) {
-            Some(path) => Catalogue::load(path)?,
-            None => Catalogue::builtin(),
-        };
-        self.appraisal.check_against(&catalogue).map_err(|message| ConfigError {
-            path: self.path.clone(),
-            line: self.text.lines().position(|l| l.trim_start().starts_with("[appraisal")).map(|i| i + 1),
-            message: format!("[appraisal] {message}"),
-        })?;
-        Ok(catalogue)
-    }
-}
-
 /// Run the pipeline for each period the options name. A failed stage is an error (after its
 /// manifest is written).
 pub fn run(p: &Pipeline, opts: &RunOptions, names: &ingest::names::NameHasher) -> Result<RunReport> {

@@ -435,12 +435,7 @@ fn score_unit(inputs: &Inputs, rules: &AppraisalRules, ledger: &Ledger, u: &Unit
             reasons.push(format!("一票否决：{why}；{}", cost.join("，")));
         }
     }
-    let township = u
-        .path
-        .iter()
-        .filter_map(|id| ledger.units.get(id.as_str()))
-        .find(|x| x.level == Level::Township.code())
-        .map(|t| t.name.clone());
+    let township = u.township(|id| ledger.units.get(id).copied()).map(|t| t.name.clone());
     let appraised = Appraised {
         unit_id: u.id.clone(),
         unit_name: u.name.clone(),

@@ -114,8 +114,7 @@ impl Pack {
     /// The township (街道/镇) a unit belongs to, the unit itself when it is one; `None` for the
     /// district and units directly under it.
     pub fn township_of(&self, id: &str) -> Option<&UnitInfo> {
-        let unit = self.unit(id)?;
-        unit.path.iter().filter_map(|p| self.unit(p)).find(|u| u.level == crate::model::Level::Township.code())
+        self.unit(id)?.township(|p| self.unit(p))
     }
 
     pub fn row(&self, unit: &str, indicator: &str) -> Option<&IndicatorRow> {

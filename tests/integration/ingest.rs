@@ -578,6 +578,37 @@ fn issue_17_a_workbook_with_a_sheet_per_month_is_read_sheet_by_sheet() {
     assert_eq!(sheets, [("三月", 2), ("四月", 2)]);
 }
 
+/// A header under a title that names all but one of attendance's columns, the last by a local
+/// name (出勤情况), made by another tool than ours: the refusal names that row's line, the
+/// missing column and the cell not recognised, not the title's line and every kind's list.
+#[test]
+fn a_header_with_a_local_name_is_refused_at_its_own_line_saying_what_is_missing() {
+    let t = tempfile::tempdir().unwrap();
+    let csv = t.path().join("出勤.csv");
+    std::fs::write(
+        &csv,
+        "2026年3月出勤登记表\n填报单位：幸福社区\n活动编号,组织编码,活动类型,活动日期,党员编号,出勤情况\nE1,B1,党员大会,2026-03-12,M1,出席\n",
+    )
+    .unwrap();
+    let xlsx = t.path().join("出勤.xlsx");
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.merge_range(0, 0, 0, 5, "2026年3月出勤登记表", &Format::new()).unwrap();
+    for (c, h) in ["活动编号", "组织编码", "活动类型", "活动日期", "党员编号", "出勤情况"].iter().enumerate()
+    {
+        ws.write_string(1, c as u16, *h).unwrap();
+    }
+    wb.save(&xlsx).unwrap();
+    for (file, line) in [(&csv, 3), (&xlsx, 2)] {
+        let err = stderr(&run_expect(dangjian().args(["ingest", "--warehouse"]).arg(t.path().join("wh")).arg(file), 1));
+        let name = file.file_name().unwrap().to_string_lossy();
+        assert!(err.contains(&format!("{name}:{line}: ")), "{err}");
+        assert!(err.contains("lacks required columns for attendance: status (出勤状态)"), "{err}");
+        assert!(err.contains("not recognised: 出勤情况"), "{err}");
+        assert!(!err.contains("expected one of"), "{err}");
+    }
+}
+
 #[test]
 fn issue_17_inspect_shows_what_ingest_would_do_and_writes_nothing() {
     let t = tempfile::tempdir().unwrap();

@@ -171,6 +171,22 @@ pub struct ComputeArgs {
     /// The indicator catalogue (default: the built-in one, as in pipelines/indicators.toml).
     #[arg(long)]
     pub indicators: Option<PathBuf>,
+    /// Where the indicators are computed: here, or on a Spark Connect server (a build with
+    /// `--features spark`).
+    #[arg(long, value_enum, default_value_t = EngineArg::Local)]
+    pub engine: EngineArg,
+    /// The Spark Connect server, sc://HOST:PORT (with --engine spark).
+    #[arg(long, value_name = "URL")]
+    pub spark_remote: Option<String>,
+    /// The warehouse's path as the Spark cluster sees it (default: this one's absolute path).
+    #[arg(long, value_name = "PATH")]
+    pub spark_warehouse: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineArg {
+    Local,
+    Spark,
 }
 
 #[derive(Debug, Args)]

@@ -4,16 +4,17 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::exit::Outcome;
-use crate::cli::ComputeArgs;
-use crate::indicators;
+use super::exit::{Outcome, UsageError};
+use crate::cli::{ComputeArgs, EngineArg};
+use crate::indicators::{self, Engine, SparkRemote};
 use crate::warehouse::Warehouse;
 
 pub fn run(a: ComputeArgs) -> Result<Outcome> {
-    // The catalogue is checked before any work starts.
+    // The catalogue and the engine are checked before any work starts.
     let catalogue = super::catalogue(a.indicators.as_deref())?;
+    let engine = engine(&a)?;
     let wh = Warehouse::open(&a.warehouse)?;
-    let s = indicators::compute(&wh, &catalogue, a.period)?;
+    let s = indicators::compute(&wh, &catalogue, a.period, &engine)?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -30,4 +31,15 @@ pub fn run(a: ComputeArgs) -> Result<Outcome> {
         writeln!(out, "  {id} {name}: {why}")?;
     }
     Ok(Outcome::Success)
+}
+
+fn engine(a: &ComputeArgs) -> Result<Engine> {
+    match (a.engine, &a.spark_remote) {
+        (EngineArg::Local, None) if a.spark_warehouse.is_none() => Ok(Engine::Local),
+        (EngineArg::Local, _) => {
+            Err(UsageError("--spark-remote and --spark-warehouse go with --engine spark".into()).into())
+        }
+        (EngineArg::Spark, None) => Err(UsageError("--engine spark needs --spark-remote sc://HOST:PORT".into()).into()),
+        (EngineArg::Spark, Some(url)) => Ok(Engine::Spark(SparkRemote::new(url, a.spark_warehouse.clone())?)),
+    }
 }

@@ -59,6 +59,7 @@ pub fn code_of_error(err: &anyhow::Error) -> ExitCode {
         c.is::<UsageError>()
             || c.is::<crate::query::QueryError>()
             || c.is::<crate::indicators::CatalogueError>()
+            || c.is::<crate::indicators::EngineError>()
             || c.is::<crate::model::PeriodError>()
             || c.is::<crate::pipeline::ConfigError>()
             || c.is::<crate::pipeline::PeriodsError>()

@@ -689,24 +689,64 @@ pub(crate) fn competition_ranks<'a>(members: &mut [(&'a str, f64)], direction: D
 }
 
 pub const WEAK: &str = "weak_candidate";
-const COMPOSITE: &str = "composite_score";
-const MEETINGS: &str = "meeting_completion";
+pub(crate) const COMPOSITE: &str = "composite_score";
+pub(crate) const MEETINGS: &str = "meeting_completion";
+
+/// A (level, category) group of units with a composite score: how many, and the rank of the
+/// last.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct WeakGroup {
+    pub size: u32,
+    pub last: u32,
+}
+
+impl WeakGroup {
+    /// One more unit, of composite rank `rank`.
+    pub fn add(&mut self, rank: u32) {
+        self.size += 1;
+        self.last = self.last.max(rank);
+    }
+}
+
+/// Which weak-unit rules fire for a unit with these composite and meeting figures, in the
+/// words of the note. Shared with the Spark engine, which finds the same units weak and
+/// words them here (one copy of the wording, with Rust's rounding).
+pub(crate) fn weak_reasons(
+    w: &super::catalogue::Weak,
+    comp: &Figure,
+    meet: &Figure,
+    group: WeakGroup,
+    level: &str,
+) -> Vec<String> {
+    let mut fired = Vec::new();
+    if let (Some(limit), Some(v)) = (w.composite_below, comp.value)
+        && v < limit
+    {
+        fired.push(format!("composite_score {v:.1} < {limit}"));
+    }
+    // "Last" needs a group of two or more and someone ahead: when all tie, none is last.
+    if w.last_in_group && group.size >= 2 && group.last > 1 && comp.rank == Some(group.last) {
+        fired.push(format!("last of {} {level} units by composite_score", group.size));
+    }
+    if let (Some(limit), Some(v)) = (w.meeting_completion_below, meet.value)
+        && v < limit
+    {
+        fired.push(format!("meeting_completion {v:.2} < {limit}"));
+    }
+    fired
+}
 
 /// The weak-unit rules; the note says which fired. A unit none of whose branches reported is
 /// not judged: `no_data`, with no value.
 fn weak(catalogue: &Catalogue, units: &[UnitInfo], pi: usize, reported: &Reported, fig: &mut Figures) {
     let w = &catalogue.weak;
     // Group sizes by level and category, among units with a composite score.
-    let mut group_size: HashMap<(&str, Option<&str>), u32> = HashMap::new();
-    let mut group_last: HashMap<(&str, Option<&str>), u32> = HashMap::new();
+    let mut groups: HashMap<(&str, Option<&str>), WeakGroup> = HashMap::new();
     for u in units {
         if let Some(f) = fig.get(&(pi, u.id.clone(), COMPOSITE.to_string()))
             && let Some(r) = f.rank
         {
-            let g = (u.level.as_str(), u.category.as_deref());
-            *group_size.entry(g).or_default() += 1;
-            let last = group_last.entry(g).or_default();
-            *last = (*last).max(r);
+            groups.entry((u.level.as_str(), u.category.as_deref())).or_default().add(r);
         }
     }
     for u in units {
@@ -716,24 +756,8 @@ fn weak(catalogue: &Catalogue, units: &[UnitInfo], pi: usize, reported: &Reporte
             continue;
         }
         let get = |id: &str| fig.get(&(pi, u.id.clone(), id.to_string())).cloned().unwrap_or_default();
-        let (comp, meet) = (get(COMPOSITE), get(MEETINGS));
-        let mut fired = Vec::new();
-        if let (Some(limit), Some(v)) = (w.composite_below, comp.value)
-            && v < limit
-        {
-            fired.push(format!("composite_score {v:.1} < {limit}"));
-        }
-        let g = (u.level.as_str(), u.category.as_deref());
-        let last = group_last.get(&g).copied().unwrap_or(0);
-        // "Last" needs a group of two or more and someone ahead: when all tie, none is last.
-        if w.last_in_group && group_size.get(&g).copied().unwrap_or(0) >= 2 && last > 1 && comp.rank == Some(last) {
-            fired.push(format!("last of {} {} units by composite_score", group_size[&g], u.level));
-        }
-        if let (Some(limit), Some(v)) = (w.meeting_completion_below, meet.value)
-            && v < limit
-        {
-            fired.push(format!("meeting_completion {v:.2} < {limit}"));
-        }
+        let group = groups.get(&(u.level.as_str(), u.category.as_deref())).copied().unwrap_or_default();
+        let fired = weak_reasons(w, &get(COMPOSITE), &get(MEETINGS), group, &u.level);
         let flag = !fired.is_empty();
         fig.insert(
             (pi, u.id.clone(), WEAK.to_string()),

@@ -136,6 +136,27 @@ fn thresholds_case(ind: &Indicator, months: u32, value_col: &str, category_col: 
     }
 }
 
+/// A script's statements, in order, without their comment lines and final semicolons: the
+/// generator ends each statement with a semicolon at the end of a line, and no literal it
+/// writes holds one there.
+#[cfg_attr(not(feature = "spark"), allow(dead_code))]
+pub fn statements(script: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur: Vec<&str> = Vec::new();
+    for line in script.lines().filter(|l| !l.trim_start().starts_with("--")) {
+        cur.push(line);
+        if line.trim_end().ends_with(';') {
+            out.push(cur.join("\n").trim_end().trim_end_matches(';').trim().to_string());
+            cur.clear();
+        }
+    }
+    let rest = cur.join("\n");
+    if !rest.trim().is_empty() {
+        out.push(rest.trim().to_string());
+    }
+    out
+}
+
 /// The whole script for `period`.
 pub fn script(catalogue: &Catalogue, root: &Path, period: Period) -> Result<String> {
     let periods = [period, period.previous()];
@@ -472,4 +493,29 @@ FROM dj_all a LEFT JOIN dj_all b ON b.unit_id = a.unit_id AND b.indicator = a.in
     )?;
     writeln!(s, "SELECT * FROM dj_indicators ORDER BY indicator, unit_id;")?;
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_script_splits_into_its_statements_without_comments() {
+        let script = "-- a title\nSET a=1;\n\nCREATE VIEW v AS SELECT 1\n  -- inside\nFROM t;\nSELECT * FROM v;\n";
+        assert_eq!(statements(script), ["SET a=1", "CREATE VIEW v AS SELECT 1\nFROM t", "SELECT * FROM v"]);
+        assert_eq!(statements("SELECT 1"), ["SELECT 1"]);
+    }
+
+    #[test]
+    fn the_generated_script_ends_with_the_one_select_of_the_indicators() {
+        let catalogue = Catalogue::builtin();
+        let text = script(&catalogue, Path::new("/w"), Period::Quarter { year: 2026, quarter: 1 }).unwrap();
+        let all = statements(&text);
+        let selects: Vec<&String> = all.iter().filter(|s| s.starts_with("SELECT")).collect();
+        assert_eq!(selects.len(), 1);
+        assert!(all.last().unwrap().starts_with("SELECT * FROM dj_indicators"));
+        assert!(all.iter().all(|s| !s.is_empty() && !s.ends_with(';') && !s.contains("\n--")));
+        // One view per table, then the computation.
+        assert!(all.iter().filter(|s| s.contains("USING parquet")).count() == Table::ALL.len());
+    }
 }

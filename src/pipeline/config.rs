@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::periods::{PeriodSpec, PeriodsError};
-use crate::indicators::Catalogue;
+use crate::indicators::{Catalogue, Engine, SparkRemote};
 use crate::model::Level;
 use crate::model::period::{Period, PeriodKind};
 use crate::review::DrawOptions;
@@ -90,6 +90,39 @@ pub struct ComputeSection {
     /// Also compute the period before (the review compares the two).
     #[serde(default)]
     pub previous: bool,
+    /// Where the indicators are computed.
+    #[serde(default)]
+    pub engine: EngineName,
+    /// The Spark Connect server (`sc://HOST:PORT`), with `engine = "spark"`.
+    pub spark_remote: Option<String>,
+    /// The warehouse's path as the Spark cluster sees it (default: this machine's).
+    pub spark_warehouse: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineName {
+    #[default]
+    Local,
+    Spark,
+}
+
+impl ComputeSection {
+    /// The engine the section names, or what is wrong with it (the key, and why).
+    fn engine(&self) -> Result<Engine, (&'static str, String)> {
+        match (self.engine, &self.spark_remote) {
+            (EngineName::Local, None) if self.spark_warehouse.is_none() => Ok(Engine::Local),
+            (EngineName::Local, _) => {
+                Err(("spark_", "spark_remote and spark_warehouse go with engine = \"spark\"".into()))
+            }
+            (EngineName::Spark, None) => {
+                Err(("engine", "engine = \"spark\" needs spark_remote = \"sc://HOST:PORT\"".into()))
+            }
+            (EngineName::Spark, Some(url)) => SparkRemote::new(url, self.spark_warehouse.clone())
+                .map(Engine::Spark)
+                .map_err(|e| ("spark_remote", e.to_string())),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -161,6 +194,8 @@ pub struct Pipeline {
     /// The district's own header names and labels, loaded and checked with the pipeline.
     pub aliases: std::sync::Arc<crate::ingest::aliases::Aliases>,
     pub compute: ComputeSection,
+    /// Where the compute stage computes (from `[compute]`).
+    pub engine: Engine,
     pub draw: DrawOptions,
     pub problems: ProblemRules,
     pub appraisal: AppraisalRules,
@@ -296,6 +331,16 @@ impl Pipeline {
                 .or_else(|| line_of("[appraisal]"));
             return Err(err(line, format!("[appraisal] {key}: {message}")));
         }
+        let engine = raw.compute.engine().map_err(|(key, message)| {
+            let line = text
+                .lines()
+                .enumerate()
+                .skip_while(|(_, l)| !l.trim_start().starts_with("[compute]"))
+                .find(|(_, l)| l.trim_start().starts_with(key))
+                .map(|(i, _)| i + 1)
+                .or_else(|| line_of("[compute]"));
+            err(line, format!("[compute] {message}"))
+        })?;
         let draw = raw.draw.clone().unwrap_or_default();
         if draw.level == Level::District {
             return Err(err(
@@ -323,6 +368,7 @@ impl Pipeline {
                 None => Default::default(),
             }),
             compute: raw.compute,
+            engine,
             draw,
             problems: raw.problems.unwrap_or_default(),
             appraisal,
@@ -399,5 +445,26 @@ seed = 5
             Pipeline::parse(&GOOD.replace("out = \"out/{period}\"", "out = \"a/../../b\""), Path::new("/srv/p/q.toml"))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn the_compute_engine_is_read_and_checked_at_its_line() {
+        assert_eq!(Pipeline::parse(GOOD, Path::new("q.toml")).unwrap().engine, Engine::Local);
+        let spark = format!(
+            "{GOOD}[compute]\nengine = \"spark\"\nspark_remote = \"sc://10.0.0.5:15002\"\nspark_warehouse = \"/mnt/wh\"\n"
+        );
+        let remote = SparkRemote { url: "sc://10.0.0.5:15002".into(), warehouse: Some("/mnt/wh".into()) };
+        assert_eq!(Pipeline::parse(&spark, Path::new("q.toml")).unwrap().engine, Engine::Spark(remote));
+        let e =
+            Pipeline::parse(&format!("{GOOD}[compute]\nprevious = true\nengine = \"spark\"\n"), Path::new("q.toml"))
+                .unwrap_err();
+        assert_eq!(e.line, Some(13), "{e}");
+        assert!(e.message.contains("needs spark_remote"), "{e}");
+        let e =
+            Pipeline::parse(&spark.replace("sc://10.0.0.5:15002", "10.0.0.5:15002"), Path::new("q.toml")).unwrap_err();
+        assert_eq!(e.line, Some(13), "{e}");
+        assert!(e.message.contains("sc://HOST:PORT"), "{e}");
+        let e = Pipeline::parse(&spark.replace("\"spark\"", "\"local\""), Path::new("q.toml")).unwrap_err();
+        assert!(e.message.contains("go with engine = \"spark\""), "{e}");
     }
 }

@@ -18,11 +18,11 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow};
 use chrono::NaiveDate;
 
-use crate::indicators::Catalogue;
+use crate::indicators::{Catalogue, Engine};
 use crate::ingest::{self, IngestOptions};
 use crate::model::Table;
 use crate::model::period::Period;
-use crate::warehouse::history::{self, InputRecord, Manifest, Output, StageRecord};
+use crate::warehouse::history::{self, EngineRecord, InputRecord, Manifest, Output, StageRecord};
 use crate::warehouse::{LockError, Warehouse, WarehouseLock};
 
 /// How a run was asked for.
@@ -245,7 +245,16 @@ fn new_manifest(p: &Pipeline, catalogue: &Catalogue, period: Period, opts: &RunO
         error: None,
         inputs: Vec::new(),
         stages: Vec::new(),
+        compute_engine: p.stages.contains(&Stage::Compute).then(|| engine_record(&p.engine)),
     }
+}
+
+fn engine_record(engine: &Engine) -> EngineRecord {
+    let (spark_remote, spark_warehouse) = match engine {
+        Engine::Local => (None, None),
+        Engine::Spark(r) => (Some(r.url.clone()), r.warehouse.clone()),
+    };
+    EngineRecord { engine: engine.name().to_string(), spark_remote, spark_warehouse }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -427,7 +436,7 @@ fn compute_stage(cx: &StageContext) -> Result<StageDone> {
     let mut outputs = Vec::new();
     let mut detail = Vec::new();
     for q in periods {
-        let s = crate::indicators::compute(cx.wh, cx.catalogue, q)?;
+        let s = crate::indicators::compute(cx.wh, cx.catalogue, q, &cx.p.engine)?;
         detail.push(format!("{q}: {} rows, {} red, {} weak", s.rows, s.red, s.weak_candidates.len()));
         // Named by the public path: snapshot folders come and go, the table path stays.
         let snap = cx.wh.snapshot()?;

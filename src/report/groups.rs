@@ -26,6 +26,8 @@ pub struct Group<T> {
     pub name: String,
     /// The summary line's cells, after the name.
     pub summary: Vec<String>,
+    /// Which cells are counts, set right as numbers are.
+    pub counts: Vec<bool>,
     pub rows: Vec<T>,
 }
 
@@ -49,13 +51,14 @@ pub fn by_township<T>(
         let township = pack.township_of(&id);
         let i = *index.entry(township.map(|t| t.id.as_str())).or_insert_with(|| {
             let name = township.map_or_else(|| DIRECT.to_string(), |t| t.name.clone());
-            groups.push(Group { name, summary: Vec::new(), rows: Vec::new() });
+            groups.push(Group { name, summary: Vec::new(), counts: Vec::new(), rows: Vec::new() });
             groups.len() - 1
         });
         groups[i].rows.push(row);
     }
     for g in &mut groups {
         g.summary = summary(&g.rows);
+        g.counts = g.summary.iter().map(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit())).collect();
     }
     groups.sort_by_key(|g| std::cmp::Reverse(weight(&g.rows)));
     (Vec::new(), Some(groups))

@@ -754,8 +754,8 @@ mod tests {
         let wh = Warehouse::open_or_create(&root).unwrap();
         let cat = Catalogue::builtin();
         let (period, other): (Period, Period) = ("2026Q1".parse().unwrap(), "2026-03".parse().unwrap());
-        crate::indicators::compute(&wh, &cat, period).unwrap();
-        crate::indicators::compute(&wh, &cat, other).unwrap();
+        crate::indicators::compute(&wh, &cat, period, &Default::default()).unwrap();
+        crate::indicators::compute(&wh, &cat, other, &Default::default()).unwrap();
 
         // A marker that a fresh load never has.
         let mut pack = load(&wh, &cat, period).unwrap();
@@ -764,7 +764,7 @@ mod tests {
         assert!(marked(&load_or_reuse(&wh, &cat, period, Some(pack.clone())).unwrap()));
         // Another period, or a warehouse that changed since: loaded again.
         assert!(!marked(&load_or_reuse(&wh, &cat, other, Some(pack.clone())).unwrap()));
-        crate::indicators::compute(&wh, &cat, period).unwrap();
+        crate::indicators::compute(&wh, &cat, period, &Default::default()).unwrap();
         assert!(!marked(&load_or_reuse(&wh, &cat, period, Some(pack)).unwrap()));
     }
 }

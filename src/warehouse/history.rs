@@ -65,6 +65,20 @@ pub struct Manifest {
     pub error: Option<String>,
     pub inputs: Vec<InputRecord>,
     pub stages: Vec<StageRecord>,
+    /// Where the compute stage computed, when the run has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute_engine: Option<EngineRecord>,
+}
+
+/// The engine of a run's compute stage: `local`, or `spark` with its server and the
+/// warehouse's path as the cluster saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineRecord {
+    pub engine: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spark_remote: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spark_warehouse: Option<String>,
 }
 
 fn dir(wh: &Warehouse) -> PathBuf {

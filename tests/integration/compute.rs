@@ -348,6 +348,29 @@ fn a_broken_catalogue_exits_2_naming_line_and_key() {
     assert!(!wh.join("indicators/period=2026Q1").exists(), "nothing computed");
 }
 
+#[test]
+fn issue_24_an_engine_asked_for_wrongly_exits_2_before_any_work() {
+    let t = tempfile::tempdir().unwrap();
+    let wh = warehouse(t.path());
+    let compute = |args: &[&str]| {
+        let out = run_expect(dangjian().args(["compute", "--period", "2026Q1", "--warehouse"]).arg(&wh).args(args), 2);
+        stderr(&out)
+    };
+    let err = compute(&["--engine", "spark"]);
+    assert!(err.contains("--engine spark needs --spark-remote"), "{err}");
+    let err = compute(&["--engine", "spark", "--spark-remote", "127.0.0.1:15002"]);
+    assert!(err.contains("is not a Spark Connect address") && err.contains("sc://HOST:PORT"), "{err}");
+    let err = compute(&["--spark-remote", "sc://127.0.0.1:15002"]);
+    assert!(err.contains("go with --engine spark"), "{err}");
+    // A build without the client says how to get one (CI builds with it: see sql.rs).
+    #[cfg(not(feature = "spark"))]
+    {
+        let err = compute(&["--engine", "spark", "--spark-remote", "sc://127.0.0.1:15002"]);
+        assert!(err.contains("built without Spark Connect") && err.contains("--features spark"), "{err}");
+    }
+    assert!(!wh.join("indicators/period=2026Q1").exists(), "nothing computed");
+}
+
 /// Ingest one more units export, made at `mtime` (seconds), with extra arguments.
 fn restructure(wh: &Path, dir: &Path, fixture: &str, args: &[&str]) -> Output {
     let file = stage(&dir.join("restructure"), &[fixture]).remove(0);

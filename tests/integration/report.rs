@@ -304,6 +304,10 @@ fn issue_21_a_district_of_1000_units_prints_its_lists_by_township() {
     let longest = printed.split("<table").skip(1).map(|t| t.split("</table>").next().unwrap().matches("<tr>").count());
     let longest = longest.max().unwrap();
     assert!(longest <= 21, "a printed table of {longest} rows");
+    // A township's counts are set right, as numbers are; its names and colours are not.
+    let compact = printed.split("<table class=\"compact\">").nth(1).unwrap().split("</table>").next().unwrap();
+    let first = compact.split("<tr>").nth(2).unwrap();
+    assert!(first.starts_with("<td>") && first.matches("<td class=\"num\">").count() >= 1, "{first}");
     // On paper (A4, headless Chromium) it stays a pack one reads, not a register.
     let pages = super::browser::printed_pages(&out.join("report.html"), t.path());
     assert!(pages <= 15, "{pages} pages");

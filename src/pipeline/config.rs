@@ -38,6 +38,14 @@ pub fn normalise(path: &Path) -> PathBuf {
     if out.is_empty() { PathBuf::from(".") } else { out.iter().collect() }
 }
 
+/// The line of `key` inside the section whose header starts with `section`; else the header's
+/// line; else none.
+fn line_in_section(text: &str, section: &str, key: &str) -> Option<usize> {
+    let mut lines = text.lines().enumerate().skip_while(|(_, l)| !l.trim_start().starts_with(section));
+    let header = lines.next().map(|(i, _)| i + 1)?;
+    Some(lines.find(|(_, l)| l.trim_start().starts_with(key)).map_or(header, |(i, _)| i + 1))
+}
+
 /// A stage of a pipeline, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -322,25 +330,12 @@ impl Pipeline {
         }
         let appraisal = raw.appraisal.clone().unwrap_or_default();
         if let Err((key, message)) = appraisal.check() {
-            let line = text
-                .lines()
-                .enumerate()
-                .skip_while(|(_, l)| !l.trim_start().starts_with("[appraisal"))
-                .find(|(_, l)| l.trim_start().starts_with(key))
-                .map(|(i, _)| i + 1)
-                .or_else(|| line_of("[appraisal]"));
-            return Err(err(line, format!("[appraisal] {key}: {message}")));
+            return Err(err(line_in_section(text, "[appraisal", key), format!("[appraisal] {key}: {message}")));
         }
-        let engine = raw.compute.engine().map_err(|(key, message)| {
-            let line = text
-                .lines()
-                .enumerate()
-                .skip_while(|(_, l)| !l.trim_start().starts_with("[compute]"))
-                .find(|(_, l)| l.trim_start().starts_with(key))
-                .map(|(i, _)| i + 1)
-                .or_else(|| line_of("[compute]"));
-            err(line, format!("[compute] {message}"))
-        })?;
+        let engine = raw
+            .compute
+            .engine()
+            .map_err(|(key, message)| err(line_in_section(text, "[compute]", key), format!("[compute] {message}")))?;
         let draw = raw.draw.clone().unwrap_or_default();
         if draw.level == Level::District {
             return Err(err(

@@ -563,12 +563,15 @@ fn roll_up_branch_counts(
                 IndicatorKind::MeetingCompletion if p.kind() != PeriodKind::Month => {
                     let per_quarter: Vec<(String, f64)> =
                         catalogue.meetings.required_per_quarter.iter().map(|(t, n)| (t.clone(), *n as f64)).collect();
+                    // Counted in thirds of a meeting, so that every term is whole and every sum
+                    // exact in any order (`fill_values` turns them back into meetings).
                     Some(Box::new(move |b: &UnitInfo| {
                         let months = reported.months(pi, &b.id);
                         let (mut held, mut required) = (0.0, 0.0);
                         for (t, n) in &per_quarter {
-                            let r = n * months / 3.0;
-                            held += meetings.get(&(pi, b.id.clone(), t.clone())).copied().unwrap_or(0.0).min(r);
+                            let r = n * months;
+                            held +=
+                                (THIRDS * meetings.get(&(pi, b.id.clone(), t.clone())).copied().unwrap_or(0.0)).min(r);
                             required += r;
                         }
                         (held, required)
@@ -602,7 +605,13 @@ fn roll_up_branch_counts(
     }
 }
 
-/// Values from numerators and denominators.
+/// Meeting completion's parts are counted in thirds of a meeting: a month's share of a
+/// quarter's requirement is a third of it.
+pub(crate) const THIRDS: f64 = 3.0;
+
+/// Values from numerators and denominators; then meeting completion's parts, counted in
+/// thirds, in meetings (its value is the exact sums' ratio: an exact half is 0.5, not
+/// 0.49999999999999994).
 fn fill_values(catalogue: &Catalogue, fig: &mut Figures) {
     for ((_, _, id), f) in fig.iter_mut() {
         let ind = catalogue.get(id).expect("figure of a known indicator");
@@ -611,6 +620,10 @@ fn fill_values(catalogue: &Catalogue, fig: &mut Figures) {
             (Some(n), Some(d)) if d > 0.0 => Some(ind.scale * n / d),
             _ => None,
         };
+        if ind.kind == IndicatorKind::MeetingCompletion {
+            f.numerator = f.numerator.map(|n| n / THIRDS);
+            f.denominator = f.denominator.map(|d| d / THIRDS);
+        }
     }
 }
 
@@ -650,11 +663,12 @@ fn judge(catalogue: &Catalogue, units: &[UnitInfo], pi: usize, period: Period, r
                 continue;
             };
             let t = ind.thresholds_for(u.category.as_deref(), period.month_count());
+            let (green, amber) = (tied_limit(t.green, ind.direction), tied_limit(t.amber, ind.direction));
             f.status = Some(match ind.direction {
-                Direction::Higher if v >= t.green => Status::Green,
-                Direction::Higher if v >= t.amber => Status::Amber,
-                Direction::Lower if v <= t.green => Status::Green,
-                Direction::Lower if v <= t.amber => Status::Amber,
+                Direction::Higher if v >= green => Status::Green,
+                Direction::Higher if v >= amber => Status::Amber,
+                Direction::Lower if v <= green => Status::Green,
+                Direction::Lower if v <= amber => Status::Amber,
                 _ => Status::Red,
             });
             groups.entry((u.level.as_str(), u.category.as_deref())).or_default().push((u.id.as_str(), v));
@@ -669,23 +683,42 @@ fn judge(catalogue: &Catalogue, units: &[UnitInfo], pi: usize, period: Period, r
     }
 }
 
-/// Competition ranks (1 + the number of units strictly better), by sorting: a province's
-/// groups hold thousands of branches, too many to compare each with each.
-pub(crate) fn competition_ranks<'a>(members: &mut [(&'a str, f64)], direction: Direction) -> Vec<(&'a str, u32)> {
-    let better_first = |a: &(&str, f64), b: &(&str, f64)| match direction {
-        Direction::Higher => b.1.total_cmp(&a.1),
-        Direction::Lower => a.1.total_cmp(&b.1),
-    };
-    members.sort_by(better_first);
-    let mut out = Vec::with_capacity(members.len());
-    let mut rank = 0;
-    for (i, m) in members.iter().enumerate() {
-        if i == 0 || m.1 != members[i - 1].1 {
-            rank = i as u32 + 1;
-        }
-        out.push((m.0, rank));
+/// Figures closer than this are equal: in ranks, against thresholds and in the weak-unit rules.
+/// A ratio's parts are sums of fractions (a quarter's meetings required for two reported months
+/// are two thirds of its requirement; assessment scores have decimals), and such sums differ in
+/// their last bits with the order of addition: a branch that held exactly half its meetings came
+/// out 0.49999999999999994 and was flagged "below 0.5", and two townships equal in exact
+/// arithmetic came out 1e-16 apart here and the other way round in Spark. No two different
+/// figures of the catalogue are this close (ratios of counts below a million, scores to 100).
+pub(crate) const TIE: f64 = 1e-9;
+
+/// The limit as compared, moved by [`TIE`] towards the side a value must pass: a value within
+/// it of the limit is on the limit. Spark's script writes the same moved limits as literals.
+pub(crate) fn tied_limit(limit: f64, direction: Direction) -> f64 {
+    match direction {
+        Direction::Higher => limit - TIE,
+        Direction::Lower => limit + TIE,
     }
-    out
+}
+
+/// Competition ranks: 1 + the number of units better by at least [`TIE`], by sorting (a
+/// province's groups hold thousands of branches, too many to compare each with each). Spark's
+/// script counts the same units with a window over the same key (`spark::judged_view`).
+pub(crate) fn competition_ranks<'a>(members: &mut [(&'a str, f64)], direction: Direction) -> Vec<(&'a str, u32)> {
+    // Ascending key, best first: the key Spark orders its window by.
+    let key = |v: f64| match direction {
+        Direction::Higher => -v,
+        Direction::Lower => v,
+    };
+    members.sort_by(|a, b| key(a.1).total_cmp(&key(b.1)));
+    let keys: Vec<f64> = members.iter().map(|m| key(m.1)).collect();
+    members
+        .iter()
+        .map(|m| {
+            let bound = key(m.1) + -TIE;
+            (m.0, 1 + keys.partition_point(|k| *k <= bound) as u32)
+        })
+        .collect()
 }
 
 pub const WEAK: &str = "weak_candidate";
@@ -719,8 +752,9 @@ pub(crate) fn weak_reasons(
     level: &str,
 ) -> Vec<String> {
     let mut fired = Vec::new();
+    // "Below" a limit means below it by more than TIE (a value must pass it upwards).
     if let (Some(limit), Some(v)) = (w.composite_below, comp.value)
-        && v < limit
+        && v < tied_limit(limit, Direction::Higher)
     {
         fired.push(format!("composite_score {v:.1} < {limit}"));
     }
@@ -729,7 +763,7 @@ pub(crate) fn weak_reasons(
         fired.push(format!("last of {} {level} units by composite_score", group.size));
     }
     if let (Some(limit), Some(v)) = (w.meeting_completion_below, meet.value)
-        && v < limit
+        && v < tied_limit(limit, Direction::Higher)
     {
         fired.push(format!("meeting_completion {v:.2} < {limit}"));
     }
@@ -910,6 +944,44 @@ mod tests {
         assert_eq!(
             ["A", "B", "D", "E", "X"].map(status),
             [Some(Status::Green), Some(Status::Green), Some(Status::Amber), None, Some(Status::Red)]
+        );
+    }
+
+    #[test]
+    fn values_equal_but_for_the_order_of_addition_tie() {
+        // 0.1 + 0.2 + 0.3 is 0.6000000000000001 and 0.3 + 0.2 + 0.1 is 0.6; 0.1 + 0.2 is not 0.3.
+        let (c, d) = ([0.1, 0.2, 0.3].iter().sum::<f64>(), [0.3, 0.2, 0.1].iter().sum::<f64>());
+        assert_ne!(c, d);
+        let mut members = [("A", 0.1 + 0.2), ("B", 0.3), ("C", c), ("D", d), ("E", 0.3 - 2e-9), ("F", 0.9)];
+        let ranks: BTreeMap<&str, u32> = competition_ranks(&mut members, Direction::Higher).into_iter().collect();
+        assert_eq!(ranks.values().copied().collect::<Vec<_>>(), [4, 4, 2, 2, 6, 1]);
+        let ranks: BTreeMap<&str, u32> = competition_ranks(&mut members, Direction::Lower).into_iter().collect();
+        assert_eq!(ranks.values().copied().collect::<Vec<_>>(), [2, 2, 4, 4, 1, 6]);
+    }
+
+    #[test]
+    fn a_value_on_a_limit_but_for_its_last_bits_is_on_it() {
+        let cat = Catalogue::builtin();
+        let units = vec![unit("A", "branch", Some("rural")), unit("B", "branch", Some("rural"))];
+        // Half the meetings, summed in thirds: 0.49999999999999994. Exactly on the rural green
+        // threshold of attendance (0.80) but for a last bit: 0.7999999999999999.
+        let (half, below) = (0.49999999999999994_f64, 0.8 - 1e-16);
+        assert!(half < 0.5 && below < 0.8);
+        let mut fig = Figures::default();
+        set(&mut fig, "A", "meeting_completion", Some(half));
+        set(&mut fig, "B", "meeting_completion", Some(0.5 - 2e-9));
+        set(&mut fig, "A", "attendance_rate", Some(below));
+        set(&mut fig, "B", "attendance_rate", Some(0.8 - 2e-9));
+        judge(&cat, &units, 0, "2026Q1".parse().unwrap(), &Reported::everyone(&units), &mut fig);
+        let status = |u: &str| fig[&(0, u.to_string(), "attendance_rate".to_string())].status;
+        assert_eq!([status("A"), status("B")], [Some(Status::Green), Some(Status::Amber)]);
+        let w = &cat.weak;
+        let meet = |u: &str| fig[&(0, u.to_string(), MEETINGS.to_string())].clone();
+        let none = Figure::default();
+        assert!(weak_reasons(w, &none, &meet("A"), WeakGroup::default(), "branch").is_empty());
+        assert_eq!(
+            weak_reasons(w, &none, &meet("B"), WeakGroup::default(), "branch"),
+            ["meeting_completion 0.50 < 0.5"]
         );
     }
 

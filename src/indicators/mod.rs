@@ -153,7 +153,7 @@ struct Row<'a> {
 }
 
 /// The indicators of `period` as the long table, ordered by indicator then unit (tree order).
-pub fn indicator_frame(wh: &Warehouse, catalogue: &Catalogue, period: Period) -> Result<(DataFrame, ComputeSummary)> {
+pub fn indicator_frame(wh: &Warehouse, catalogue: &Catalogue, period: Period) -> Result<DataFrame> {
     let snapshot = wh.snapshot()?;
     let (mut units, figs) = compute::compute_figures(&snapshot, catalogue, period)?;
     units.sort_by(|a, b| a.path.cmp(&b.path));
@@ -171,26 +171,50 @@ pub fn indicator_frame(wh: &Warehouse, catalogue: &Catalogue, period: Period) ->
             rows.push(Row { unit: u, indicator: id, fig, previous });
         }
     }
-    let count = |s: Status| rows.iter().filter(|r| r.indicator != WEAK && r.fig.status == Some(s)).count();
-    let weak_candidates = rows
-        .iter()
-        .filter(|r| r.indicator == WEAK && r.fig.value == Some(1.0))
-        .map(|r| (r.unit.id.clone(), r.unit.name.clone(), r.fig.note.clone().unwrap_or_default()))
-        .collect();
-    let summary = ComputeSummary {
-        period,
-        units: units.len(),
-        indicators: ids.len(),
-        rows: rows.len(),
-        red: count(Status::Red),
-        amber: count(Status::Amber),
-        green: count(Status::Green),
-        weak_candidates,
-        snapshot: snapshot.id,
-        reported: 0,
-        expected: 0,
-    };
-    Ok((frame(&rows)?, summary))
+    frame(&rows)
+}
+
+impl ComputeSummary {
+    /// What a period's table says, whichever engine computed it: its units (each has a
+    /// weak-unit row), its statuses, its weak-unit candidates.
+    fn of(df: &DataFrame, period: Period, catalogue: &Catalogue) -> Result<ComputeSummary> {
+        let text = |name: &str| -> Result<Vec<Option<String>>> {
+            Ok(df.column(name)?.str()?.iter().map(|v| v.map(str::to_string)).collect())
+        };
+        let (ids, names, indicators) = (text("unit_id")?, text("unit_name")?, text("indicator")?);
+        let (statuses, notes) = (text("status")?, text("note")?);
+        let values: Vec<Option<f64>> = df.column("value")?.f64()?.iter().collect();
+        let mut s = ComputeSummary {
+            period,
+            units: 0,
+            indicators: catalogue.indicator.len() + 1,
+            rows: df.height(),
+            red: 0,
+            amber: 0,
+            green: 0,
+            weak_candidates: Vec::new(),
+            snapshot: 0,
+            reported: 0,
+            expected: 0,
+        };
+        for i in 0..df.height() {
+            if indicators[i].as_deref() == Some(WEAK) {
+                s.units += 1;
+                if values[i] == Some(1.0) {
+                    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+                    s.weak_candidates.push((text(&ids[i]), text(&names[i]), text(&notes[i])));
+                }
+                continue;
+            }
+            match statuses[i].as_deref().and_then(Status::parse) {
+                Some(Status::Red) => s.red += 1,
+                Some(Status::Amber) => s.amber += 1,
+                Some(Status::Green) => s.green += 1,
+                _ => {}
+            }
+        }
+        Ok(s)
+    }
 }
 
 /// Compute `period` with `engine` and write it to `indicators/period=PERIOD/`, with its
@@ -199,10 +223,11 @@ pub fn indicator_frame(wh: &Warehouse, catalogue: &Catalogue, period: Period) ->
 /// the same.
 pub fn compute(wh: &Warehouse, catalogue: &Catalogue, period: Period, engine: &Engine) -> Result<ComputeSummary> {
     let lock = wh.lock("compute")?;
-    let (mut df, mut summary) = match engine {
+    let mut df = match engine {
         Engine::Local => indicator_frame(wh, catalogue, period)?,
         Engine::Spark(remote) => remote_frame(wh, catalogue, period, remote)?,
     };
+    let mut summary = ComputeSummary::of(&df, period, catalogue)?;
     let snapshot = wh.snapshot()?;
     let units = tree::load(&snapshot, period.last_day())?;
     let reported = reporting::reporting(&snapshot, &units, period, &catalogue.reporting)?;
@@ -216,23 +241,38 @@ pub fn compute(wh: &Warehouse, catalogue: &Catalogue, period: Period, engine: &E
 }
 
 #[cfg(feature = "spark")]
-fn remote_frame(
-    wh: &Warehouse,
-    catalogue: &Catalogue,
-    period: Period,
-    remote: &SparkRemote,
-) -> Result<(DataFrame, ComputeSummary)> {
+fn remote_frame(wh: &Warehouse, catalogue: &Catalogue, period: Period, remote: &SparkRemote) -> Result<DataFrame> {
     spark_connect::indicator_frame(wh, catalogue, period, remote)
 }
 
 #[cfg(not(feature = "spark"))]
-fn remote_frame(_: &Warehouse, _: &Catalogue, _: Period, _: &SparkRemote) -> Result<(DataFrame, ComputeSummary)> {
+fn remote_frame(_: &Warehouse, _: &Catalogue, _: Period, _: &SparkRemote) -> Result<DataFrame> {
     Err(EngineError::NotBuilt.into())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_summary_counts_units_statuses_and_candidates_from_the_table() {
+        let df = df!(
+            "unit_id" => ["B1", "B1", "B2", "B2", "B2", "B3"],
+            "unit_name" => ["一支部", "一支部", "二支部", "二支部", "二支部", "三支部"],
+            "indicator" => [WEAK, "composite_score", WEAK, "composite_score", "attendance_rate", WEAK],
+            "value" => [Some(1.0), Some(40.0), Some(0.0), Some(90.0), Some(0.7), None],
+            "status" => [None, Some("red"), None, Some("green"), Some("amber"), Some("no_data")],
+            "note" => [Some("composite_score 40.0 < 60"), None, None, None, None, None],
+        )
+        .unwrap();
+        let s = ComputeSummary::of(&df, Period::Quarter { year: 2026, quarter: 1 }, &Catalogue::builtin()).unwrap();
+        assert_eq!((s.units, s.rows, s.red, s.amber, s.green), (3, 6, 1, 1, 1));
+        assert_eq!(s.indicators, Catalogue::builtin().indicator.len() + 1);
+        assert_eq!(
+            s.weak_candidates,
+            [("B1".to_string(), "一支部".to_string(), "composite_score 40.0 < 60".to_string())]
+        );
+    }
 
     #[test]
     fn the_indicators_frame_has_the_columns_of_the_model() {

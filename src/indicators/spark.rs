@@ -15,6 +15,7 @@ use anyhow::Result;
 use polars::prelude::DataType;
 
 use super::catalogue::{Catalogue, Direction, Indicator, IndicatorKind, Source};
+use super::compute::{THIRDS, TIE, tied_limit};
 use crate::model::period::{Period, PeriodKind};
 use crate::model::{Level, Status, Table};
 
@@ -116,8 +117,8 @@ fn thresholds_case(ind: &Indicator, months: u32, value_col: &str, category_col: 
     let t = |green: f64, amber: f64, value: &str| {
         format!(
             "CASE WHEN {value} IS NULL THEN NULL WHEN {value} {op} {} THEN {g} WHEN {value} {op} {} THEN {a} ELSE {r} END",
-            num(green),
-            num(amber),
+            num(tied_limit(green, ind.direction)),
+            num(tied_limit(amber, ind.direction)),
             g = quote(Status::Green.code()),
             a = quote(Status::Amber.code()),
             r = quote(Status::Red.code()),
@@ -181,7 +182,7 @@ pub fn script(catalogue: &Catalogue, root: &Path, period: Period) -> Result<Stri
     figures.extend(branch_figures(catalogue, period));
     writeln!(
         s,
-        "CREATE OR REPLACE TEMPORARY VIEW dj_base AS SELECT unit_id, _period, indicator, numerator, denominator, CASE WHEN denominator > 0 THEN (scale * numerator) / {} END AS value FROM (\n  {}\n);",
+        "CREATE OR REPLACE TEMPORARY VIEW dj_base AS SELECT unit_id, _period, indicator, numerator / parts AS numerator, denominator / parts AS denominator, CASE WHEN denominator > 0 THEN (scale * numerator) / {} END AS value FROM (\n  {}\n);",
         counts_undivided(catalogue),
         figures.join("\n  UNION ALL\n  ")
     )?;
@@ -312,7 +313,7 @@ fn ratio_figures(catalogue: &Catalogue) -> (String, Vec<String>) {
         views.push_str(&format!("CACHE TABLE dj_g{gi};\n"));
         for i in inds {
             figures.push(format!(
-                "SELECT u.unit_id, p._period, {ind} AS indicator, COALESCE(g.`n_{id}`, CAST(0 AS DOUBLE)) AS numerator, COALESCE(g.`d_{id}`, CAST(0 AS DOUBLE)) AS denominator, {scale} AS scale FROM dj_tree u JOIN dj_periods p ON p._period = u._period LEFT JOIN dj_g{gi} g ON g.unit_id = u.unit_id AND g._period = p._period",
+                "SELECT u.unit_id, p._period, {ind} AS indicator, COALESCE(g.`n_{id}`, CAST(0 AS DOUBLE)) AS numerator, COALESCE(g.`d_{id}`, CAST(0 AS DOUBLE)) AS denominator, {scale} AS scale, CAST(1 AS DOUBLE) AS parts FROM dj_tree u JOIN dj_periods p ON p._period = u._period LEFT JOIN dj_g{gi} g ON g.unit_id = u.unit_id AND g._period = p._period",
                 ind = quote(&i.id),
                 id = i.id,
                 scale = num(i.scale)
@@ -327,13 +328,14 @@ fn ratio_figures(catalogue: &Catalogue) -> (String, Vec<String>) {
 /// reporting rate.
 fn branch_figures(catalogue: &Catalogue, period: Period) -> Vec<String> {
     let branch = quote(Level::Branch.code());
-    // `per_branch` gives each branch's held and den.
-    let branch_rollup = |name: &str, per_branch: &str| -> String {
+    // `per_branch` gives each branch's held and den, counted in `parts` of the unit published.
+    let branch_rollup = |name: &str, per_branch: &str, parts: f64| -> String {
         format!(
-            "SELECT u.unit_id, p._period, {ind} AS indicator, COALESCE(x.held, CAST(0 AS DOUBLE)) AS numerator, COALESCE(x.den, CAST(0 AS DOUBLE)) AS denominator, CAST(1.0 AS DOUBLE) AS scale \
+            "SELECT u.unit_id, p._period, {ind} AS indicator, COALESCE(x.held, CAST(0 AS DOUBLE)) AS numerator, COALESCE(x.den, CAST(0 AS DOUBLE)) AS denominator, CAST(1.0 AS DOUBLE) AS scale, {parts} AS parts \
 FROM dj_tree u JOIN dj_periods p ON p._period = u._period LEFT JOIN (SELECT c.ancestor_id AS unit_id, b._period, SUM(b.held) AS held, SUM(b.den) AS den FROM ({per_branch}) b JOIN dj_closure c ON c.unit_id = b.unit_id AND c._period = b._period GROUP BY c.ancestor_id, b._period) x \
 ON x.unit_id = u.unit_id AND x._period = p._period",
             ind = quote(name),
+            parts = num(parts),
         )
     };
     let mut figures = Vec::new();
@@ -347,7 +349,7 @@ FROM dj_tree b JOIN dj_periods p ON p._period = b._period LEFT JOIN dj_src_Atten
 JOIN dj_reported r ON r.unit_id = h.unit_id AND r._period = h._period",
                     et = quote(&et)
                 );
-                figures.push(branch_rollup(&ind.id, &per_branch));
+                figures.push(branch_rollup(&ind.id, &per_branch, 1.0));
             }
             IndicatorKind::MeetingCompletion if period.kind() != PeriodKind::Month => {
                 let values: Vec<String> = catalogue
@@ -357,19 +359,20 @@ JOIN dj_reported r ON r.unit_id = h.unit_id AND r._period = h._period",
                     .map(|(t, n)| format!("({}, {})", quote(t), num(*n as f64)))
                     .collect();
                 let per_branch = format!(
-                    "SELECT b.unit_id, p._period, SUM(LEAST(COALESCE(m.events, CAST(0 AS DOUBLE)), req.required * r.months / 3)) AS held, SUM(req.required * r.months / 3) AS den \
+                    "SELECT b.unit_id, p._period, SUM(LEAST({thirds} * COALESCE(m.events, CAST(0 AS DOUBLE)), req.required * r.months)) AS held, SUM(req.required * r.months) AS den \
 FROM dj_tree b JOIN dj_periods p ON p._period = b._period CROSS JOIN (VALUES {}) AS req(event_type, required) \
 JOIN dj_reported r ON r.unit_id = b.unit_id AND r._period = p._period \
 LEFT JOIN (SELECT unit_id, _period, event_type, CAST(COUNT(DISTINCT event_id) AS DOUBLE) AS events FROM dj_src_Attendance GROUP BY unit_id, _period, event_type) m \
 ON m.unit_id = b.unit_id AND m._period = p._period AND m.event_type = req.event_type WHERE b.level = {branch} GROUP BY b.unit_id, p._period",
-                    values.join(", ")
+                    values.join(", "),
+                    thirds = num(THIRDS)
                 );
-                figures.push(branch_rollup(&ind.id, &per_branch));
+                figures.push(branch_rollup(&ind.id, &per_branch, THIRDS));
             }
             IndicatorKind::Reporting => {
                 let per_branch =
                     "SELECT unit_id, _period, months AS held, expected AS den FROM dj_reported".to_string();
-                figures.push(branch_rollup(&ind.id, &per_branch));
+                figures.push(branch_rollup(&ind.id, &per_branch, 1.0));
             }
             _ => {}
         }
@@ -411,7 +414,9 @@ JOIN dj_unit_reported ur ON ur.unit_id = b.unit_id AND ur._period = b._period GR
     Ok(s)
 }
 
-/// Status and competition rank within level and category.
+/// Status and competition rank within level and category: 1 + the units better by at least
+/// `TIE`, as `compute::competition_ranks` ranks (Spark's frame bound is the key plus the
+/// negated offset, and includes rows equal to it).
 fn judged_view(catalogue: &Catalogue, months: u32) -> Result<String> {
     let mut status_cases = Vec::new();
     let mut order_cases = Vec::new();
@@ -434,10 +439,11 @@ fn judged_view(catalogue: &Catalogue, months: u32) -> Result<String> {
         s,
         "CREATE OR REPLACE TEMPORARY VIEW dj_judged AS SELECT v.*, u.unit_name, u.level, u.category, \
 CASE v.indicator {} END AS status, \
-CASE WHEN v.value IS NULL THEN NULL ELSE RANK() OVER (PARTITION BY v.indicator, v._period, u.level, u.category, v.value IS NULL ORDER BY CASE v.indicator {} END) END AS `rank` \
+CASE WHEN v.value IS NULL THEN NULL ELSE CAST(1 + COUNT(*) OVER (PARTITION BY v.indicator, v._period, u.level, u.category, v.value IS NULL ORDER BY CASE v.indicator {} END RANGE BETWEEN UNBOUNDED PRECEDING AND {} PRECEDING) AS INT) END AS `rank` \
 FROM dj_values v JOIN dj_tree u ON u.unit_id = v.unit_id AND u._period = v._period JOIN dj_unit_reported ur ON ur.unit_id = v.unit_id AND ur._period = v._period;",
         status_cases.join(" "),
-        order_cases.join(" ")
+        order_cases.join(" "),
+        num(TIE)
     )?;
     Ok(s)
 }
@@ -447,13 +453,13 @@ fn weak_view(catalogue: &Catalogue, comp: &str) -> Result<String> {
     let w = &catalogue.weak;
     let mut rules = Vec::new();
     if let Some(l) = w.composite_below {
-        rules.push(format!("(c.value IS NOT NULL AND c.value < {})", num(l)));
+        rules.push(format!("(c.value IS NOT NULL AND c.value < {})", num(tied_limit(l, Direction::Higher))));
     }
     if w.last_in_group {
         rules.push("(g.size >= 2 AND g.last > 1 AND c.`rank` = g.last)".to_string());
     }
     if let Some(l) = w.meeting_completion_below {
-        rules.push(format!("(m.value IS NOT NULL AND m.value < {})", num(l)));
+        rules.push(format!("(m.value IS NOT NULL AND m.value < {})", num(tied_limit(l, Direction::Higher))));
     }
     let fired = if rules.is_empty() { "FALSE".to_string() } else { rules.join(" OR ") };
     let mut s = String::new();

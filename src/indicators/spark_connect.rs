@@ -21,9 +21,9 @@ use spark_connect_core::{ChannelBuilder, SparkConnectClient, SparkError, block_o
 use spark_connect_proto as proto;
 
 use super::compute::{COMPOSITE, Figure, MEETINGS, WEAK, WeakGroup, weak_reasons};
-use super::{Catalogue, ComputeSummary, SparkRemote, spark, tree};
+use super::{Catalogue, SparkRemote, spark, tree};
+use crate::model::Table;
 use crate::model::period::Period;
-use crate::model::{Status, Table};
 use crate::warehouse::{Snapshot, Warehouse, scan_table};
 
 /// The indicators of `period` computed by the Spark at `remote`, as `indicator_frame` gives
@@ -33,7 +33,7 @@ pub fn indicator_frame(
     catalogue: &Catalogue,
     period: Period,
     remote: &SparkRemote,
-) -> Result<(DataFrame, ComputeSummary)> {
+) -> Result<DataFrame> {
     let snapshot = wh.snapshot()?;
     let root = match &remote.warehouse {
         Some(seen) => seen.clone(),
@@ -44,14 +44,12 @@ pub fn indicator_frame(
     };
     let script = spark::script(catalogue, std::path::Path::new(&root), period)?;
     let session = connect(remote)?;
-    let result = run_script(&session, &spark::statements(&script), &snapshot, &root);
-    // The server's session holds the cached views: release it whatever happened.
+    let result = run_script(&session, &spark::statements(&script), &root, |s| same_warehouse(s, &snapshot, &root));
     let _ = block_on(session.release_session());
     let mut rows = Rows::read(&result?, period)?;
     rows.order_as_compute(catalogue, &snapshot, period)?;
     rows.word_weak_notes(catalogue)?;
-    let summary = rows.summary(catalogue, period, snapshot.id);
-    Ok((rows.frame()?, summary))
+    rows.frame()
 }
 
 /// A session on the server (the client's, with a new id), once the server has answered. The client retries an unreachable server
@@ -124,22 +122,49 @@ fn sql(session: &SparkConnectClient, query: &str) -> Result<Vec<RecordBatch>> {
 /// How long a dial may take before the server is said not to answer.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What the script needs of a server: a statement executed to its end, and its rows.
+trait Server {
+    fn sql(&self, statement: &str) -> Result<Vec<RecordBatch>>;
+}
+
+impl Server for SparkConnectClient {
+    fn sql(&self, statement: &str) -> Result<Vec<RecordBatch>> {
+        sql(self, statement)
+    }
+}
+
 fn is_table_view(statement: &str) -> bool {
     statement.starts_with("CREATE OR REPLACE TEMPORARY VIEW") && statement.contains("USING parquet")
 }
 
-/// Every statement in order; the last one's rows. After the tables are declared, Spark must see
-/// this warehouse: as many unit-history rows as the snapshot holds.
-fn run_script(
-    session: &SparkConnectClient,
+/// Every statement in order; the last one's rows. Once the tables are declared,
+/// `tables_seen` checks that Spark sees this warehouse. Whatever happens, the views the script
+/// cached are uncached: a server keeps cached data after the session that cached it is
+/// released (SPARK-50569), so a long-lived server would otherwise hold every compute's views.
+fn run_script<S: Server>(
+    server: &S,
     statements: &[String],
-    snapshot: &Snapshot,
     root: &str,
+    tables_seen: impl FnOnce(&S) -> Result<()>,
+) -> Result<Vec<RecordBatch>> {
+    let mut cached = Vec::new();
+    let result = execute(server, statements, root, tables_seen, &mut cached);
+    release_cache(server, &cached);
+    result
+}
+
+fn execute<S: Server>(
+    server: &S,
+    statements: &[String],
+    root: &str,
+    tables_seen: impl FnOnce(&S) -> Result<()>,
+    cached: &mut Vec<String>,
 ) -> Result<Vec<RecordBatch>> {
     let last_table = statements.iter().rposition(|s| is_table_view(s)).context("the script declares no table")?;
+    let mut tables_seen = Some(tables_seen);
     let mut batches = Vec::new();
     for (i, statement) in statements.iter().enumerate() {
-        batches = sql(session, statement).map_err(|e| {
+        batches = server.sql(statement).map_err(|e| {
             if is_table_view(statement) {
                 anyhow!(
                     "Spark cannot read the warehouse at {root}: {e}\n(--spark-warehouse, or spark_warehouse in a pipeline, is the warehouse's path as the cluster sees it)"
@@ -148,11 +173,32 @@ fn run_script(
                 anyhow!("Spark refused statement {} of {} of the script: {e}\nthe statement: {}", i + 1, statements.len(), head(statement))
             }
         })?;
-        if i == last_table {
-            same_warehouse(session, snapshot, root)?;
+        if let Some(view) = cached_view(statement) {
+            cached.push(view.to_string());
+        }
+        if i == last_table
+            && let Some(check) = tables_seen.take()
+        {
+            check(server)?;
         }
     }
     Ok(batches)
+}
+
+/// The view a `CACHE TABLE name;` statement caches.
+fn cached_view(statement: &str) -> Option<&str> {
+    let name = statement.strip_prefix("CACHE TABLE ")?.trim().trim_end_matches(';').trim();
+    (!name.is_empty() && !name.contains(char::is_whitespace)).then_some(name)
+}
+
+/// Last cached, first uncached. A failure here leaves the indicators right and the server
+/// fuller: it is logged, not raised.
+fn release_cache<S: Server>(server: &S, cached: &[String]) {
+    for view in cached.iter().rev() {
+        if let Err(e) = server.sql(&format!("UNCACHE TABLE IF EXISTS {view}")) {
+            tracing::warn!(view, error = %e, "Spark did not uncache a view of the script");
+        }
+    }
 }
 
 /// A statement's first 300 characters, for an error.
@@ -163,9 +209,10 @@ fn head(statement: &str) -> String {
     }
 }
 
-fn same_warehouse(session: &SparkConnectClient, snapshot: &Snapshot, root: &str) -> Result<()> {
+fn same_warehouse<S: Server>(server: &S, snapshot: &Snapshot, root: &str) -> Result<()> {
     let table = Table::UnitsHistory.name();
-    let batches = sql(session, &format!("SELECT COUNT(*) AS n FROM {table}"))
+    let batches = server
+        .sql(&format!("SELECT COUNT(*) AS n FROM {table}"))
         .map_err(|e| anyhow!("Spark cannot count {table} at {root}: {e}"))?;
     let theirs: i64 =
         batches.iter().map(|b| b.column(0).as_primitive::<Int64Type>().iter().flatten().sum::<i64>()).sum();
@@ -324,34 +371,6 @@ impl Rows {
         Ok(())
     }
 
-    fn summary(&self, catalogue: &Catalogue, period: Period, snapshot: u64) -> ComputeSummary {
-        let (ids, names, indicators) = (self.text("unit_id"), self.text("unit_name"), self.text("indicator"));
-        let (statuses, values, notes) = (self.text("status"), self.number("value"), self.text("note"));
-        let count = |s: Status| {
-            (0..self.len)
-                .filter(|&i| indicators[i].as_deref() != Some(WEAK) && statuses[i].as_deref() == Some(s.code()))
-                .count()
-        };
-        let weak = (0..self.len).filter(|&i| indicators[i].as_deref() == Some(WEAK));
-        let text = |v: &Option<String>| v.clone().unwrap_or_default();
-        ComputeSummary {
-            period,
-            units: weak.clone().count(),
-            indicators: catalogue.indicator.len() + 1,
-            rows: self.len,
-            red: count(Status::Red),
-            amber: count(Status::Amber),
-            green: count(Status::Green),
-            weak_candidates: weak
-                .filter(|&i| values[i] == Some(1.0))
-                .map(|i| (text(&ids[i]), text(&names[i]), text(&notes[i])))
-                .collect(),
-            snapshot,
-            reported: 0,
-            expected: 0,
-        }
-    }
-
     fn frame(self) -> Result<DataFrame> {
         let columns = self
             .columns
@@ -468,8 +487,6 @@ mod tests {
         .join("; ");
         assert!(expected.contains("last of 2 branch units"), "{expected}");
         assert_eq!(notes, [Some(expected), None, None, None]);
-        let summary = r.summary(&catalogue, Period::Quarter { year: 2026, quarter: 1 }, 7);
-        assert_eq!((summary.units, summary.rows, summary.weak_candidates.len()), (2, 4, 1));
         let frame = r.frame().unwrap();
         assert_eq!(frame.schema().as_ref(), &Table::Indicators.schema());
         assert_eq!(frame.height(), 4);
@@ -485,6 +502,85 @@ mod tests {
         let mut r = Rows::read(&[batch(&one, "2026Q1")], q).unwrap();
         let err = r.word_weak_notes(&catalogue).unwrap_err().to_string();
         assert!(err.contains("B1") && err.contains("no rule fires"), "{err}");
+    }
+
+    /// A server that records what it is sent and refuses statements holding `refuse`.
+    struct Recording {
+        sent: std::cell::RefCell<Vec<String>>,
+        refuse: &'static str,
+    }
+
+    impl Server for Recording {
+        fn sql(&self, statement: &str) -> Result<Vec<RecordBatch>> {
+            self.sent.borrow_mut().push(statement.to_string());
+            if !self.refuse.is_empty() && statement.contains(self.refuse) {
+                bail!("[TABLE_OR_VIEW_NOT_FOUND] The table or view `nowhere` cannot be found.");
+            }
+            Ok(vec![batch(&[("B1", "一支部", "branch", None, COMPOSITE, Some(1.0), Some(1))], statement)])
+        }
+    }
+
+    fn script() -> Vec<String> {
+        spark::statements(
+            "CREATE OR REPLACE TEMPORARY VIEW units_history (`unit_id` STRING)\nUSING parquet OPTIONS (path '/w/units_history');\n\
+             CREATE OR REPLACE TEMPORARY VIEW dj_tree AS SELECT * FROM units_history;\nCACHE TABLE dj_tree;\n\
+             CREATE OR REPLACE TEMPORARY VIEW dj_values AS SELECT * FROM nowhere;\nCACHE TABLE dj_values;\nSELECT * FROM dj_values;",
+        )
+    }
+
+    #[test]
+    fn the_script_runs_in_order_checks_the_tables_once_and_uncaches_what_it_cached() {
+        let server = Recording { sent: Default::default(), refuse: "" };
+        let checked = std::cell::Cell::new(0);
+        let rows = run_script(&server, &script(), "/w", |s| {
+            checked.set(s.sent.borrow().len());
+            Ok(())
+        })
+        .unwrap();
+        // The last statement's rows (the fake tags them with the statement).
+        assert_eq!(rows[0].column(rows[0].num_columns() - 1).as_string::<i32>().value(0), "SELECT * FROM dj_values");
+        assert_eq!(checked.get(), 1, "the warehouse is checked right after its tables are declared");
+        let mut expected = script();
+        expected
+            .extend(["UNCACHE TABLE IF EXISTS dj_values".to_string(), "UNCACHE TABLE IF EXISTS dj_tree".to_string()]);
+        assert_eq!(*server.sent.borrow(), expected);
+    }
+
+    #[test]
+    fn a_statement_spark_refuses_is_named_with_its_message_and_the_cache_is_still_released() {
+        let server = Recording { sent: Default::default(), refuse: "nowhere" };
+        let err = run_script(&server, &script(), "/w", |_| Ok(())).unwrap_err().to_string();
+        assert!(err.starts_with("Spark refused statement 4 of 6 of the script: [TABLE_OR_VIEW_NOT_FOUND]"), "{err}");
+        assert!(
+            err.contains("the statement: CREATE OR REPLACE TEMPORARY VIEW dj_values AS SELECT * FROM nowhere"),
+            "{err}"
+        );
+        let sent = server.sent.borrow();
+        assert_eq!(sent.len(), 5, "nothing after the refused statement but the uncaching: {sent:?}");
+        assert_eq!(sent[4], "UNCACHE TABLE IF EXISTS dj_tree");
+
+        // A table Spark cannot read is the warehouse's path, and the check never runs.
+        let server = Recording { sent: Default::default(), refuse: "/w/units_history" };
+        let err = run_script(&server, &script(), "/w", |_| panic!("checked")).unwrap_err().to_string();
+        assert!(
+            err.starts_with("Spark cannot read the warehouse at /w:") && err.contains("--spark-warehouse"),
+            "{err}"
+        );
+        assert_eq!(server.sent.borrow().len(), 1);
+
+        // Another warehouse: the check's error, and the cache released.
+        let server = Recording { sent: Default::default(), refuse: "" };
+        let err = run_script(&server, &script(), "/w", |_| bail!("Spark sees 9 rows")).unwrap_err().to_string();
+        assert_eq!(err, "Spark sees 9 rows");
+        assert_eq!(server.sent.borrow().len(), 1, "no cache yet to release");
+    }
+
+    #[test]
+    fn only_a_plain_cache_statement_names_a_cached_view() {
+        assert_eq!(cached_view("CACHE TABLE dj_g0"), Some("dj_g0"));
+        assert_eq!(cached_view("CACHE TABLE dj_g0;"), Some("dj_g0"));
+        assert_eq!(cached_view("CACHE TABLE x AS SELECT 1"), None);
+        assert_eq!(cached_view("SELECT 'CACHE TABLE x'"), None);
     }
 
     #[test]

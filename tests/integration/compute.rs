@@ -111,6 +111,11 @@ fn a_quarter_matches_the_hand_computation() {
     check(&f, "C1", "meeting_completion", Some(7.0 / (8.0 + 16.0 / 3.0))); // 21/40 = 0.525
     check(&f, "C2", "meeting_completion", Some(5.0 / 8.0));
     check(&f, "D", "meeting_completion", Some(12.0 / (8.0 + 16.0 / 3.0 + 8.0))); // 36/64 = 0.5625
+    // Counted in thirds of a meeting inside (exact sums), published in meetings.
+    let parts = "SELECT numerator, denominator FROM indicators WHERE period = '2026Q1' AND unit_id = 'C1' AND indicator = 'meeting_completion'";
+    let csv = query_csv(&wh, parts);
+    let row: Vec<f64> = csv.lines().nth(1).unwrap().split(',').map(|x| x.parse().unwrap()).collect();
+    assert!(row[0] == 7.0 && (row[1] - 40.0 / 3.0).abs() < 1e-12, "{csv}");
     // Reporting: branch-months with any row / branch-months expected (3 per branch).
     check(&f, "B2", "reporting_rate", Some(2.0 / 3.0));
     check(&f, "B4", "reporting_rate", Some(0.0));

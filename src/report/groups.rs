@@ -13,6 +13,10 @@ use crate::review::Pack;
 /// The longest list printed one row per unit.
 pub const GROUP_OVER: usize = 40;
 
+/// The most units a list folds under its townships' summaries; past it (a province: tens of
+/// thousands) the page has the summaries alone, and the workbook every unit.
+pub const DETAIL_OVER: usize = 2_000;
+
 /// How many townships' summary lines are printed; the others fold away on paper (the template
 /// says so, and uses the same number).
 pub const PRINTED: usize = 20;
@@ -28,11 +32,14 @@ pub struct Group<T> {
     pub summary: Vec<String>,
     /// Which cells are counts, set right as numbers are.
     pub counts: Vec<bool>,
+    /// Its units, folded under the summary; none past [`DETAIL_OVER`] units in the list.
     pub rows: Vec<T>,
+    /// How many units it has.
+    pub units: usize,
 }
 
 /// `rows`, each with its unit's id: as they are when there are at most [`GROUP_OVER`], else
-/// grouped by township, each group summarised by `summary`, the groups of most `weight`
+/// grouped by township (the rows dropped past [`DETAIL_OVER`]), each group summarised by `summary`, the groups of most `weight`
 /// first (in the tree's order among equals: the report prints the first [`PRINTED`] of a
 /// province's hundred townships). Exactly one of the two is not empty.
 pub fn by_township<T>(
@@ -51,7 +58,7 @@ pub fn by_township<T>(
         let township = pack.township_of(&id);
         let i = *index.entry(township.map(|t| t.id.as_str())).or_insert_with(|| {
             let name = township.map_or_else(|| DIRECT.to_string(), |t| t.name.clone());
-            groups.push(Group { name, summary: Vec::new(), counts: Vec::new(), rows: Vec::new() });
+            groups.push(Group { name, summary: Vec::new(), counts: Vec::new(), rows: Vec::new(), units: 0 });
             groups.len() - 1
         });
         groups[i].rows.push(row);
@@ -61,6 +68,13 @@ pub fn by_township<T>(
         g.counts = g.summary.iter().map(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit())).collect();
     }
     groups.sort_by_key(|g| std::cmp::Reverse(weight(&g.rows)));
+    let total: usize = groups.iter().map(|g| g.rows.len()).sum();
+    for g in &mut groups {
+        g.units = g.rows.len();
+        if total > DETAIL_OVER {
+            g.rows.clear();
+        }
+    }
     (Vec::new(), Some(groups))
 }
 

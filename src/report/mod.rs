@@ -164,6 +164,8 @@ pub fn write_report(
     let (overdue, overdue_groups) = groups::by_township(pack, overdue, overdue_summary, |rows| {
         rows.iter().map(|r| r.findings.len() + r.tasks.len() + usize::from(r.serious)).sum()
     });
+    let mut movement = review_loop::movement(pack, problems);
+    movement.rows.truncate(PROBLEMS_LISTED);
     let mut ctx = serde_json::json!({
         "title": title(pack, root),
         "period": pack.period.to_string(),
@@ -177,7 +179,7 @@ pub fn write_report(
         "reds": pack.rows.iter().filter(|r| r.indicator != WEAK && r.status == Some(Status::Red)).count(),
         "weak_count": weak_count,
         "problem_count": problems.iter().filter(|p| p.life.state != State::Resolved).count(),
-        "movement": review_loop::movement(pack, problems),
+        "movement": movement,
         "due_findings": review_loop::due_findings(pack),
         "overdue": overdue,
         "project_tasks": review_loop::projects(pack),
@@ -205,6 +207,7 @@ pub fn write_report(
     ctx["agenda_size"] = agenda_size.into();
     ctx["overdue_groups"] = serde_json::to_value(overdue_groups)?;
     ctx["weak_groups"] = serde_json::to_value(weak_groups)?;
+    ctx["problem_townships"] = serde_json::to_value(problem_townships(pack, problems))?;
     ctx["printed_groups"] = groups::PRINTED.into();
     ctx["css"] = CSS.into();
     let mut env = minijinja::Environment::new();
@@ -486,12 +489,24 @@ fn foundations_and_brands(pack: &Pack) -> (Vec<serde_json::Value>, Vec<serde_jso
     (gu_ben, xing_huo)
 }
 
+/// The most problems the page lists, by priority. A province has tens of thousands (the page
+/// was 35 MB at 30,000 units); past this the page lists these and counts the rest per township,
+/// and the workbook's 问题清单 holds every one.
+pub const PROBLEMS_LISTED: usize = 300;
+
+/// The open problems, by priority.
+fn open_by_priority(problems: &[Problem]) -> Vec<&Problem> {
+    let mut open: Vec<&Problem> = problems.iter().filter(|p| p.life.state != State::Resolved).collect();
+    open.sort_by_key(|p| p.priority.unwrap_or(u32::MAX));
+    open
+}
+
+/// The first [`PROBLEMS_LISTED`] open problems as the page lists them.
 fn problem_rows(pack: &Pack, problems: &[Problem]) -> Vec<serde_json::Value> {
-    // Looked up per problem: a province lists a hundred thousand problems.
     let diagnoses = review_loop::diagnoses(pack);
-    problems
-        .iter()
-        .filter(|p| p.life.state != State::Resolved)
+    open_by_priority(problems)
+        .into_iter()
+        .take(PROBLEMS_LISTED)
         .map(|p| {
             let (kind, css) = kind_zh(p.kind);
             let state = match p.life.state {
@@ -508,6 +523,30 @@ fn problem_rows(pack: &Pack, problems: &[Problem]) -> Vec<serde_json::Value> {
             })
         })
         .collect()
+}
+
+/// When the page lists only the first problems: every open one counted per township, the
+/// townships with most first (problems, severe ones, units).
+fn problem_townships(pack: &Pack, problems: &[Problem]) -> Option<Vec<groups::Group<()>>> {
+    let open = open_by_priority(problems);
+    if open.len() <= PROBLEMS_LISTED {
+        return None;
+    }
+    let rows = open.into_iter().map(|p| (p.unit_id.clone(), p)).collect();
+    let summary = |rows: &[&Problem]| {
+        let units: std::collections::HashSet<&str> = rows.iter().map(|p| p.unit_id.as_str()).collect();
+        let severe = rows.iter().filter(|p| p.severity >= 3).count();
+        vec![rows.len().to_string(), severe.to_string(), units.len().to_string()]
+    };
+    let (_, grouped) = groups::by_township(pack, rows, summary, <[_]>::len);
+    let counted = grouped?.into_iter().map(|g| groups::Group {
+        name: g.name,
+        summary: g.summary,
+        counts: g.counts,
+        rows: Vec::new(),
+        units: g.units,
+    });
+    Some(counted.collect())
 }
 
 /// The agenda's problems: the first `size` open ones by priority, grouped by unit (units in

@@ -21,8 +21,11 @@ pub struct Movement {
     pub persisting: usize,
     pub recurring: usize,
     pub new: usize,
-    /// The problems of the period before: resolved or still there, each in one line.
+    /// The problems of the period before: those still there by priority, then the resolved,
+    /// each in one line (the page keeps the first [`super::PROBLEMS_LISTED`]).
     pub rows: Vec<MovementRow>,
+    /// How many there are in all.
+    pub total: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -38,9 +41,13 @@ pub struct MovementRow {
 
 pub fn movement(pack: &Pack, problems: &[Problem]) -> Movement {
     let count = |s: State| problems.iter().filter(|p| p.life.state == s).count();
-    let rows = problems
-        .iter()
-        .filter(|p| matches!(p.life.state, State::Resolved | State::Persisting))
+    let mut before: Vec<&Problem> =
+        problems.iter().filter(|p| matches!(p.life.state, State::Resolved | State::Persisting)).collect();
+    // What is still there first, by priority, then what was solved.
+    before.sort_by_key(|p| (p.life.state == State::Resolved, p.priority.unwrap_or(u32::MAX)));
+    let total = before.len();
+    let rows = before
+        .into_iter()
         .map(|p| MovementRow {
             unit: p.unit_name.clone(),
             indicator: format!("{}（{}）", indicator_zh(pack, &p.indicator), super::kind_zh(p.kind).0),
@@ -55,9 +62,6 @@ pub fn movement(pack: &Pack, problems: &[Problem]) -> Movement {
             },
         })
         .collect();
-    // What is still there first, then what was solved.
-    let mut rows: Vec<MovementRow> = rows;
-    rows.sort_by_key(|r| r.css != "red");
     Movement {
         previous: pack.period.previous().to_string(),
         resolved: count(State::Resolved),
@@ -65,6 +69,7 @@ pub fn movement(pack: &Pack, problems: &[Problem]) -> Movement {
         recurring: count(State::Recurring),
         new: count(State::New),
         rows,
+        total,
     }
 }
 
@@ -153,6 +158,9 @@ pub struct ProjectRow {
     pub overdue: u32,
     /// The units behind, by name (the report prints the first few, the workbook all).
     pub behind: Vec<String>,
+    /// Their ids, in the same order.
+    #[serde(skip)]
+    pub behind_ids: Vec<String>,
 }
 
 pub fn projects(pack: &Pack) -> Vec<ProjectRow> {
@@ -168,6 +176,7 @@ pub fn projects(pack: &Pack) -> Vec<ProjectRow> {
                 rate: if p.due > 0 { format!("{:.1}%", 100.0 * p.on_time as f64 / p.due as f64) } else { "—".into() },
                 overdue: p.overdue,
                 behind: names,
+                behind_ids: p.units_behind.clone(),
             }
         })
         .collect()

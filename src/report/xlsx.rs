@@ -136,19 +136,41 @@ pub fn workbook(
         })
         .collect();
     sheet(&mut wb, "逾期未整改", &["所属街道（镇）", "组织编码", "组织", "逾期问题", "逾期任务"], rows, &head)?;
-    let rows: Vec<Vec<Cell>> = review_loop::projects(pack)
-        .into_iter()
+    let projects = review_loop::projects(pack);
+    let rows: Vec<Vec<Cell>> = projects
+        .iter()
         .map(|p| {
             vec![
                 Cell::T(p.project.into()),
                 Cell::N(p.due as f64),
                 Cell::N(p.on_time as f64),
                 Cell::N(p.overdue as f64),
-                Cell::T(p.behind.join("、")),
+                Cell::N(p.behind.len() as f64),
             ]
         })
         .collect();
-    sheet(&mut wb, "六大工程推进情况", &["工程", "本期到期任务", "按期完成", "逾期未完成", "滞后单位"], rows, &head)?;
+    let projects_sheet = sheet(
+        &mut wb,
+        "六大工程推进情况",
+        &["工程", "本期到期任务", "按期完成", "逾期未完成", "滞后单位数"],
+        rows,
+        &head,
+    )?;
+    // The units behind one per row under the table: a province's thousands do not fit in one
+    // cell (Excel holds 32,767 characters).
+    let ws = wb.worksheet_from_index(projects_sheet)?;
+    let first = projects.len() as u32 + 2;
+    for (c, h) in ["工程", "所属街道（镇）", "组织编码", "滞后单位"].iter().enumerate() {
+        ws.write_string_with_format(first, c as u16, *h, &head)?;
+    }
+    let behind = projects.iter().flat_map(|p| p.behind_ids.iter().zip(&p.behind).map(move |u| (p.project, u)));
+    for (r, (project, (id, name))) in behind.enumerate() {
+        let row = first + 1 + r as u32;
+        ws.write_string(row, 0, project)?;
+        ws.write_string(row, 1, text(&township(pack, id)))?;
+        ws.write_string(row, 2, text(id))?;
+        ws.write_string(row, 3, text(name))?;
+    }
     // Every branch-month without attendance: the report names the first few of each month.
     let rows: Vec<Vec<Cell>> = pack
         .reporting
@@ -226,7 +248,9 @@ enum Cell {
 }
 
 /// A sheet of a header and rows.
-fn sheet(wb: &mut Workbook, name: &str, header: &[&str], rows: Vec<Vec<Cell>>, head: &Format) -> Result<()> {
+/// A sheet of a header and rows; its index in the workbook.
+fn sheet(wb: &mut Workbook, name: &str, header: &[&str], rows: Vec<Vec<Cell>>, head: &Format) -> Result<usize> {
+    let index = wb.worksheets().len();
     let ws = wb.add_worksheet();
     ws.set_name(name)?;
     for (c, h) in header.iter().enumerate() {
@@ -241,5 +265,5 @@ fn sheet(wb: &mut Workbook, name: &str, header: &[&str], rows: Vec<Vec<Cell>>, h
             };
         }
     }
-    Ok(())
+    Ok(index)
 }

@@ -308,9 +308,79 @@ fn issue_21_a_district_of_1000_units_prints_its_lists_by_township() {
     let compact = printed.split("<table class=\"compact\">").nth(1).unwrap().split("</table>").next().unwrap();
     let first = compact.split("<tr>").nth(2).unwrap();
     assert!(first.starts_with("<td>") && first.matches("<td class=\"num\">").count() >= 1, "{first}");
+    // The problem list: the first 300 by priority on the page, every open one counted per
+    // township, and all of them in the workbook.
+    let before = html.split_once(" 条，本页按优先级列前 300 条").unwrap().0;
+    let open: usize = before.rsplit_once("<p>共 ").unwrap().1.parse().unwrap();
+    assert!(open > 300, "{open} open problems");
+    let listed = html.split_once("前 300 条，按优先级编号").unwrap().1.split("</table>").next().unwrap();
+    assert_eq!(listed.matches("<tr>").count(), 1 + 300);
+    let per_township = html.split_once("个街道（镇），问题多的在前").unwrap().1.split("</table>").next().unwrap();
+    let counted: usize = per_township
+        .split("<tr><td>")
+        .skip(1)
+        .map(|row| row.split("<td class=\"num\">").nth(1).unwrap().split('<').next().unwrap().parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(counted, open, "the townships' counts add up to the open problems");
+    let mut wb: Xlsx<_> = open_workbook(out.join("report.xlsx")).unwrap();
+    let sheet = wb.worksheet_range("问题清单").unwrap();
+    assert!(sheet.rows().count() > open, "the workbook lists every problem: {} rows", sheet.rows().count());
+    // The last quarter's problems, resolved or not: the first 300 here, all in the workbook.
+    let (before, after) = html.split_once(" 条，此处列前 300 条：仍未解决的按优先级在前").unwrap();
+    let moved: usize = before.rsplit_once("逐条明细（").unwrap().1.parse().unwrap();
+    assert_eq!(after.split("</table>").next().unwrap().matches("<tr>").count(), 1 + 300);
+    assert_eq!(wb.worksheet_range("上期问题整改情况").unwrap().rows().count(), 1 + moved);
+    // The units behind on a project one per row under the projects' counts (a province's
+    // thousands overflowed one cell's 32,767 characters and the report failed).
+    let projects: Vec<Vec<String>> = wb
+        .worksheet_range("六大工程推进情况")
+        .unwrap()
+        .rows()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    let split = projects.iter().position(|r| r.first().is_some_and(|c| c == "工程") && r[2] == "组织编码").unwrap();
+    let behind: f64 =
+        projects[1..split].iter().filter(|r| !r[0].is_empty()).map(|r| r[4].parse::<f64>().unwrap()).sum();
+    assert!(behind > 0.0, "units behind on a project in a district of 1,000");
+    assert_eq!(projects[split + 1..].len() as f64, behind, "a row per unit behind");
+    assert!(projects[split + 1..].iter().all(|r| !r[1].is_empty() && !r[2].is_empty()), "township and code");
+    // A page of a thousand units stays a page: the lists past 300 rows were most of its 3 MB.
+    assert!(html.len() < 1_000_000, "report.html is {} bytes", html.len());
     // On paper (A4, headless Chromium) it stays a pack one reads, not a register.
     let pages = super::browser::printed_pages(&out.join("report.html"), t.path());
     assert!(pages <= 15, "{pages} pages");
+}
+
+/// Issue 25: a province's report (30,000 units) is written, and is a page one opens: the long
+/// lists are township summaries only, the problem list its first 300, and the workbook holds
+/// every unit (the units behind on a project no longer in one cell, which failed the report).
+#[test]
+fn issue_25_a_province_gets_a_report_one_can_open() {
+    let t = tempfile::tempdir().unwrap();
+    let data = t.path().join("data");
+    let args = ["sample", "--units", "30000", "--members", "150000", "--months", "6", "--seed", "5", "--out"];
+    run_expect(dangjian().args(args).arg(&data), 0);
+    let wh = t.path().join("wh");
+    run_expect(dangjian().args(["ingest", "-q", "--warehouse"]).arg(&wh).arg(&data), 0);
+    for period in ["2025Q4", "2026Q1"] {
+        run_expect(dangjian().args(["compute", "--warehouse"]).arg(&wh).args(["--period", period]), 0);
+    }
+    let out = t.path().join("out");
+    run_expect(dangjian().args(["report", "--warehouse"]).arg(&wh).args(["--period", "2026Q1", "--out"]).arg(&out), 0);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.len() < 1_500_000, "report.html is {} bytes", html.len());
+    let summaries_only = html.matches("单位太多，本页只列汇总，逐个单位明细见工作簿").count();
+    assert!(summaries_only >= 2, "{summaries_only} lists summarised without their units");
+    assert!(html.contains(" 条，本页按优先级列前 300 条"));
+    let mut wb: Xlsx<_> = open_workbook(out.join("report.xlsx")).unwrap();
+    let projects = wb.worksheet_range("六大工程推进情况").unwrap();
+    let behind: Vec<String> =
+        projects.rows().skip_while(|r| r[2] != "组织编码").skip(1).map(|r| r[3].to_string()).collect();
+    // Joined with 、 as the cell had them: more characters than a cell holds.
+    let chars: usize = behind.iter().map(|n| n.chars().count() + 1).sum();
+    assert!(chars > 32_767, "the {} units behind ({chars} characters) would not fit in one cell", behind.len());
+    let units = query_number(&wh, "SELECT count(*) FROM units");
+    assert!(units >= 30_000.0, "{units} units");
 }
 
 /// The report without the parts folded away on paper (`<details>`).

@@ -247,6 +247,54 @@ mod tests {
     }
 
     #[test]
+    fn a_dot_is_drawn_once_where_many_fall() {
+        let funnel = |copies: usize| Chart::Funnel {
+            id: "funnel".into(),
+            title: "出勤率".into(),
+            unit: "ratio".into(),
+            centre: 0.8,
+            outer_level: 0.998,
+            limits: [10.0, 100.0, 1000.0].map(|n| FunnelLimits { n, inner: (0.7, 0.9), outer: (0.6, 0.95) }).to_vec(),
+            points: (0..copies)
+                .flat_map(|_| {
+                    [(20.0, 0.8), (200.0, 0.85), (500.0, 0.75)].map(|(n, rate)| FunnelPoint {
+                        label: String::new(),
+                        n,
+                        rate,
+                        outside: false,
+                    })
+                })
+                .chain([FunnelPoint { label: "一支部".into(), n: 50.0, rate: 0.3, outside: true }])
+                .collect(),
+        };
+        let d = tempfile::tempdir().unwrap();
+        let (one, many) = (
+            render_all(&[funnel(1)], &d.path().join("one")).unwrap(),
+            render_all(&[funnel(500)], &d.path().join("many")).unwrap(),
+        );
+        let (a, b) = (std::fs::read_to_string(&one[0].svg).unwrap(), std::fs::read_to_string(&many[0].svg).unwrap());
+        assert_eq!(a.matches("<circle").count(), b.matches("<circle").count(), "1,500 dots on three places");
+        assert_eq!(image::open(&one[0].png).unwrap().to_rgb8(), image::open(&many[0].png).unwrap().to_rgb8());
+        // A box plot's outliers likewise: a member's points are whole numbers, so a province's
+        // thousands of outliers sit on a few heights.
+        let boxes = |copies: usize| Chart::Boxes {
+            id: "points".into(),
+            title: "党员积分".into(),
+            unit: "points".into(),
+            groups: vec![BoxGroup {
+                label: "农村".into(),
+                values: (0..100).map(f64::from).chain((0..copies).flat_map(|_| [400.0, 450.0])).collect(),
+            }],
+        };
+        let (one, many) = (
+            render_all(&[boxes(1)], &d.path().join("b1")).unwrap(),
+            render_all(&[boxes(5)], &d.path().join("b5")).unwrap(),
+        );
+        let (a, b) = (std::fs::read_to_string(&one[0].svg).unwrap(), std::fs::read_to_string(&many[0].svg).unwrap());
+        assert_eq!((a.matches("<circle").count(), b.matches("<circle").count()), (2, 2));
+    }
+
+    #[test]
     fn same_data_same_bytes_and_svg_names_the_font_stack() {
         let d = tempfile::tempdir().unwrap();
         let a = render_all(&[bars()], &d.path().join("a")).unwrap();

@@ -3,6 +3,8 @@
 //! township's units, the year's findings by source and severity; the grade charts; and the
 //! workbook's sheets for the appraisal office, one per level.
 
+use std::collections::HashMap;
+
 use rust_xlsxwriter::{Format, Workbook};
 use serde_json::{Value, json};
 
@@ -66,21 +68,36 @@ pub fn context(pack: &Pack, a: &Appraisal) -> Value {
             })
         })
         .collect();
-    let honours: Vec<Value> = best_first(a.units.iter().filter(|u| u.eligible && u.grade >= Some(HONOUR_MIN_STARS)))
-        .into_iter()
-        .map(unit_row)
-        .collect();
+    let honours = best_first(a.units.iter().filter(|u| u.eligible && u.grade >= Some(HONOUR_MIN_STARS)));
+    let honours_total = honours.len();
+    let honours: Vec<Value> = honours.into_iter().take(super::LISTED).map(unit_row).collect();
     let eligible = a.units.iter().filter(|u| u.eligible).count();
-    let barred: Vec<Value> = best_first(a.units.iter().filter(|u| !u.eligible)).into_iter().map(unit_row).collect();
-    let mut townships: Vec<(String, Vec<Value>)> = Vec::new();
+    let barred = best_first(a.units.iter().filter(|u| !u.eligible));
+    let barred_total = barred.len();
+    let barred: Vec<Value> = barred.into_iter().take(super::LISTED).map(unit_row).collect();
+    // Each township's units; past DETAIL_OVER units (a province) its stars counted instead.
+    let mut townships: Vec<(String, Vec<&Appraised>)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
     for u in best_first(a.units.iter()) {
         let t = u.township.clone().unwrap_or_else(|| "（直属）".into());
-        match townships.iter_mut().find(|(name, _)| *name == t) {
-            Some((_, rows)) => rows.push(unit_row(u)),
-            None => townships.push((t, vec![unit_row(u)])),
-        }
+        let i = *index.entry(t.clone()).or_insert_with(|| {
+            townships.push((t, Vec::new()));
+            townships.len() - 1
+        });
+        townships[i].1.push(u);
     }
     townships.sort_by(|a, b| a.0.cmp(&b.0));
+    let detail = a.units.len() <= super::groups::DETAIL_OVER;
+    let townships: Vec<Value> = townships
+        .into_iter()
+        .map(|(t, units)| {
+            let stars: Vec<usize> =
+                (1..=5).rev().map(|g| units.iter().filter(|u| u.grade == Some(g)).count()).collect();
+            let barred = units.iter().filter(|u| !u.eligible).count();
+            let rows: Vec<Value> = if detail { units.iter().map(|u| unit_row(u)).collect() } else { Vec::new() };
+            json!({"name": t, "units": units.len(), "stars": stars, "barred": barred, "rows": rows})
+        })
+        .collect();
     json!({
         "year": a.year,
         "components": components.join("、"),
@@ -88,8 +105,11 @@ pub fn context(pack: &Pack, a: &Appraisal) -> Value {
         "honours": honours,
         "honour_min": stars_zh(HONOUR_MIN_STARS),
         "eligible": eligible,
+        "honours_total": honours_total,
         "barred": barred,
-        "townships": townships.into_iter().map(|(t, rows)| json!({"name": t, "rows": rows})).collect::<Vec<_>>(),
+        "barred_total": barred_total,
+        "townships": townships,
+        "township_detail": detail,
         "findings": findings_by_source(pack),
     })
 }

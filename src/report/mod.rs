@@ -165,7 +165,7 @@ pub fn write_report(
         rows.iter().map(|r| r.findings.len() + r.tasks.len() + usize::from(r.serious)).sum()
     });
     let mut movement = review_loop::movement(pack, problems);
-    movement.rows.truncate(PROBLEMS_LISTED);
+    movement.rows.truncate(LISTED);
     let mut ctx = serde_json::json!({
         "title": title(pack, root),
         "period": pack.period.to_string(),
@@ -489,10 +489,11 @@ fn foundations_and_brands(pack: &Pack) -> (Vec<serde_json::Value>, Vec<serde_jso
     (gu_ben, xing_huo)
 }
 
-/// The most problems the page lists, by priority. A province has tens of thousands (the page
-/// was 35 MB at 30,000 units); past this the page lists these and counts the rest per township,
-/// and the workbook's 问题清单 holds every one.
-pub const PROBLEMS_LISTED: usize = 300;
+/// The most rows a long list prints on the page (problems by priority, the annual appraisal's
+/// honours and barred units). A province has tens of thousands (the page was 35 MB at 30,000
+/// units); past this the page lists these and counts the rest per township, and the workbook
+/// holds every one.
+pub const LISTED: usize = 300;
 
 /// The open problems, by priority.
 fn open_by_priority(problems: &[Problem]) -> Vec<&Problem> {
@@ -501,12 +502,12 @@ fn open_by_priority(problems: &[Problem]) -> Vec<&Problem> {
     open
 }
 
-/// The first [`PROBLEMS_LISTED`] open problems as the page lists them.
+/// The first [`LISTED`] open problems as the page lists them.
 fn problem_rows(pack: &Pack, problems: &[Problem]) -> Vec<serde_json::Value> {
     let diagnoses = review_loop::diagnoses(pack);
     open_by_priority(problems)
         .into_iter()
-        .take(PROBLEMS_LISTED)
+        .take(LISTED)
         .map(|p| {
             let (kind, css) = kind_zh(p.kind);
             let state = match p.life.state {
@@ -529,7 +530,7 @@ fn problem_rows(pack: &Pack, problems: &[Problem]) -> Vec<serde_json::Value> {
 /// townships with most first (problems, severe ones, units).
 fn problem_townships(pack: &Pack, problems: &[Problem]) -> Option<Vec<groups::Group<()>>> {
     let open = open_by_priority(problems);
-    if open.len() <= PROBLEMS_LISTED {
+    if open.len() <= LISTED {
         return None;
     }
     let rows = open.into_iter().map(|p| (p.unit_id.clone(), p)).collect();

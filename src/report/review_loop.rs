@@ -22,7 +22,7 @@ pub struct Movement {
     pub recurring: usize,
     pub new: usize,
     /// The problems of the period before: those still there by priority, then the resolved,
-    /// each in one line (the page keeps the first [`super::PROBLEMS_LISTED`]).
+    /// each in one line (the page keeps the first [`super::LISTED`]).
     pub rows: Vec<MovementRow>,
     /// How many there are in all.
     pub total: usize,

@@ -381,6 +381,26 @@ fn issue_25_a_province_gets_a_report_one_can_open() {
     assert!(chars > 32_767, "the {} units behind ({chars} characters) would not fit in one cell", behind.len());
     let units = query_number(&wh, "SELECT count(*) FROM units");
     assert!(units >= 30_000.0, "{units} units");
+
+    // The year's report: the appraisal's lists are their first 300 and the townships' stars
+    // (it was 13 MB of every unit), the workbook's sheets grade every unit.
+    run_expect(dangjian().args(["compute", "--warehouse"]).arg(&wh).args(["--period", "2025"]), 0);
+    let year = t.path().join("year");
+    run_expect(dangjian().args(["report", "--warehouse"]).arg(&wh).args(["--period", "2025", "--out"]).arg(&year), 0);
+    let html = std::fs::read_to_string(year.join("report.html")).unwrap();
+    assert!(html.len() < 1_500_000, "the year's report.html is {} bytes", html.len());
+    assert!(html.contains("单位太多，本页只列各街道（镇）的星级分布"));
+    assert_eq!(html.matches("，此处列前 300 个").count() + html.matches("此处按层级和得分列前 300 个").count(), 2);
+    let mut wb: Xlsx<_> = open_workbook(year.join("report.xlsx")).unwrap();
+    let graded: usize = wb
+        .sheet_names()
+        .iter()
+        .filter(|n| n.starts_with("考核-"))
+        .map(|n| wb.worksheet_range(n).unwrap().rows().count() - 1)
+        .sum();
+    let appraised = query_number(&wh, "SELECT count(*) FROM appraisal WHERE year = 2025");
+    assert!(appraised > 29_000.0, "{appraised} appraised");
+    assert_eq!(graded as f64, appraised, "every appraised unit in the workbook");
 }
 
 /// The report without the parts folded away on paper (`<details>`).

@@ -76,12 +76,13 @@ pub fn context(pack: &Pack, a: &Appraisal) -> Value {
     let barred_total = barred.len();
     let barred: Vec<Value> = barred.into_iter().take(super::LISTED).map(unit_row).collect();
     // Each township's units; past DETAIL_OVER units (a province) its stars counted instead.
+    // By the township's id: two townships may share a name.
     let mut townships: Vec<(String, Vec<&Appraised>)> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut index: HashMap<Option<&str>, usize> = HashMap::new();
     for u in best_first(a.units.iter()) {
-        let t = u.township.clone().unwrap_or_else(|| "（直属）".into());
-        let i = *index.entry(t.clone()).or_insert_with(|| {
-            townships.push((t, Vec::new()));
+        let id = pack.township_of(&u.unit_id).map(|t| t.id.as_str());
+        let i = *index.entry(id).or_insert_with(|| {
+            townships.push((u.township.clone().unwrap_or_else(|| "（直属）".into()), Vec::new()));
             townships.len() - 1
         });
         townships[i].1.push(u);

@@ -164,6 +164,8 @@ pub fn write_report(
     let (overdue, overdue_groups) = groups::by_township(pack, overdue, overdue_summary, |rows| {
         rows.iter().map(|r| r.findings.len() + r.tasks.len() + usize::from(r.serious)).sum()
     });
+    // The open problems by priority, once: counted, listed and counted per township.
+    let open = open_by_priority(problems);
     let mut movement = review_loop::movement(pack, problems);
     movement.rows.truncate(LISTED);
     let mut ctx = serde_json::json!({
@@ -178,7 +180,7 @@ pub fn write_report(
         "units_total": pack.units.len(),
         "reds": pack.rows.iter().filter(|r| r.indicator != WEAK && r.status == Some(Status::Red)).count(),
         "weak_count": weak_count,
-        "problem_count": problems.iter().filter(|p| p.life.state != State::Resolved).count(),
+        "problem_count": open.len(),
         "movement": movement,
         "due_findings": review_loop::due_findings(pack),
         "overdue": overdue,
@@ -192,7 +194,7 @@ pub fn write_report(
         "charts_other": sections.other,
         "charts_cards": sections.cards,
         "charts_flow": sections.flow,
-        "problems": problem_rows(pack, problems),
+        "problems": problem_rows(pack, &open),
         "weak": weak,
         "draw": draw.map(|d| draw_context(pack, d)),
         "appraisal": appraisal.map(|a| appraisal::context(pack, a)),
@@ -207,7 +209,7 @@ pub fn write_report(
     ctx["agenda_size"] = agenda_size.into();
     ctx["overdue_groups"] = serde_json::to_value(overdue_groups)?;
     ctx["weak_groups"] = serde_json::to_value(weak_groups)?;
-    ctx["problem_townships"] = serde_json::to_value(problem_townships(pack, problems))?;
+    ctx["problem_townships"] = serde_json::to_value(problem_townships(pack, &open))?;
     ctx["printed_groups"] = groups::PRINTED.into();
     ctx["css"] = CSS.into();
     let mut env = minijinja::Environment::new();
@@ -503,10 +505,9 @@ fn open_by_priority(problems: &[Problem]) -> Vec<&Problem> {
 }
 
 /// The first [`LISTED`] open problems as the page lists them.
-fn problem_rows(pack: &Pack, problems: &[Problem]) -> Vec<serde_json::Value> {
+fn problem_rows(pack: &Pack, open: &[&Problem]) -> Vec<serde_json::Value> {
     let diagnoses = review_loop::diagnoses(pack);
-    open_by_priority(problems)
-        .into_iter()
+    open.iter()
         .take(LISTED)
         .map(|p| {
             let (kind, css) = kind_zh(p.kind);
@@ -528,12 +529,11 @@ fn problem_rows(pack: &Pack, problems: &[Problem]) -> Vec<serde_json::Value> {
 
 /// When the page lists only the first problems: every open one counted per township, the
 /// townships with most first (problems, severe ones, units).
-fn problem_townships(pack: &Pack, problems: &[Problem]) -> Option<Vec<groups::Group<()>>> {
-    let open = open_by_priority(problems);
+fn problem_townships(pack: &Pack, open: &[&Problem]) -> Option<Vec<groups::Group<()>>> {
     if open.len() <= LISTED {
         return None;
     }
-    let rows = open.into_iter().map(|p| (p.unit_id.clone(), p)).collect();
+    let rows = open.iter().map(|p| (p.unit_id.clone(), *p)).collect();
     let summary = |rows: &[&Problem]| {
         let units: std::collections::HashSet<&str> = rows.iter().map(|p| p.unit_id.as_str()).collect();
         let severe = rows.iter().filter(|p| p.severity >= 3).count();

@@ -27,13 +27,16 @@ pub struct Sizes {
     pub file: u64,
     /// The text of one block.
     pub block: usize,
+    /// The most bytes of a file's validated rows held to be staged by partition (see
+    /// `coalesce`).
+    pub held: usize,
 }
 
 impl Default for Sizes {
     /// 48 MiB files, 16 MiB blocks (about 220,000 attendance rows: the blocks in flight stay
-    /// well under the memory of a month's export).
+    /// well under the memory of a month's export), 96 MiB of rows held (a few blocks).
     fn default() -> Self {
-        Sizes { file: 48 << 20, block: 16 << 20 }
+        Sizes { file: 48 << 20, block: 16 << 20, held: 96 << 20 }
     }
 }
 
@@ -56,6 +59,8 @@ pub struct Job {
 pub struct Done<T> {
     pub index: usize,
     pub result: Result<Staged<T>, String>,
+    /// The block's text, back for the next block to reuse.
+    pub text: String,
 }
 
 /// A block's rows staged (as a `T`), with what the file's figures need of them.
@@ -70,6 +75,10 @@ pub struct Staged<T> {
 
 /// What is done with each block's rows (on the worker that validated it).
 pub type Stage<'s, T> = dyn Fn(Kind, DataFrame) -> anyhow::Result<T> + Sync + 's;
+
+/// What then takes each block's staged rows and their count (on the reading thread, in file
+/// order).
+pub type Gather<'g, T> = dyn FnMut(T, usize) -> anyhow::Result<()> + 'g;
 
 /// A validated block's rows staged.
 pub fn stage_block<T>(
@@ -90,14 +99,18 @@ pub struct Dispatch<'s, T> {
     pub template: Option<Template>,
     /// Text gathered for the next block, and its first line.
     pending: String,
+    /// Texts of blocks done with, to be filled again: a new one each time had every page of
+    /// it faulted in anew, on the thread that feeds the workers.
+    spare: Vec<String>,
     pending_line: u64,
     /// The text of a block.
     block: usize,
     sent: usize,
     next: usize,
     waiting: BTreeMap<usize, Done<T>>,
-    pub file: FileBlocks<T>,
+    pub file: FileBlocks,
     stage: &'s Stage<'s, T>,
+    gather: &'s mut Gather<'s, T>,
 }
 
 impl<'s, T> Dispatch<'s, T> {
@@ -109,6 +122,7 @@ impl<'s, T> Dispatch<'s, T> {
         size: u64,
         block: usize,
         stage: &'s Stage<'s, T>,
+        gather: &'s mut Gather<'s, T>,
     ) -> Self {
         let mut file = FileBlocks::default();
         // No row is shorter than this; pages reserved and never written take no memory.
@@ -118,6 +132,7 @@ impl<'s, T> Dispatch<'s, T> {
             done,
             template: None,
             pending: String::new(),
+            spare: Vec::new(),
             pending_line: 0,
             block,
             sent: 0,
@@ -125,6 +140,7 @@ impl<'s, T> Dispatch<'s, T> {
             waiting: BTreeMap::new(),
             file,
             stage,
+            gather,
         }
     }
 
@@ -134,8 +150,7 @@ impl<'s, T> Dispatch<'s, T> {
         self.sent = 1;
         self.next = 1;
         let staged = stage_block(kind, block, skipped, self.stage)?;
-        self.file.absorb(staged);
-        Ok(())
+        self.absorb(staged)
     }
 
     /// A piece of text after the first block: gathered, and sent once a block is full.
@@ -143,12 +158,21 @@ impl<'s, T> Dispatch<'s, T> {
         if self.pending.is_empty() {
             self.pending_line = line;
         }
+        // A block's text is allocated once at its full size: grown by doubling, it was copied
+        // again and again.
+        if self.pending.capacity() < self.block + text.len() {
+            let mut fresh = self.text_buffer(text.len());
+            fresh.push_str(&self.pending);
+            self.pending = fresh;
+        }
         self.pending.push_str(text);
         // Full blocks go, cut after a line end.
         while self.pending.len() > self.block
             && let Some(cut) = memchr::memchr(b'\n', &self.pending.as_bytes()[self.block - 1..])
         {
-            let rest = self.pending.split_off(self.block + cut);
+            let mut rest = self.text_buffer(text.len());
+            rest.push_str(&self.pending[self.block + cut..]);
+            self.pending.truncate(self.block + cut);
             let full = std::mem::replace(&mut self.pending, rest);
             let lines = memchr::memchr_iter(b'\n', full.as_bytes()).count() as u64;
             self.send(full, false)?;
@@ -161,6 +185,14 @@ impl<'s, T> Dispatch<'s, T> {
         Ok(())
     }
 
+    /// An empty text that holds a block and `more`, reused when one is spare.
+    fn text_buffer(&mut self, more: usize) -> String {
+        let mut text = self.spare.pop().unwrap_or_default();
+        text.clear();
+        text.reserve(self.block + more);
+        text
+    }
+
     fn send(&mut self, text: String, last: bool) -> anyhow::Result<()> {
         let template = self.template.clone().expect("blocks are sent after the header");
         let job = Job { index: self.sent, line: self.pending_line, text, last, template };
@@ -168,7 +200,8 @@ impl<'s, T> Dispatch<'s, T> {
         let jobs = self.jobs.as_ref().expect("no block is sent after the last");
         jobs.send(job).map_err(|_| anyhow::anyhow!("a block worker stopped"))?;
         // Take what is done meanwhile, so that finished blocks do not wait in memory.
-        while let Ok(done) = self.done.try_recv() {
+        while let Ok(mut done) = self.done.try_recv() {
+            self.spare.push(std::mem::take(&mut done.text));
             self.waiting.insert(done.index, done);
         }
         self.absorb_ready()
@@ -177,9 +210,18 @@ impl<'s, T> Dispatch<'s, T> {
     fn absorb_ready(&mut self) -> anyhow::Result<()> {
         while let Some(done) = self.waiting.remove(&self.next) {
             self.next += 1;
-            self.file.absorb(done.result.map_err(anyhow::Error::msg)?);
+            self.absorb(done.result.map_err(anyhow::Error::msg)?)?;
         }
         Ok(())
+    }
+
+    fn absorb(&mut self, block: Staged<T>) -> anyhow::Result<()> {
+        let f = &mut self.file;
+        f.keys.extend_from_slice(&block.keys);
+        f.rows_read += block.rows_read;
+        f.rejected.extend(block.rejected);
+        f.skipped.extend(block.skipped);
+        (self.gather)(block.staged, block.rows)
     }
 
     /// Every block sent is taken back.
@@ -208,37 +250,20 @@ pub fn work<T>(
         let job = jobs.lock().unwrap_or_else(|e| e.into_inner()).recv();
         let Ok(job) = job else { return };
         let result = validate(&job);
-        if done.send(Done { index: job.index, result }).is_err() {
+        if done.send(Done { index: job.index, result, text: job.text }).is_err() {
             return;
         }
     }
 }
 
-/// What the blocks of a file gave, gathered in file order.
-pub struct FileBlocks<T> {
-    /// Each block's staged rows and their count.
-    pub parts: Vec<(T, usize)>,
+/// What the blocks of a file gave besides their rows, gathered in file order.
+#[derive(Default)]
+pub struct FileBlocks {
     /// The short key hash of every staged row.
     pub keys: Vec<u64>,
     pub rows_read: u64,
     pub rejected: Vec<RejectedRow>,
     pub skipped: Vec<SkippedRow>,
-}
-
-impl<T> Default for FileBlocks<T> {
-    fn default() -> Self {
-        FileBlocks { parts: Vec::new(), keys: Vec::new(), rows_read: 0, rejected: Vec::new(), skipped: Vec::new() }
-    }
-}
-
-impl<T> FileBlocks<T> {
-    fn absorb(&mut self, block: Staged<T>) {
-        self.keys.extend_from_slice(&block.keys);
-        self.rows_read += block.rows_read;
-        self.rejected.extend(block.rejected);
-        self.skipped.extend(block.skipped);
-        self.parts.push((block.staged, block.rows));
-    }
 }
 
 #[cfg(test)]
@@ -349,20 +374,50 @@ mod tests {
             std::fs::write(root.join("units.csv"), UNITS).unwrap();
             std::fs::write(root.join("出勤台账.csv"), &text).unwrap();
         }
-        let whole = outcome(&one, &one.join("出勤台账.csv"), Sizes { file: u64::MAX, block: 1 << 20 });
+        let whole =
+            outcome(&one, &one.join("出勤台账.csv"), Sizes { file: u64::MAX, block: 1 << 20, ..Sizes::default() });
         assert!(text.len() > 4 << 20, "the reader's pieces are 4 MiB: the export spans two");
-        for block in [16 << 20, 1 << 20, 100_000] {
-            let _ = std::fs::remove_dir_all(&many);
-            std::fs::create_dir_all(&many).unwrap();
-            std::fs::write(many.join("units.csv"), UNITS).unwrap();
-            std::fs::write(many.join("出勤台账.csv"), &text).unwrap();
-            let blocks = outcome(&many, &many.join("出勤台账.csv"), Sizes { file: 0, block });
+        // Months held until done with (each spans many blocks of 100,000 bytes), and staged
+        // at every block when nothing may be held.
+        for (block, held) in [(16 << 20, 96 << 20), (1 << 20, 96 << 20), (100_000, 96 << 20), (100_000, 0)] {
+            let blocks = in_blocks(&many, &text, Sizes { file: 0, block, held });
             assert_eq!(blocks.len(), whole.len());
             for (b, w) in blocks.iter().zip(&whole) {
-                assert_eq!(b, w, "blocks of {block} bytes");
+                assert_eq!(b, w, "blocks of {block} bytes, {held} held");
             }
         }
         assert!(whole[0].contains("duplicates 2"), "{}", whole[0]);
         assert!(whole[0].contains("key_conflict"), "{}", whole[0]);
+    }
+
+    /// `text` ingested from `root` in blocks of `sizes`.
+    fn in_blocks(root: &Path, text: &str, sizes: Sizes) -> Vec<String> {
+        let _ = std::fs::remove_dir_all(root);
+        std::fs::create_dir_all(root).unwrap();
+        std::fs::write(root.join("units.csv"), UNITS).unwrap();
+        std::fs::write(root.join("出勤台账.csv"), text).unwrap();
+        outcome(root, &root.join("出勤台账.csv"), sizes)
+    }
+
+    /// Rows in no order of time: each block falls in every month, and is staged by its worker
+    /// a month a piece; the same warehouse as one read.
+    #[test]
+    fn blocks_of_rows_in_no_order_give_the_warehouse_of_one_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = export();
+        let (head, rest) = text.split_at(text.find("\nE").unwrap() + 1);
+        let (rows, footer) = rest.split_at(rest.find("合计").unwrap());
+        let mut rows: Vec<&str> = rows.lines().collect();
+        let mut next = 5u64;
+        for i in (1..rows.len()).rev() {
+            next = next.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            rows.swap(i, ((next >> 33) % (i as u64 + 1)) as usize);
+        }
+        let shuffled = format!("{head}{}\n{footer}", rows.join("\n"));
+        let whole = in_blocks(&dir.path().join("one"), &shuffled, Sizes { file: u64::MAX, ..Sizes::default() });
+        let blocks =
+            in_blocks(&dir.path().join("many"), &shuffled, Sizes { file: 0, block: 100_000, ..Sizes::default() });
+        assert_eq!(blocks, whole);
+        assert!(whole[0].contains("duplicates 2") && whole[0].contains("key_conflict"), "{}", whole[0]);
     }
 }

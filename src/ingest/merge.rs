@@ -50,28 +50,6 @@ pub struct Staged {
     pub pieces: Vec<Piece>,
 }
 
-impl Staged {
-    /// One file's rows staged in parts (the blocks of a large file), as one staging: each
-    /// part's validated rows numbered on after the rows of the parts before it. `parts` holds
-    /// each staging with its row count.
-    pub fn concat(parts: Vec<(Staged, usize)>) -> Staged {
-        let mut pieces = Vec::new();
-        let mut offset = 0 as IdxSize;
-        for (staged, rows) in parts {
-            for mut piece in staged.pieces {
-                let at: Vec<IdxSize> = match piece.rows.take() {
-                    Some(r) => r.into_iter().map(|v| v + offset).collect(),
-                    None => (offset..offset + rows as IdxSize).collect(),
-                };
-                piece.rows = Some(at);
-                pieces.push(piece);
-            }
-            offset += rows as IdxSize;
-        }
-        Staged { pieces }
-    }
-}
-
 /// The rows of one file that fall in one partition.
 pub struct Piece {
     pub partition: String,
@@ -152,32 +130,53 @@ impl Spill {
                 .used
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |u| (u + size <= self.budget).then_some(u + size))
                 .is_ok();
-        let (sorted, order) = sort_by_key(kind, frame, in_key_order)?;
-        let groups = partition_rows(kind, &sorted)?;
-        let whole = groups.len() == 1;
-        let staging = self.stagings.fetch_add(1, Ordering::SeqCst);
-        let mut pieces = Vec::with_capacity(groups.len());
-        for (n, (partition, at)) in groups.into_iter().enumerate() {
-            let df = if whole { sorted.clone() } else { take_serial(&sorted, &at)? };
-            // The validated row behind each row of the piece.
-            let rows: Option<Vec<IdxSize>> = match &order {
-                Some(order) => Some(at.iter().map(|&i| order[i as usize]).collect()),
-                None => (!whole).then_some(at),
-            };
+        let staging = self.next_staging();
+        let mut pieces = Vec::new();
+        for (n, (partition, df, rows)) in split(kind, frame, in_key_order)?.into_iter().enumerate() {
             let data = if in_memory {
                 PieceData::Memory(df)
             } else {
-                std::fs::create_dir_all(&self.dir)
-                    .map_err(|e| anyhow::anyhow!("creating {}: {e}", self.dir.display()))?;
-                let path = self.dir.join(format!("{file}-{staging}-{n}.parquet"));
-                let mut df = stored_form(kind, df, source.name, source.mtime_us, &self.ingest_id)?;
-                warehouse::write_parquet_unsynced(&mut df, &path)?;
-                PieceData::Spilled(path)
+                PieceData::Spilled(self.write_piece(kind, &format!("{file}-{staging}-{n}"), &source, df)?)
             };
             pieces.push(Piece { partition, data, rows });
         }
         Ok(Staged { pieces })
     }
+
+    /// Rows of one partition written in stored form under the staging folder as `name`.
+    pub(super) fn write_piece(&self, kind: Kind, name: &str, source: &Source, df: DataFrame) -> Result<PathBuf> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| anyhow::anyhow!("creating {}: {e}", self.dir.display()))?;
+        let path = self.dir.join(format!("{name}.parquet"));
+        let mut df = stored_form(kind, df, source.name, source.mtime_us, &self.ingest_id)?;
+        warehouse::write_parquet_unsynced(&mut df, &path)?;
+        Ok(path)
+    }
+
+    /// A number naming a staging's files apart from the others'.
+    pub(super) fn next_staging(&self) -> usize {
+        self.stagings.fetch_add(1, Ordering::SeqCst)
+    }
+}
+
+/// A partition's rows of a frame, with the validated row behind each of them (`None` when they
+/// are all the frame's rows, in order).
+pub(super) type PartRows = (String, DataFrame, Option<Vec<IdxSize>>);
+
+/// A validated frame in natural-key order, split by partition.
+pub(super) fn split(kind: Kind, frame: DataFrame, in_key_order: bool) -> Result<Vec<PartRows>> {
+    let (sorted, order) = sort_by_key(kind, frame, in_key_order)?;
+    let groups = partition_rows(kind, &sorted)?;
+    let whole = groups.len() == 1;
+    let mut parts = Vec::with_capacity(groups.len());
+    for (partition, at) in groups {
+        let df = if whole { sorted.clone() } else { take_serial(&sorted, &at)? };
+        let rows: Option<Vec<IdxSize>> = match &order {
+            Some(order) => Some(at.iter().map(|&i| order[i as usize]).collect()),
+            None => (!whole).then_some(at),
+        };
+        parts.push((partition, df, rows));
+    }
+    Ok(parts)
 }
 
 impl Drop for Spill {
@@ -215,6 +214,17 @@ pub(crate) fn key_order(kind: Kind, frame: &DataFrame) -> Result<Vec<IdxSize>> {
     let cols = key_columns(kind, frame)?;
     let arrays: Vec<_> = cols.iter().map(|c| c.downcast_as_array()).collect();
     let n = frame.height();
+    if let Some(order) = order_by_ranks(&arrays, n) {
+        return Ok(order);
+    }
+    if let Some(order) = order_by_runs(&arrays, n) {
+        return Ok(order);
+    }
+    Ok(order_by_prefixes(&arrays, n))
+}
+
+/// Any key's order (see [`key_order`]).
+fn order_by_prefixes(arrays: &[&polars_arrow::array::Utf8ViewArray], n: usize) -> Vec<IdxSize> {
     let mut rows: Vec<SortKey> = (0..n)
         .map(|i| {
             let (first, first_len) = prefix::<32>(arrays.first().and_then(|a| a.get(i)));
@@ -247,8 +257,116 @@ pub(crate) fn key_order(kind: Kind, frame: &DataFrame) -> Result<Vec<IdxSize>> {
             .then_with(|| whole(a.row).cmp(whole(b.row)))
             .then(a.row.cmp(&b.row))
     });
-    Ok(rows.into_iter().map(|r| r.row).collect())
+    rows.into_iter().map(|r| r.row).collect()
 }
+
+/// The same order as one number a row, when the key is two texts, the first of them taking
+/// few values (an event's id, repeated on each of its members' rows) and the second at most
+/// eight bytes (a member's id): the first text's rank among its distinct values, the second's
+/// bytes and length, and the row, packed into 128 bits and sorted as integers, far cheaper
+/// than structures of prefixes compared field by field. `None` for any other key.
+fn order_by_ranks(arrays: &[&polars_arrow::array::Utf8ViewArray], n: usize) -> Option<Vec<IdxSize>> {
+    use polars_arrow::array::Array;
+    let [first, second] = arrays else { return None };
+    if n >= 1 << 32 || first.null_count() > 0 || second.null_count() > 0 {
+        return None;
+    }
+    // The distinct first texts, each with the rows' index into them.
+    let mut index: hashbrown::HashMap<&str, u32, foldhash::fast::FixedState> = hashbrown::HashMap::default();
+    let mut distinct: Vec<&str> = Vec::new();
+    let mut of_row: Vec<u32> = Vec::with_capacity(n);
+    let mut last: Option<(&str, u32)> = None;
+    for i in 0..n {
+        let t = first.value(i);
+        let k = match last {
+            Some((l, k)) if l == t => k,
+            _ => {
+                let k = *index.entry(t).or_insert_with(|| {
+                    distinct.push(t);
+                    (distinct.len() - 1) as u32
+                });
+                last = Some((t, k));
+                k
+            }
+        };
+        of_row.push(k);
+        if distinct.len() > RANKS {
+            return None;
+        }
+    }
+    let mut by_text: Vec<u32> = (0..distinct.len() as u32).collect();
+    by_text.sort_unstable_by_key(|&k| distinct[k as usize]);
+    let mut rank = vec![0u32; distinct.len()];
+    for (r, &k) in by_text.iter().enumerate() {
+        rank[k as usize] = r as u32;
+    }
+    let mut keys: Vec<u128> = Vec::with_capacity(n);
+    for (i, &k) in of_row.iter().enumerate() {
+        let t = second.value(i);
+        if t.len() > 8 {
+            return None;
+        }
+        let (p, _) = prefix::<8>(Some(t));
+        let key = (rank[k as usize] as u128) << 100
+            | (u64::from_be_bytes(p) as u128) << 36
+            | (t.len() as u128) << 32
+            | i as u128;
+        keys.push(key);
+    }
+    keys.sort_unstable();
+    Some(keys.into_iter().map(|k| k as u32 as IdxSize).collect())
+}
+
+/// The most distinct first texts [`order_by_ranks`] ranks (they fit in the 28 bits left).
+const RANKS: usize = 1 << 20;
+
+/// The same order for rows whose first key text comes in runs, as exports list an event's
+/// members together: the runs are sorted by that text, and the rows of each text by the rest
+/// of the key, a few dozen at a time instead of all together. `None` when the runs are short
+/// (shuffled rows), where sorting every row at once is cheaper.
+fn order_by_runs(arrays: &[&polars_arrow::array::Utf8ViewArray], n: usize) -> Option<Vec<IdxSize>> {
+    let (first, rest) = arrays.split_first()?;
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    let mut start = 0;
+    for i in 1..=n {
+        if i == n || first.get(i) != first.get(start) {
+            runs.push((start, i));
+            if runs.len() > n / RUN_ROWS {
+                return None;
+            }
+            start = i;
+        }
+    }
+    // Equal texts in file order, so that the sort within them can break ties by row.
+    runs.sort_unstable_by(|a, b| first.get(a.0).cmp(&first.get(b.0)).then(a.0.cmp(&b.0)));
+    let rest_of = |row: IdxSize| rest.iter().map(move |a| a.get(row as usize));
+    let mut order: Vec<IdxSize> = Vec::with_capacity(n);
+    // (prefix of the second key text, its length when the prefix holds it all, row).
+    let mut group: Vec<(u64, Option<u8>, IdxSize)> = Vec::new();
+    for same in runs.chunk_by(|a, b| first.get(a.0) == first.get(b.0)) {
+        group.clear();
+        for &(s, e) in same {
+            group.extend((s..e).map(|i| {
+                let (p, len) = prefix::<8>(rest.first().and_then(|a| a.get(i)));
+                (u64::from_be_bytes(p), len, i as IdxSize)
+            }));
+        }
+        let whole_rest = rest.len() > 1;
+        group.sort_unstable_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then_with(|| match (a.1, b.1) {
+                    (Some(x), Some(y)) if !whole_rest => x.cmp(&y),
+                    _ => rest_of(a.2).cmp(rest_of(b.2)),
+                })
+                .then(a.2.cmp(&b.2))
+        });
+        order.extend(group.iter().map(|g| g.2));
+    }
+    Some(order)
+}
+
+/// The fewest rows a run of one first key text has on average for [`order_by_runs`].
+const RUN_ROWS: usize = 8;
 
 /// What a row is sorted by (see [`key_order`]).
 struct SortKey {
@@ -304,10 +422,13 @@ fn take_serial(df: &DataFrame, rows: &[IdxSize]) -> Result<DataFrame> {
 
 /// The same, each column freed as soon as it is taken, so that the rows are held about once,
 /// not twice: a province's month (3 M rows) rewritten on each core took 1 GB a partition.
-fn take_owned(df: DataFrame, rows: &[IdxSize]) -> Result<DataFrame> {
+pub(super) fn take_owned(df: DataFrame, rows: &[IdxSize]) -> Result<DataFrame> {
     let idx = IdxCa::from_vec("".into(), rows.to_vec());
     let mut cols = Vec::with_capacity(df.width());
     for c in df.into_columns() {
+        // polars gathers text from several chunks value by value, copying each string; from
+        // one chunk it copies the views alone.
+        let c = if c.n_chunks() > 1 { c.rechunk() } else { c };
         cols.push(c.take(&idx)?);
     }
     Ok(DataFrame::new(rows.len(), cols)?)
@@ -992,7 +1113,7 @@ fn merged_order(kind: Kind, runs: &[Run]) -> Result<Vec<(u32, IdxSize)>> {
 }
 
 /// Runs' keys (with `__row`) stacked and sorted together.
-fn sort_all(kind: Kind, parts: Vec<(u32, DataFrame)>) -> Result<Vec<(u32, IdxSize)>> {
+pub(super) fn sort_all(kind: Kind, parts: Vec<(u32, DataFrame)>) -> Result<Vec<(u32, IdxSize)>> {
     let mut all: Option<DataFrame> = None;
     for (r, mut keys) in parts {
         let n = keys.height();
@@ -1013,11 +1134,11 @@ fn sort_all(kind: Kind, parts: Vec<(u32, DataFrame)>) -> Result<Vec<(u32, IdxSiz
 }
 
 /// The most runs merged by looking at each one's next row (past it, a sort is cheaper).
-const MERGE_WAYS: usize = 8;
+pub(super) const MERGE_WAYS: usize = 8;
 
 /// Runs' keys, each in key order, merged: at each step the least next key, the earliest run
 /// among equals.
-fn merge_sorted(kind: Kind, parts: &[(u32, DataFrame)]) -> Result<Vec<(u32, IdxSize)>> {
+pub(super) fn merge_sorted(kind: Kind, parts: &[(u32, DataFrame)]) -> Result<Vec<(u32, IdxSize)>> {
     let cols: Vec<Vec<StringChunked>> = parts.iter().map(|(_, k)| key_columns(kind, k)).collect::<Result<_>>()?;
     let arrays: Vec<Vec<_>> = cols.iter().map(|c| c.iter().map(|c| c.downcast_as_array()).collect()).collect();
     let rows: Vec<IdxCa> =
@@ -1099,6 +1220,55 @@ fn write_in_order(
 mod tests {
     use super::*;
     use crate::model::Table;
+
+    /// The orders by ranks and by runs are the order of whole keys, ties by row: on keys in
+    /// runs and shuffled, with repeats, long texts, texts that are prefixes of others, and
+    /// texts past the fast forms' limits (they must then decline).
+    #[test]
+    fn the_fast_orders_are_the_order_of_whole_keys() {
+        let mut state = 11u64;
+        let mut next = |n: u64| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) % n
+        };
+        let events =
+            ["E1", "E10", "E2", "EB00001-202511-01-long-event-id-0001", "EB00001-202511-01-long-event-id-0002", ""];
+        let members = ["M1", "M10", "M2", "M1\0", "M0000001", "M00000012", ""];
+        for shuffled in [false, true] {
+            for long_members in [false, true] {
+                let n = 3000;
+                let mut rows: Vec<(String, String)> = Vec::new();
+                while rows.len() < n {
+                    let e = events[next(events.len() as u64) as usize];
+                    for _ in 0..1 + next(40) {
+                        let pool = if long_members { members.len() } else { members.len() - 2 };
+                        let m = members[next(pool as u64) as usize];
+                        rows.push((e.to_string(), m.to_string()));
+                    }
+                }
+                if shuffled {
+                    for i in (1..rows.len()).rev() {
+                        rows.swap(i, next(i as u64 + 1) as usize);
+                    }
+                }
+                let e = StringChunked::from_iter_values("e".into(), rows.iter().map(|r| r.0.as_str()));
+                let m = StringChunked::from_iter_values("m".into(), rows.iter().map(|r| r.1.as_str()));
+                let arrays = [e.downcast_as_array(), m.downcast_as_array()];
+                let mut want: Vec<IdxSize> = (0..rows.len() as IdxSize).collect();
+                want.sort_by(|&a, &b| rows[a as usize].cmp(&rows[b as usize]).then(a.cmp(&b)));
+                assert_eq!(order_by_prefixes(&arrays, rows.len()), want);
+                let ranks = order_by_ranks(&arrays, rows.len());
+                assert_eq!(ranks.is_none(), long_members, "ranks decline texts past eight bytes only");
+                if let Some(order) = ranks {
+                    assert_eq!(order, want, "ranks, shuffled {shuffled}");
+                }
+                match order_by_runs(&arrays, rows.len()) {
+                    Some(order) => assert_eq!(order, want, "runs, shuffled {shuffled}"),
+                    None => assert!(shuffled, "rows in runs are ordered by runs"),
+                }
+            }
+        }
+    }
 
     /// Attendance rows out of key order over two months, as a validated frame: two in
     /// 2024-10 (day 20,000), one in 2024-11.

@@ -13,6 +13,7 @@
 
 pub mod aliases;
 pub mod blocks;
+pub mod coalesce;
 pub mod decode;
 pub mod exports;
 pub mod files;
@@ -625,12 +626,25 @@ impl<'l> Call<'l> {
             return Ok(None);
         }
         let source = || merge::Source { name: &input.name, mtime_us: input.mtime_us };
-        let stage = |kind: Kind, frame: DataFrame| -> Result<merge::Staged> {
-            spill.stage(kind, i, source(), frame, false).with_context(|| format!("staging {}", input.name))
+        let stage = |kind: Kind, frame: DataFrame| -> Result<coalesce::Split> {
+            coalesce::Split::of(kind, frame, spill, i, &source()).with_context(|| format!("staging {}", input.name))
         };
-        match parse::parse_file_in_blocks(input, &opts.parse, Some(unit_ids), &opts.names, opts.blocks.block, &stage) {
+        let (parsed, staged) = coalesce::gather(spill, i, source(), opts.blocks.held, |gathered| {
+            let mut gather = |split, rows| gathered.add(split, rows).with_context(|| format!("staging {}", input.name));
+            parse::parse_file_in_blocks(
+                input,
+                &opts.parse,
+                Some(unit_ids),
+                &opts.names,
+                opts.blocks.block,
+                &stage,
+                &mut gather,
+            )
+        })
+        .with_context(|| format!("staging {}", input.name))?;
+        match parsed {
             Ok(None) => Ok(None),
-            Ok(Some(done)) => Ok(Some((i, Ok(done.parsed), Some(merge::Staged::concat(done.parts))))),
+            Ok(Some(parsed)) => Ok(Some((i, Ok(parsed), Some(staged)))),
             Err(e) => Ok(Some((i, Err(e), None))),
         }
     }

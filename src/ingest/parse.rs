@@ -424,16 +424,9 @@ pub fn parse_file(
     })
 }
 
-/// A large file read in blocks (see `blocks`): what it gave, and its rows as staged.
-pub struct BlockParsed<T> {
-    pub parsed: ParsedFile,
-    /// Each block's staged rows and their count, in file order.
-    pub parts: Vec<(T, usize)>,
-}
-
-/// Read and validate a large plain CSV in blocks on every core, handing each block's rows to
-/// `stage` in file order; the file's `validated.frame` is then empty and its `keys` are those
-/// of every staged row. `Ok(None)` when the file is not one the block reader does (quoted,
+/// Read and validate a large plain CSV in blocks on every core: each block's rows go to
+/// `stage` on the worker that validated them, and what it made to `gather`, in file order.
+/// The file's `validated.frame` is then empty and its `keys` are those of every staged row. `Ok(None)` when the file is not one the block reader does (quoted,
 /// not UTF-8 or GB18030, ...): the caller reads it with [`parse_file`].
 pub fn parse_file_in_blocks<T: Send>(
     file: &InputFile,
@@ -442,7 +435,8 @@ pub fn parse_file_in_blocks<T: Send>(
     names: &NameHasher,
     block: usize,
     stage: &blocks::Stage<T>,
-) -> Result<Option<BlockParsed<T>>, FileError> {
+    gather: &mut blocks::Gather<T>,
+) -> Result<Option<ParsedFile>, FileError> {
     let refused = |message| FileError { line: None, message };
     let block_capacity = block / 64;
     let threads = crate::workers::threads();
@@ -457,7 +451,7 @@ pub fn parse_file_in_blocks<T: Send>(
             });
         }
         drop(done);
-        let dispatch = Dispatch::new(jobs, done_queue, file.size, block, stage);
+        let dispatch = Dispatch::new(jobs, done_queue, file.size, block, stage, gather);
         let mut sink = Sink::new(opts, opts.kind, units, names, block_capacity, Some(dispatch));
         let mut reader = file.reader().map_err(refused)?;
         let info = match read::read_csv_stream(&mut reader, opts.encoding, &mut sink) {
@@ -502,7 +496,7 @@ pub fn parse_file_in_blocks<T: Send>(
             skipped_sheets: Vec::new(),
             validated,
         };
-        Ok(Some(BlockParsed { parsed, parts: gathered.parts }))
+        Ok(Some(parsed))
     })
 }
 

@@ -138,8 +138,9 @@ pub fn read_csv(bytes: &[u8], choice: EncodingChoice, sink: &mut dyn RowSink) ->
     Ok(ReadInfo { encoding: Some(decoded.encoding), skipped_sheets: Vec::new() })
 }
 
-/// How much of a CSV [`read_csv_stream`] reads at a time.
+/// How much of a CSV [`read_csv_stream`] reads at a time, and at first.
 const CHUNK: usize = 4 << 20;
+const FIRST_CHUNK: usize = 256 << 10;
 
 /// Read a plain CSV (see [`is_plain`]) in UTF-8 or GB18030 a chunk at a time, so that a large
 /// export is never whole in memory: the same rows, line numbers and encoding as [`read_csv`]
@@ -161,8 +162,10 @@ pub fn read_csv_stream(
     // and the evidence `decode` weighs between damaged UTF-8 and GB18030 over the whole file.
     let (mut utf8_non_ascii, mut evidence) = (false, decode::NonAsciiLines::default());
     while !eof {
-        // Top the buffer up to a chunk; a line longer than that makes it grow.
-        let want = CHUNK.saturating_sub(buf.len()).max(64 << 10);
+        // Top the buffer up to a chunk; a line longer than that makes it grow. The first is
+        // smaller: the rows after the header in it are validated by the reading thread alone
+        // (see `blocks`), while the workers wait.
+        let want = if first { FIRST_CHUNK } else { CHUNK.saturating_sub(buf.len()).max(64 << 10) };
         let n = (&mut *reader).take(want as u64).read_to_end(&mut buf).map_err(io)?;
         eof = n < want;
         if first {

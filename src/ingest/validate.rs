@@ -680,27 +680,30 @@ impl<'a> Validator<'a> {
             Some(k) => k,
             None => key_hash_with(&mut self.scratch, self.ix.key.iter().enumerate().map(|(i, fi)| key_part(i, fi))),
         };
-        self.scratch.clear();
-        for v in values.iter() {
-            v.encode_into(&mut self.scratch);
-        }
-        let content = xxhash_rust::xxh3::xxh3_64(&self.scratch);
-        let mut texts = [""; MAX_KEY_PARTS];
-        for (i, fi) in self.ix.key.iter().enumerate() {
-            texts[i] = key_part(i, fi);
-        }
-        let texts = &texts[..self.ix.key.len()];
         match self.check.as_mut() {
+            // A block's repeats are the merge's to find, from the key alone.
             None => self.block_keys.push(short(key)),
-            Some(check) => match check.admit(key, content, line, texts) {
-                Admit::New => {}
-                Admit::Duplicate => return,
-                Admit::Conflict { first_line, newly, .. } => {
-                    let (first, later) = conflict_rows(texts, first_line, line, newly);
-                    self.rejected.extend(first);
-                    return self.reject(line, cells, later);
+            Some(check) => {
+                self.scratch.clear();
+                for v in values.iter() {
+                    v.encode_into(&mut self.scratch);
                 }
-            },
+                let content = xxhash_rust::xxh3::xxh3_64(&self.scratch);
+                let mut texts = [""; MAX_KEY_PARTS];
+                for (i, fi) in self.ix.key.iter().enumerate() {
+                    texts[i] = key_part(i, fi);
+                }
+                let texts = &texts[..self.ix.key.len()];
+                match check.admit(key, content, line, texts) {
+                    Admit::New => {}
+                    Admit::Duplicate => return,
+                    Admit::Conflict { first_line, newly, .. } => {
+                        let (first, later) = conflict_rows(texts, first_line, line, newly);
+                        self.rejected.extend(first);
+                        return self.reject(line, cells, later);
+                    }
+                }
+            }
         }
         self.lines.push(line as i64);
         for (buf, v) in self.bufs.iter_mut().zip(values.iter_mut()) {

@@ -113,6 +113,31 @@ pub fn district_of_1000(dir: &Path) -> PathBuf {
     wh
 }
 
+/// The same district with its second township given its first one's name (as two towns of one
+/// county may be named): lists grouped by township must keep them apart. The name they share.
+pub fn district_of_1000_sharing_a_name(dir: &Path) -> (PathBuf, String) {
+    let data = dir.join("data");
+    let args = ["sample", "--units", "1000", "--members", "20000", "--months", "15", "--seed", "11", "--out"];
+    run_expect(dangjian().args(args).arg(&data), 0);
+    let file = data.join("units").join("组织架构.csv");
+    let bytes = std::fs::read(&file).unwrap();
+    let (text, _, bad) = encoding_rs::GB18030.decode(&bytes);
+    assert!(!bad, "the units export is GB18030");
+    let name_of = |id: &str| {
+        let line = text.lines().find(|l| l.split(',').nth(1) == Some(id)).unwrap();
+        line.split(',').nth(2).unwrap().to_string()
+    };
+    let (first, second) = (name_of("T01"), name_of("T02"));
+    assert_ne!(first, second);
+    let renamed = text.replacen(&format!(",T02,{second},"), &format!(",T02,{first},"), 1);
+    assert_ne!(renamed, text);
+    let (encoded, _, _) = encoding_rs::GB18030.encode(&renamed);
+    std::fs::write(&file, encoded).unwrap();
+    let wh = dir.join("wh");
+    run_expect(dangjian().args(["ingest", "--warehouse"]).arg(&wh).arg(&data), 0);
+    (wh, first)
+}
+
 /// Parse the JSON summary of `ingest --json`.
 pub fn ingest_json(wh: &Path, paths: &[PathBuf], code: i32, extra: &[&str]) -> serde_json::Value {
     let out = run_expect(dangjian().args(["ingest", "--json", "--warehouse"]).arg(wh).args(extra).args(paths), code);

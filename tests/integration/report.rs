@@ -284,7 +284,11 @@ fn a_fall_is_judged_on_its_counts_not_its_percentage() {
 #[test]
 fn issue_21_a_district_of_1000_units_prints_its_lists_by_township() {
     let t = tempfile::tempdir().unwrap();
-    let wh = district_of_1000(t.path());
+    let (wh, shared) = district_of_1000_sharing_a_name(t.path());
+    assert_eq!(
+        query_number(&wh, &format!("SELECT count(*) FROM units WHERE level = 'township' AND unit_name = '{shared}'")),
+        2.0
+    );
     for period in ["2025Q4", "2026Q1"] {
         run_expect(dangjian().args(["compute", "--warehouse"]).arg(&wh).args(["--period", period]), 0);
     }
@@ -322,6 +326,9 @@ fn issue_21_a_district_of_1000_units_prints_its_lists_by_township() {
         .map(|row| row.split("<td class=\"num\">").nth(1).unwrap().split('<').next().unwrap().parse::<usize>().unwrap())
         .sum();
     assert_eq!(counted, open, "the townships' counts add up to the open problems");
+    // Two townships of one name are two rows, not one (they are grouped by id).
+    let named = |table: &str| table.matches(&format!("<tr><td>{shared}</td>")).count();
+    assert_eq!(named(per_township), 2, "{shared} twice among the townships with problems");
     let mut wb: Xlsx<_> = open_workbook(out.join("report.xlsx")).unwrap();
     let sheet = wb.worksheet_range("问题清单").unwrap();
     assert!(sheet.rows().count() > open, "the workbook lists every problem: {} rows", sheet.rows().count());

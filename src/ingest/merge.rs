@@ -1226,11 +1226,8 @@ mod tests {
     /// texts past the fast forms' limits (they must then decline).
     #[test]
     fn the_fast_orders_are_the_order_of_whole_keys() {
-        let mut state = 11u64;
-        let mut next = |n: u64| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (state >> 33) % n
-        };
+        let mut rng = crate::rng::Rng::new(11);
+        let mut next = |n: u64| rng.below(n);
         let events =
             ["E1", "E10", "E2", "EB00001-202511-01-long-event-id-0001", "EB00001-202511-01-long-event-id-0002", ""];
         let members = ["M1", "M10", "M2", "M1\0", "M0000001", "M00000012", ""];

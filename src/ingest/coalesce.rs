@@ -247,14 +247,11 @@ fn in_order(kind: Kind, frames: Vec<DataFrame>, rows: Vec<Vec<IdxSize>>) -> Resu
         let df = frames.into_iter().next().expect("one frame");
         return Ok((df, rows.into_iter().next().expect("one")));
     }
-    let mut keys = Vec::with_capacity(frames.len());
-    for (r, df) in frames.iter().enumerate() {
-        let mut k = df.select(kind.natural_key().iter().copied())?;
-        k.with_column(Column::new("__row".into(), (0..df.height() as IdxSize).collect::<Vec<_>>()))?;
-        keys.push((r as u32, k));
-    }
-    let order =
-        if keys.len() <= merge::MERGE_WAYS { merge::merge_sorted(kind, &keys)? } else { merge::sort_all(kind, keys)? };
+    let keys = frames
+        .iter()
+        .map(|df| merge::numbered(df.select(kind.natural_key().iter().copied())?, None))
+        .collect::<Result<_>>()?;
+    let order = merge::order_of_keys(kind, keys)?;
     let mut start = Vec::with_capacity(frames.len());
     let mut stacked: Option<DataFrame> = None;
     for df in frames {

@@ -1096,16 +1096,25 @@ fn parquet_height(path: &Path) -> Result<usize> {
 /// merged, not sorted again; otherwise (many runs, or a file an older version stored out of
 /// order) all keys are sorted together. Either way equal keys keep run order, then row order.
 fn merged_order(kind: Kind, runs: &[Run]) -> Result<Vec<(u32, IdxSize)>> {
-    let mut parts: Vec<(u32, DataFrame)> = Vec::with_capacity(runs.len());
-    for (r, run) in runs.iter().enumerate() {
-        let mut keys = run.keys(kind)?;
-        let n = keys.height();
-        keys.with_column(Column::new("__row".into(), (0..n as IdxSize).collect::<Vec<_>>()))?;
-        if let Some(mask) = &run.keep {
-            keys = keys.filter_seq(mask)?;
-        }
-        parts.push((r as u32, keys));
-    }
+    let keys = runs.iter().map(|run| numbered(run.keys(kind)?, run.keep.as_ref())).collect::<Result<_>>()?;
+    order_of_keys(kind, keys)
+}
+
+/// A run's key columns with each row's number in the run (`__row`), less the rows `keep`
+/// drops.
+pub(super) fn numbered(mut keys: DataFrame, keep: Option<&BooleanChunked>) -> Result<DataFrame> {
+    let n = keys.height();
+    keys.with_column(Column::new("__row".into(), (0..n as IdxSize).collect::<Vec<_>>()))?;
+    Ok(match keep {
+        Some(mask) => keys.filter_seq(mask)?,
+        None => keys,
+    })
+}
+
+/// The rows of runs, from their [`numbered`] keys, as (run, row in the run) in key order:
+/// merged when they are few and each in order, else sorted together.
+pub(super) fn order_of_keys(kind: Kind, keys: Vec<DataFrame>) -> Result<Vec<(u32, IdxSize)>> {
+    let parts: Vec<(u32, DataFrame)> = keys.into_iter().enumerate().map(|(r, k)| (r as u32, k)).collect();
     if parts.len() <= MERGE_WAYS && parts.iter().all(|(_, k)| in_key_order(kind, k).unwrap_or(false)) {
         return merge_sorted(kind, &parts);
     }
@@ -1113,7 +1122,7 @@ fn merged_order(kind: Kind, runs: &[Run]) -> Result<Vec<(u32, IdxSize)>> {
 }
 
 /// Runs' keys (with `__row`) stacked and sorted together.
-pub(super) fn sort_all(kind: Kind, parts: Vec<(u32, DataFrame)>) -> Result<Vec<(u32, IdxSize)>> {
+fn sort_all(kind: Kind, parts: Vec<(u32, DataFrame)>) -> Result<Vec<(u32, IdxSize)>> {
     let mut all: Option<DataFrame> = None;
     for (r, mut keys) in parts {
         let n = keys.height();
@@ -1134,11 +1143,11 @@ pub(super) fn sort_all(kind: Kind, parts: Vec<(u32, DataFrame)>) -> Result<Vec<(
 }
 
 /// The most runs merged by looking at each one's next row (past it, a sort is cheaper).
-pub(super) const MERGE_WAYS: usize = 8;
+const MERGE_WAYS: usize = 8;
 
 /// Runs' keys, each in key order, merged: at each step the least next key, the earliest run
 /// among equals.
-pub(super) fn merge_sorted(kind: Kind, parts: &[(u32, DataFrame)]) -> Result<Vec<(u32, IdxSize)>> {
+fn merge_sorted(kind: Kind, parts: &[(u32, DataFrame)]) -> Result<Vec<(u32, IdxSize)>> {
     let cols: Vec<Vec<StringChunked>> = parts.iter().map(|(_, k)| key_columns(kind, k)).collect::<Result<_>>()?;
     let arrays: Vec<Vec<_>> = cols.iter().map(|c| c.iter().map(|c| c.downcast_as_array()).collect()).collect();
     let rows: Vec<IdxCa> =

@@ -18,7 +18,7 @@
 //! another row or a stored key has are read back from their staged pieces, and their full
 //! keys decide.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -528,41 +528,70 @@ fn partition_rows(kind: Kind, df: &DataFrame) -> Result<BTreeMap<String, Vec<Idx
     Ok(groups)
 }
 
-/// A value for every validated row of a batch, read back from its staged pieces (a piece on
-/// disk: `columns` only). The merge keeps only short key hashes per row; the few rows it must
-/// look at more closely are read back here, one batch at a time.
-fn read_back<T: Copy + Default>(
-    batch: &Batch,
+/// Values for the validated rows `wanted` of each batch (sorted, no repeats), in that order.
+/// The merge keeps only short key hashes per row; the few rows it must look at more closely are
+/// read back from their staged pieces (a piece on disk: `columns` only). Pieces are read on the
+/// worker threads, so one large file's months are read in parallel too, and only the wanted rows
+/// become values: a file with a few repeats costs a few rows' values, not a value for each row.
+fn read_back<T: Copy + Default + Send>(
+    batches: &[Batch],
+    wanted: &BTreeMap<usize, Vec<u32>>,
     columns: &[&str],
-    values: impl Fn(&DataFrame) -> Result<Vec<T>>,
-) -> Result<Vec<T>> {
-    let mut out = vec![T::default(); batch.keys.len()];
-    for piece in &batch.staged.pieces {
-        let read;
+    values: impl Fn(&DataFrame) -> Result<Vec<T>> + Sync,
+) -> Result<HashMap<usize, Vec<T>>> {
+    let jobs = pieces_holding(batches, wanted);
+    let read = crate::workers::map(jobs, |(bi, piece, at, to)| -> Result<_> {
         let df = match &piece.data {
-            PieceData::Memory(df) => df,
-            PieceData::Spilled(path) => {
-                read = warehouse::read_parquet_columns_serial(path, columns)?;
-                &read
-            }
+            PieceData::Memory(df) => df.take(&at)?,
+            PieceData::Spilled(path) => warehouse::read_parquet_columns_serial(path, columns)?.take(&at)?,
         };
-        for (at, v) in values(df)?.into_iter().enumerate() {
-            out[piece.rows.as_ref().map_or(at, |r| r[at] as usize)] = v;
+        Ok((bi, to, values(&df)?))
+    });
+    let mut out: HashMap<usize, Vec<T>> =
+        wanted.iter().map(|(&bi, rows)| (bi, vec![T::default(); rows.len()])).collect();
+    for r in read {
+        let (bi, to, got) = r?;
+        let slots = out.get_mut(&bi).expect("a read-back job is for a wanted batch");
+        for (t, v) in to.into_iter().zip(got) {
+            slots[t] = v;
         }
     }
     Ok(out)
 }
 
-/// For each batch in `which`, [`read_back`] on the worker threads.
-fn read_back_all<T: Copy + Default + Send>(
-    batches: &[Batch],
-    which: impl Iterator<Item = usize>,
-    columns: &[&str],
-    values: impl Fn(&DataFrame) -> Result<Vec<T>> + Sync,
-) -> Result<HashMap<usize, Vec<T>>> {
-    let which: Vec<usize> = which.collect();
-    let read = crate::workers::map(which.clone(), |bi| read_back(&batches[bi], columns, &values));
-    which.into_iter().zip(read).map(|(bi, r)| Ok((bi, r?))).collect()
+/// The pieces holding any of the `wanted` rows of their batch, each with those rows' positions
+/// in the piece and their places in `wanted`.
+fn pieces_holding<'b>(
+    batches: &'b [Batch],
+    wanted: &BTreeMap<usize, Vec<u32>>,
+) -> Vec<(usize, &'b Piece, IdxCa, Vec<usize>)> {
+    let mut jobs = Vec::new();
+    for (&bi, rows) in wanted {
+        let batch = &batches[bi];
+        // One bit per validated row: most rows of a piece are not wanted, and a bit says so
+        // without a search.
+        let mut bits = vec![0u64; batch.keys.len().div_ceil(64)];
+        for &r in rows {
+            bits[r as usize / 64] |= 1 << (r % 64);
+        }
+        let is_wanted = |r: u32| bits[r as usize / 64] >> (r % 64) & 1 == 1;
+        let place = |r: u32| rows.binary_search(&r).expect("a wanted row is in `wanted`");
+        for piece in &batch.staged.pieces {
+            let (at, to): (Vec<IdxSize>, Vec<usize>) = match &piece.rows {
+                Some(of_piece) => of_piece
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &r)| is_wanted(r))
+                    .map(|(i, &r)| (i as IdxSize, place(r)))
+                    .unzip(),
+                None => rows.iter().enumerate().map(|(w, &r)| (r as IdxSize, w)).unzip(),
+            };
+            if !at.is_empty() {
+                jobs.push((bi, piece, IdxCa::from_vec(PlSmallStr::EMPTY, at), to));
+            }
+        }
+    }
+    jobs
 }
 
 /// Merge `batches` of `kind` into the transaction; returns figures per input file.
@@ -745,17 +774,16 @@ fn dedup_within(
     let mut order: Vec<usize> = (0..batches.len()).collect();
     order.sort_by(|&a, &b| (batches[a].mtime_us, &batches[a].name).cmp(&(batches[b].mtime_us, &batches[b].name)));
     let key_cols: Vec<&str> = kind.natural_key().to_vec();
-    let full = read_back_all(batches, suspects.keys().copied(), &key_cols, |df| frame_keys(kind, df))?;
+    let full = read_back(batches, suspects, &key_cols, |df| frame_keys(kind, df))?;
     let mut latest: Latest = hashbrown::HashTable::with_capacity(suspects.values().map(Vec::len).sum());
     let mut keep: Vec<Vec<bool>> = batches.iter().map(|b| vec![true; b.keys.len()]).collect();
     own_repeats(kind, batches, suspects, &full, &mut keep, counts)?;
     for &bi in &order {
         let Some(rows) = suspects.get(&bi) else { continue };
-        for &row in rows {
+        for (&row, &key) in rows.iter().zip(&full[&bi]) {
             if !keep[bi][row as usize] {
                 continue;
             }
-            let key = full[&bi][row as usize];
             let at = (key, bi as u32, row);
             match latest.entry(fold(key), |e| e.0 == key, |e| fold(e.0)) {
                 hashbrown::hash_table::Entry::Occupied(mut o) => {
@@ -785,11 +813,11 @@ fn own_repeats(
     keep: &mut [Vec<bool>],
     counts: &mut HashMap<usize, MergeCounts>,
 ) -> Result<()> {
+    let mut repeats: BTreeMap<usize, Vec<Vec<u32>>> = BTreeMap::new();
     for (&bi, rows) in suspects {
-        let keys = &full[&bi];
         let mut by_key: HashMap<u128, Vec<u32>> = HashMap::new();
-        for &r in rows {
-            by_key.entry(keys[r as usize]).or_default().push(r);
+        for (&r, &key) in rows.iter().zip(&full[&bi]) {
+            by_key.entry(key).or_default().push(r);
         }
         let mut repeated: Vec<Vec<u32>> = by_key.into_values().filter(|rows| rows.len() > 1).collect();
         if repeated.is_empty() {
@@ -798,14 +826,24 @@ fn own_repeats(
         // Validated rows are in file order: the first of a key is the smallest.
         repeated.iter_mut().for_each(|rows| rows.sort_unstable());
         repeated.sort_unstable();
-        let wanted: BTreeSet<u32> = repeated.iter().flatten().copied().collect();
-        let back = rows_back(kind, &batches[bi], &wanted)?;
+        repeats.insert(bi, repeated);
+    }
+    let wanted: BTreeMap<usize, Vec<u32>> = repeats
+        .iter()
+        .map(|(&bi, repeated)| {
+            let mut rows: Vec<u32> = repeated.iter().flatten().copied().collect();
+            rows.sort_unstable();
+            (bi, rows)
+        })
+        .collect();
+    let back = rows_back(kind, batches, &wanted)?;
+    for (bi, repeated) in repeats {
         let c = counts.entry(batches[bi].file).or_default();
         for rows in repeated {
-            let first = &back[&rows[0]];
+            let first = &back[&(bi, rows[0])];
             let mut conflicted = false;
             for r in &rows[1..] {
-                let row = &back[r];
+                let row = &back[&(bi, *r)];
                 if !conflicted && row.values == first.values {
                     keep[bi][*r as usize] = false;
                     c.duplicates += 1;
@@ -832,32 +870,26 @@ struct RowBack {
     values: Vec<String>,
 }
 
-/// The validated rows `wanted` of a batch, read back from the pieces that hold them.
-fn rows_back(kind: Kind, batch: &Batch, wanted: &BTreeSet<u32>) -> Result<HashMap<u32, RowBack>> {
+/// The validated rows `wanted` of each batch (sorted, no repeats), read back whole from the
+/// pieces that hold them, on the worker threads; by (batch, row).
+fn rows_back(
+    kind: Kind,
+    batches: &[Batch],
+    wanted: &BTreeMap<usize, Vec<u32>>,
+) -> Result<HashMap<(usize, u32), RowBack>> {
     let fields: Vec<String> = kind.fields().iter().map(|f| f.stored_name()).collect();
-    let mut out = HashMap::new();
-    for piece in &batch.staged.pieces {
-        let at: Vec<(usize, u32)> = match &piece.rows {
-            Some(rows) => rows.iter().enumerate().filter(|(_, v)| wanted.contains(v)).map(|(i, &v)| (i, v)).collect(),
-            None => wanted.iter().map(|&v| (v as usize, v)).collect(),
-        };
-        if at.is_empty() {
-            continue;
-        }
-        let read;
+    let read = crate::workers::map(pieces_holding(batches, wanted), |(bi, piece, at, to)| -> Result<_> {
         let df = match &piece.data {
-            PieceData::Memory(df) => df,
-            PieceData::Spilled(path) => {
-                read = warehouse::read_parquet_serial(path)?;
-                &read
-            }
+            PieceData::Memory(df) => df.take(&at)?,
+            PieceData::Spilled(path) => warehouse::read_parquet_serial(path)?.take(&at)?,
         };
         // A validated frame names a field by its field name, a stored one by its stored name.
         let column = |name: &str, stored: &str| df.column(stored).or_else(|_| df.column(name)).cloned();
         let cols: Vec<Column> =
             kind.fields().iter().zip(&fields).map(|(f, s)| column(f.name, s)).collect::<PolarsResult<_>>()?;
         let lines = df.column("source_line")?.i64()?.clone();
-        for (i, v) in at {
+        let mut out = Vec::with_capacity(to.len());
+        for (i, w) in to.into_iter().enumerate() {
             let values: Vec<String> =
                 cols.iter().map(|c| c.get(i).map(|x| x.to_string())).collect::<PolarsResult<_>>()?;
             let key = kind
@@ -865,8 +897,13 @@ fn rows_back(kind: Kind, batch: &Batch, wanted: &BTreeSet<u32>) -> Result<HashMa
                 .iter()
                 .map(|k| Ok(df.column(k)?.str()?.get(i).unwrap_or("").to_string()))
                 .collect::<Result<_>>()?;
-            out.insert(v, RowBack { line: lines.get(i).unwrap_or(0) as u64, key, values });
+            out.push(((bi, wanted[&bi][w]), RowBack { line: lines.get(i).unwrap_or(0) as u64, key, values }));
         }
+        Ok(out)
+    });
+    let mut out = HashMap::new();
+    for r in read {
+        out.extend(r?);
     }
     Ok(out)
 }
@@ -898,9 +935,20 @@ fn dedup_against_stored(
         .collect();
     drop(latest);
     let with_matches: Vec<(&PathBuf, Vec<Match>)> = stored.iter().zip(found).filter(|(_, f)| !f.is_empty()).collect();
-    let with_lines: BTreeSet<usize> = with_matches.iter().flat_map(|(_, found)| found).map(|m| m.1).collect();
+    let mut with_lines: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
+    for &(_, bi, row) in with_matches.iter().flat_map(|(_, found)| found) {
+        with_lines.entry(bi).or_default().push(row as u32);
+    }
+    for rows in with_lines.values_mut() {
+        rows.sort_unstable();
+        rows.dedup();
+    }
     let line_col = |df: &DataFrame| Ok(df.column("source_line")?.i64()?.iter().map(|l| l.unwrap_or(0)).collect());
-    let lines = read_back_all(batches, with_lines.into_iter(), &["source_line"], line_col)?;
+    let lines = read_back(batches, &with_lines, &["source_line"], line_col)?;
+    let line_of = |bi: usize, row: usize| {
+        let place = with_lines[&bi].binary_search(&(row as u32)).expect("a matched row's line was read back");
+        lines[&bi][place]
+    };
     let matches: Vec<Vec<(usize, usize, usize, bool)>> =
         crate::workers::map(with_matches.iter().collect(), |(file, found)| {
             let df = warehouse::read_parquet_columns_serial(file, &provenance)?;
@@ -912,7 +960,7 @@ fn dedup_against_stored(
             for &(i, bi, row) in found {
                 let b = &batches[bi];
                 let stored = (mtime.get(i).unwrap_or(0), name.get(i).unwrap_or(""), line.get(i).unwrap_or(0));
-                let incoming = (b.mtime_us, b.name.as_str(), lines[&bi][row]);
+                let incoming = (b.mtime_us, b.name.as_str(), line_of(bi, row));
                 out.push((i, bi, row, stored > incoming));
             }
             Ok(out)
@@ -1583,6 +1631,35 @@ mod tests {
                     assert_eq!(names, Kind::Attendance.stored_columns());
                     assert_eq!(df.column("source_file").unwrap().str().unwrap().get(0), Some("a.csv"));
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn rows_read_back_are_the_wanted_validated_rows_in_the_order_asked() {
+        let original = keys(&frame());
+        let t = tempfile::tempdir().unwrap();
+        for budget in [usize::MAX, 0] {
+            let spill = Spill::new(t.path(), "test", budget).unwrap();
+            let source = Source { name: "a.csv", mtime_us: 1 };
+            let staged = spill.stage(Kind::Attendance, 0, source, frame(), false).unwrap();
+            assert!(staged.pieces.len() > 1 && staged.pieces.iter().all(|p| p.rows.is_some()));
+            let batch = Batch { file: 0, mtime_us: 1, name: "a.csv".into(), keys: vec![0; original.len()], staged };
+            // Rows of both months (0 and 4 in October, 2 in November), not in a piece's order.
+            let rows: Vec<u32> = vec![0, 2, 4];
+            let wanted = BTreeMap::from([(0, rows.clone())]);
+            let texts = |df: &DataFrame| -> Result<Vec<usize>> {
+                let got = keys(df);
+                Ok(got.iter().map(|k| original.iter().position(|o| o == k).unwrap()).collect())
+            };
+            let back = read_back(std::slice::from_ref(&batch), &wanted, &["event_id", "member_id"], texts).unwrap();
+            let expected: Vec<usize> = rows.iter().map(|&r| r as usize).collect();
+            assert_eq!(back[&0], expected, "budget {budget}");
+            let whole = rows_back(Kind::Attendance, std::slice::from_ref(&batch), &wanted).unwrap();
+            assert_eq!(whole.len(), rows.len());
+            for &r in &rows {
+                let key: Vec<String> = whole[&(0, r)].key.clone();
+                assert_eq!((key[0].clone(), key[1].clone()), original[r as usize], "budget {budget}");
             }
         }
     }

@@ -213,6 +213,7 @@ fn figures_on_tree(
     let mut plans = ratios.plans;
     plans.extend(counts.plans);
     let frames = collect_all(plans)?;
+    tracing::debug!(plans = frames.len(), "rows grouped");
     let (ratio_frames, count_frames) = frames.split_at(ratios.shapes.len());
 
     let mut fig = ratio_figures(catalogue, periods, units, &tree, ratio_frames, &ratios.shapes)?;
@@ -418,28 +419,21 @@ fn ratio_figures(
     frames: &[DataFrame],
     shapes: &[Shape],
 ) -> Result<Figures> {
-    let mut fig = Figures::default();
-    for (pi, _) in periods.iter().enumerate() {
-        for u in units {
-            for ind in catalogue.indicator.iter().filter(|i| i.kind.rolled_from_rows()) {
-                fig.insert(
-                    (pi, u.id.clone(), ind.id.clone()),
-                    Figure { numerator: Some(0.0), denominator: Some(0.0), ..Default::default() },
-                );
-            }
-        }
-    }
-    let mut set = |pi: usize, unit: &UnitInfo, id: &str, n: f64, d: f64| {
-        if let Some(f) = fig.get_mut(&(pi, unit.id.clone(), id.to_string())) {
-            f.numerator = Some(n);
-            f.denominator = Some(d);
+    // Dense figures by (period, unit, indicator), turned into the map once at the end: a map
+    // filled with zeros and then looked up for each figure built two keys per lookup.
+    let rolled: Vec<&Indicator> = catalogue.indicator.iter().filter(|i| i.kind.rolled_from_rows()).collect();
+    let slot_of: HashMap<&str, usize> = rolled.iter().enumerate().map(|(k, i)| (i.id.as_str(), k)).collect();
+    let mut dense = vec![(0.0, 0.0); periods.len() * units.len() * rolled.len()];
+    let mut set = |pi: usize, unit: usize, id: &str, n: f64, d: f64| {
+        if let Some(&k) = slot_of.get(id).filter(|_| pi < periods.len() && unit < units.len()) {
+            dense[(pi * units.len() + unit) * rolled.len() + k] = (n, d);
         }
     };
     for (df, shape) in frames.iter().zip(shapes) {
         match shape {
             Shape::Leaves(leaves) => {
                 for r in leaves.roll_up(df, tree, periods.len())? {
-                    set(r.period, &units[r.unit], r.indicator, r.numerator, r.denominator);
+                    set(r.period, r.unit, r.indicator, r.numerator, r.denominator);
                 }
             }
             Shape::Depths(inds) => {
@@ -449,13 +443,20 @@ fn ratio_figures(
                     let n = df.column(&format!("n:{}", ind.id))?.f64()?;
                     let d = df.column(&format!("d:{}", ind.id))?.f64()?;
                     for i in 0..df.height() {
-                        let Some(unit) = anc.get(i).and_then(|a| units.get(a as usize)) else { continue };
+                        let Some(unit) = anc.get(i) else { continue };
                         let pi = per.get(i).unwrap_or(0) as usize;
-                        set(pi, unit, &ind.id, n.get(i).unwrap_or(0.0), d.get(i).unwrap_or(0.0));
+                        set(pi, unit as usize, &ind.id, n.get(i).unwrap_or(0.0), d.get(i).unwrap_or(0.0));
                     }
                 }
             }
         }
+    }
+    let mut fig = Figures::with_capacity_and_hasher(dense.len(), Default::default());
+    for (at, &(n, d)) in dense.iter().enumerate() {
+        let (pu, k) = (at / rolled.len(), at % rolled.len());
+        let (pi, u) = (pu / units.len(), pu % units.len());
+        let figure = Figure { numerator: Some(n), denominator: Some(d), ..Default::default() };
+        fig.insert((pi, units[u].id.clone(), rolled[k].id.clone()), figure);
     }
     Ok(fig)
 }

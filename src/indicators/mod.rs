@@ -223,20 +223,25 @@ impl ComputeSummary {
 /// the same.
 pub fn compute(wh: &Warehouse, catalogue: &Catalogue, period: Period, engine: &Engine) -> Result<ComputeSummary> {
     let lock = wh.lock("compute")?;
+    let clock = std::time::Instant::now();
+    let step = |name: &str| tracing::debug!(step = name, ms = clock.elapsed().as_millis() as u64, "compute step done");
     let mut df = match engine {
         Engine::Local => indicator_frame(wh, catalogue, period)?,
         Engine::Spark(remote) => remote_frame(wh, catalogue, period, remote)?,
     };
+    step("indicators");
     let mut summary = ComputeSummary::of(&df, period, catalogue)?;
     let snapshot = wh.snapshot()?;
     let units = tree::load(&snapshot, period.last_day())?;
     let reported = reporting::reporting(&snapshot, &units, period, &catalogue.reporting)?;
     (summary.reported, summary.expected) = (reported.reported(), reported.expected());
+    step("branch-months");
     let mut txn = wh.begin(&lock)?;
     let part = crate::warehouse::period_partition(&period);
     txn.replace_partition(Table::Indicators, &part, &mut df)?;
     txn.replace_partition(Table::Submissions, &part, &mut reporting::frame(&reported)?)?;
     summary.snapshot = txn.commit()?.id;
+    step("committed");
     Ok(summary)
 }
 

@@ -40,9 +40,6 @@ impl Default for Sizes {
     }
 }
 
-/// The fewest bytes an exported row takes (six short cells and a line end, for attendance).
-const MIN_ROW_BYTES: usize = 20;
-
 /// The header a block's validator starts from.
 pub type Template = Arc<(Vec<String>, HeaderMap)>;
 
@@ -76,9 +73,9 @@ pub struct Staged<T> {
 /// What is done with each block's rows (on the worker that validated it).
 pub type Stage<'s, T> = dyn Fn(Kind, DataFrame) -> anyhow::Result<T> + Sync + 's;
 
-/// What then takes each block's staged rows and their count (on the reading thread, in file
-/// order).
-pub type Gather<'g, T> = dyn FnMut(T, usize) -> anyhow::Result<()> + 'g;
+/// What then takes each block's staged rows, their count and their short key hashes (on the
+/// reading thread, in file order).
+pub type Gather<'g, T> = dyn FnMut(T, usize, &[u64]) -> anyhow::Result<()> + 'g;
 
 /// A validated block's rows staged.
 pub fn stage_block<T>(
@@ -114,19 +111,14 @@ pub struct Dispatch<'s, T> {
 }
 
 impl<'s, T> Dispatch<'s, T> {
-    /// `size` is the file's, to reserve its keys at once: growing them by doubling would touch
-    /// up to twice their memory.
     pub fn new(
         jobs: SyncSender<Job>,
         done: Receiver<Done<T>>,
-        size: u64,
         block: usize,
         stage: &'s Stage<'s, T>,
         gather: &'s mut Gather<'s, T>,
     ) -> Self {
-        let mut file = FileBlocks::default();
-        // No row is shorter than this; pages reserved and never written take no memory.
-        file.keys.reserve(size as usize / MIN_ROW_BYTES);
+        let file = FileBlocks::default();
         Dispatch {
             jobs: Some(jobs),
             done,
@@ -217,11 +209,10 @@ impl<'s, T> Dispatch<'s, T> {
 
     fn absorb(&mut self, block: Staged<T>) -> anyhow::Result<()> {
         let f = &mut self.file;
-        f.keys.extend_from_slice(&block.keys);
         f.rows_read += block.rows_read;
         f.rejected.extend(block.rejected);
         f.skipped.extend(block.skipped);
-        (self.gather)(block.staged, block.rows)
+        (self.gather)(block.staged, block.rows, &block.keys)
     }
 
     /// Every block sent is taken back.
@@ -256,11 +247,9 @@ pub fn work<T>(
     }
 }
 
-/// What the blocks of a file gave besides their rows, gathered in file order.
+/// What the blocks of a file gave besides their rows and keys, gathered in file order.
 #[derive(Default)]
 pub struct FileBlocks {
-    /// The short key hash of every staged row.
-    pub keys: Vec<u64>,
     pub rows_read: u64,
     pub rejected: Vec<RejectedRow>,
     pub skipped: Vec<SkippedRow>,

@@ -8,6 +8,9 @@
 //! blocks, or until the rows held pass a budget (then the largest partition goes first), so
 //! memory stays that of a few blocks whatever the file's size or order. Rows out of any order
 //! (every block touching every month) still end in several pieces a partition, as before.
+//!
+//! The blocks' short key hashes go to a file beside the pieces ([`super::keyspill`]): at 8
+//! bytes a row they were what grew with the size of a file.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,6 +20,7 @@ use std::sync::mpsc::SyncSender;
 use anyhow::Result;
 use polars::prelude::*;
 
+use super::keyspill::KeyFile;
 use super::merge::{self, Piece, PieceData, Source, Spill, Staged};
 use crate::model::Kind;
 
@@ -101,6 +105,7 @@ pub struct Coalesce {
     named: usize,
     /// Pieces the blocks' workers wrote.
     pieces: Vec<Piece>,
+    keys: KeyFile,
     stagers: Option<SyncSender<Job>>,
 }
 
@@ -145,6 +150,7 @@ pub fn gather<'a, R>(
                 })
             })
             .collect();
+        let staging = spill.next_staging();
         let mut c = Coalesce {
             file,
             budget,
@@ -153,15 +159,16 @@ pub fn gather<'a, R>(
             bytes: 0,
             blocks: 0,
             offset: 0,
-            staging: spill.next_staging(),
+            staging,
             named: 0,
             pieces: Vec::new(),
+            keys: KeyFile::new(&spill.dir().join(format!("{file}-{staging}.keys"))),
             stagers: Some(jobs),
         };
         let got = read(&mut c);
         let sent = c.finish();
-        let mut pieces = std::mem::take(&mut c.pieces);
-        drop(c);
+        let Coalesce { mut pieces, keys, .. } = c;
+        let keys = keys.finish();
         for stager in stagers {
             let staged = stager.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             for piece in staged {
@@ -169,14 +176,15 @@ pub fn gather<'a, R>(
             }
         }
         sent?;
-        Ok((got, Staged { pieces }))
+        Ok((got, Staged { pieces, keys: Some(keys?) }))
     })
 }
 
 impl Coalesce {
-    /// The next block in file order, which validated `rows` rows.
-    pub fn add(&mut self, split: Split, rows: usize) -> Result<()> {
+    /// The next block in file order, which validated `rows` rows with short key hashes `keys`.
+    pub fn add(&mut self, split: Split, rows: usize, keys: &[u64]) -> Result<()> {
         self.kind = Some(split.kind);
+        self.keys.push(keys)?;
         for part in split.parts {
             let at: Vec<IdxSize> = match part.rows {
                 Some(at) => at.into_iter().map(|r| r + self.offset).collect(),

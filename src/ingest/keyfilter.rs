@@ -8,8 +8,10 @@
 //! that share a slot with another key (a real repeat, or about one key in ten by chance) go on
 //! to the exact check.
 
+use anyhow::Result;
 use rayon::prelude::*;
 
+use super::keyspill::Keys;
 use super::keytable::prefetch;
 
 /// How far ahead of a scan a slot is prefetched.
@@ -24,7 +26,7 @@ pub struct KeyFilter {
 
 impl KeyFilter {
     /// Count the incoming `keys` (every batch's, in any order).
-    pub fn count(keys: &[&[u64]]) -> KeyFilter {
+    pub fn count(keys: &[&Keys]) -> Result<KeyFilter> {
         let rows: usize = keys.iter().map(|k| k.len()).sum();
         // At least 8 slots a key, and at least 2^24 slots (4 MB): a month's ingest into a long
         // history checks many stored keys against few incoming ones.
@@ -33,29 +35,31 @@ impl KeyFilter {
         let mut counts = vec![0u8; 1 << (bits - 2)];
         // Two halves of the slots counted at once, each scanning all keys for its own.
         let (half, shift) = (counts.len() / 2, bits - 1);
-        counts.par_chunks_mut(half).enumerate().for_each(|(part, counts)| {
+        counts.par_chunks_mut(half).enumerate().try_for_each(|(part, counts)| {
             // The first slot of this half.
             let first = part * half * 4;
-            for keys in keys {
-                for (i, &key) in keys.iter().enumerate() {
-                    if let Some(ahead) = keys.get(i + AHEAD).map(|k| slot(*k))
-                        && ahead >> shift == part
-                    {
-                        prefetch(&counts[(ahead - first) >> 2]);
+            keys.iter().try_for_each(|keys| {
+                keys.for_each_slice(|_, keys| {
+                    for (i, &key) in keys.iter().enumerate() {
+                        if let Some(ahead) = keys.get(i + AHEAD).map(|k| slot(*k))
+                            && ahead >> shift == part
+                        {
+                            prefetch(&counts[(ahead - first) >> 2]);
+                        }
+                        let s = slot(key);
+                        if s >> shift != part {
+                            continue;
+                        }
+                        let s = s - first;
+                        let (byte, at) = (&mut counts[s >> 2], (s & 3) * 2);
+                        if (*byte >> at) & 3 < 2 {
+                            *byte += 1 << at;
+                        }
                     }
-                    let s = slot(key);
-                    if s >> shift != part {
-                        continue;
-                    }
-                    let s = s - first;
-                    let (byte, at) = (&mut counts[s >> 2], (s & 3) * 2);
-                    if (*byte >> at) & 3 < 2 {
-                        *byte += 1 << at;
-                    }
-                }
-            }
-        });
-        KeyFilter { bits, counts }
+                })
+            })
+        })?;
+        Ok(KeyFilter { bits, counts })
     }
 
     fn slot(&self, key: u64) -> usize {
@@ -105,7 +109,11 @@ mod tests {
         let hash = |k: u64| xxhash_rust::xxh3::xxh3_64(&k.to_le_bytes());
         let a: Vec<u64> = (0..50_000u64).map(hash).collect();
         let b: Vec<u64> = (45_000..100_000u64).filter(|k| k % 10 == 0 || *k >= 50_000).map(hash).collect();
-        let mut f = KeyFilter::count(&[&a, &b]);
+        // One batch's keys in memory, the other's on disk (a file read in blocks).
+        let t = tempfile::tempdir().unwrap();
+        let mut on_disk = super::super::keyspill::KeyFile::new(&t.path().join("b.keys"));
+        on_disk.push(&b).unwrap();
+        let mut f = KeyFilter::count(&[&Keys::Memory(a), &on_disk.finish().unwrap()]).unwrap();
         let stored: Vec<u64> = (200_000..200_100u64).chain([7, 60_001]).map(hash).collect();
         for &k in &stored {
             if f.has_incoming(k) {

@@ -28,6 +28,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use super::keyfilter;
+use super::keyspill::Keys;
 use super::validate::{RejectedRow, conflict_rows, fold, key_hash_with, short};
 use crate::model::Kind;
 use crate::model::kinds::Partitioning;
@@ -39,7 +40,7 @@ pub struct Batch {
     pub mtime_us: i64,
     pub name: String,
     /// The short hash of each validated row's natural key (see `validate::short`).
-    pub keys: Vec<u64>,
+    pub keys: Keys,
     pub staged: Staged,
 }
 
@@ -48,6 +49,9 @@ pub struct Batch {
 /// [`read_back`]), so none is kept aside for every row.
 pub struct Staged {
     pub pieces: Vec<Piece>,
+    /// The file's short key hashes, when they were written beside the pieces (a file read in
+    /// blocks); a file read whole has them from its validator.
+    pub keys: Option<Keys>,
 }
 
 /// The rows of one file that fall in one partition.
@@ -140,7 +144,7 @@ impl Spill {
             };
             pieces.push(Piece { partition, data, rows });
         }
-        Ok(Staged { pieces })
+        Ok(Staged { pieces, keys: None })
     }
 
     /// Rows of one partition written in stored form under the staging folder as `name`.
@@ -662,8 +666,8 @@ fn find_candidates(
     short: fn(u128) -> u64,
     step: &dyn Fn(&str),
 ) -> Result<Candidates> {
-    let all_keys: Vec<&[u64]> = batches.iter().map(|b| b.keys.as_slice()).collect();
-    let mut filter = keyfilter::KeyFilter::count(&all_keys);
+    let all_keys: Vec<&Keys> = batches.iter().map(|b| &b.keys).collect();
+    let mut filter = keyfilter::KeyFilter::count(&all_keys)?;
     step("filter counted");
     let key_cols: Vec<&str> = kind.natural_key().to_vec();
     // Plain threads, not rayon: reading Parquet calls polars (see `workers`).
@@ -690,19 +694,20 @@ fn find_candidates(
     let candidates: Vec<Vec<Vec<(u32, u64)>>> = batches
         .par_iter()
         .map(|b| {
-            let keys = &b.keys;
             let mut by_shard = vec![Vec::new(); 1 << SHARD_BITS];
-            for (r, &h) in keys.iter().enumerate() {
-                if let Some(ahead) = keys.get(r + keyfilter::AHEAD) {
-                    filter.prefetch(*ahead);
+            b.keys.for_each_slice(|start, keys| {
+                for (i, &h) in keys.iter().enumerate() {
+                    if let Some(ahead) = keys.get(i + keyfilter::AHEAD) {
+                        filter.prefetch(*ahead);
+                    }
+                    if filter.may_repeat(h) {
+                        by_shard[shard_of(h)].push(((start + i) as u32, h));
+                    }
                 }
-                if filter.may_repeat(h) {
-                    by_shard[shard_of(h)].push((r as u32, h));
-                }
-            }
-            by_shard
+            })?;
+            Ok(by_shard)
         })
-        .collect();
+        .collect::<Result<_>>()?;
     step("candidates found");
     Ok(Candidates { stored_hits, candidates })
 }
@@ -1276,6 +1281,7 @@ fn write_in_order(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::keyspill::KeyFile;
     use crate::model::Table;
 
     /// The orders by ranks and by runs are the order of whole keys, ties by row: on keys in
@@ -1381,7 +1387,15 @@ mod tests {
             .enumerate()
             .map(|(file, (name, mtime_us, rows))| {
                 let frame = validated(rows);
-                let keys = frame_keys(Kind::Attendance, &frame).unwrap().into_iter().map(short).collect();
+                let keys: Vec<u64> = frame_keys(Kind::Attendance, &frame).unwrap().into_iter().map(short).collect();
+                // Every other file's keys on disk, as a file read in blocks leaves them.
+                let keys = if file % 2 == 1 {
+                    let mut on_disk = KeyFile::new(&root.join(format!("{file}.keys")));
+                    on_disk.push(&keys).unwrap();
+                    on_disk.finish().unwrap()
+                } else {
+                    Keys::Memory(keys)
+                };
                 let source = Source { name, mtime_us: *mtime_us };
                 let staged = spill.stage(Kind::Attendance, file, source, frame, false).unwrap();
                 Batch { file, mtime_us: *mtime_us, name: name.to_string(), keys, staged }
@@ -1644,7 +1658,8 @@ mod tests {
             let source = Source { name: "a.csv", mtime_us: 1 };
             let staged = spill.stage(Kind::Attendance, 0, source, frame(), false).unwrap();
             assert!(staged.pieces.len() > 1 && staged.pieces.iter().all(|p| p.rows.is_some()));
-            let batch = Batch { file: 0, mtime_us: 1, name: "a.csv".into(), keys: vec![0; original.len()], staged };
+            let hashes = Keys::Memory(vec![0; original.len()]);
+            let batch = Batch { file: 0, mtime_us: 1, name: "a.csv".into(), keys: hashes, staged };
             // Rows of both months (0 and 4 in October, 2 in November), not in a piece's order.
             let rows: Vec<u32> = vec![0, 2, 4];
             let wanted = BTreeMap::from([(0, rows.clone())]);

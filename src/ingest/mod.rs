@@ -20,6 +20,7 @@ pub mod files;
 pub mod inspect;
 pub mod keycheck;
 pub mod keyfilter;
+pub mod keyspill;
 pub mod keytable;
 pub mod merge;
 pub mod names;
@@ -45,6 +46,7 @@ use crate::model::Table;
 use crate::warehouse::{self, Warehouse};
 use exports::QuarantineRecord;
 use files::InputFile;
+use keyspill::Keys;
 use names::NameHasher;
 pub use parse::SkippedRow;
 use parse::{FileError, ParseOptions, ParsedFile};
@@ -630,7 +632,9 @@ impl<'l> Call<'l> {
             coalesce::Split::of(kind, frame, spill, i, &source()).with_context(|| format!("staging {}", input.name))
         };
         let (parsed, staged) = coalesce::gather(spill, i, source(), opts.blocks.held, |gathered| {
-            let mut gather = |split, rows| gathered.add(split, rows).with_context(|| format!("staging {}", input.name));
+            let mut gather = |split, rows, keys: &[u64]| {
+                gathered.add(split, rows, keys).with_context(|| format!("staging {}", input.name))
+            };
             parse::parse_file_in_blocks(
                 input,
                 &opts.parse,
@@ -674,8 +678,9 @@ impl<'l> Call<'l> {
         for kind in Kind::RECORDS {
             let mut batches = Vec::new();
             for (&i, p) in parsed.iter_mut().filter(|(_, p)| p.kind == kind) {
-                let keys = std::mem::take(&mut p.validated.keys);
-                let staged = staged.remove(&i).expect("every parsed file of a partitioned kind is staged");
+                let mut staged = staged.remove(&i).expect("every parsed file of a partitioned kind is staged");
+                // A file read in blocks left its keys beside its pieces; one read whole has them.
+                let keys = staged.keys.take().unwrap_or_else(|| Keys::Memory(std::mem::take(&mut p.validated.keys)));
                 let input = &self.inputs[i];
                 batches.push(merge::Batch {
                     file: i,

@@ -426,7 +426,7 @@ pub fn parse_file(
 
 /// Read and validate a large plain CSV in blocks on every core: each block's rows go to
 /// `stage` on the worker that validated them, and what it made to `gather`, in file order.
-/// The file's `validated.frame` is then empty and its `keys` are those of every staged row. `Ok(None)` when the file is not one the block reader does (quoted,
+/// The file's `validated.frame` and `keys` are then empty: `gather` had them, block by block. `Ok(None)` when the file is not one the block reader does (quoted,
 /// not UTF-8 or GB18030, ...): the caller reads it with [`parse_file`].
 pub fn parse_file_in_blocks<T: Send>(
     file: &InputFile,
@@ -451,7 +451,7 @@ pub fn parse_file_in_blocks<T: Send>(
             });
         }
         drop(done);
-        let dispatch = Dispatch::new(jobs, done_queue, file.size, block, stage, gather);
+        let dispatch = Dispatch::new(jobs, done_queue, block, stage, gather);
         let mut sink = Sink::new(opts, opts.kind, units, names, block_capacity, Some(dispatch));
         let mut reader = file.reader().map_err(refused)?;
         let info = match read::read_csv_stream(&mut reader, opts.encoding, &mut sink) {
@@ -479,7 +479,8 @@ pub fn parse_file_in_blocks<T: Send>(
         rejected.sort_by_key(|r| r.line);
         let validated = Validated {
             frame: polars::prelude::DataFrame::empty(),
-            keys: gathered.keys,
+            // Each block's keys went to `gather` with its rows.
+            keys: Vec::new(),
             rows_read: gathered.rows_read,
             // The file's own repeated keys are settled by the merge.
             duplicates: 0,

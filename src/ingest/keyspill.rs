@@ -1,0 +1,136 @@
+//! The short key hashes of a file's validated rows (8 bytes a row), kept until the merge. A file
+//! read whole keeps them in memory; a large file read in blocks writes them to its staging
+//! folder as its blocks come in, so that an ingest's memory does not grow with the size of one
+//! file. The merge reads them back in slices, in row order.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// How many keys a slice read back holds (8 MiB).
+const SLICE: usize = 1 << 20;
+
+/// A file's short key hashes, in validated-row order.
+pub enum Keys {
+    Memory(Vec<u64>),
+    Disk { path: PathBuf, len: usize },
+}
+
+impl Default for Keys {
+    fn default() -> Self {
+        Keys::Memory(Vec::new())
+    }
+}
+
+impl Keys {
+    pub fn len(&self) -> usize {
+        match self {
+            Keys::Memory(keys) => keys.len(),
+            Keys::Disk { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `f` on each slice of the keys in row order, with the row of the slice's first key.
+    pub fn for_each_slice(&self, mut f: impl FnMut(usize, &[u64])) -> Result<()> {
+        let (path, len) = match self {
+            Keys::Memory(keys) => {
+                f(0, keys);
+                return Ok(());
+            }
+            Keys::Disk { path, len } => (path, *len),
+        };
+        let context = || format!("reading the staged keys {}", path.display());
+        let mut file = File::open(path).with_context(context)?;
+        let mut bytes = vec![0u8; SLICE.min(len) * 8];
+        let mut keys = Vec::with_capacity(SLICE.min(len));
+        let mut start = 0;
+        while start < len {
+            let n = SLICE.min(len - start);
+            file.read_exact(&mut bytes[..n * 8]).with_context(context)?;
+            keys.clear();
+            keys.extend(bytes[..n * 8].chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))));
+            f(start, &keys);
+            start += n;
+        }
+        Ok(())
+    }
+}
+
+/// Keys written to a file as they come, for [`Keys::Disk`].
+pub struct KeyFile {
+    path: PathBuf,
+    out: Option<BufWriter<File>>,
+    len: usize,
+    bytes: Vec<u8>,
+}
+
+impl KeyFile {
+    /// A key file at `path`, made when the first keys come.
+    pub fn new(path: &Path) -> KeyFile {
+        KeyFile { path: path.to_path_buf(), out: None, len: 0, bytes: Vec::new() }
+    }
+
+    pub fn push(&mut self, keys: &[u64]) -> Result<()> {
+        let context = || format!("writing the staged keys {}", self.path.display());
+        if self.out.is_none() {
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir).with_context(context)?;
+            }
+            self.out = Some(BufWriter::with_capacity(1 << 20, File::create(&self.path).with_context(context)?));
+        }
+        self.bytes.clear();
+        self.bytes.extend(keys.iter().flat_map(|k| k.to_le_bytes()));
+        self.out.as_mut().expect("opened above").write_all(&self.bytes).with_context(context)?;
+        self.len += keys.len();
+        Ok(())
+    }
+
+    /// The keys written, flushed (not synced: they live as long as this ingest).
+    pub fn finish(self) -> Result<Keys> {
+        let Some(mut out) = self.out else { return Ok(Keys::default()) };
+        out.flush().with_context(|| format!("writing the staged keys {}", self.path.display()))?;
+        Ok(Keys::Disk { path: self.path, len: self.len })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(keys: &Keys) -> Vec<(usize, u64)> {
+        let mut out = Vec::new();
+        keys.for_each_slice(|start, slice| out.extend(slice.iter().enumerate().map(|(i, &k)| (start + i, k)))).unwrap();
+        out
+    }
+
+    #[test]
+    fn keys_on_disk_read_back_in_order_across_slices() {
+        let t = tempfile::tempdir().unwrap();
+        let mut file = KeyFile::new(&t.path().join("staging").join("keys-0.bin"));
+        let keys: Vec<u64> = (0..(SLICE as u64 * 2 + 5)).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect();
+        for part in keys.chunks(777_777) {
+            file.push(part).unwrap();
+        }
+        let on_disk = file.finish().unwrap();
+        assert!(matches!(on_disk, Keys::Disk { .. }));
+        assert_eq!(on_disk.len(), keys.len());
+        let expected: Vec<(usize, u64)> = keys.iter().copied().enumerate().collect();
+        assert_eq!(read_all(&on_disk), expected);
+        assert_eq!(read_all(&Keys::Memory(keys)), expected);
+    }
+
+    #[test]
+    fn no_keys_make_no_file() {
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("keys-1.bin");
+        let keys = KeyFile::new(&path).finish().unwrap();
+        assert!(keys.is_empty() && !path.exists());
+        assert_eq!(read_all(&keys), []);
+    }
+}

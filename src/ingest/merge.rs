@@ -12,7 +12,8 @@
 //! export usually is, the merge moves the file in instead of reading and writing it again.
 //!
 //! Keys are compared exactly only where they can meet. A validated row keeps only a 64-bit
-//! hash of its key until the merge (8 bytes a row). A two-bit count per hash slot
+//! hash of its key until the merge (8 bytes a row; a file read in blocks leaves them on disk,
+//! [`super::keyspill`]). A two-bit count per hash slot
 //! ([`super::keyfilter`]) of the incoming keys, marked by the stored keys that fall on one,
 //! leaves only the keys sharing a slot with another; among those, the rows whose 64-bit hash
 //! another row or a stored key has are read back from their staged pieces, and their full

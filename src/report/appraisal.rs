@@ -3,8 +3,6 @@
 //! township's units, the year's findings by source and severity; the grade charts; and the
 //! workbook's sheets for the appraisal office, one per level.
 
-use std::collections::HashMap;
-
 use rust_xlsxwriter::{Format, Workbook};
 use serde_json::{Value, json};
 
@@ -76,17 +74,8 @@ pub fn context(pack: &Pack, a: &Appraisal) -> Value {
     let barred_total = barred.len();
     let barred: Vec<Value> = barred.into_iter().take(super::LISTED).map(unit_row).collect();
     // Each township's units; past DETAIL_OVER units (a province) its stars counted instead.
-    // By the township's id: two townships may share a name.
-    let mut townships: Vec<(String, Vec<&Appraised>)> = Vec::new();
-    let mut index: HashMap<Option<&str>, usize> = HashMap::new();
-    for u in best_first(a.units.iter()) {
-        let id = pack.township_of(&u.unit_id).map(|t| t.id.as_str());
-        let i = *index.entry(id).or_insert_with(|| {
-            townships.push((u.township.clone().unwrap_or_else(|| "（直属）".into()), Vec::new()));
-            townships.len() - 1
-        });
-        townships[i].1.push(u);
-    }
+    let by_unit = best_first(a.units.iter()).into_iter().map(|u| (u.unit_id.clone(), u));
+    let mut townships = super::groups::gather(pack, by_unit);
     townships.sort_by(|a, b| a.0.cmp(&b.0));
     let detail = a.units.len() <= super::groups::DETAIL_OVER;
     let townships: Vec<Value> = townships

@@ -51,18 +51,10 @@ pub fn by_township<T>(
     if rows.len() <= GROUP_OVER {
         return (rows.into_iter().map(|(_, r)| r).collect(), None);
     }
-    let mut groups: Vec<Group<T>> = Vec::new();
-    // By the township's id: two townships may share a name.
-    let mut index: HashMap<Option<&str>, usize> = HashMap::new();
-    for (id, row) in rows {
-        let township = pack.township_of(&id);
-        let i = *index.entry(township.map(|t| t.id.as_str())).or_insert_with(|| {
-            let name = township.map_or_else(|| DIRECT.to_string(), |t| t.name.clone());
-            groups.push(Group { name, summary: Vec::new(), counts: Vec::new(), rows: Vec::new(), units: 0 });
-            groups.len() - 1
-        });
-        groups[i].rows.push(row);
-    }
+    let mut groups: Vec<Group<T>> = gather(pack, rows)
+        .into_iter()
+        .map(|(name, rows)| Group { name, summary: Vec::new(), counts: Vec::new(), rows, units: 0 })
+        .collect();
     for g in &mut groups {
         g.summary = summary(&g.rows);
         g.counts = g.summary.iter().map(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit())).collect();
@@ -76,6 +68,23 @@ pub fn by_township<T>(
         }
     }
     (Vec::new(), Some(groups))
+}
+
+/// `rows`, each with its unit's id, gathered by their unit's township in the order each township
+/// first comes, with its name ([`DIRECT`] for units directly under the district). By the
+/// township's id: two townships may share a name.
+pub fn gather<T>(pack: &Pack, rows: impl IntoIterator<Item = (String, T)>) -> Vec<(String, Vec<T>)> {
+    let mut out: Vec<(String, Vec<T>)> = Vec::new();
+    let mut index: HashMap<Option<&str>, usize> = HashMap::new();
+    for (id, row) in rows {
+        let township = pack.township_of(&id);
+        let i = *index.entry(township.map(|t| t.id.as_str())).or_insert_with(|| {
+            out.push((township.map_or_else(|| DIRECT.to_string(), |t| t.name.clone()), Vec::new()));
+            out.len() - 1
+        });
+        out[i].1.push(row);
+    }
+    out
 }
 
 /// How many of the statuses (by code) are red and amber, for a summary cell ("红 3 · 黄 5";

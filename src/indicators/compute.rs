@@ -40,8 +40,21 @@ type PerBranch<'a> = Option<Box<dyn Fn(&UnitInfo) -> (f64, f64) + 'a>>;
 /// Units grouped by (level, category), with their values.
 type Groups<'a> = BTreeMap<(&'a str, Option<&'a str>), Vec<(&'a str, f64)>>;
 
-/// Every figure: (period index 0 = the period, 1 = the previous one, unit, indicator).
-pub type Figures = HashMap<(usize, String, String), Figure, foldhash::fast::RandomState>;
+/// Every figure: (period index 0 = the period, 1 = the previous one, unit, indicator). Looked
+/// up by [`At`], without building the key's strings.
+pub type Figures = hashbrown::HashMap<(usize, String, String), Figure, foldhash::fast::RandomState>;
+
+/// A key of [`Figures`] borrowed: (period index, unit, indicator). It hashes as the owned key
+/// does (a tuple and a struct hash their fields in order; a `String` as its `str`). A province's
+/// 30,000 units made a lookup's two new strings a second of the whole catalogue's compute.
+#[derive(Hash)]
+pub struct At<'a>(pub usize, pub &'a str, pub &'a str);
+
+impl hashbrown::Equivalent<(usize, String, String)> for At<'_> {
+    fn equivalent(&self, key: &(usize, String, String)) -> bool {
+        self.0 == key.0 && self.1 == key.1 && self.2 == key.2
+    }
+}
 
 /// One row per unit: `unit_id` and, for each depth of the tree, the index in `units` of the
 /// unit's ancestor at that depth (`_a0` the root, ...; null below the unit's own depth).
@@ -639,7 +652,7 @@ fn composite(catalogue: &Catalogue, units: &[UnitInfo], pi: usize, reported: &Re
             }
             let (mut sum, mut weights) = (0.0, 0.0);
             for part in &catalogue.composite.part {
-                if let Some(v) = fig.get(&(pi, u.id.clone(), part.indicator.clone())).and_then(|f| f.value) {
+                if let Some(v) = fig.get(&At(pi, &u.id, &part.indicator)).and_then(|f| f.value) {
                     sum += part.weight * (part.scale * v);
                     weights += part.weight;
                 }
@@ -656,7 +669,7 @@ fn judge(catalogue: &Catalogue, units: &[UnitInfo], pi: usize, period: Period, r
     for ind in &catalogue.indicator {
         let mut groups: Groups = BTreeMap::new();
         for u in units {
-            let Some(f) = fig.get_mut(&(pi, u.id.clone(), ind.id.clone())) else { continue };
+            let Some(f) = fig.get_mut(&At(pi, &u.id, &ind.id)) else { continue };
             let Some(v) = f.value else {
                 if catalogue.on_attendance(ind) && reported.nothing(pi, &u.id) {
                     f.status = Some(Status::NoData);
@@ -676,7 +689,7 @@ fn judge(catalogue: &Catalogue, units: &[UnitInfo], pi: usize, period: Period, r
         }
         for members in groups.values_mut() {
             for (id, rank) in competition_ranks(members, ind.direction) {
-                if let Some(f) = fig.get_mut(&(pi, id.to_string(), ind.id.clone())) {
+                if let Some(f) = fig.get_mut(&At(pi, id, &ind.id)) {
                     f.rank = Some(rank);
                 }
             }
@@ -778,7 +791,7 @@ fn weak(catalogue: &Catalogue, units: &[UnitInfo], pi: usize, reported: &Reporte
     // Group sizes by level and category, among units with a composite score.
     let mut groups: HashMap<(&str, Option<&str>), WeakGroup> = HashMap::new();
     for u in units {
-        if let Some(f) = fig.get(&(pi, u.id.clone(), COMPOSITE.to_string()))
+        if let Some(f) = fig.get(&At(pi, &u.id, COMPOSITE))
             && let Some(r) = f.rank
         {
             groups.entry((u.level.as_str(), u.category.as_deref())).or_default().add(r);
@@ -790,7 +803,7 @@ fn weak(catalogue: &Catalogue, units: &[UnitInfo], pi: usize, reported: &Reporte
             fig.insert((pi, u.id.clone(), WEAK.to_string()), no_data);
             continue;
         }
-        let get = |id: &str| fig.get(&(pi, u.id.clone(), id.to_string())).cloned().unwrap_or_default();
+        let get = |id: &str| fig.get(&At(pi, &u.id, id)).cloned().unwrap_or_default();
         let group = groups.get(&(u.level.as_str(), u.category.as_deref())).copied().unwrap_or_default();
         let fired = weak_reasons(w, &get(COMPOSITE), &get(MEETINGS), group, &u.level);
         let flag = !fired.is_empty();

@@ -161,13 +161,9 @@ pub fn indicator_frame(wh: &Warehouse, catalogue: &Catalogue, period: Period) ->
     ids.push(WEAK.to_string());
     let mut rows = Vec::new();
     for id in &ids {
-        let mut key = (0, String::new(), id.clone());
         for u in &units {
-            key.1.clone_from(&u.id);
-            key.0 = 0;
-            let Some(fig) = figs.get(&key) else { continue };
-            key.0 = 1;
-            let previous = figs.get(&key).and_then(|f| f.value);
+            let Some(fig) = figs.get(&compute::At(0, &u.id, id)) else { continue };
+            let previous = figs.get(&compute::At(1, &u.id, id)).and_then(|f| f.value);
             rows.push(Row { unit: u, indicator: id, fig, previous });
         }
     }

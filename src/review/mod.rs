@@ -221,7 +221,7 @@ fn series(snapshot: &Snapshot, catalogue: &Catalogue, periods: &[Period], units:
     let mut out: OverTime = HashMap::new();
     for u in units {
         for ind in KEY_INDICATORS {
-            let vals = per.iter().map(|f| f.get(&(0, u.id.clone(), ind.to_string())).and_then(|x| x.value)).collect();
+            let vals = per.iter().map(|f| f.get(&compute::At(0, &u.id, ind)).and_then(|x| x.value)).collect();
             out.insert((u.id.clone(), ind.to_string()), vals);
         }
     }

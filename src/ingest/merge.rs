@@ -1616,14 +1616,21 @@ mod tests {
         assert_eq!(merged, sort_all(Kind::Attendance, parts).unwrap());
     }
 
+    /// [`frame`] staged as file "a.csv", in memory or on disk (`budget` 0), with its spill:
+    /// dropping it removes the pieces on disk.
+    fn staged_frame(root: &Path, budget: usize) -> (Spill, Staged) {
+        let spill = Spill::new(root, "test", budget).unwrap();
+        let source = Source { name: "a.csv", mtime_us: 1 };
+        let staged = spill.stage(Kind::Attendance, 0, source, frame(), false).unwrap();
+        (spill, staged)
+    }
+
     #[test]
     fn staged_pieces_are_in_key_order_and_name_their_validated_rows() {
         let original = keys(&frame());
         let t = tempfile::tempdir().unwrap();
         for budget in [usize::MAX, 0] {
-            let spill = Spill::new(t.path(), "test", budget).unwrap();
-            let source = Source { name: "a.csv", mtime_us: 1 };
-            let staged = spill.stage(Kind::Attendance, 0, source, frame(), false).unwrap();
+            let (_spill, staged) = staged_frame(t.path(), budget);
             let parts: Vec<&str> = staged.pieces.iter().map(|p| p.partition.as_str()).collect();
             assert_eq!(parts.len(), 2, "{parts:?}");
             for piece in staged.pieces {
@@ -1655,9 +1662,7 @@ mod tests {
         let original = keys(&frame());
         let t = tempfile::tempdir().unwrap();
         for budget in [usize::MAX, 0] {
-            let spill = Spill::new(t.path(), "test", budget).unwrap();
-            let source = Source { name: "a.csv", mtime_us: 1 };
-            let staged = spill.stage(Kind::Attendance, 0, source, frame(), false).unwrap();
+            let (_spill, staged) = staged_frame(t.path(), budget);
             assert!(staged.pieces.len() > 1 && staged.pieces.iter().all(|p| p.rows.is_some()));
             let hashes = Keys::Memory(vec![0; original.len()]);
             let batch = Batch { file: 0, mtime_us: 1, name: "a.csv".into(), keys: hashes, staged };

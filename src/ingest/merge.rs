@@ -546,11 +546,7 @@ fn read_back<T: Copy + Default + Send>(
 ) -> Result<HashMap<usize, Vec<T>>> {
     let jobs = pieces_holding(batches, wanted);
     let read = crate::workers::map(jobs, |(bi, piece, at, to)| -> Result<_> {
-        let df = match &piece.data {
-            PieceData::Memory(df) => df.take(&at)?,
-            PieceData::Spilled(path) => warehouse::read_parquet_columns_serial(path, columns)?.take(&at)?,
-        };
-        Ok((bi, to, values(&df)?))
+        Ok((bi, to, values(&piece_rows(piece, Some(columns), &at)?)?))
     });
     let mut out: HashMap<usize, Vec<T>> =
         wanted.iter().map(|(&bi, rows)| (bi, vec![T::default(); rows.len()])).collect();
@@ -562,6 +558,16 @@ fn read_back<T: Copy + Default + Send>(
         }
     }
     Ok(out)
+}
+
+/// The rows `at` of a piece; of a piece on disk, only `columns` (all when `None`).
+fn piece_rows(piece: &Piece, columns: Option<&[&str]>, at: &IdxCa) -> Result<DataFrame> {
+    let df = match (&piece.data, columns) {
+        (PieceData::Memory(df), _) => df.take(at)?,
+        (PieceData::Spilled(path), Some(columns)) => warehouse::read_parquet_columns_serial(path, columns)?.take(at)?,
+        (PieceData::Spilled(path), None) => warehouse::read_parquet_serial(path)?.take(at)?,
+    };
+    Ok(df)
 }
 
 /// The pieces holding any of the `wanted` rows of their batch, each with those rows' positions
@@ -885,10 +891,7 @@ fn rows_back(
 ) -> Result<HashMap<(usize, u32), RowBack>> {
     let fields: Vec<String> = kind.fields().iter().map(|f| f.stored_name()).collect();
     let read = crate::workers::map(pieces_holding(batches, wanted), |(bi, piece, at, to)| -> Result<_> {
-        let df = match &piece.data {
-            PieceData::Memory(df) => df.take(&at)?,
-            PieceData::Spilled(path) => warehouse::read_parquet_serial(path)?.take(&at)?,
-        };
+        let df = piece_rows(piece, None, &at)?;
         // A validated frame names a field by its field name, a stored one by its stored name.
         let column = |name: &str, stored: &str| df.column(stored).or_else(|_| df.column(name)).cloned();
         let cols: Vec<Column> =

@@ -19,6 +19,7 @@ mod indicators;
 mod ingest;
 mod model;
 mod output;
+mod packed;
 mod pipeline;
 mod query;
 mod report;

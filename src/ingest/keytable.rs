@@ -74,7 +74,7 @@ impl KeyTable {
 }
 
 /// Ask for the cache line holding `item` to be brought into the cache, so that a later read of
-/// it does not wait on memory. The crate's one `unsafe` (see Cargo.toml): a hint only, it reads
+/// it does not wait on memory. One of the crate's two `unsafe` uses (see Cargo.toml): a hint only, it reads
 /// nothing the program sees, and a reference is a valid address.
 pub fn prefetch<T>(item: &T) {
     #[cfg(target_arch = "x86_64")]

@@ -10,12 +10,14 @@
 //! (`crate::workers`), where more threads would only compete with them.
 
 use std::fs::File;
+use std::hash::BuildHasher;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 
 use super::io_error;
+use crate::packed::pack;
 use polars::io::parquet::write::BatchedWriter;
 use polars::prelude::*;
 use polars_arrow::array::{Array, DictionaryArray, PrimitiveArray, Utf8ViewArray, View};
@@ -239,9 +241,16 @@ fn text_dictionary(array: &Utf8ViewArray) -> Option<DictionaryArray<u32>> {
     let limit = n / 4;
     let early = (n / 8).max(1024);
     let mut distinct: Vec<&str> = Vec::new();
+    // Values of up to 16 bytes (codes, dates, short ids) are found by their packed form, the
+    // others by their text: a shuffled column's codes change on most rows.
+    let mut packed: Vec<Option<(u128, u8)>> = Vec::new();
     // Each entry keeps its value's hash, so that growing the table does not hash again.
     let mut table: hashbrown::HashTable<(u64, u32)> = hashbrown::HashTable::new();
-    let hash = |s: &str| xxhash_rust::xxh3::xxh3_64(s.as_bytes());
+    let short_hash = foldhash::fast::FixedState::default();
+    let hash = |s: &str, p: Option<(u128, u8)>| match p {
+        Some(p) => short_hash.hash_one(p),
+        None => xxhash_rust::xxh3::xxh3_64(s.as_bytes()),
+    };
     let mut keys: Vec<u32> = Vec::with_capacity(n);
     let (mut last, mut last_key, mut last_view) = ("", u32::MAX, View::default());
     // A null row's key is never read, but the dictionary must hold only values that occur:
@@ -265,12 +274,18 @@ fn text_dictionary(array: &Utf8ViewArray) -> Option<DictionaryArray<u32>> {
             keys.push(last_key);
             continue;
         }
-        let h = hash(value);
-        let key = match table.find(h, |&(eh, k)| eh == h && distinct[k as usize] == value) {
+        let p = pack(value.as_bytes());
+        let h = hash(value, p);
+        let same = |k: u32| match p {
+            Some(_) => packed[k as usize] == p,
+            None => distinct[k as usize] == value,
+        };
+        let key = match table.find(h, |&(eh, k)| eh == h && same(k)) {
             Some(&(_, k)) => k,
             None => {
                 let k = distinct.len() as u32;
                 distinct.push(value);
+                packed.push(p);
                 table.insert_unique(h, (h, k), |&(eh, _)| eh);
                 if distinct.len() > limit || (row < early && distinct.len() * 4 > early) {
                     return None;

@@ -1,0 +1,60 @@
+//! Short texts as numbers. A text of up to 16 bytes and its length compare and hash as two
+//! integers, where comparing texts calls `memcmp` for every pair: on a shuffled export, whose
+//! dates and codes change from row to row, those calls were 8% of ingest's time.
+
+/// A text of up to 16 bytes as a number and its length, or `None` when it is longer. Equal
+/// texts give equal pairs, and only they: for a given length the loads, which overlap rather
+/// than copy a variable number of bytes, cover every byte.
+pub fn pack(text: &[u8]) -> Option<(u128, u8)> {
+    let n = text.len();
+    let word = |i: usize| u64::from_le_bytes(text[i..i + 8].try_into().expect("8 bytes")) as u128;
+    let half = |i: usize| u32::from_le_bytes(text[i..i + 4].try_into().expect("4 bytes")) as u128;
+    let body = match n {
+        8..=16 => word(0) | word(n - 8) << 64,
+        4..=7 => half(0) | half(n - 4) << 32,
+        1..=3 => text[0] as u128 | (text[n / 2] as u128) << 8 | (text[n - 1] as u128) << 16,
+        0 => 0,
+        _ => return None,
+    };
+    Some((body, n as u8))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn texts_pack_to_the_same_pair_exactly_when_they_are_equal() {
+        // Every text of up to 4 bytes over a small alphabet (zero bytes too, which the
+        // number's unused bits also hold), and longer texts that differ in one byte only.
+        let alphabet = [0u8, b'a', b'b', 0xff];
+        let mut texts: Vec<Vec<u8>> = vec![Vec::new()];
+        for len in 1..=4 {
+            let mut more = Vec::new();
+            for t in texts.iter().filter(|t| t.len() == len - 1) {
+                more.extend(alphabet.iter().map(|&c| [t.as_slice(), &[c]].concat()));
+            }
+            texts.extend(more);
+        }
+        for len in 5..=16 {
+            for at in 0..len {
+                for &c in &alphabet {
+                    let mut t = vec![b'x'; len];
+                    t[at] = c;
+                    texts.push(t);
+                }
+            }
+        }
+        let mut seen: HashMap<(u128, u8), &[u8]> = HashMap::new();
+        for t in &texts {
+            let p = pack(t).unwrap();
+            assert_eq!(pack(&t.clone()), Some(p));
+            if let Some(other) = seen.insert(p, t) {
+                assert_eq!(other, t.as_slice(), "two texts packed alike");
+            }
+        }
+        assert_eq!(pack(&[b'x'; 17]), None);
+        assert_eq!(pack("2024年4月16日".as_bytes()).map(|p| p.1), Some(16));
+    }
+}

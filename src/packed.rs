@@ -19,6 +19,23 @@ pub fn pack(text: &[u8]) -> Option<(u128, u8)> {
     Some((body, n as u8))
 }
 
+/// Append an unambiguous encoding of `text` to `buf`, for hashing a sequence of texts: its
+/// length and packed form (17 bytes, copies of a fixed size, which compile to a few moves)
+/// when it is up to 16 bytes long, else a marker, its length and its bytes.
+pub fn encode(buf: &mut Vec<u8>, text: &[u8]) {
+    match pack(text) {
+        Some((packed, len)) => {
+            buf.push(len);
+            buf.extend_from_slice(&packed.to_le_bytes());
+        }
+        None => {
+            buf.push(u8::MAX);
+            buf.extend_from_slice(&(text.len() as u64).to_le_bytes());
+            buf.extend_from_slice(text);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +72,20 @@ mod tests {
             }
         }
         assert_eq!(pack(&[b'x'; 17]), None);
+        // Sequences of texts encode apart, whatever the lengths.
+        let seq = |parts: &[&[u8]]| {
+            let mut buf = Vec::new();
+            parts.iter().for_each(|p| encode(&mut buf, p));
+            buf
+        };
+        let long = [b'y'; 20];
+        let cases: [&[&[u8]]; 6] =
+            [&[b"ab", b"c"], &[b"a", b"bc"], &[b"abc"], &[&long, b""], &[&long[..19], b"y"], &[b"", &long]];
+        for (i, a) in cases.iter().enumerate() {
+            for b in &cases[i + 1..] {
+                assert_ne!(seq(a), seq(b), "{a:?} {b:?}");
+            }
+        }
         assert_eq!(pack("2024年4月16日".as_bytes()).map(|p| p.1), Some(16));
     }
 }

@@ -18,7 +18,7 @@ use super::schema::HeaderMap;
 use super::values::{self, DateError};
 use crate::model::kinds::{Field, FieldType, Kind};
 use crate::model::period::{date_of_day, day_number};
-use crate::packed::pack;
+use crate::packed::{encode, pack};
 
 /// A validation rule; the quarantine table names it in `rule`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -311,8 +311,7 @@ impl Value<'_> {
             Value::Null => buf.push(0),
             Value::Text(s) => {
                 buf.push(1);
-                buf.extend_from_slice(&(s.len() as u32).to_le_bytes());
-                buf.extend_from_slice(s.as_bytes());
+                encode(buf, s.as_bytes());
             }
             Value::Date(d) => {
                 buf.push(2);
@@ -327,14 +326,14 @@ impl Value<'_> {
     }
 }
 
-/// A 128-bit hash of a natural key (XXH3-128 over the length-prefixed parts): collisions are
-/// negligible even at billions of rows. `buf` is scratch space, reused to avoid an allocation
-/// per row.
+/// A 128-bit hash of a natural key (XXH3-128 over the encoded parts, see [`encode`]):
+/// collisions are negligible even at billions of rows. `buf` is scratch space, reused to
+/// avoid an allocation per row. (Only an ingest's own keys are compared with it: stored keys
+/// are hashed again when read.)
 pub fn key_hash_with<'a>(buf: &mut Vec<u8>, parts: impl Iterator<Item = &'a str>) -> u128 {
     buf.clear();
     for p in parts {
-        buf.extend_from_slice(&(p.len() as u32).to_le_bytes());
-        buf.extend_from_slice(p.as_bytes());
+        encode(buf, p.as_bytes());
     }
     xxhash_rust::xxh3::xxh3_128(buf)
 }
@@ -466,6 +465,9 @@ struct FieldIx {
     found_date: Option<usize>,
     deadline: Option<usize>,
     key: Vec<usize>,
+    /// The fields outside the key: a row's content, which tells a repeat of a key from a
+    /// conflict, is theirs (the key's own fields are equal in both).
+    rest: Vec<usize>,
     /// Whether a date is part of the key (a unit's versions): its text is then made per row.
     date_key: bool,
 }
@@ -488,6 +490,7 @@ impl FieldIx {
             found_date: at("found_date"),
             deadline: at("deadline"),
             key: kind.natural_key().iter().map(|k| at(k).expect("key field")).collect(),
+            rest: (0..fields.len()).filter(|i| !kind.natural_key().contains(&fields[*i].name)).collect(),
             date_key: kind.natural_key().iter().any(|k| kind.field(k).is_some_and(|f| f.ty == FieldType::Date)),
         }
     }
@@ -803,8 +806,8 @@ impl<'a> Validator<'a> {
             None => self.block_keys.push(short(key)),
             Some(check) => {
                 self.scratch.clear();
-                for v in values.iter() {
-                    v.encode_into(&mut self.scratch);
+                for &fi in &self.ix.rest {
+                    values[fi].encode_into(&mut self.scratch);
                 }
                 let content = xxhash_rust::xxh3::xxh3_64(&self.scratch);
                 let mut texts = [""; MAX_KEY_PARTS];

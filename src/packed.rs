@@ -36,6 +36,53 @@ pub fn encode(buf: &mut Vec<u8>, text: &[u8]) {
     }
 }
 
+/// A map from texts: those of up to 16 bytes by their packed form, looked up without comparing
+/// texts, the others by `K` (a `&str` borrowed for the map's life, or an owned `Box<str>`).
+pub struct TextMap<K, V> {
+    short: hashbrown::HashMap<(u128, u8), V, foldhash::fast::FixedState>,
+    long: hashbrown::HashMap<K, V, foldhash::fast::FixedState>,
+}
+
+impl<K, V> Default for TextMap<K, V> {
+    fn default() -> Self {
+        TextMap { short: Default::default(), long: Default::default() }
+    }
+}
+
+impl<K: std::borrow::Borrow<str> + std::hash::Hash + Eq, V> TextMap<K, V> {
+    pub fn get(&self, text: &str) -> Option<&V> {
+        match pack(text.as_bytes()) {
+            Some(packed) => self.short.get(&packed),
+            None => self.long.get(text),
+        }
+    }
+
+    /// The value of `text`, made by `value` if it has none yet.
+    pub fn get_or_insert_with<'t>(&mut self, text: &'t str, value: impl FnOnce() -> V) -> &V
+    where
+        K: From<&'t str>,
+    {
+        match pack(text.as_bytes()) {
+            Some(packed) => self.short.entry(packed).or_insert_with(value),
+            None => self.long.entry(K::from(text)).or_insert_with(value),
+        }
+    }
+
+    pub fn insert<'t>(&mut self, text: &'t str, value: V)
+    where
+        K: From<&'t str>,
+    {
+        match pack(text.as_bytes()) {
+            Some(packed) => self.short.insert(packed, value),
+            None => self.long.insert(K::from(text), value),
+        };
+    }
+
+    pub fn len(&self) -> usize {
+        self.short.len() + self.long.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +134,23 @@ mod tests {
             }
         }
         assert_eq!(pack("2024年4月16日".as_bytes()).map(|p| p.1), Some(16));
+    }
+
+    #[test]
+    fn a_text_map_holds_short_and_long_texts_apart_from_each_other() {
+        let texts = ["", "a", "a\0", "2024-04-16", "EB0001-202404-01", "EB0001-202404-01x", "EB0001-202404-01y"];
+        let mut map: TextMap<Box<str>, usize> = TextMap::default();
+        for (i, t) in texts.iter().enumerate() {
+            assert_eq!(*map.get_or_insert_with(t, || i), i);
+        }
+        map.insert(texts[6], 60);
+        assert_eq!(map.len(), texts.len());
+        let want = |i: usize| if i == 6 { 60 } else { i };
+        for (i, t) in texts.iter().enumerate() {
+            assert_eq!(map.get(t), Some(&want(i)), "{t:?}");
+            assert_eq!(*map.get_or_insert_with(t, || 99), want(i));
+        }
+        assert_eq!(map.get("b"), None);
+        assert_eq!(map.get("EB0001-202404-01z"), None);
     }
 }

@@ -33,7 +33,7 @@ use super::keyspill::Keys;
 use super::validate::{RejectedRow, conflict_rows, fold, key_hash_with, short};
 use crate::model::Kind;
 use crate::model::kinds::Partitioning;
-use crate::packed::pack;
+use crate::packed::TextMap;
 use crate::warehouse::{self, Built, Snapshot, Txn};
 
 /// The validated rows of one file, with what orders it against other exports.
@@ -280,8 +280,7 @@ fn order_by_ranks(arrays: &[&polars_arrow::array::Utf8ViewArray], n: usize) -> O
     // The distinct first texts, each with the rows' index into them. A row with the view of
     // the row before has its text (runs, interned texts); texts of up to 16 bytes are found by
     // their packed form, without comparing texts.
-    let mut short: hashbrown::HashMap<(u128, u8), u32, foldhash::fast::FixedState> = Default::default();
-    let mut long: hashbrown::HashMap<&str, u32, foldhash::fast::FixedState> = Default::default();
+    let mut index: TextMap<&str, u32> = TextMap::default();
     let mut distinct: Vec<&str> = Vec::new();
     let mut of_row: Vec<u32> = Vec::with_capacity(n);
     let mut last: Option<(u128, u32)> = None;
@@ -290,14 +289,10 @@ fn order_by_ranks(arrays: &[&polars_arrow::array::Utf8ViewArray], n: usize) -> O
             Some((l, k)) if l == view.as_u128() => k,
             _ => {
                 let t = first.value(i);
-                let add = || {
+                let k = *index.get_or_insert_with(t, || {
                     distinct.push(t);
                     (distinct.len() - 1) as u32
-                };
-                let k = match pack(t.as_bytes()) {
-                    Some(p) => *short.entry(p).or_insert_with(add),
-                    None => *long.entry(t).or_insert_with(add),
-                };
+                });
                 last = Some((view.as_u128(), k));
                 k
             }

@@ -18,7 +18,7 @@ use super::schema::HeaderMap;
 use super::values::{self, DateError};
 use crate::model::kinds::{Field, FieldType, Kind};
 use crate::model::period::{date_of_day, day_number};
-use crate::packed::{encode, pack};
+use crate::packed::{TextMap, encode, pack};
 
 /// A validation rule; the quarantine table names it in `rule`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -149,9 +149,8 @@ const RUN_TRIAL: usize = 1024;
 /// A shuffled month's event ids (1,500 values on 140,000 rows) were compared in full there,
 /// at addresses all over the buffer.
 struct Interned {
-    /// Values of up to 16 bytes, packed (see [`pack`]): event ids are found without `memcmp`.
-    short: hashbrown::HashMap<(u128, u8), View, foldhash::fast::FixedState>,
-    long: hashbrown::HashMap<Box<str>, View, foldhash::fast::FixedState>,
+    /// Event ids (16 bytes) are found by their packed form, without `memcmp`.
+    views: TextMap<Box<str>, View>,
     /// Long values seen, interned or not.
     seen: usize,
     /// Bytes of the views pushed without `push_value`, added to the array's total at the end.
@@ -165,30 +164,10 @@ struct Interned {
 /// month, 100,000 in a province's).
 const INTERN_MAX: usize = 1 << 18;
 
-impl Interned {
-    fn get(&self, value: &str) -> Option<View> {
-        match pack(value.as_bytes()) {
-            Some(packed) => self.short.get(&packed).copied(),
-            None => self.long.get(value).copied(),
-        }
-    }
-
-    fn insert(&mut self, value: &str, view: View) {
-        match pack(value.as_bytes()) {
-            Some(packed) => self.short.insert(packed, view),
-            None => self.long.insert(value.into(), view),
-        };
-    }
-
-    fn len(&self) -> usize {
-        self.short.len() + self.long.len()
-    }
-}
-
 impl TextBuf {
     fn new(name: PlSmallStr, cap: usize) -> TextBuf {
         let array = MutableBinaryViewArray::with_capacity(cap);
-        let interned = Some(Interned { short: Default::default(), long: Default::default(), seen: 0, bytes: 0 });
+        let interned = Some(Interned { views: TextMap::default(), seen: 0, bytes: 0 });
         TextBuf { name, array, run: String::new(), run_null: false, run_len: 0, runs: 0, direct: false, interned }
     }
 
@@ -223,7 +202,7 @@ impl TextBuf {
             return self.array.push_value(v);
         }
         interned.seen += 1;
-        if let Some(view) = interned.get(v) {
+        if let Some(&view) = interned.views.get(v) {
             // SAFETY: the view was returned for this array's own bytes (an earlier
             // `push_value`) and buffers are never dropped while the array grows, so it stays
             // valid; the views' total length, the one other invariant, is brought up to date
@@ -239,10 +218,10 @@ impl TextBuf {
             return;
         }
         self.array.push_value(v);
-        let distinct = interned.len() + 1;
+        let distinct = interned.views.len() + 1;
         if distinct <= INTERN_MAX {
             let view = *self.array.views().last().expect("a value was pushed");
-            interned.insert(v, view);
+            interned.views.insert(v, view);
         } else if interned.seen < 2 * distinct {
             let bytes = interned.bytes;
             self.interned = None;
@@ -363,10 +342,9 @@ const MAX_FIELDS: usize = 12;
 struct Memo {
     /// The last cell looked up or set, packed (see [`pack`]), and its value.
     last: Option<((u128, u8), MemoValue)>,
-    /// Cells of up to 16 bytes (dates, codes, most labels), packed: they are looked up
-    /// without comparing texts.
-    short: hashbrown::HashMap<(u128, u8), MemoValue, foldhash::fast::FixedState>,
-    long: hashbrown::HashMap<Box<str>, MemoValue, foldhash::fast::FixedState>,
+    /// The cells seen: dates, codes and most labels are 16 bytes at most, looked up without
+    /// comparing texts.
+    seen: TextMap<Box<str>, MemoValue>,
 }
 
 /// How many distinct cells a [`Memo`] keeps: two years of dates, every code.
@@ -389,16 +367,14 @@ impl MemoValue {
 
 impl Memo {
     fn get(&mut self, raw: &str) -> Option<Value<'static>> {
-        let Some(packed) = pack(raw.as_bytes()) else {
-            return self.long.get(raw).map(|v| v.value());
-        };
+        let packed = pack(raw.as_bytes());
         if let Some((last, value)) = self.last
-            && last == packed
+            && packed == Some(last)
         {
             return Some(value.value());
         }
-        let value = *self.short.get(&packed)?;
-        self.last = Some((packed, value));
+        let value = *self.seen.get(raw)?;
+        self.last = packed.map(|p| (p, value));
         Some(value.value())
     }
 
@@ -413,19 +389,10 @@ impl Memo {
             },
             _ => return,
         };
-        let full = self.short.len() + self.long.len() >= MEMO_CAP;
-        match pack(raw.as_bytes()) {
-            Some(packed) => {
-                if !full {
-                    self.short.insert(packed, value);
-                }
-                self.last = Some((packed, value));
-            }
-            None if !full => {
-                self.long.insert(raw.into(), value);
-            }
-            None => {}
+        if self.seen.len() < MEMO_CAP {
+            self.seen.insert(raw, value);
         }
+        self.last = pack(raw.as_bytes()).map(|p| (p, value));
     }
 }
 

@@ -33,12 +33,13 @@ pub struct Sizes {
 }
 
 impl Default for Sizes {
-    /// 48 MiB files, 12 MiB blocks (about 165,000 attendance rows) and 64 MiB of rows held (a
-    /// few blocks): the blocks in flight and the months held are then what a one-file backfill
-    /// peaks at, about polars' own peak for it. Smaller blocks cut memory further but cost a
-    /// file in no order of time a piece per block and month more.
+    /// 48 MiB files, 8 MiB blocks (about 110,000 attendance rows) and 64 MiB of rows held (a
+    /// few blocks): the blocks in flight, the months held and the two being written are then
+    /// what a one-file backfill peaks at, below polars' own peak for it. 12 MiB blocks held a
+    /// tenth more memory and saved no time; smaller ones cost a file in no order of time a
+    /// piece per block and month more.
     fn default() -> Self {
-        Sizes { file: 48 << 20, block: 12 << 20, held: 64 << 20 }
+        Sizes { file: 48 << 20, block: 8 << 20, held: 64 << 20 }
     }
 }
 
@@ -101,6 +102,11 @@ pub struct Dispatch<'s, T> {
     /// Texts of blocks done with, to be filled again: a new one each time had every page of
     /// it faulted in anew, on the thread that feeds the workers.
     spare: Vec<String>,
+    /// Texts made so far, and the most there may be: past that the reading thread waits for a
+    /// worker to hand one back. Unbounded, a reading thread ahead of its workers made twice as
+    /// many as it could use, which a one-file backfill's peak memory then kept.
+    made: usize,
+    most: usize,
     pending_line: u64,
     /// The text of a block.
     block: usize,
@@ -113,10 +119,12 @@ pub struct Dispatch<'s, T> {
 }
 
 impl<'s, T> Dispatch<'s, T> {
+    /// A dispatch of blocks of `block` bytes, with at most `texts` of them made.
     pub fn new(
         jobs: SyncSender<Job>,
         done: Receiver<Done<T>>,
         block: usize,
+        texts: usize,
         stage: &'s Stage<'s, T>,
         gather: &'s mut Gather<'s, T>,
     ) -> Self {
@@ -127,6 +135,8 @@ impl<'s, T> Dispatch<'s, T> {
             template: None,
             pending: String::new(),
             spare: Vec::new(),
+            made: 0,
+            most: texts,
             pending_line: 0,
             block,
             sent: 0,
@@ -155,16 +165,19 @@ impl<'s, T> Dispatch<'s, T> {
         // A block's text is allocated once at its full size: grown by doubling, it was copied
         // again and again.
         if self.pending.capacity() < self.block + text.len() {
-            let mut fresh = self.text_buffer(text.len());
+            let mut fresh = self.text_buffer(text.len())?;
             fresh.push_str(&self.pending);
-            self.pending = fresh;
+            let old = std::mem::replace(&mut self.pending, fresh);
+            if old.capacity() > 0 {
+                self.spare.push(old);
+            }
         }
         self.pending.push_str(text);
         // Full blocks go, cut after a line end.
         while self.pending.len() > self.block
             && let Some(cut) = memchr::memchr(b'\n', &self.pending.as_bytes()[self.block - 1..])
         {
-            let mut rest = self.text_buffer(text.len());
+            let mut rest = self.text_buffer(text.len())?;
             rest.push_str(&self.pending[self.block + cut..]);
             self.pending.truncate(self.block + cut);
             let full = std::mem::replace(&mut self.pending, rest);
@@ -179,12 +192,29 @@ impl<'s, T> Dispatch<'s, T> {
         Ok(())
     }
 
-    /// An empty text that holds a block and `more`, reused when one is spare.
-    fn text_buffer(&mut self, more: usize) -> String {
-        let mut text = self.spare.pop().unwrap_or_default();
+    /// An empty text that holds a block and `more` (exactly: `reserve` doubled a spare a little
+    /// too small), reused when one is spare, else made, or waited for when enough are made.
+    fn text_buffer(&mut self, more: usize) -> anyhow::Result<String> {
+        if self.spare.is_empty() && self.made >= self.most {
+            let done = self.done.recv().map_err(|_| anyhow::anyhow!("a block worker stopped"))?;
+            self.taken_back(done);
+        }
+        let mut text = match self.spare.pop() {
+            Some(text) => text,
+            None => {
+                self.made += 1;
+                String::new()
+            }
+        };
         text.clear();
-        text.reserve(self.block + more);
-        text
+        text.reserve_exact(self.block + more);
+        Ok(text)
+    }
+
+    /// A worker's block back: its text spare, its rows waiting for their turn in file order.
+    fn taken_back(&mut self, mut done: Done<T>) {
+        self.spare.push(std::mem::take(&mut done.text));
+        self.waiting.insert(done.index, done);
     }
 
     fn send(&mut self, text: String, last: bool) -> anyhow::Result<()> {
@@ -194,9 +224,8 @@ impl<'s, T> Dispatch<'s, T> {
         let jobs = self.jobs.as_ref().expect("no block is sent after the last");
         jobs.send(job).map_err(|_| anyhow::anyhow!("a block worker stopped"))?;
         // Take what is done meanwhile, so that finished blocks do not wait in memory.
-        while let Ok(mut done) = self.done.try_recv() {
-            self.spare.push(std::mem::take(&mut done.text));
-            self.waiting.insert(done.index, done);
+        while let Ok(done) = self.done.try_recv() {
+            self.taken_back(done);
         }
         self.absorb_ready()
     }

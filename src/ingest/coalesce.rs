@@ -9,8 +9,9 @@
 //! memory stays that of a few blocks whatever the file's size or order. Rows out of any order
 //! (every block touching every month) still end in several pieces a partition, as before.
 //!
-//! The blocks' short key hashes go to a file beside the pieces ([`super::keyspill`]): at 8
-//! bytes a row they were what grew with the size of a file.
+//! The blocks' short key hashes go to a file beside the pieces, and so does each piece's map to
+//! the file's validated rows ([`super::keyspill`]): at 8 and 4 bytes a row they were what grew
+//! with the size of a file.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,7 +21,7 @@ use std::sync::mpsc::SyncSender;
 use anyhow::Result;
 use polars::prelude::*;
 
-use super::keyspill::KeyFile;
+use super::keyspill::{KeyFile, RowMap};
 use super::merge::{self, Piece, PieceData, Source, Spill, Staged};
 use crate::model::Kind;
 
@@ -75,8 +76,10 @@ impl Split {
 /// would keep every block's text alive (they share it).
 const SPREAD: usize = 3;
 
-/// Blocks without new rows for a partition before its rows are staged.
-const QUIET: usize = 2;
+/// Blocks without new rows for a partition before its rows are staged. A backfill in date order
+/// does not come back to a month a whole block later; waiting a second block held one more
+/// block's rows at the peak.
+const QUIET: usize = 1;
 
 /// One partition's rows held so far: sorted frames in block order, the file's validated row
 /// behind each of their rows, and the last block that added to them.
@@ -121,6 +124,7 @@ impl Job {
     fn run(self, spill: &Spill, source: &Source) -> Result<Piece> {
         let (df, rows) = in_order(self.kind, self.held.frames, self.held.rows)?;
         let path = spill.write_piece(self.kind, &self.name, source, df)?;
+        let rows = RowMap::write(path.with_extension("rows"), &rows)?;
         Ok(Piece { partition: self.partition, data: PieceData::Spilled(path), rows: Some(rows) })
     }
 }
@@ -192,10 +196,11 @@ impl Coalesce {
             };
             let (partition, df) = match part.data {
                 PartData::Written(path) => {
+                    let rows = RowMap::write(path.with_extension("rows"), &at)?;
                     self.pieces.push(Piece {
                         partition: part.partition,
                         data: PieceData::Spilled(path),
-                        rows: Some(at),
+                        rows: Some(rows),
                     });
                     continue;
                 }

@@ -1,13 +1,16 @@
-//! The short key hashes of a file's validated rows (8 bytes a row), kept until the merge. A file
-//! read whole keeps them in memory; a large file read in blocks writes them to its staging
-//! folder as its blocks come in, so that an ingest's memory does not grow with the size of one
-//! file. The merge reads them back in slices, in row order.
+//! What a file's rows leave for the merge, a few bytes a row: the short key hashes of its
+//! validated rows (8 bytes a row), and for each staged piece the validated row behind each of
+//! its rows (4 bytes a row). A file read whole keeps them in memory; a large file read in
+//! blocks writes them to its staging folder as its blocks come in, so that an ingest's memory
+//! does not grow with the size of one file. The merge reads the keys back in slices, in row
+//! order, and a piece's rows only when it needs them (when some of the file's rows go).
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use polars::prelude::IdxSize;
 
 /// How many keys a slice read back holds (8 MiB).
 const SLICE: usize = 1 << 20;
@@ -99,6 +102,49 @@ impl KeyFile {
     }
 }
 
+/// The validated row behind each row of a staged piece.
+pub enum RowMap {
+    Memory(Vec<IdxSize>),
+    Disk { path: PathBuf, len: usize },
+}
+
+impl RowMap {
+    /// `rows` written to `path` (not synced: they live as long as this ingest).
+    pub fn write(path: PathBuf, rows: &[IdxSize]) -> Result<RowMap> {
+        let bytes: Vec<u8> = rows.iter().flat_map(|r| r.to_le_bytes()).collect();
+        std::fs::write(&path, bytes).with_context(|| format!("writing the staged rows {}", path.display()))?;
+        Ok(RowMap::Disk { path, len: rows.len() })
+    }
+
+    /// The piece's height.
+    pub fn len(&self) -> usize {
+        match self {
+            RowMap::Memory(rows) => rows.len(),
+            RowMap::Disk { len, .. } => *len,
+        }
+    }
+
+    /// The rows, read back if they are on disk.
+    pub fn load(&self) -> Result<std::borrow::Cow<'_, [IdxSize]>> {
+        let (path, len) = match self {
+            RowMap::Memory(rows) => return Ok(std::borrow::Cow::Borrowed(rows)),
+            RowMap::Disk { path, len } => (path, *len),
+        };
+        let bytes = std::fs::read(path).with_context(|| format!("reading the staged rows {}", path.display()))?;
+        anyhow::ensure!(
+            bytes.len() == len * size_of::<IdxSize>(),
+            "the staged rows {} hold {} bytes, not {len} rows",
+            path.display(),
+            bytes.len()
+        );
+        let rows = bytes
+            .chunks_exact(size_of::<IdxSize>())
+            .map(|b| IdxSize::from_le_bytes(b.try_into().expect("one row")))
+            .collect();
+        Ok(std::borrow::Cow::Owned(rows))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +178,20 @@ mod tests {
         let keys = KeyFile::new(&path).finish().unwrap();
         assert!(keys.is_empty() && !path.exists());
         assert_eq!(read_all(&keys), []);
+    }
+
+    #[test]
+    fn row_maps_on_disk_read_back_as_written() {
+        let t = tempfile::tempdir().unwrap();
+        let rows: Vec<IdxSize> = (0..100_003).map(|i: IdxSize| i.wrapping_mul(2_654_435_761) % 1_000_000).collect();
+        let on_disk = RowMap::write(t.path().join("0-0-0.rows"), &rows).unwrap();
+        assert_eq!(on_disk.len(), rows.len());
+        assert_eq!(&*on_disk.load().unwrap(), &rows[..]);
+        assert_eq!(&*RowMap::Memory(rows.clone()).load().unwrap(), &rows[..]);
+        // A file cut short is an error, not fewer rows.
+        let RowMap::Disk { path, .. } = &on_disk else { panic!("written to disk") };
+        std::fs::write(path, &std::fs::read(path).unwrap()[..400]).unwrap();
+        let e = on_disk.load().unwrap_err().to_string();
+        assert!(e.contains("0-0-0.rows") && e.contains("not 100003 rows"), "{e}");
     }
 }

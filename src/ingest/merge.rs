@@ -29,7 +29,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 
 use super::keyfilter;
-use super::keyspill::Keys;
+use super::keyspill::{Keys, RowMap};
 use super::validate::{RejectedRow, conflict_rows, fold, key_hash_with, short};
 use crate::model::Kind;
 use crate::model::kinds::Partitioning;
@@ -61,7 +61,7 @@ pub struct Piece {
     pub partition: String,
     pub data: PieceData,
     /// The validated row behind each row of the piece; `None` when the piece is all of them.
-    pub rows: Option<Vec<IdxSize>>,
+    pub rows: Option<RowMap>,
 }
 
 /// Where a piece waits for the merge.
@@ -144,7 +144,7 @@ impl Spill {
             } else {
                 PieceData::Spilled(self.write_piece(kind, &format!("{file}-{staging}-{n}"), &source, df)?)
             };
-            pieces.push(Piece { partition, data, rows });
+            pieces.push(Piece { partition, data, rows: rows.map(RowMap::Memory) });
         }
         Ok(Staged { pieces, keys: None })
     }
@@ -559,7 +559,7 @@ fn read_back<T: Copy + Default + Send>(
     columns: &[&str],
     values: impl Fn(&DataFrame) -> Result<Vec<T>> + Sync,
 ) -> Result<HashMap<usize, Vec<T>>> {
-    let jobs = pieces_holding(batches, wanted);
+    let jobs = pieces_holding(batches, wanted)?;
     let read = crate::workers::map(jobs, |(bi, piece, at, to)| -> Result<_> {
         Ok((bi, to, values(&piece_rows(piece, Some(columns), &at)?)?))
     });
@@ -585,12 +585,13 @@ fn piece_rows(piece: &Piece, columns: Option<&[&str]>, at: &IdxCa) -> Result<Dat
     Ok(df)
 }
 
+/// A piece holding wanted rows of batch `.0`: their positions in the piece, their places in the
+/// batch's wanted rows.
+type Holding<'b> = (usize, &'b Piece, IdxCa, Vec<usize>);
+
 /// The pieces holding any of the `wanted` rows of their batch, each with those rows' positions
 /// in the piece and their places in `wanted`.
-fn pieces_holding<'b>(
-    batches: &'b [Batch],
-    wanted: &BTreeMap<usize, Vec<u32>>,
-) -> Vec<(usize, &'b Piece, IdxCa, Vec<usize>)> {
+fn pieces_holding<'b>(batches: &'b [Batch], wanted: &BTreeMap<usize, Vec<u32>>) -> Result<Vec<Holding<'b>>> {
     let mut jobs = Vec::new();
     for (&bi, rows) in wanted {
         let batch = &batches[bi];
@@ -605,6 +606,7 @@ fn pieces_holding<'b>(
         for piece in &batch.staged.pieces {
             let (at, to): (Vec<IdxSize>, Vec<usize>) = match &piece.rows {
                 Some(of_piece) => of_piece
+                    .load()?
                     .iter()
                     .enumerate()
                     .filter(|&(_, &r)| is_wanted(r))
@@ -617,7 +619,7 @@ fn pieces_holding<'b>(
             }
         }
     }
-    jobs
+    Ok(jobs)
 }
 
 /// Merge `batches` of `kind` into the transaction; returns figures per input file.
@@ -656,7 +658,7 @@ fn merge_kind_with(
     step("dedup within the ingest");
     let removals = dedup_against_stored(&batches, &stored, found.stored_hits, latest, &mut keep, &mut counts)?;
     step("dedup against the warehouse");
-    let touched = split_by_partition(kind, batches, &keep, &removals, base, &mut counts);
+    let touched = split_by_partition(kind, batches, &keep, &removals, base, &mut counts)?;
     step("split by partition");
     rewrite_partitions(kind, touched, &removals, ingest_id, scratch, base, txn)?;
     step("partitions written");
@@ -905,7 +907,7 @@ fn rows_back(
     wanted: &BTreeMap<usize, Vec<u32>>,
 ) -> Result<HashMap<(usize, u32), RowBack>> {
     let fields: Vec<String> = kind.fields().iter().map(|f| f.stored_name()).collect();
-    let read = crate::workers::map(pieces_holding(batches, wanted), |(bi, piece, at, to)| -> Result<_> {
+    let read = crate::workers::map(pieces_holding(batches, wanted)?, |(bi, piece, at, to)| -> Result<_> {
         let df = piece_rows(piece, None, &at)?;
         // A validated frame names a field by its field name, a stored one by its stored name.
         let column = |name: &str, stored: &str| df.column(stored).or_else(|_| df.column(name)).cloned();
@@ -1018,14 +1020,17 @@ fn split_by_partition(
     removals: &BTreeMap<PathBuf, Vec<usize>>,
     base: &Snapshot,
     counts: &mut HashMap<usize, MergeCounts>,
-) -> BTreeMap<String, Vec<Incoming>> {
+) -> Result<BTreeMap<String, Vec<Incoming>>> {
     let mut touched: BTreeMap<String, Vec<Incoming>> = BTreeMap::new();
     for (bi, b) in batches.into_iter().enumerate() {
         let keep = &keep[bi];
+        // A piece's rows are read back only when some of the file's rows go.
+        let all = keep.iter().all(|&k| k);
         for piece in b.staged.pieces {
             let mask: Vec<bool> = match &piece.rows {
                 None => keep.clone(),
-                Some(rows) => rows.iter().map(|&r| keep[r as usize]).collect(),
+                Some(rows) if all => vec![true; rows.len()],
+                Some(rows) => rows.load()?.iter().map(|&r| keep[r as usize]).collect(),
             };
             let n = mask.iter().filter(|k| **k).count();
             counts.entry(b.file).or_default().loaded += n as u64;
@@ -1043,7 +1048,7 @@ fn split_by_partition(
     for f in removals.keys() {
         touched.entry(base.partition_of(kind.table(), f)).or_default();
     }
-    touched
+    Ok(touched)
 }
 
 /// Rewrite every partition that gains rows or loses superseded ones, several at once.
@@ -1652,7 +1657,7 @@ mod tests {
             let parts: Vec<&str> = staged.pieces.iter().map(|p| p.partition.as_str()).collect();
             assert_eq!(parts.len(), 2, "{parts:?}");
             for piece in staged.pieces {
-                let rows = piece.rows.clone().expect("rows were reordered");
+                let rows = piece.rows.as_ref().expect("rows were reordered").load().unwrap().into_owned();
                 let on_disk = matches!(piece.data, PieceData::Spilled(_));
                 assert_eq!(on_disk, budget == 0);
                 let df = match piece.data {

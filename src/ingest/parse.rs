@@ -440,7 +440,9 @@ pub fn parse_file_in_blocks<T: Send>(
     let refused = |message| FileError { line: None, message };
     let block_capacity = block / 64;
     let threads = crate::workers::threads();
-    let (jobs, job_queue) = std::sync::mpsc::sync_channel(threads);
+    // A block for each worker, one queued and one being read: the reading thread waits for a
+    // text back past those (see `Dispatch`'s `most`).
+    let (jobs, job_queue) = std::sync::mpsc::sync_channel(1);
     let (done, done_queue) = std::sync::mpsc::channel();
     let job_queue = std::sync::Mutex::new(job_queue);
     std::thread::scope(|s| {
@@ -451,7 +453,7 @@ pub fn parse_file_in_blocks<T: Send>(
             });
         }
         drop(done);
-        let dispatch = Dispatch::new(jobs, done_queue, block, stage, gather);
+        let dispatch = Dispatch::new(jobs, done_queue, block, threads + 2, stage, gather);
         let mut sink = Sink::new(opts, opts.kind, units, names, block_capacity, Some(dispatch));
         let mut reader = file.reader().map_err(refused)?;
         let info = match read::read_csv_stream(&mut reader, opts.encoding, &mut sink) {

@@ -21,7 +21,7 @@ use std::sync::mpsc::SyncSender;
 use anyhow::Result;
 use polars::prelude::*;
 
-use super::keyspill::{KeyFile, RowMap};
+use super::keyspill::{KeyFile, RowFile};
 use super::merge::{self, Piece, PieceData, Source, Spill, Staged};
 use crate::model::Kind;
 
@@ -94,7 +94,7 @@ struct Held {
 /// The gatherer of one file's blocks (on the reading thread, in file order). Partitions
 /// done with go to stager threads, so that putting them in order and writing them does not
 /// hold up the reading thread, which feeds the blocks' workers.
-pub struct Coalesce {
+pub struct Coalesce<'r> {
     file: usize,
     budget: usize,
     kind: Option<Kind>,
@@ -109,6 +109,8 @@ pub struct Coalesce {
     /// Pieces the blocks' workers wrote.
     pieces: Vec<Piece>,
     keys: KeyFile,
+    /// The row maps of the file's pieces, shared with the stagers.
+    row_file: &'r Mutex<RowFile>,
     stagers: Option<SyncSender<Job>>,
 }
 
@@ -121,10 +123,10 @@ struct Job {
 }
 
 impl Job {
-    fn run(self, spill: &Spill, source: &Source) -> Result<Piece> {
+    fn run(self, spill: &Spill, source: &Source, row_file: &Mutex<RowFile>) -> Result<Piece> {
         let (df, rows) = in_order(self.kind, self.held.frames, self.held.rows)?;
         let path = spill.write_piece(self.kind, &self.name, source, df)?;
-        let rows = RowMap::write(path.with_extension("rows"), &rows)?;
+        let rows = row_file.lock().unwrap_or_else(|e| e.into_inner()).push(&rows)?;
         Ok(Piece { partition: self.partition, data: PieceData::Spilled(path), rows: Some(rows) })
     }
 }
@@ -136,10 +138,12 @@ pub fn gather<'a, R>(
     file: usize,
     source: Source<'a>,
     budget: usize,
-    read: impl FnOnce(&mut Coalesce) -> R,
+    read: impl FnOnce(&mut Coalesce<'_>) -> R,
 ) -> Result<(R, Staged)> {
     let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(1);
     let queue = Mutex::new(queue);
+    let staging = spill.next_staging();
+    let row_file = Mutex::new(RowFile::new(&spill.dir().join(format!("{file}-{staging}.rows"))));
     std::thread::scope(|s| {
         let stagers: Vec<_> = (0..crate::workers::threads())
             .map(|_| {
@@ -149,12 +153,11 @@ pub fn gather<'a, R>(
                         // The lock is held only to take the next job, never while working.
                         let job = queue.lock().unwrap_or_else(|e| e.into_inner()).recv();
                         let Ok(job) = job else { return out };
-                        out.push(job.run(spill, &source));
+                        out.push(job.run(spill, &source, &row_file));
                     }
                 })
             })
             .collect();
-        let staging = spill.next_staging();
         let mut c = Coalesce {
             file,
             budget,
@@ -167,6 +170,7 @@ pub fn gather<'a, R>(
             named: 0,
             pieces: Vec::new(),
             keys: KeyFile::new(&spill.dir().join(format!("{file}-{staging}.keys"))),
+            row_file: &row_file,
             stagers: Some(jobs),
         };
         let got = read(&mut c);
@@ -184,7 +188,7 @@ pub fn gather<'a, R>(
     })
 }
 
-impl Coalesce {
+impl Coalesce<'_> {
     /// The next block in file order, which validated `rows` rows with short key hashes `keys`.
     pub fn add(&mut self, split: Split, rows: usize, keys: &[u64]) -> Result<()> {
         self.kind = Some(split.kind);
@@ -196,7 +200,7 @@ impl Coalesce {
             };
             let (partition, df) = match part.data {
                 PartData::Written(path) => {
-                    let rows = RowMap::write(path.with_extension("rows"), &at)?;
+                    let rows = self.row_file.lock().unwrap_or_else(|e| e.into_inner()).push(&at)?;
                     self.pieces.push(Piece {
                         partition: part.partition,
                         data: PieceData::Spilled(path),

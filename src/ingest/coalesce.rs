@@ -184,7 +184,7 @@ pub fn gather<'a, R>(
             }
         }
         sent?;
-        Ok((got, Staged { pieces, keys: Some(keys?) }))
+        Ok((got, Staged { pieces, keys: Some(keys) }))
     })
 }
 

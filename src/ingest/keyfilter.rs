@@ -113,7 +113,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let mut on_disk = super::super::keyspill::KeyFile::new(&t.path().join("b.keys"));
         on_disk.push(&b).unwrap();
-        let mut f = KeyFilter::count(&[&Keys::Memory(a), &on_disk.finish().unwrap()]).unwrap();
+        let mut f = KeyFilter::count(&[&Keys::Memory(a), &on_disk.finish()]).unwrap();
         let stored: Vec<u64> = (200_000..200_100u64).chain([7, 60_001]).map(hash).collect();
         for &k in &stored {
             if f.has_incoming(k) {

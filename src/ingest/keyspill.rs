@@ -6,7 +6,7 @@
 //! order, and a piece's rows only when it needs them (when some of the file's rows go).
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -65,40 +65,66 @@ impl Keys {
     }
 }
 
+/// A staging file written at its end as values come, made when the first come (not synced: it
+/// lives as long as this ingest). Each write is a block's or a piece's worth, so it goes to the
+/// file as it is.
+struct Appended {
+    path: PathBuf,
+    /// What it holds, for messages: "keys", "rows".
+    what: &'static str,
+    out: Option<File>,
+    /// Bytes written so far.
+    at: u64,
+    bytes: Vec<u8>,
+}
+
+impl Appended {
+    fn new(path: &Path, what: &'static str) -> Appended {
+        Appended { path: path.to_path_buf(), what, out: None, at: 0, bytes: Vec::new() }
+    }
+
+    /// `values` written at the end, as their little-endian bytes; the byte where they start.
+    fn push<const N: usize>(&mut self, values: impl Iterator<Item = [u8; N]>) -> Result<u64> {
+        let context = || format!("writing the staged {} {}", self.what, self.path.display());
+        if self.out.is_none() {
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir).with_context(context)?;
+            }
+            self.out = Some(File::create(&self.path).with_context(context)?);
+        }
+        self.bytes.clear();
+        self.bytes.extend(values.flatten());
+        self.out.as_mut().expect("opened above").write_all(&self.bytes).with_context(context)?;
+        let start = self.at;
+        self.at += self.bytes.len() as u64;
+        Ok(start)
+    }
+}
+
 /// Keys written to a file as they come, for [`Keys::Disk`].
 pub struct KeyFile {
-    path: PathBuf,
-    out: Option<BufWriter<File>>,
+    file: Appended,
     len: usize,
-    bytes: Vec<u8>,
 }
 
 impl KeyFile {
     /// A key file at `path`, made when the first keys come.
     pub fn new(path: &Path) -> KeyFile {
-        KeyFile { path: path.to_path_buf(), out: None, len: 0, bytes: Vec::new() }
+        KeyFile { file: Appended::new(path, "keys"), len: 0 }
     }
 
     pub fn push(&mut self, keys: &[u64]) -> Result<()> {
-        let context = || format!("writing the staged keys {}", self.path.display());
-        if self.out.is_none() {
-            if let Some(dir) = self.path.parent() {
-                std::fs::create_dir_all(dir).with_context(context)?;
-            }
-            self.out = Some(BufWriter::with_capacity(1 << 20, File::create(&self.path).with_context(context)?));
-        }
-        self.bytes.clear();
-        self.bytes.extend(keys.iter().flat_map(|k| k.to_le_bytes()));
-        self.out.as_mut().expect("opened above").write_all(&self.bytes).with_context(context)?;
+        self.file.push(keys.iter().map(|k| k.to_le_bytes()))?;
         self.len += keys.len();
         Ok(())
     }
 
-    /// The keys written, flushed (not synced: they live as long as this ingest).
-    pub fn finish(self) -> Result<Keys> {
-        let Some(mut out) = self.out else { return Ok(Keys::default()) };
-        out.flush().with_context(|| format!("writing the staged keys {}", self.path.display()))?;
-        Ok(Keys::Disk { path: self.path, len: self.len })
+    /// The keys written.
+    pub fn finish(self) -> Keys {
+        if self.file.out.is_none() {
+            return Keys::default();
+        }
+        Keys::Disk { path: self.file.path, len: self.len }
     }
 }
 
@@ -143,32 +169,18 @@ impl RowMap {
 
 /// The row maps of a file's pieces, one after the other in one file: a file in no order of
 /// time has a piece per block and month, and a file each cost a tenth of its ingest's time.
-pub struct RowFile {
-    path: PathBuf,
-    out: Option<File>,
-    at: u64,
-}
+pub struct RowFile(Appended);
 
 impl RowFile {
     /// A row file at `path`, made when the first rows come.
     pub fn new(path: &Path) -> RowFile {
-        RowFile { path: path.to_path_buf(), out: None, at: 0 }
+        RowFile(Appended::new(path, "rows"))
     }
 
-    /// `rows` written at the end (not synced: they live as long as this ingest), and where.
+    /// `rows` written at the end, and where.
     pub fn push(&mut self, rows: &[IdxSize]) -> Result<RowMap> {
-        let context = || format!("writing the staged rows {}", self.path.display());
-        if self.out.is_none() {
-            if let Some(dir) = self.path.parent() {
-                std::fs::create_dir_all(dir).with_context(context)?;
-            }
-            self.out = Some(File::create(&self.path).with_context(context)?);
-        }
-        let bytes: Vec<u8> = rows.iter().flat_map(|r| r.to_le_bytes()).collect();
-        self.out.as_mut().expect("opened above").write_all(&bytes).with_context(context)?;
-        let offset = self.at;
-        self.at += bytes.len() as u64;
-        Ok(RowMap::Disk { path: self.path.clone(), offset, len: rows.len() })
+        let offset = self.0.push(rows.iter().map(|r| r.to_le_bytes()))?;
+        Ok(RowMap::Disk { path: self.0.path.clone(), offset, len: rows.len() })
     }
 }
 
@@ -190,7 +202,7 @@ mod tests {
         for part in keys.chunks(777_777) {
             file.push(part).unwrap();
         }
-        let on_disk = file.finish().unwrap();
+        let on_disk = file.finish();
         assert!(matches!(on_disk, Keys::Disk { .. }));
         assert_eq!(on_disk.len(), keys.len());
         let expected: Vec<(usize, u64)> = keys.iter().copied().enumerate().collect();
@@ -202,7 +214,7 @@ mod tests {
     fn no_keys_make_no_file() {
         let t = tempfile::tempdir().unwrap();
         let path = t.path().join("keys-1.bin");
-        let keys = KeyFile::new(&path).finish().unwrap();
+        let keys = KeyFile::new(&path).finish();
         assert!(keys.is_empty() && !path.exists());
         assert_eq!(read_all(&keys), []);
     }

@@ -1416,7 +1416,7 @@ mod tests {
                 let keys = if file % 2 == 1 {
                     let mut on_disk = KeyFile::new(&root.join(format!("{file}.keys")));
                     on_disk.push(&keys).unwrap();
-                    on_disk.finish().unwrap()
+                    on_disk.finish()
                 } else {
                     Keys::Memory(keys)
                 };
